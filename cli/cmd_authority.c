@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `writ authority`: a local OEM authority until the cloud portal exists. Its keys sit
+ * in its own PKCS#11 token (SoftHSM by default): the writ-signing key and the Matter
+ * PAA key. It certifies an edge HSM's PAI from its enrolment bundle and mints writs
+ * with the same library code (lib/wire/writ.c, lib/crypto/x509.c) the portal will use.
+ *
+ * The authority directory holds only public material and configuration:
+ *   authority.conf  (module=, token=), paa.der / paa.pem, writ-signing.pub.pem
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/ct.h"
+#include "cli/cmds.h"
+#include "crypto/ec.h"
+#include "crypto/matter_cert.h"
+#include "crypto/x509.h"
+#include "host/file.h"
+#include "p11/p11.h"
+#include "wire/enrol.h"
+#include "wire/writ.h"
+
+#define AUTH_TOKEN "writ-authority"
+#define KEY_WRIT "writ-signing"
+#define KEY_PAA "matter-paa"
+
+struct aopts {
+	const char *dir, *module, *token, *pin_file, *so_pin_file, *enrolment, *pai, *product, *factory, *out;
+	const char *version_digest, *firmware_digest, *cn;
+	long long vid, pid, quantity, serial_first, not_before, not_after, days, dac_days;
+	const char *revokes[WRIT_MAX_REVOKES];
+	size_t n_revokes;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage:\n"
+		"  writ authority init --dir D [--vid HEX] [--cn NAME] [--token LABEL] [--module SO]\n"
+		"  writ authority certify --dir D --enrolment F --vid HEX [--pid HEX] [--days N] --out PAI.der\n"
+		"  writ authority mint --dir D --enrolment F --pai PAI.der --product ID --vid HEX --pid HEX\n"
+		"         --quantity N --serial-first N [--not-before T] [--not-after T | --days N]\n"
+		"         [--version-digest HEX64] [--firmware-digest HEX64] [--dac-days N]\n"
+		"         [--revoke WRIT-ID]... --out WRIT.cose\n"
+		"  writ authority revoke --dir D --enrolment F --revoke WRIT-ID [--revoke ...] --out WRIT.cose\n"
+		"The token PIN comes from --pin-file F or $WRIT_AUTHORITY_PIN; creating the token needs an SO\n"
+		"PIN from --so-pin-file F or $WRIT_AUTHORITY_SO_PIN. Times are Unix seconds.\n");
+}
+
+static int num(const char *s, int base, long long min, long long max, long long *ret)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, base);
+	if (errno || *end || end == s || v < min || v > max) {
+		fprintf(stderr, "writ authority: \"%s\" is not a number in %lld..%lld\n", s, min, max);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct aopts *o)
+{
+	static const struct option lo[] = {
+		{ "dir", 1, 0, 'd' },	     { "module", 1, 0, 'm' },	{ "token", 1, 0, 't' },
+		{ "pin-file", 1, 0, 'p' },   { "so-pin-file", 1, 0, 'P' }, { "enrolment", 1, 0, 'e' },
+		{ "pai", 1, 0, 'a' },	     { "product", 1, 0, 'r' },	{ "out", 1, 0, 'o' },
+		{ "version-digest", 1, 0, 'V' }, { "firmware-digest", 1, 0, 'F' }, { "cn", 1, 0, 'c' },
+		{ "vid", 1, 0, 'v' },	     { "pid", 1, 0, 'i' },	{ "quantity", 1, 0, 'q' },
+		{ "serial-first", 1, 0, 's' }, { "not-before", 1, 0, 'b' }, { "not-after", 1, 0, 'A' },
+		{ "days", 1, 0, 'D' },	     { "dac-days", 1, 0, 'C' }, { "revoke", 1, 0, 'R' },
+		{ "help", 0, 0, 'h' },	     { 0, 0, 0, 0 }
+	};
+	int c;
+
+	o->vid = o->pid = o->not_before = o->not_after = o->days = -1;
+	o->quantity = o->serial_first = -1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->dir = optarg; break;
+		case 'm': o->module = optarg; break;
+		case 't': o->token = optarg; break;
+		case 'p': o->pin_file = optarg; break;
+		case 'P': o->so_pin_file = optarg; break;
+		case 'e': o->enrolment = optarg; break;
+		case 'a': o->pai = optarg; break;
+		case 'r': o->product = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'V': o->version_digest = optarg; break;
+		case 'F': o->firmware_digest = optarg; break;
+		case 'c': o->cn = optarg; break;
+		case 'v': if (num(optarg, 16, 1, 0xfffe, &o->vid) < 0) return -1; break;
+		case 'i': if (num(optarg, 16, 1, 0xffff, &o->pid) < 0) return -1; break;
+		case 'q': if (num(optarg, 10, 1, 1LL << 40, &o->quantity) < 0) return -1; break;
+		case 's': if (num(optarg, 10, 0, 1LL << 62, &o->serial_first) < 0) return -1; break;
+		case 'b': if (num(optarg, 10, 0, 1LL << 40, &o->not_before) < 0) return -1; break;
+		case 'A': if (num(optarg, 10, 0, 1LL << 40, &o->not_after) < 0) return -1; break;
+		case 'D': if (num(optarg, 10, 1, 36500, &o->days) < 0) return -1; break;
+		case 'C': if (num(optarg, 10, 1, 36500, &o->dac_days) < 0) return -1; break;
+		case 'R':
+			if (o->n_revokes >= WRIT_MAX_REVOKES) {
+				fprintf(stderr, "writ authority: at most %d --revoke\n", WRIT_MAX_REVOKES);
+				return -1;
+			}
+			o->revokes[o->n_revokes++] = optarg;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (!o->dir) {
+		fprintf(stderr, "writ authority: --dir D is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int dir_path(const struct aopts *o, const char *name, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/%s", o->dir, name) >= (int)cap ? -1 : 0;
+}
+
+static void read_conf(struct aopts *o, char *module, char *token, size_t cap)
+{
+	char path[4096], line[1024];
+	FILE *f;
+
+	if (dir_path(o, "authority.conf", path, sizeof(path)) < 0 || !(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "module=", 7) && !o->module && snprintf(module, cap, "%s", line + 7) < (int)cap)
+			o->module = module;
+		if (!strncmp(line, "token=", 6) && !o->token && snprintf(token, cap, "%s", line + 6) < (int)cap)
+			o->token = token;
+	}
+	fclose(f);
+}
+
+/* Open the authority's token; create it first when create is set and it is missing. */
+static int open_token(struct aopts *o, int create, struct p11_ctx **ret)
+{
+	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX];
+	int err;
+
+	if (p11_pin_load(o->pin_file, "WRIT_AUTHORITY_PIN", pin) < 0) {
+		fprintf(stderr, "writ authority: no PIN: use --pin-file F or set WRIT_AUTHORITY_PIN\n");
+		return WRIT_E_AUTH;
+	}
+	err = p11_open(o->module, o->token, pin, ret);
+	if (err == WRIT_E_NOTFOUND && create) {
+		if (p11_pin_load(o->so_pin_file, "WRIT_AUTHORITY_SO_PIN", so_pin) < 0) {
+			fprintf(stderr, "writ authority: token \"%s\" does not exist; give an SO PIN with "
+					"--so-pin-file F or WRIT_AUTHORITY_SO_PIN to create it\n", o->token);
+			writ_memzero(pin, sizeof(pin));
+			return WRIT_E_AUTH;
+		}
+		err = p11_token_init(o->module, o->token, so_pin, pin);
+		writ_memzero(so_pin, sizeof(so_pin));
+		if (!err)
+			err = p11_open(o->module, o->token, pin, ret);
+	}
+	writ_memzero(pin, sizeof(pin));
+	if (err < 0)
+		fprintf(stderr, "writ authority: cannot open token \"%s\": %s\n", o->token, writ_strerror(err));
+	return err;
+}
+
+static int random_serial(struct p11_ctx *p11, struct x509_cert_params *p)
+{
+	int err = p11_random(p11, p->serial, 8);
+
+	p->serial[0] = (uint8_t)((p->serial[0] & 0x3f) | 0x40);
+	p->serial_len = 8;
+	return err;
+}
+
+static int write_cert(const char *der_path, const uint8_t *der, size_t len)
+{
+	return file_write_atomic(der_path, der, len, 0644);
+}
+
+static int do_init(struct aopts *o)
+{
+	struct p11_ctx *p11 = NULL;
+	struct writ_signer paa;
+	struct x509_cert_params p;
+	uint8_t wpub[WRIT_P256_PUB_LEN], ppub[WRIT_P256_PUB_LEN], *der = NULL;
+	size_t der_len = 0;
+	char path[4096], conf[4600], *pem = NULL;
+	int err, n;
+
+	if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "writ authority: cannot create %s: %s\n", o->dir, strerror(errno));
+		return 2;
+	}
+	if ((err = open_token(o, 1, &p11)) < 0)
+		return 1;
+	if ((err = p11_keygen_p256(p11, KEY_WRIT, P11_USAGE_SIGN, wpub)) < 0 ||
+	    (err = p11_keygen_p256(p11, KEY_PAA, P11_USAGE_SIGN, ppub)) < 0) {
+		fprintf(stderr, "writ authority init: %s%s\n", writ_strerror(err),
+			err == WRIT_E_EXISTS ? " (this token already holds an authority)" : "");
+		goto fail;
+	}
+	if ((err = p11_signer(p11, KEY_PAA, &paa)) < 0)
+		goto fail;
+	memset(&p, 0, sizeof(p));
+	p.profile = X509_PROFILE_PAA;
+	p.cn = o->cn ? o->cn : "writ Matter PAA";
+	p.vid = o->vid > 0 ? (int)o->vid : -1;
+	p.pid = -1;
+	p.not_before = (int64_t)time(NULL) - 3600;
+	p.not_after = X509_NO_EXPIRY;
+	memcpy(p.subject_pub, ppub, sizeof(ppub));
+	if ((err = random_serial(p11, &p)) < 0 || (err = x509_build_sign(&p, &paa, &der, &der_len)) < 0)
+		goto fail;
+	if ((err = dir_path(o, "paa.der", path, sizeof(path))) < 0 || (err = write_cert(path, der, der_len)) < 0)
+		goto fail;
+	if ((err = ec_pub_to_pem(wpub, &pem)) < 0 || (err = dir_path(o, "writ-signing.pub.pem", path, sizeof(path))) < 0 ||
+	    (err = file_write_atomic(path, pem, strlen(pem), 0644)) < 0)
+		goto fail;
+	n = snprintf(conf, sizeof(conf), "module=%s\ntoken=%s\n", o->module ? o->module : WRIT_DEFAULT_P11_MODULE,
+		     o->token);
+	if (n < 0 || n >= (int)sizeof(conf) || (err = dir_path(o, "authority.conf", path, sizeof(path))) < 0 ||
+	    (err = file_write_atomic(path, conf, (size_t)n, 0600)) < 0)
+		goto fail;
+	printf("authority ready in %s: paa.der (Matter PAA), writ-signing.pub.pem (pin this in each HSM)\n", o->dir);
+	err = 0;
+fail:
+	if (err < 0)
+		fprintf(stderr, "writ authority init: failed: %s\n", writ_strerror(err));
+	free(der);
+	free(pem);
+	p11_close(p11);
+	return err < 0 ? 1 : 0;
+}
+
+static int load_enrolment(const struct aopts *o, struct enrol_info *info)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!o->enrolment) {
+		fprintf(stderr, "writ authority: --enrolment F (the HSM's enrolment.cbor) is required\n");
+		return WRIT_E_INVAL;
+	}
+	err = file_read(o->enrolment, ENROL_MAX, &buf, &len);
+	if (!err)
+		err = enrol_verify(buf, len, info);
+	free(buf);
+	if (err < 0)
+		fprintf(stderr, "writ authority: enrolment bundle %s is not valid: %s\n", o->enrolment,
+			writ_strerror(err));
+	return err;
+}
+
+static int do_certify(struct aopts *o)
+{
+	struct enrol_info *info = calloc(1, sizeof(*info));
+	struct p11_ctx *p11 = NULL;
+	struct writ_signer paa;
+	struct x509_cert_params p;
+	uint8_t *paa_der = NULL, *der = NULL, pub[WRIT_P256_PUB_LEN];
+	size_t paa_len = 0, der_len = 0;
+	char path[4096], cn[80], why[200], hex[17];
+	int err = WRIT_E_INVAL;
+
+	if (!info)
+		return 1;
+	if (o->vid < 0 || !o->out) {
+		fprintf(stderr, "writ authority certify: --vid and --out are required\n");
+		goto fail;
+	}
+	if ((err = load_enrolment(o, info)) < 0)
+		goto fail;
+	if ((err = x509_csr_parse_verify(info->csr, info->csr_len, pub)) < 0)
+		goto fail;
+	if ((err = dir_path(o, "paa.der", path, sizeof(path))) < 0 ||
+	    (err = file_read(path, X509_CERT_MAX, &paa_der, &paa_len)) < 0) {
+		fprintf(stderr, "writ authority: no paa.der in %s: run writ authority init\n", o->dir);
+		goto fail;
+	}
+	if ((err = open_token(o, 0, &p11)) < 0 || (err = p11_signer(p11, KEY_PAA, &paa)) < 0)
+		goto fail;
+	hex_encode(info->hsm_id, 8, hex);
+	(void)!snprintf(cn, sizeof(cn), "writ PAI %s %s", info->factory, hex);
+	cn[64] = 0;
+	memset(&p, 0, sizeof(p));
+	p.profile = X509_PROFILE_PAI;
+	p.cn = cn;
+	p.vid = (int)o->vid;
+	p.pid = o->pid > 0 ? (int)o->pid : -1;
+	p.not_before = (int64_t)time(NULL) - 3600;
+	p.not_after = o->days > 0 ? (int64_t)time(NULL) + o->days * 86400 : X509_NO_EXPIRY;
+	memcpy(p.subject_pub, pub, sizeof(pub));
+	p.issuer_der = paa_der;
+	p.issuer_len = paa_len;
+	if ((err = random_serial(p11, &p)) < 0 || (err = x509_build_sign(&p, &paa, &der, &der_len)) < 0)
+		goto fail;
+	if ((err = matter_cert_check_profile(der, der_len, X509_PROFILE_PAI, why, sizeof(why))) < 0) {
+		fprintf(stderr, "writ authority certify: the PAI would violate the Matter profile: %s\n", why);
+		goto fail;
+	}
+	if ((err = write_cert(o->out, der, der_len)) < 0)
+		goto fail;
+	printf("PAI for HSM %s… at factory %s written to %s\n", hex, info->factory, o->out);
+	err = 0;
+fail:
+	free(info);
+	free(paa_der);
+	free(der);
+	p11_close(p11);
+	return err < 0 ? 1 : 0;
+}
+
+static int parse_id(const char *hex, uint8_t out[WRIT_ID_LEN])
+{
+	if (hex_decode(hex, out, WRIT_ID_LEN) < 0) {
+		fprintf(stderr, "writ authority: writ id \"%s\" is not 32 hex digits\n", hex);
+		return -1;
+	}
+	return 0;
+}
+
+/* Mint a production (revocation=0) or revocation (revocation=1) writ. */
+static int do_mint(struct aopts *o, int revocation)
+{
+	struct enrol_info *info = calloc(1, sizeof(*info));
+	struct writ_scope *s = calloc(1, sizeof(*s));
+	struct p11_ctx *p11 = NULL;
+	struct writ_signer wsign;
+	uint8_t *pai = NULL, *sealed = NULL;
+	size_t pai_len = 0, sealed_len = 0, i;
+	int64_t now = (int64_t)time(NULL);
+	char hex[2 * WRIT_ID_LEN + 1];
+	int err = WRIT_E_INVAL;
+
+	if (!info || !s)
+		goto fail;
+	if (!o->out) {
+		fprintf(stderr, "writ authority: --out is required\n");
+		goto fail;
+	}
+	if ((err = load_enrolment(o, info)) < 0)
+		goto fail;
+	err = WRIT_E_INVAL;
+	s->kind = revocation ? WRIT_KIND_REVOCATION : WRIT_KIND_PRODUCTION;
+	memcpy(s->hsm_id, info->hsm_id, WRIT_KEYID_LEN);
+	memcpy(s->factory, info->factory, sizeof(s->factory));
+	s->issued_at = now;
+	s->not_before = o->not_before >= 0 ? o->not_before : now - 300;
+	s->not_after = o->not_after >= 0 ? o->not_after : s->not_before + (o->days > 0 ? o->days : 30) * 86400;
+	for (i = 0; i < o->n_revokes; i++)
+		if (parse_id(o->revokes[i], s->revokes[i]) < 0)
+			goto fail;
+	s->n_revokes = o->n_revokes;
+	if (revocation) {
+		if (!s->n_revokes) {
+			fprintf(stderr, "writ authority revoke: give at least one --revoke WRIT-ID\n");
+			goto fail;
+		}
+		(void)!snprintf(s->product, sizeof(s->product), "%s", o->product ? o->product : "revocation");
+		s->vid = (uint16_t)(o->vid > 0 ? o->vid : 0xFFF1);
+		s->pid = (uint16_t)(o->pid > 0 ? o->pid : 1);
+	} else {
+		if (!o->product || o->vid < 0 || o->pid < 0 || o->quantity < 1 || o->serial_first < 0 || !o->pai) {
+			fprintf(stderr, "writ authority mint: --product, --vid, --pid, --quantity, --serial-first "
+					"and --pai are required\n");
+			goto fail;
+		}
+		if (snprintf(s->product, sizeof(s->product), "%s", o->product) >= (int)sizeof(s->product)) {
+			fprintf(stderr, "writ authority mint: product id longer than %d\n", WRIT_NAME_MAX);
+			goto fail;
+		}
+		s->vid = (uint16_t)o->vid;
+		s->pid = (uint16_t)o->pid;
+		s->quantity = (uint64_t)o->quantity;
+		s->serial_first = (uint64_t)o->serial_first;
+		s->serial_last = s->serial_first + s->quantity - 1;
+		s->ops = WRIT_OP_ISSUE_DAC;
+		s->dac_days = o->dac_days > 0 ? (uint32_t)o->dac_days : 0;
+		if ((err = file_read(o->pai, X509_CERT_MAX, &pai, &pai_len)) < 0 || pai_len > WRIT_PAI_MAX) {
+			fprintf(stderr, "writ authority mint: cannot read a PAI certificate from %s\n", o->pai);
+			err = WRIT_E_INVAL;
+			goto fail;
+		}
+		memcpy(s->pai, pai, pai_len);
+		s->pai_len = pai_len;
+		if ((o->version_digest && hex_decode(o->version_digest, s->version_digest, WRIT_DIGEST_LEN) < 0) ||
+		    (o->firmware_digest && hex_decode(o->firmware_digest, s->firmware_digest, WRIT_DIGEST_LEN) < 0)) {
+			fprintf(stderr, "writ authority mint: digests are 64 hex digits (SHA-256)\n");
+			goto fail;
+		}
+	}
+	if ((err = open_token(o, 0, &p11)) < 0 || (err = p11_signer(p11, KEY_WRIT, &wsign)) < 0 ||
+	    (err = p11_random(p11, s->id, WRIT_ID_LEN)) < 0)
+		goto fail;
+	err = writ_seal(s, &wsign, info->kex_pub, &sealed, &sealed_len);
+	if (err < 0) {
+		fprintf(stderr, "writ authority: cannot mint this writ: %s (check the scope: window, quantity "
+				"within the serial range, names of A-Z a-z 0-9 . _ -)\n", writ_strerror(err));
+		goto fail;
+	}
+	if ((err = file_write_atomic(o->out, sealed, sealed_len, 0644)) < 0)
+		goto fail;
+	hex_encode(s->id, WRIT_ID_LEN, hex);
+	printf("%s\n", hex);
+	fprintf(stderr, "writ %s (%s) for factory %s written to %s\n", hex, revocation ? "revocation" : "production",
+		s->factory, o->out);
+	err = 0;
+fail:
+	free(info);
+	free(s);
+	free(pai);
+	free(sealed);
+	p11_close(p11);
+	return err < 0 ? 1 : 0;
+}
+
+int cmd_authority(int argc, char **argv)
+{
+	struct aopts o;
+	char module[4096], token[4096];
+	const char *sub;
+
+	memset(&o, 0, sizeof(o));
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	sub = argv[1];
+	if (parse(argc - 1, argv + 1, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	read_conf(&o, module, token, sizeof(module));
+	if (!o.token)
+		o.token = AUTH_TOKEN;
+	if (!strcmp(sub, "init"))
+		return do_init(&o);
+	if (!strcmp(sub, "certify"))
+		return do_certify(&o);
+	if (!strcmp(sub, "mint"))
+		return do_mint(&o, 0);
+	if (!strcmp(sub, "revoke"))
+		return do_mint(&o, 1);
+	fprintf(stderr, "writ authority: unknown subcommand \"%s\"\n", sub);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `writ hsm`: a command-line client of writ-hsmd's socket API, for operators and
+ * scripts: load a writ, issue a DAC from a CSR, show status, read the journal.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cmds.h"
+#include "crypto/ec.h"
+#include "host/file.h"
+#include "wire/cbu.h"
+#include "wire/hsmclient.h"
+#include "wire/hsmproto.h"
+#include "wire/writ.h"
+
+struct hopts {
+	const char *socket, *writ_id, *csr, *uid, *out, *pai_out;
+	unsigned long long since, max;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage:\n"
+		   "  writ hsm load   --socket S WRIT.cose\n"
+		   "  writ hsm issue  --socket S --writ ID --csr CSR.der --uid HEX --out DAC.der [--pai-out PAI.der]\n"
+		   "  writ hsm status --socket S\n"
+		   "  writ hsm journal --socket S [--since N] [--max N]\n"
+		   "  writ hsm enrolment --socket S --out FILE\n");
+}
+
+static int parse(int argc, char **argv, struct hopts *o)
+{
+	static const struct option lo[] = { { "socket", 1, 0, 's' }, { "writ", 1, 0, 'w' }, { "csr", 1, 0, 'c' },
+					    { "uid", 1, 0, 'u' },    { "out", 1, 0, 'o' },  { "pai-out", 1, 0, 'p' },
+					    { "since", 1, 0, 'S' },  { "max", 1, 0, 'm' },  { "help", 0, 0, 'h' },
+					    { 0, 0, 0, 0 } };
+	int c;
+
+	o->max = 100;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o->socket = optarg; break;
+		case 'w': o->writ_id = optarg; break;
+		case 'c': o->csr = optarg; break;
+		case 'u': o->uid = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'p': o->pai_out = optarg; break;
+		case 'S': o->since = strtoull(optarg, NULL, 10); break;
+		case 'm': o->max = strtoull(optarg, NULL, 10); break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (!o->socket) {
+		fprintf(stderr, "writ hsm: --socket PATH is required (writ-hsmd's socket, e.g. STATE/hsmd.sock)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int fail_msg(const char *what, int err, const char *reason)
+{
+	fprintf(stderr, "writ hsm %s: refused: %s%s%s\n", what, writ_strerror(err), reason && reason[0] ? ": " : "",
+		reason ? reason : "");
+	return 1;
+}
+
+static int do_status(int fd)
+{
+	cbor_item_t *req = cbu_new_map(1), *resp = NULL, *arr;
+	char reason[HSMC_REASON_MAX], hex[2 * WRIT_ID_LEN + 1], factory[WRIT_NAME_MAX + 1] = "";
+	uint64_t seq = 0;
+	size_t i;
+	int err;
+
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_STATUS) < 0)
+		return 1;
+	err = hsmc_call(fd, req, &resp, reason);
+	cbor_decref(&req);
+	if (err) {
+		if (resp)
+			cbor_decref(&resp);
+		return fail_msg("status", err, reason);
+	}
+	(void)!cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &seq);
+	(void)!cbu_get_text(resp, HSMP_RS_FACTORY, factory, sizeof(factory));
+	printf("factory %s, journal entries %llu\n", factory, (unsigned long long)seq);
+	arr = cbu_get(resp, HSMP_RS_WRITS);
+	for (i = 0; arr && cbor_isa_array(arr) && i < cbor_array_size(arr); i++) {
+		cbor_item_t *w = cbor_array_handle(arr)[i];
+		uint8_t id[WRIT_ID_LEN];
+		char product[WRIT_NAME_MAX + 1] = "";
+		uint64_t q = 0, iss = 0, rem = 0, rev = 0;
+		int64_t nb = 0, na = 0;
+		if (cbu_get_fixed(w, HSMP_W_ID, id, sizeof(id)) < 0)
+			continue;
+		(void)!cbu_get_text(w, HSMP_W_PRODUCT, product, sizeof(product));
+		(void)!cbu_get_uint(w, HSMP_W_QUANTITY, UINT64_MAX, &q);
+		(void)!cbu_get_uint(w, HSMP_W_ISSUED, UINT64_MAX, &iss);
+		(void)!cbu_get_uint(w, HSMP_W_REMAINING, UINT64_MAX, &rem);
+		(void)!cbu_get_uint(w, HSMP_W_REVOKED, 1, &rev);
+		(void)!cbu_get_int(w, HSMP_W_NOT_BEFORE, &nb);
+		(void)!cbu_get_int(w, HSMP_W_NOT_AFTER, &na);
+		hex_encode(id, sizeof(id), hex);
+		printf("writ %s product %s quantity %llu issued %llu remaining %llu window %lld..%lld%s\n", hex, product,
+		       (unsigned long long)q, (unsigned long long)iss, (unsigned long long)rem, (long long)nb,
+		       (long long)na, rev ? " REVOKED" : "");
+	}
+	cbor_decref(&resp);
+	return 0;
+}
+
+static int do_journal(int fd, const struct hopts *o)
+{
+	cbor_item_t *req = cbu_new_map(3), *resp = NULL, *arr;
+	char reason[HSMC_REASON_MAX];
+	size_t i;
+	int err;
+
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_JOURNAL) < 0 || cbu_put_uint(req, HSMP_RQ_SINCE, o->since) < 0 ||
+	    cbu_put_uint(req, HSMP_RQ_MAX, o->max) < 0)
+		return 1;
+	err = hsmc_call(fd, req, &resp, reason);
+	cbor_decref(&req);
+	if (err) {
+		if (resp)
+			cbor_decref(&resp);
+		return fail_msg("journal", err, reason);
+	}
+	arr = cbu_get(resp, HSMP_RS_ENTRIES);
+	for (i = 0; arr && cbor_isa_array(arr) && i < cbor_array_size(arr); i++) {
+		cbor_item_t *b = cbor_array_handle(arr)[i], *e = NULL;
+		uint64_t seq = 0, type = 0;
+		int64_t t = 0;
+		uint8_t h[32];
+		char hex[65];
+		if (!cbor_isa_bytestring(b) || cbu_load_map(cbor_bytestring_handle(b), cbor_bytestring_length(b), &e) < 0)
+			continue;
+		(void)!cbu_get_uint(e, 1, UINT64_MAX, &seq);
+		(void)!cbu_get_uint(e, 4, 255, &type);
+		(void)!cbu_get_int(e, 3, &t);
+		if (ec_sha256(cbor_bytestring_handle(b), cbor_bytestring_length(b), h) == 0) {
+			hex_encode(h, 8, hex);
+			printf("%llu type=%llu time=%lld hash=%s…\n", (unsigned long long)seq, (unsigned long long)type,
+			       (long long)t, hex);
+		}
+		cbor_decref(&e);
+	}
+	cbor_decref(&resp);
+	return 0;
+}
+
+int cmd_hsm(int argc, char **argv)
+{
+	struct hopts o;
+	const char *sub;
+	char reason[HSMC_REASON_MAX];
+	uint8_t *buf = NULL, id[WRIT_ID_LEN], uid[32];
+	size_t len = 0, uid_len;
+	int fd = -1, err, rc = 1;
+
+	memset(&o, 0, sizeof(o));
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	sub = argv[1];
+	if (parse(argc - 1, argv + 1, &o) < 0)
+		return 2;
+	if (hsmc_connect(o.socket, &fd) < 0) {
+		fprintf(stderr, "writ hsm: cannot connect to %s: is writ-hsmd serve running?\n", o.socket);
+		return 1;
+	}
+	if (!strcmp(sub, "load")) {
+		char hex[2 * WRIT_ID_LEN + 1];
+		if (optind + 1 != argc - 1 + 1 && optind >= argc - 1) {
+			fprintf(stderr, "writ hsm load: give the writ file\n");
+			goto out;
+		}
+		if (file_read(argv[optind + 1], WRIT_MAX_SEALED, &buf, &len) < 0) {
+			fprintf(stderr, "writ hsm load: cannot read %s (at most %d bytes)\n", argv[optind + 1],
+				WRIT_MAX_SEALED);
+			goto out;
+		}
+		err = hsmc_load_writ(fd, buf, len, id, reason);
+		if (err) {
+			rc = fail_msg("load", err, reason);
+			goto out;
+		}
+		hex_encode(id, sizeof(id), hex);
+		printf("%s\n", hex);
+		rc = 0;
+	} else if (!strcmp(sub, "issue")) {
+		struct hsmc_dac d;
+		if (!o.writ_id || !o.csr || !o.uid || !o.out || hex_decode(o.writ_id, id, sizeof(id)) < 0) {
+			fprintf(stderr, "writ hsm issue: --writ ID (32 hex), --csr, --uid and --out are required\n");
+			goto out;
+		}
+		uid_len = strlen(o.uid) / 2;
+		if (uid_len == 0 || uid_len > sizeof(uid) || hex_decode(o.uid, uid, uid_len) < 0) {
+			fprintf(stderr, "writ hsm issue: --uid is 1..32 bytes in hex\n");
+			goto out;
+		}
+		if (file_read(o.csr, 8192, &buf, &len) < 0) {
+			fprintf(stderr, "writ hsm issue: cannot read %s\n", o.csr);
+			goto out;
+		}
+		err = hsmc_issue_dac(fd, id, buf, len, uid, uid_len, &d, reason);
+		if (err) {
+			rc = fail_msg("issue", err, reason);
+			goto out;
+		}
+		if (file_write_atomic(o.out, d.dac, d.dac_len, 0644) < 0 ||
+		    (o.pai_out && file_write_atomic(o.pai_out, d.pai, d.pai_len, 0644) < 0)) {
+			fprintf(stderr, "writ hsm issue: cannot write the certificate\n");
+			hsmc_dac_free(&d);
+			goto out;
+		}
+		printf("serial %llu seq %llu\n", (unsigned long long)d.device_serial, (unsigned long long)d.seq);
+		hsmc_dac_free(&d);
+		rc = 0;
+	} else if (!strcmp(sub, "status")) {
+		rc = do_status(fd);
+	} else if (!strcmp(sub, "journal")) {
+		rc = do_journal(fd, &o);
+	} else if (!strcmp(sub, "enrolment")) {
+		cbor_item_t *req = cbu_new_map(1), *resp = NULL;
+		const uint8_t *b;
+		if (!o.out || !req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_ENROLMENT) < 0) {
+			fprintf(stderr, "writ hsm enrolment: --out FILE is required\n");
+			if (req)
+				cbor_decref(&req);
+			goto out;
+		}
+		err = hsmc_call(fd, req, &resp, reason);
+		cbor_decref(&req);
+		if (!err && (cbu_get_bytes(resp, HSMP_RS_ENROLMENT, 1, 65536, &b, &len) < 0 ||
+			     file_write_atomic(o.out, b, len, 0644) < 0))
+			err = WRIT_E_IO;
+		if (resp)
+			cbor_decref(&resp);
+		rc = err ? fail_msg("enrolment", err, reason) : 0;
+	} else {
+		fprintf(stderr, "writ hsm: unknown subcommand \"%s\"\n", sub);
+		usage(stderr);
+		rc = 2;
+	}
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

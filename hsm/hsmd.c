@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-hsmd's operations. The daemon plays the part of an HSM's firmware: the token
+ * holds every private key; this file decides what the token may sign. The rules:
+ *  - a writ is accepted only if it decrypts with this HSM's key-agreement key, verifies
+ *    under the pinned OEM key, names this HSM and factory, is inside its window, is not
+ *    revoked, and its PAI certificate is this HSM's PAI key with the writ's VID/PID;
+ *  - a DAC is signed only under a loaded production writ that allows it, inside its
+ *    window, with quantity left, for a CSR that proves possession of a P-256 key;
+ *  - the count is durable in the journal before the certificate is returned.
+ * Reservations in memory keep concurrent requests from overshooting; the journal is
+ * the truth after a restart.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/ct.h"
+#include "crypto/ec.h"
+#include "crypto/matter_cert.h"
+#include "crypto/x509.h"
+#include "hsm/hsmd.h"
+#include "host/file.h"
+#include "host/log.h"
+#include "wire/cbu.h"
+#include "wire/hsmproto.h"
+
+#define UID_EMPTY 0
+#define UID_TOMB 1
+
+/* Write the reason, log it, return err. */
+static int refuse(char *reason, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(char *reason, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, HSM_REASON_MAX, fmt, ap);
+	va_end(ap);
+	log_warn("refused (%s): %s", writ_strerror(err), reason);
+	return err;
+}
+
+int64_t hsm_now(const struct hsm *h)
+{
+	return (int64_t)time(NULL) + h->time_offset;
+}
+
+static void id_hex(const uint8_t *id, size_t n, char *out)
+{
+	hex_encode(id, n, out);
+}
+
+static struct hsm_writ *find_writ(struct hsm *h, const uint8_t id[WRIT_ID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < h->n_writs; i++)
+		if (memcmp(h->writs[i].scope.id, id, WRIT_ID_LEN) == 0)
+			return &h->writs[i];
+	return NULL;
+}
+
+static int is_revoked(struct hsm *h, const uint8_t id[WRIT_ID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < h->n_revoked; i++)
+		if (memcmp(h->revoked[i], id, WRIT_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- device-UID fingerprints per writ (open addressing with tombstones) ---- */
+
+static uint64_t uid_fp(const uint8_t *uid, size_t len)
+{
+	uint8_t d[32];
+	uint64_t v = 0;
+	int i;
+
+	if (ec_sha256(uid, len, d) < 0)
+		return 2;
+	for (i = 0; i < 8; i++)
+		v = v << 8 | d[i];
+	return v | 2; /* never EMPTY or TOMB */
+}
+
+static int uid_grow(struct hsm_writ *w)
+{
+	size_t cap = w->uids_cap ? w->uids_cap * 2 : 64, i;
+	uint64_t *n = calloc(cap, sizeof(*n)), *old = w->uids;
+
+	if (!n)
+		return WRIT_E_NOMEM;
+	for (i = 0; i < w->uids_cap; i++) {
+		if (old[i] > UID_TOMB) {
+			size_t k = old[i] % cap;
+			while (n[k])
+				k = (k + 1) % cap;
+			n[k] = old[i];
+		}
+	}
+	free(old);
+	w->uids = n;
+	w->uids_cap = cap;
+	return 0;
+}
+
+/* 1 if fp was present, 0 if added, negative on error. */
+static int uid_add(struct hsm_writ *w, uint64_t fp)
+{
+	size_t k, tomb = SIZE_MAX;
+
+	if ((w->uids_n + 1) * 2 > w->uids_cap && uid_grow(w) < 0)
+		return WRIT_E_NOMEM;
+	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap) {
+		if (w->uids[k] == fp)
+			return 1;
+		if (w->uids[k] == UID_TOMB && tomb == SIZE_MAX)
+			tomb = k;
+	}
+	w->uids[tomb != SIZE_MAX ? tomb : k] = fp;
+	w->uids_n++;
+	return 0;
+}
+
+static void uid_remove(struct hsm_writ *w, uint64_t fp)
+{
+	size_t k;
+
+	if (!w->uids_cap)
+		return;
+	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap) {
+		if (w->uids[k] == fp) {
+			w->uids[k] = UID_TOMB;
+			return;
+		}
+	}
+}
+
+/* ---- index bitmap ---- */
+
+static int index_take(struct hsm_writ *w, uint64_t *ret)
+{
+	uint64_t i;
+
+	for (i = w->next_free; i < w->scope.quantity; i++) {
+		if (!(w->used[i / 8] & (1u << (i % 8)))) {
+			w->used[i / 8] |= (uint8_t)(1u << (i % 8));
+			w->next_free = i + 1;
+			*ret = i;
+			return 0;
+		}
+	}
+	return WRIT_E_QUOTA;
+}
+
+static void index_release(struct hsm_writ *w, uint64_t i)
+{
+	w->used[i / 8] &= (uint8_t)~(1u << (i % 8));
+	if (i < w->next_free)
+		w->next_free = i;
+}
+
+/* ---- applying verified writs (load and replay share this) ---- */
+
+static int apply_writ(struct hsm *h, const struct writ_scope *s)
+{
+	struct hsm_writ *w;
+	size_t i;
+
+	if (s->kind == WRIT_KIND_REVOCATION || s->n_revokes) {
+		for (i = 0; i < s->n_revokes; i++) {
+			struct hsm_writ *t = find_writ(h, s->revokes[i]);
+			if (t)
+				t->revoked = 1;
+			if (!is_revoked(h, s->revokes[i])) {
+				uint8_t(*n)[WRIT_ID_LEN] = realloc(h->revoked, (h->n_revoked + 1) * sizeof(*n));
+				if (!n)
+					return WRIT_E_NOMEM;
+				h->revoked = n;
+				memcpy(h->revoked[h->n_revoked++], s->revokes[i], WRIT_ID_LEN);
+			}
+		}
+	}
+	if (s->kind != WRIT_KIND_PRODUCTION)
+		return 0;
+	if (h->n_writs >= HSM_MAX_WRITS)
+		return WRIT_E_TOOBIG;
+	w = &h->writs[h->n_writs];
+	memset(w, 0, sizeof(*w));
+	w->scope = *s;
+	w->used = calloc((size_t)(s->quantity + 7) / 8, 1);
+	if (!w->used)
+		return WRIT_E_NOMEM;
+	w->revoked = is_revoked(h, s->id);
+	h->n_writs++;
+	return 0;
+}
+
+/* ---- journal replay ---- */
+
+static int replay(void *ctx, const struct journal_entry *e)
+{
+	struct hsm *h = ctx;
+	const cbor_item_t *b = e->body;
+
+	switch (e->type) {
+	case JT_GENESIS: {
+		uint8_t pub[WRIT_P256_PUB_LEN];
+		uint64_t tol;
+		if (cbu_get_fixed(b, 1, h->hsm_id, WRIT_KEYID_LEN) < 0 ||
+		    cbu_get_text(b, 2, h->factory, sizeof(h->factory)) < 0 ||
+		    cbu_get_fixed(b, 6, h->pinned_pub, WRIT_P256_PUB_LEN) < 0 ||
+		    cbu_get_fixed(b, 7, h->serial_prefix, 4) < 0 || cbu_get_uint(b, 8, 86400, &tol) < 0)
+			return WRIT_E_JOURNAL;
+		h->tolerance = (int64_t)tol;
+		if (cbu_get_fixed(b, 4, pub, sizeof(pub)) < 0 || memcmp(pub, h->kex.pub, sizeof(pub)) != 0 ||
+		    cbu_get_fixed(b, 5, pub, sizeof(pub)) < 0 || memcmp(pub, h->pai.pub, sizeof(pub)) != 0) {
+			log_error("journal: its genesis names other keys than this token holds");
+			return WRIT_E_JOURNAL;
+		}
+		return 0;
+	}
+	case JT_WRIT: {
+		struct writ_scope s;
+		const uint8_t *msg;
+		size_t len;
+		if (cbu_get_bytes(b, 2, 1, WRIT_MAX_SEALED, &msg, &len) < 0 ||
+		    writ_verify_signed(msg, len, h->pinned_pub, &s) < 0) {
+			log_error("journal: entry %llu holds a writ that does not verify", (unsigned long long)e->seq);
+			return WRIT_E_JOURNAL;
+		}
+		return apply_writ(h, &s);
+	}
+	case JT_DAC: {
+		uint8_t id[WRIT_ID_LEN], serial[12];
+		uint64_t index, counter = 0;
+		const uint8_t *uid;
+		size_t uid_len;
+		struct hsm_writ *w;
+		int i;
+		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || cbu_get_uint(b, 2, UINT64_MAX, &index) < 0 ||
+		    cbu_get_bytes(b, 3, 1, HSMP_UID_MAX, &uid, &uid_len) < 0 || cbu_get_fixed(b, 5, serial, 12) < 0)
+			return WRIT_E_JOURNAL;
+		w = find_writ(h, id);
+		if (!w || index >= w->scope.quantity || (w->used[index / 8] & (1u << (index % 8)))) {
+			log_error("journal: entry %llu records a DAC outside any writ's quantity",
+				  (unsigned long long)e->seq);
+			return WRIT_E_JOURNAL;
+		}
+		w->used[index / 8] |= (uint8_t)(1u << (index % 8));
+		w->issued++;
+		if (uid_add(w, uid_fp(uid, uid_len)) < 0)
+			return WRIT_E_NOMEM;
+		for (i = 4; i < 12; i++)
+			counter = counter << 8 | serial[i];
+		if (counter >= h->next_dac_counter)
+			h->next_dac_counter = counter + 1;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+int hsm_open(struct hsm *h, const char *state_dir, const char *module, const char *token, const char *pin,
+	     int64_t time_offset)
+{
+	struct journal_open_info info;
+	char path[4096];
+	cbor_item_t *start = NULL;
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->lock, NULL);
+	h->time_offset = time_offset;
+	h->writs = calloc(HSM_MAX_WRITS, sizeof(*h->writs));
+	if (!h->writs)
+		return WRIT_E_NOMEM;
+	err = p11_open(module, token, pin, &h->p11);
+	if (err < 0) {
+		log_error("cannot open token \"%s\": %s (check the module path, token label and PIN)", token,
+			  writ_strerror(err));
+		return err;
+	}
+	if ((err = p11_signer(h->p11, HSM_KEY_IDENTITY, &h->identity)) < 0 ||
+	    (err = p11_signer(h->p11, HSM_KEY_PAI, &h->pai)) < 0 || (err = p11_ecdh(h->p11, HSM_KEY_KEX, &h->kex)) < 0) {
+		log_error("the token lacks writ-hsmd's keys (%s): run writ-hsmd init first", writ_strerror(err));
+		return err;
+	}
+	if (snprintf(path, sizeof(path), "%s/journal", state_dir) >= (int)sizeof(path))
+		return WRIT_E_TOOBIG;
+	err = journal_open(path, &h->identity, replay, h, &h->journal, &info);
+	if (err < 0) {
+		log_error("journal %s does not verify (%s): refusing to start", path, writ_strerror(err));
+		return err;
+	}
+	log_info("journal verified: %llu entries, %llu signed checkpoints, %llu torn bytes recovered",
+		 (unsigned long long)info.entries, (unsigned long long)info.checkpoints,
+		 (unsigned long long)info.torn_bytes);
+	if (hsm_now(h) < info.max_time - h->tolerance)
+		log_error("the clock reads %lld, before the journal's last trusted time %lld: every operation "
+			  "will be refused until the clock is corrected", (long long)hsm_now(h),
+			  (long long)info.max_time);
+	start = cbu_new_map(1);
+	if (!start || cbu_put_text(start, 1, "writ-hsmd 0.1") < 0) {
+		err = WRIT_E_NOMEM;
+		goto out;
+	}
+	err = journal_append(h->journal, JT_START, hsm_now(h), start, NULL);
+out:
+	if (start)
+		cbor_decref(&start);
+	return err;
+}
+
+void hsm_close(struct hsm *h)
+{
+	size_t i;
+
+	journal_close(h->journal);
+	h->journal = NULL;
+	p11_close(h->p11);
+	h->p11 = NULL;
+	for (i = 0; h->writs && i < h->n_writs; i++) {
+		free(h->writs[i].used);
+		free(h->writs[i].uids);
+	}
+	free(h->writs);
+	free(h->revoked);
+	h->writs = NULL;
+	h->revoked = NULL;
+}
+
+/* Under h->lock or not: the journal has its own lock. */
+static int clock_ok(struct hsm *h, int64_t now, char *reason)
+{
+	int64_t last = journal_max_time(h->journal);
+
+	if (now < last - h->tolerance)
+		return refuse(reason, WRIT_E_CLOCK,
+			      "the clock reads %lld, %lld s before the last trusted time in the journal "
+			      "(tolerance %lld s): correct the clock", (long long)now, (long long)(last - now),
+			      (long long)h->tolerance);
+	return 0;
+}
+
+static int window_ok(const struct writ_scope *s, int64_t now, char *reason)
+{
+	char idh[2 * WRIT_ID_LEN + 1];
+
+	id_hex(s->id, WRIT_ID_LEN, idh);
+	if (now < s->not_before)
+		return refuse(reason, WRIT_E_EXPIRED, "writ %s is not valid before %lld (now %lld)", idh,
+			      (long long)s->not_before, (long long)now);
+	if (now >= s->not_after)
+		return refuse(reason, WRIT_E_EXPIRED, "writ %s expired at %lld (now %lld)", idh,
+			      (long long)s->not_after, (long long)now);
+	return 0;
+}
+
+static int check_pai(struct hsm *h, const struct writ_scope *s, char *reason)
+{
+	uint8_t pub[WRIT_P256_PUB_LEN];
+	char why[160];
+	int vid = -1, pid = -1;
+
+	if (matter_cert_check_profile(s->pai, s->pai_len, X509_PROFILE_PAI, why, sizeof(why)) < 0)
+		return refuse(reason, WRIT_E_SCOPE, "the writ's PAI certificate is not a valid Matter PAI: %s", why);
+	if (x509_cert_pub(s->pai, s->pai_len, pub) < 0 || memcmp(pub, h->pai.pub, sizeof(pub)) != 0)
+		return refuse(reason, WRIT_E_SCOPE, "the writ's PAI certificate is not for this HSM's PAI key");
+	if (matter_cert_vidpid(s->pai, s->pai_len, &vid, &pid) < 0 || vid != s->vid || (pid >= 0 && pid != s->pid))
+		return refuse(reason, WRIT_E_SCOPE, "the writ's PAI certificate (VID %04X PID %04X) does not match "
+			      "the writ's VID %04X / PID %04X", (unsigned)vid, (unsigned)pid, s->vid, s->pid);
+	return 0;
+}
+
+int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason)
+{
+	struct writ_scope *s = NULL;
+	uint8_t *signed_msg = NULL;
+	size_t signed_len = 0;
+	char idh[2 * WRIT_ID_LEN + 1], want[2 * WRIT_KEYID_LEN + 1];
+	cbor_item_t *body = NULL;
+	int64_t now = hsm_now(h);
+	struct hsm_writ *w;
+	int err, locked = 0;
+
+	if (len > WRIT_MAX_SEALED)
+		return refuse(reason, WRIT_E_TOOBIG, "writ of %zu bytes exceeds %d", len, WRIT_MAX_SEALED);
+	s = malloc(sizeof(*s));
+	if (!s)
+		return refuse(reason, WRIT_E_NOMEM, "out of memory");
+	err = writ_open(sealed, len, &h->kex, h->pinned_pub, s, &signed_msg, &signed_len);
+	if (err == WRIT_E_DECRYPT || err == WRIT_E_NOTFOUND) {
+		err = refuse(reason, WRIT_E_DECRYPT, "writ does not decrypt with this HSM's key: it is for "
+			     "another HSM, or it was tampered with");
+		goto out;
+	} else if (err == WRIT_E_BADSIG) {
+		err = refuse(reason, err, "writ signature does not verify under the pinned OEM key: tampered, or "
+			     "signed by a key this HSM does not trust");
+		goto out;
+	} else if (err < 0) {
+		err = refuse(reason, err, "writ is malformed (%s)", writ_strerror(err));
+		goto out;
+	}
+	id_hex(s->id, WRIT_ID_LEN, idh);
+	if (memcmp(s->hsm_id, h->hsm_id, WRIT_KEYID_LEN) != 0) {
+		hex_encode(h->hsm_id, 8, want);
+		err = refuse(reason, WRIT_E_SCOPE, "writ %s is for another HSM (this is %s…)", idh, want);
+		goto out;
+	}
+	if (strcmp(s->factory, h->factory) != 0) {
+		err = refuse(reason, WRIT_E_SCOPE, "writ %s is for factory \"%s\"; this HSM belongs to \"%s\"", idh,
+			     s->factory, h->factory);
+		goto out;
+	}
+	if (s->kind == WRIT_KIND_REWORK) {
+		err = refuse(reason, WRIT_E_UNSUPPORTED, "writ %s carries rework rights, which this version of "
+			     "writ-hsmd does not execute yet", idh);
+		goto out;
+	}
+	if ((err = clock_ok(h, now, reason)) < 0 || (err = window_ok(s, now, reason)) < 0)
+		goto out;
+	if (s->kind == WRIT_KIND_PRODUCTION) {
+		if (s->quantity > HSM_MAX_QUANTITY) {
+			err = refuse(reason, WRIT_E_TOOBIG, "writ %s asks for %llu devices; one writ may carry at "
+				     "most %u", idh, (unsigned long long)s->quantity, HSM_MAX_QUANTITY);
+			goto out;
+		}
+		if ((err = check_pai(h, s, reason)) < 0)
+			goto out;
+	}
+	pthread_mutex_lock(&h->lock);
+	locked = 1;
+	if (is_revoked(h, s->id)) {
+		err = refuse(reason, WRIT_E_REVOKED, "writ %s was revoked", idh);
+		goto out;
+	}
+	w = find_writ(h, s->id);
+	if (w) {
+		/* the same authorization again (e.g. a factory service restart): idempotent */
+		if (memcmp(&w->scope, s, sizeof(*s)) != 0) {
+			err = refuse(reason, WRIT_E_REPLAY, "writ id %s is already loaded with a different scope", idh);
+			goto out;
+		}
+		memcpy(ret_id, s->id, WRIT_ID_LEN);
+		err = 0;
+		goto out;
+	}
+	if (s->kind == WRIT_KIND_PRODUCTION && h->n_writs >= HSM_MAX_WRITS) {
+		err = refuse(reason, WRIT_E_TOOBIG, "this HSM already holds %d writs", HSM_MAX_WRITS);
+		goto out;
+	}
+	body = cbu_new_map(2);
+	if (!body || cbu_put_bytes(body, 1, s->id, WRIT_ID_LEN) < 0 || cbu_put_bytes(body, 2, signed_msg, signed_len) < 0) {
+		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
+		goto out;
+	}
+	err = journal_append(h->journal, JT_WRIT, now, body, NULL);
+	if (err < 0) {
+		err = refuse(reason, err, "cannot journal writ %s: %s", idh, writ_strerror(err));
+		goto out;
+	}
+	err = apply_writ(h, s);
+	if (err < 0) {
+		err = refuse(reason, err, "cannot apply writ %s", idh);
+		goto out;
+	}
+	log_info("loaded writ %s (kind %u, product %s, quantity %llu, %zu revocations)", idh, s->kind, s->product,
+		 (unsigned long long)s->quantity, s->n_revokes);
+	memcpy(ret_id, s->id, WRIT_ID_LEN);
+out:
+	if (locked)
+		pthread_mutex_unlock(&h->lock);
+	if (body)
+		cbor_decref(&body);
+	free(signed_msg);
+	free(s);
+	return err;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+	size_t i;
+	uint8_t acc = 0;
+
+	for (i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
+		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason)
+{
+	struct x509_cert_params p;
+	struct hsm_writ *w;
+	uint8_t dev_pub[WRIT_P256_PUB_LEN], digest[32], *dac = NULL;
+	size_t dac_len = 0;
+	uint64_t index = 0, counter, fp, device_serial, seq = 0;
+	char idh[2 * WRIT_ID_LEN + 1], cn[WRIT_NAME_MAX + 32];
+	cbor_item_t *body = NULL;
+	int64_t now = hsm_now(h);
+	int err, i, journaled = 0;
+
+	id_hex(id, WRIT_ID_LEN, idh);
+	if (uid_len == 0 || uid_len > HSMP_UID_MAX || all_zero(uid, uid_len))
+		return refuse(reason, WRIT_E_INVAL, "device UID must be 1..%d bytes and not all zero", HSMP_UID_MAX);
+	if (csr_len > X509_CSR_MAX)
+		return refuse(reason, WRIT_E_TOOBIG, "CSR of %zu bytes exceeds %d", csr_len, X509_CSR_MAX);
+	err = x509_csr_parse_verify(csr, csr_len, dev_pub);
+	if (err == WRIT_E_BADSIG)
+		return refuse(reason, err, "CSR signature does not verify (no proof of possession)");
+	if (err == WRIT_E_UNSUPPORTED)
+		return refuse(reason, err, "CSR key is not an EC P-256 key signed with ECDSA-SHA256");
+	if (err < 0)
+		return refuse(reason, err, "CSR is malformed (%s)", writ_strerror(err));
+	if ((err = clock_ok(h, now, reason)) < 0)
+		return err;
+	fp = uid_fp(uid, uid_len);
+
+	pthread_mutex_lock(&h->lock);
+	w = find_writ(h, id);
+	if (!w) {
+		err = refuse(reason, is_revoked(h, id) ? WRIT_E_REVOKED : WRIT_E_NOTFOUND,
+			     "writ %s is %s", idh, is_revoked(h, id) ? "revoked" : "not loaded in this HSM");
+		goto unlock;
+	}
+	if (w->revoked) {
+		err = refuse(reason, WRIT_E_REVOKED, "writ %s was revoked", idh);
+		goto unlock;
+	}
+	if (!(w->scope.ops & WRIT_OP_ISSUE_DAC)) {
+		err = refuse(reason, WRIT_E_SCOPE, "writ %s does not allow DAC issuance", idh);
+		goto unlock;
+	}
+	if ((err = window_ok(&w->scope, now, reason)) < 0)
+		goto unlock;
+	if (w->issued + w->reserved >= w->scope.quantity || index_take(w, &index) < 0) {
+		err = refuse(reason, WRIT_E_QUOTA, "writ %s has no quantity left (%llu of %llu issued)", idh,
+			     (unsigned long long)w->issued, (unsigned long long)w->scope.quantity);
+		goto unlock;
+	}
+	err = uid_add(w, fp);
+	if (err != 0) {
+		index_release(w, index);
+		err = err > 0 ? refuse(reason, WRIT_E_REPLAY, "device already received a DAC under writ %s; "
+				       "re-provisioning a device is rework", idh)
+			      : refuse(reason, err, "out of memory");
+		goto unlock;
+	}
+	w->reserved++;
+	counter = h->next_dac_counter++;
+	p.vid = w->scope.vid;
+	p.pid = w->scope.pid;
+	p.not_after = w->scope.dac_days ? now + (int64_t)w->scope.dac_days * 86400 : X509_NO_EXPIRY;
+	device_serial = w->scope.serial_first + index;
+	(void)!snprintf(cn, sizeof(cn), "%s DAC %llu", w->scope.product, (unsigned long long)device_serial);
+	pthread_mutex_unlock(&h->lock);
+
+	/* the certificate: serial = 4-byte HSM prefix || 64-bit counter, unique for life */
+	p.profile = X509_PROFILE_DAC;
+	memcpy(p.serial, h->serial_prefix, 4);
+	for (i = 0; i < 8; i++)
+		p.serial[4 + i] = (uint8_t)(counter >> (56 - 8 * i));
+	p.serial_len = 12;
+	cn[64] = 0;
+	p.cn = cn;
+	p.not_before = now;
+	memcpy(p.subject_pub, dev_pub, sizeof(dev_pub));
+	p.issuer_der = w->scope.pai; /* the writ is never freed while the daemon runs */
+	p.issuer_len = w->scope.pai_len;
+	err = x509_build_sign(&p, &h->pai, &dac, &dac_len);
+	if (err < 0) {
+		err = refuse(reason, err, "could not sign the DAC in the token (%s)", writ_strerror(err));
+		goto release;
+	}
+	err = ec_sha256(dac, dac_len, digest);
+	body = cbu_new_map(6);
+	if (err < 0 || !body || cbu_put_bytes(body, 1, id, WRIT_ID_LEN) < 0 || cbu_put_uint(body, 2, index) < 0 ||
+	    cbu_put_bytes(body, 3, uid, uid_len) < 0 || cbu_put_uint(body, 4, device_serial) < 0 ||
+	    cbu_put_bytes(body, 5, p.serial, 12) < 0 || cbu_put_bytes(body, 6, digest, 32) < 0) {
+		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
+		goto release;
+	}
+	/* durable before the certificate leaves */
+	err = journal_append(h->journal, JT_DAC, now, body, &seq);
+	journaled = 1;
+	if (err < 0) {
+		err = refuse(reason, err, "journal write failed (%s): no DAC was released", writ_strerror(err));
+		goto release;
+	}
+	pthread_mutex_lock(&h->lock);
+	w->reserved--;
+	w->issued++;
+	pthread_mutex_unlock(&h->lock);
+	cbor_decref(&body);
+	ret->dac = dac;
+	ret->dac_len = dac_len;
+	ret->device_serial = device_serial;
+	memcpy(ret->dac_serial, p.serial, 12);
+	ret->seq = seq;
+	return 0;
+
+release:
+	pthread_mutex_lock(&h->lock);
+	w->reserved--;
+	if (journaled) {
+		/* the entry may or may not be on disk: count it, never hand it out */
+		w->issued++;
+	} else {
+		index_release(w, index);
+		uid_remove(w, fp);
+	}
+unlock:
+	pthread_mutex_unlock(&h->lock);
+	if (body)
+		cbor_decref(&body);
+	free(dac);
+	return err;
+}
+
+int hsm_status(struct hsm *h, cbor_item_t **ret)
+{
+	cbor_item_t *arr;
+	size_t i;
+	int err = 0;
+
+	pthread_mutex_lock(&h->lock);
+	arr = cbor_new_definite_array(h->n_writs);
+	for (i = 0; arr && i < h->n_writs && !err; i++) {
+		const struct hsm_writ *w = &h->writs[i];
+		uint64_t used = w->issued + w->reserved;
+		cbor_item_t *m = cbu_new_map(13);
+		if (!m || cbu_put_bytes(m, HSMP_W_ID, w->scope.id, WRIT_ID_LEN) < 0 ||
+		    cbu_put_uint(m, HSMP_W_KIND, w->scope.kind) < 0 || cbu_put_text(m, HSMP_W_PRODUCT, w->scope.product) < 0 ||
+		    cbu_put_uint(m, HSMP_W_QUANTITY, w->scope.quantity) < 0 || cbu_put_uint(m, HSMP_W_ISSUED, w->issued) < 0 ||
+		    cbu_put_uint(m, HSMP_W_REMAINING, w->revoked ? 0 : w->scope.quantity - used) < 0 ||
+		    cbu_put_int(m, HSMP_W_NOT_BEFORE, w->scope.not_before) < 0 ||
+		    cbu_put_int(m, HSMP_W_NOT_AFTER, w->scope.not_after) < 0 ||
+		    cbu_put_uint(m, HSMP_W_REVOKED, (uint64_t)w->revoked) < 0 || cbu_put_uint(m, HSMP_W_VID, w->scope.vid) < 0 ||
+		    cbu_put_uint(m, HSMP_W_PID, w->scope.pid) < 0 ||
+		    cbu_put_uint(m, HSMP_W_SERIAL_FIRST, w->scope.serial_first) < 0 ||
+		    cbu_put_uint(m, HSMP_W_SERIAL_LAST, w->scope.serial_last) < 0 || !cbor_array_push(arr, m))
+			err = WRIT_E_NOMEM;
+		if (m)
+			cbor_decref(&m);
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (!arr)
+		return WRIT_E_NOMEM;
+	if (err) {
+		cbor_decref(&arr);
+		return err;
+	}
+	*ret = arr;
+	return 0;
+}
+
+int hsm_writ_pai(struct hsm *h, const uint8_t id[WRIT_ID_LEN], uint8_t *out, size_t cap, size_t *ret_len)
+{
+	struct hsm_writ *w;
+	int err = WRIT_E_NOTFOUND;
+
+	pthread_mutex_lock(&h->lock);
+	w = find_writ(h, id);
+	if (w && w->scope.pai_len <= cap) {
+		memcpy(out, w->scope.pai, w->scope.pai_len);
+		*ret_len = w->scope.pai_len;
+		err = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The edge HSM's state and operations, independent of transport: the token, the
+ * journal, the writs loaded (rebuilt from the journal at start), and the operations
+ * of the socket API. Every refusal returns a negative writ_err and a one-line reason,
+ * and is logged.
+ */
+#ifndef WRIT_HSM_HSMD_H
+#define WRIT_HSM_HSMD_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cbor.h>
+
+#include "base/keyops.h"
+#include "hsm/journal.h"
+#include "p11/p11.h"
+#include "wire/writ.h"
+
+#define HSM_KEY_IDENTITY "writ-hsm-identity"
+#define HSM_KEY_KEX "writ-hsm-kex"
+#define HSM_KEY_PAI "writ-hsm-pai"
+#define HSM_MAX_WRITS 1024
+#define HSM_MAX_QUANTITY (16u * 1024 * 1024)
+#define HSM_DEFAULT_TOLERANCE 300 /* seconds the clock may step back */
+#define HSM_REASON_MAX 256
+
+struct hsm_writ {
+	struct writ_scope scope;
+	uint64_t issued;      /* durable DACs */
+	uint64_t reserved;    /* in flight */
+	uint8_t *used;        /* bitmap of indices issued or in flight (quantity bits) */
+	uint64_t next_free;   /* hint: lowest index that may be free */
+	int revoked;
+	/* open-addressing set of device-UID fingerprints that have a DAC from this writ */
+	uint64_t *uids;
+	size_t uids_cap, uids_n;
+};
+
+struct hsm {
+	struct p11_ctx *p11;
+	struct writ_signer identity, pai;
+	struct writ_ecdh kex;
+	struct journal *journal;
+	pthread_mutex_t lock;
+	/* from the genesis entry */
+	uint8_t hsm_id[WRIT_KEYID_LEN];
+	char factory[WRIT_NAME_MAX + 1];
+	uint8_t pinned_pub[WRIT_P256_PUB_LEN];
+	uint8_t serial_prefix[4];
+	int64_t tolerance;
+	/* state rebuilt from the journal */
+	struct hsm_writ *writs;
+	size_t n_writs;
+	uint8_t (*revoked)[WRIT_ID_LEN];
+	size_t n_revoked;
+	uint64_t next_dac_counter;
+	int64_t time_offset; /* test knob: added to the system clock */
+};
+
+struct hsm_dac_result {
+	uint8_t *dac;          /* malloc'd DER */
+	size_t dac_len;
+	uint64_t device_serial;
+	uint8_t dac_serial[12];
+	uint64_t seq;
+};
+
+/* Open the token and the journal, verify and replay it. */
+int hsm_open(struct hsm *h, const char *state_dir, const char *module, const char *token, const char *pin,
+	     int64_t time_offset);
+void hsm_close(struct hsm *h);
+
+int64_t hsm_now(const struct hsm *h);
+
+int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason);
+int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
+		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason);
+/* Build the status array (HSMP_RS_WRITS). */
+int hsm_status(struct hsm *h, cbor_item_t **ret);
+/* The PAI certificate of a loaded writ (DER, copied into out of cap bytes). */
+int hsm_writ_pai(struct hsm *h, const uint8_t id[WRIT_ID_LEN], uint8_t *out, size_t cap, size_t *ret_len);
+
+#endif

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-hsmd's journal: an append-only, hash-chained file of CBOR entries, durable
+ * before any result leaves the HSM, with checkpoints signed by the HSM identity key.
+ *
+ * File: a sequence of frames  u32be(len) || entry || check(4)  where entry is the CBOR
+ * map {1: seq, 2: prev-hash, 3: time, 4: type, 5: body} and check is the first four
+ * bytes of SHA-256(entry). seq starts at 0 (the genesis entry) and has no gaps;
+ * prev-hash is SHA-256 of the previous entry's bytes (32 zero bytes for genesis).
+ * A checkpoint's body holds an ES256 signature by the identity key (from the genesis
+ * entry) over SHA-256("writ-journal-checkpoint" || u64be(seq) || prev-hash).
+ *
+ * Opening verifies everything. A final frame that is incomplete or fails its check is a
+ * torn write and is cut off (and reported); anything else that does not verify makes
+ * the open fail with WRIT_E_JOURNAL, and nothing is repaired.
+ *
+ * Appends are group-committed: concurrent callers share one write + fdatasync, and
+ * each caller returns only once its own entry is on disk.
+ */
+#ifndef WRIT_HSM_JOURNAL_H
+#define WRIT_HSM_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cbor.h>
+
+#include "base/err.h"
+#include "base/keyops.h"
+
+enum journal_type {
+	JT_GENESIS = 1,    /* {1 hsm id, 2 factory, 3 identity pub, 4 kex pub, 5 pai pub,
+			      6 pinned writ-signing pub, 7 dac serial prefix(4), 8 tolerance} */
+	JT_START = 2,      /* {1 version tstr}: a daemon start, anchors trusted time */
+	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)} */
+	JT_DAC = 4,        /* {1 writ id, 2 index, 3 device uid, 4 device serial,
+			      5 DAC serial, 6 SHA-256 of DAC DER} */
+	JT_CHECKPOINT = 5, /* {1 signature r||s} */
+};
+
+#define JOURNAL_MAX_ENTRY (96 * 1024)
+#define JOURNAL_CHECKPOINT_EVERY 1024
+
+struct journal;
+
+struct journal_entry {
+	uint64_t seq;
+	int64_t time;
+	uint32_t type;
+	const cbor_item_t *body; /* the body map; valid during the callback only */
+	uint8_t hash[32];
+};
+
+/* Called for each verified entry in order while opening. Non-zero stops the open. */
+typedef int (*journal_replay_fn)(void *ctx, const struct journal_entry *e);
+
+struct journal_open_info {
+	uint64_t entries;      /* entries that verified */
+	uint64_t torn_bytes;   /* bytes cut off a torn tail (0 if none) */
+	uint64_t checkpoints;  /* signed checkpoints that verified */
+	int64_t max_time;      /* the latest time any entry recorded */
+};
+
+/* Create a new journal at path (must not exist) with a genesis entry and a first
+ * checkpoint signed by signer (whose pub must equal the genesis identity pub). */
+WRIT_MUST_CHECK int journal_create(const char *path, const cbor_item_t *genesis_body, int64_t now,
+				   const struct writ_signer *signer);
+
+/* Open and verify. signer may be NULL for read-only use (no appends). */
+WRIT_MUST_CHECK int journal_open(const char *path, const struct writ_signer *signer, journal_replay_fn fn,
+				 void *ctx, struct journal **ret, struct journal_open_info *ret_info);
+void journal_close(struct journal *j); /* accepts NULL; appends a checkpoint if possible */
+
+/* Append one entry (the body is serialized; the caller keeps its reference) and wait
+ * until it is durable. Thread-safe. WRIT_E_IO if the disk failed: from then on every
+ * append fails and the daemon must restart. *ret_seq may be NULL. */
+WRIT_MUST_CHECK int journal_append(struct journal *j, uint32_t type, int64_t now, const cbor_item_t *body,
+				   uint64_t *ret_seq);
+
+/* Append a signed checkpoint and wait until durable. */
+WRIT_MUST_CHECK int journal_checkpoint(struct journal *j, int64_t now);
+
+/* Durable entries: next sequence number, and the latest time recorded. */
+uint64_t journal_next_seq(struct journal *j);
+int64_t journal_max_time(struct journal *j);
+
+/* Raw entries (CBOR bytes) with seq in [since, since+max) that are durable, as a
+ * CBOR array of byte strings. *ret is released with cbor_decref. */
+WRIT_MUST_CHECK int journal_export(struct journal *j, uint64_t since, uint64_t max, cbor_item_t **ret);
+
+#endif

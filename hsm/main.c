@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-hsmd: the edge HSM daemon. `init` creates its keys inside a PKCS#11 token and
+ * its journal, and exports the enrolment bundle; `serve` answers the local socket API;
+ * `verify-journal` checks a journal offline. PINs come from --pin-file or the
+ * environment (WRIT_HSM_PIN, WRIT_HSM_SO_PIN), never from the command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/ct.h"
+#include "crypto/csr.h"
+#include "crypto/ec.h"
+#include "hsm/hsmd.h"
+#include "hsm/journal.h"
+#include "hsm/server.h"
+#include "host/file.h"
+#include "host/log.h"
+#include "wire/cbu.h"
+#include "wire/enrol.h"
+
+#define DEFAULT_TOKEN "writ-hsm"
+
+struct opts {
+	const char *state, *module, *token, *pin_file, *so_pin_file, *factory, *oem_key, *socket, *out;
+	long long tolerance, time_offset;
+	struct server srv;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage:\n"
+		   "  writ-hsmd init --state DIR --factory ID --oem-key WRIT-SIGNING-PUB.pem\n"
+		   "                 [--token LABEL] [--module PKCS11.so] [--pin-file F] [--so-pin-file F]\n"
+		   "                 [--tolerance SECONDS]\n"
+		   "  writ-hsmd serve --state DIR [--socket PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
+		   "                 [--pin-file F]\n"
+		   "  writ-hsmd enrolment --state DIR --out FILE\n"
+		   "  writ-hsmd verify-journal --state DIR\n"
+		   "The user PIN comes from --pin-file or $WRIT_HSM_PIN; the SO PIN (only to create a new\n"
+		   "token) from --so-pin-file or $WRIT_HSM_SO_PIN.\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "state", required_argument, 0, 's' },	 { "module", required_argument, 0, 'm' },
+		{ "token", required_argument, 0, 't' },	 { "pin-file", required_argument, 0, 'p' },
+		{ "so-pin-file", required_argument, 0, 'P' }, { "factory", required_argument, 0, 'f' },
+		{ "oem-key", required_argument, 0, 'k' }, { "socket", required_argument, 0, 'S' },
+		{ "out", required_argument, 0, 'o' },	 { "tolerance", required_argument, 0, 'T' },
+		{ "allow-uid", required_argument, 0, 'u' }, { "allow-gid", required_argument, 0, 'g' },
+		{ "time-offset", required_argument, 0, 'O' }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 }
+	};
+	int c;
+	char *end;
+
+	o->tolerance = HSM_DEFAULT_TOLERANCE;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o->state = optarg; break;
+		case 'm': o->module = optarg; break;
+		case 't': o->token = optarg; break;
+		case 'p': o->pin_file = optarg; break;
+		case 'P': o->so_pin_file = optarg; break;
+		case 'f': o->factory = optarg; break;
+		case 'k': o->oem_key = optarg; break;
+		case 'S': o->socket = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'T':
+		case 'O':
+		case 'u':
+		case 'g': {
+			long long v;
+			errno = 0;
+			v = strtoll(optarg, &end, 10);
+			if (errno || *end || end == optarg) {
+				fprintf(stderr, "writ-hsmd: %s is not a number\n", optarg);
+				return -1;
+			}
+			if (c == 'T') {
+				if (v < 0 || v > 86400) {
+					fprintf(stderr, "writ-hsmd: --tolerance must be 0..86400 seconds\n");
+					return -1;
+				}
+				o->tolerance = v;
+			} else if (c == 'O') {
+				/* a test knob with the same effect as setting the system clock */
+				o->time_offset = v;
+			} else if (c == 'u' && o->srv.n_allow_uids < 16) {
+				o->srv.allow_uids[o->srv.n_allow_uids++] = (uid_t)v;
+			} else if (c == 'g' && o->srv.n_allow_gids < 16) {
+				o->srv.allow_gids[o->srv.n_allow_gids++] = (gid_t)v;
+			}
+			break;
+		}
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (!o->state) {
+		fprintf(stderr, "writ-hsmd: --state DIR is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* state/hsmd.conf: "module=..." and "token=..." lines written by init. */
+static void read_conf(struct opts *o, char *module, char *token, size_t cap)
+{
+	char path[4096], line[1024];
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/hsmd.conf", o->state) >= (int)sizeof(path))
+		return;
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "module=", 7) && !o->module && snprintf(module, cap, "%s", line + 7) < (int)cap)
+			o->module = module;
+		if (!strncmp(line, "token=", 6) && !o->token && snprintf(token, cap, "%s", line + 6) < (int)cap)
+			o->token = token;
+	}
+	fclose(f);
+}
+
+static int path_in(const char *dir, const char *name, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/%s", dir, name) >= (int)cap ? WRIT_E_TOOBIG : 0;
+}
+
+static int valid_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > WRIT_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int cmd_init(struct opts *o)
+{
+	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX], path[4096], conf[4600];
+	uint8_t oem_pub[WRIT_P256_PUB_LEN], id_pub[WRIT_P256_PUB_LEN], kex_pub[WRIT_P256_PUB_LEN];
+	uint8_t pai_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL, *bundle = NULL, *csr = NULL;
+	size_t pem_len = 0, bundle_len = 0, csr_len = 0;
+	struct p11_ctx *p11 = NULL;
+	struct writ_signer identity, pai_signer;
+	struct enrol_info *info = NULL;
+	cbor_item_t *g = NULL;
+	char hex[2 * WRIT_KEYID_LEN + 1];
+	int err, n;
+
+	if (!o->factory || !o->oem_key) {
+		fprintf(stderr, "writ-hsmd init: --factory and --oem-key are required\n");
+		return 2;
+	}
+	if (!valid_name(o->factory)) {
+		fprintf(stderr, "writ-hsmd init: factory id must be 1..64 characters of A-Z a-z 0-9 . _ -\n");
+		return 2;
+	}
+	if (!o->token)
+		o->token = DEFAULT_TOKEN;
+	err = file_read(o->oem_key, 4096, &pem, &pem_len);
+	if (err < 0 || ec_pub_from_pem(pem, pem_len, oem_pub) < 0) {
+		fprintf(stderr, "writ-hsmd init: cannot read a P-256 public key from %s (export it with "
+				"`writ authority export-key`)\n", o->oem_key);
+		free(pem);
+		return 2;
+	}
+	free(pem);
+	if (mkdir(o->state, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "writ-hsmd init: cannot create %s: %s\n", o->state, strerror(errno));
+		return 2;
+	}
+	if (path_in(o->state, "journal", path, sizeof(path)) < 0 || access(path, F_OK) == 0) {
+		fprintf(stderr, "writ-hsmd init: %s already exists: this state directory belongs to an "
+				"initialised HSM\n", path);
+		return 2;
+	}
+	if (p11_pin_load(o->pin_file, "WRIT_HSM_PIN", pin) < 0) {
+		fprintf(stderr, "writ-hsmd init: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
+		return 2;
+	}
+	err = p11_open(o->module, o->token, pin, &p11);
+	if (err == WRIT_E_NOTFOUND) {
+		if (p11_pin_load(o->so_pin_file, "WRIT_HSM_SO_PIN", so_pin) < 0) {
+			fprintf(stderr, "writ-hsmd init: token \"%s\" does not exist; to create it give an SO PIN "
+					"with --so-pin-file F or WRIT_HSM_SO_PIN\n", o->token);
+			writ_memzero(pin, sizeof(pin));
+			return 2;
+		}
+		err = p11_token_init(o->module, o->token, so_pin, pin);
+		writ_memzero(so_pin, sizeof(so_pin));
+		if (!err)
+			err = p11_open(o->module, o->token, pin, &p11);
+	}
+	writ_memzero(pin, sizeof(pin));
+	if (err < 0) {
+		fprintf(stderr, "writ-hsmd init: cannot open token \"%s\": %s\n", o->token, writ_strerror(err));
+		return 1;
+	}
+	if ((err = p11_keygen_p256(p11, HSM_KEY_IDENTITY, P11_USAGE_SIGN, id_pub)) < 0 ||
+	    (err = p11_keygen_p256(p11, HSM_KEY_KEX, P11_USAGE_DERIVE, kex_pub)) < 0 ||
+	    (err = p11_keygen_p256(p11, HSM_KEY_PAI, P11_USAGE_SIGN, pai_pub)) < 0) {
+		fprintf(stderr, "writ-hsmd init: key generation failed: %s%s\n", writ_strerror(err),
+			err == WRIT_E_EXISTS ? " (the token already holds writ-hsmd keys: use a fresh token)" : "");
+		goto fail;
+	}
+	if ((err = p11_signer(p11, HSM_KEY_IDENTITY, &identity)) < 0 || (err = p11_signer(p11, HSM_KEY_PAI, &pai_signer)) < 0 ||
+	    (err = p11_random(p11, prefix, sizeof(prefix))) < 0 || (err = ec_keyid(id_pub, hsm_id)) < 0)
+		goto fail;
+	prefix[0] = (uint8_t)((prefix[0] & 0x3f) | 0x40); /* positive, no leading zero octet */
+	err = WRIT_E_NOMEM;
+	g = cbu_new_map(8);
+	if (!g || cbu_put_bytes(g, 1, hsm_id, sizeof(hsm_id)) < 0 || cbu_put_text(g, 2, o->factory) < 0 ||
+	    cbu_put_bytes(g, 3, id_pub, sizeof(id_pub)) < 0 || cbu_put_bytes(g, 4, kex_pub, sizeof(kex_pub)) < 0 ||
+	    cbu_put_bytes(g, 5, pai_pub, sizeof(pai_pub)) < 0 || cbu_put_bytes(g, 6, oem_pub, sizeof(oem_pub)) < 0 ||
+	    cbu_put_bytes(g, 7, prefix, sizeof(prefix)) < 0 || cbu_put_uint(g, 8, (uint64_t)o->tolerance) < 0)
+		goto fail;
+	err = journal_create(path, g, (int64_t)time(NULL) + o->time_offset, &identity);
+	if (err < 0) {
+		fprintf(stderr, "writ-hsmd init: cannot create the journal %s: %s\n", path, writ_strerror(err));
+		goto fail;
+	}
+	info = calloc(1, sizeof(*info));
+	if (!info) {
+		err = WRIT_E_NOMEM;
+		goto fail;
+	}
+	hex_encode(hsm_id, 8, hex);
+	n = snprintf(conf, sizeof(conf), "writ-hsmd %s PAI", hex);
+	if ((err = csr_build_sign(conf, &pai_signer, &csr, &csr_len)) < 0 || csr_len > sizeof(info->csr))
+		goto fail;
+	(void)n;
+	memcpy(info->csr, csr, csr_len);
+	info->csr_len = csr_len;
+	memcpy(info->identity_pub, id_pub, sizeof(id_pub));
+	memcpy(info->kex_pub, kex_pub, sizeof(kex_pub));
+	memcpy(info->pai_pub, pai_pub, sizeof(pai_pub));
+	(void)!snprintf(info->factory, sizeof(info->factory), "%s", o->factory);
+	info->created = (int64_t)time(NULL);
+	if ((err = enrol_build(info, &identity, &bundle, &bundle_len)) < 0)
+		goto fail;
+	if ((err = path_in(o->state, "enrolment.cbor", path, sizeof(path))) < 0 ||
+	    (err = file_write_atomic(path, bundle, bundle_len, 0644)) < 0)
+		goto fail;
+	n = snprintf(conf, sizeof(conf), "module=%s\ntoken=%s\n", o->module ? o->module : WRIT_DEFAULT_P11_MODULE,
+		     o->token);
+	if (n < 0 || n >= (int)sizeof(conf) || (err = path_in(o->state, "hsmd.conf", path, sizeof(path))) < 0 ||
+	    (err = file_write_atomic(path, conf, (size_t)n, 0600)) < 0)
+		goto fail;
+	hex_encode(hsm_id, WRIT_KEYID_LEN, hex);
+	printf("hsm-id %s\nfactory %s\nenrolment %s/enrolment.cbor\n", hex, o->factory, o->state);
+	fprintf(stderr, "writ-hsmd: initialised; give %s/enrolment.cbor to the OEM to certify this HSM's PAI\n",
+		o->state);
+	err = 0;
+fail:
+	if (err < 0)
+		fprintf(stderr, "writ-hsmd init: failed: %s\n", writ_strerror(err));
+	if (g)
+		cbor_decref(&g);
+	free(csr);
+	free(bundle);
+	free(info);
+	p11_close(p11);
+	return err < 0 ? 1 : 0;
+}
+
+static int cmd_serve(struct opts *o)
+{
+	char pin[P11_PIN_MAX], module[4096], token[4096], path[4096], sock[4096];
+	uint8_t *bundle = NULL;
+	size_t bundle_len = 0;
+	struct hsm *h;
+	int err;
+
+	read_conf(o, module, token, sizeof(module));
+	if (!o->token)
+		o->token = DEFAULT_TOKEN;
+	if (!o->socket) {
+		if (path_in(o->state, "hsmd.sock", sock, sizeof(sock)) < 0)
+			return 2;
+		o->socket = sock;
+	}
+	if (p11_pin_load(o->pin_file, "WRIT_HSM_PIN", pin) < 0) {
+		fprintf(stderr, "writ-hsmd serve: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
+		return 2;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return 1;
+	err = hsm_open(h, o->state, o->module, o->token, pin, o->time_offset);
+	writ_memzero(pin, sizeof(pin));
+	if (err < 0) {
+		hsm_close(h);
+		free(h);
+		return 1;
+	}
+	if (path_in(o->state, "enrolment.cbor", path, sizeof(path)) == 0 &&
+	    file_read(path, ENROL_MAX, &bundle, &bundle_len) == 0) {
+		o->srv.enrolment = bundle;
+		o->srv.enrolment_len = bundle_len;
+	}
+	o->srv.hsm = h;
+	err = server_run(&o->srv, o->socket);
+	if (err == WRIT_E_STATE) {
+		log_warn("clients still connected at shutdown; exiting without a final checkpoint");
+		_exit(0);
+	}
+	hsm_close(h);
+	free(h);
+	free(bundle);
+	return err < 0 ? 1 : 0;
+}
+
+static int cmd_enrolment(struct opts *o)
+{
+	char path[4096];
+	uint8_t *bundle = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!o->out) {
+		fprintf(stderr, "writ-hsmd enrolment: --out FILE is required\n");
+		return 2;
+	}
+	if (path_in(o->state, "enrolment.cbor", path, sizeof(path)) < 0 || file_read(path, ENROL_MAX, &bundle, &len) < 0) {
+		fprintf(stderr, "writ-hsmd enrolment: no bundle in %s: run writ-hsmd init\n", o->state);
+		return 1;
+	}
+	err = file_write_atomic(o->out, bundle, len, 0644);
+	free(bundle);
+	return err < 0 ? 1 : 0;
+}
+
+static int cmd_verify_journal(struct opts *o)
+{
+	struct journal_open_info info;
+	struct journal *j = NULL;
+	char path[4096];
+	int err;
+
+	if (path_in(o->state, "journal", path, sizeof(path)) < 0)
+		return 2;
+	err = journal_open(path, NULL, NULL, NULL, &j, &info);
+	if (err < 0) {
+		fprintf(stderr, "writ-hsmd: journal %s does NOT verify: %s\n", path, writ_strerror(err));
+		return 1;
+	}
+	printf("journal ok: %llu entries, %llu signed checkpoints, last time %lld%s\n",
+	       (unsigned long long)info.entries, (unsigned long long)info.checkpoints, (long long)info.max_time,
+	       info.torn_bytes ? ", torn tail present (cut at next start)" : "");
+	journal_close(j);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	const char *cmd;
+
+	memset(&o, 0, sizeof(o));
+	log_init("writ-hsmd", getenv("WRIT_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	/* no core dumps of a process that holds session secrets */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (parse_opts(argc - 1, argv + 1, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "init"))
+		return cmd_init(&o);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(&o);
+	if (!strcmp(cmd, "enrolment"))
+		return cmd_enrolment(&o);
+	if (!strcmp(cmd, "verify-journal"))
+		return cmd_verify_journal(&o);
+	fprintf(stderr, "writ-hsmd: unknown command %s\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Client calls of writ-hsmd's socket API over a Unix socket. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "wire/cbu.h"
+#include "wire/hsmclient.h"
+#include "wire/hsmproto.h"
+
+int hsmc_connect(const char *socket_path, int *ret_fd)
+{
+	struct sockaddr_un addr;
+	int fd;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	if (snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path) >= (int)sizeof(addr.sun_path))
+		return WRIT_E_TOOBIG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return WRIT_E_IO;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		close(fd);
+		return WRIT_E_IO;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int hsmc_call(int fd, const cbor_item_t *req, cbor_item_t **ret_resp, char *reason)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cbor_item_t *resp = NULL;
+	int64_t status;
+	int err;
+
+	*ret_resp = NULL;
+	if (reason)
+		reason[0] = 0;
+	err = cbu_serialize(req, &buf, &len);
+	if (err < 0)
+		return err;
+	err = hsmp_send(fd, buf, len);
+	free(buf);
+	buf = NULL;
+	if (err < 0)
+		return WRIT_E_IO;
+	err = hsmp_recv(fd, HSMP_MAX_FRAME, &buf, &len);
+	if (err != 0)
+		return err == 1 ? WRIT_E_IO : err;
+	err = cbu_load_map(buf, len, &resp);
+	free(buf);
+	if (err < 0)
+		return WRIT_E_PROTO;
+	if (cbu_get_int(resp, HSMP_RS_STATUS, &status) < 0 || status > 0 || status < -1000) {
+		cbor_decref(&resp);
+		return WRIT_E_PROTO;
+	}
+	if (status && reason && cbu_get_text(resp, HSMP_RS_REASON, reason, HSMC_REASON_MAX) < 0)
+		(void)!snprintf(reason, HSMC_REASON_MAX, "%s", writ_strerror((int)status));
+	*ret_resp = resp;
+	return (int)status;
+}
+
+int hsmc_load_writ(int fd, const uint8_t *writ, size_t len, uint8_t ret_id[16], char *reason)
+{
+	cbor_item_t *req = cbu_new_map(2), *resp = NULL;
+	int err = WRIT_E_NOMEM;
+
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_LOAD_WRIT) < 0 || cbu_put_bytes(req, HSMP_RQ_WRIT, writ, len) < 0)
+		goto out;
+	err = hsmc_call(fd, req, &resp, reason);
+	if (!err && cbu_get_fixed(resp, HSMP_RS_WRIT_ID, ret_id, 16) < 0)
+		err = WRIT_E_PROTO;
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	return err;
+}
+
+int hsmc_issue_dac(int fd, const uint8_t id[16], const uint8_t *csr, size_t csr_len, const uint8_t *uid,
+		   size_t uid_len, struct hsmc_dac *ret, char *reason)
+{
+	cbor_item_t *req = cbu_new_map(4), *resp = NULL;
+	const uint8_t *dac, *pai;
+	struct hsmc_dac d;
+	int err = WRIT_E_NOMEM;
+
+	memset(&d, 0, sizeof(d));
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_ISSUE_DAC) < 0 || cbu_put_bytes(req, HSMP_RQ_WRIT_ID, id, 16) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_CSR, csr, csr_len) < 0 || cbu_put_bytes(req, HSMP_RQ_UID, uid, uid_len) < 0)
+		goto out;
+	err = hsmc_call(fd, req, &resp, reason);
+	if (err)
+		goto out;
+	err = WRIT_E_PROTO;
+	if (cbu_get_bytes(resp, HSMP_RS_DAC, 1, 4096, &dac, &d.dac_len) < 0 ||
+	    cbu_get_bytes(resp, HSMP_RS_PAI, 1, 4096, &pai, &d.pai_len) < 0 ||
+	    cbu_get_uint(resp, HSMP_RS_SERIAL, UINT64_MAX, &d.device_serial) < 0 ||
+	    cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &d.seq) < 0)
+		goto out;
+	d.dac = malloc(d.dac_len);
+	d.pai = malloc(d.pai_len);
+	if (!d.dac || !d.pai) {
+		hsmc_dac_free(&d);
+		err = WRIT_E_NOMEM;
+		goto out;
+	}
+	memcpy(d.dac, dac, d.dac_len);
+	memcpy(d.pai, pai, d.pai_len);
+	*ret = d;
+	err = 0;
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	return err;
+}
+
+void hsmc_dac_free(struct hsmc_dac *d)
+{
+	if (!d)
+		return;
+	free(d->dac);
+	free(d->pai);
+	d->dac = d->pai = NULL;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Client side of writ-hsmd's socket API, shared by the CLI, the factory service, tests
+ * and benchmarks. Each call sends one request and reads one response on a connected
+ * socket. Returns the response status (0 or a negative writ_err); on refusal the
+ * HSM's reason is copied into reason.
+ */
+#ifndef WRIT_WIRE_HSMCLIENT_H
+#define WRIT_WIRE_HSMCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cbor.h>
+
+#include "base/err.h"
+
+#define HSMC_REASON_MAX 256
+
+WRIT_MUST_CHECK int hsmc_connect(const char *socket_path, int *ret_fd);
+
+/* Send req (a map) and receive the response map (*ret_resp, caller decrefs; set even on
+ * refusal). Transport failures return WRIT_E_IO / WRIT_E_PROTO with *ret_resp NULL. */
+WRIT_MUST_CHECK int hsmc_call(int fd, const cbor_item_t *req, cbor_item_t **ret_resp, char *reason);
+
+WRIT_MUST_CHECK int hsmc_load_writ(int fd, const uint8_t *writ, size_t len, uint8_t ret_id[16], char *reason);
+
+struct hsmc_dac {
+	uint8_t *dac, *pai; /* malloc'd DER */
+	size_t dac_len, pai_len;
+	uint64_t device_serial, seq;
+};
+WRIT_MUST_CHECK int hsmc_issue_dac(int fd, const uint8_t id[16], const uint8_t *csr, size_t csr_len,
+				   const uint8_t *uid, size_t uid_len, struct hsmc_dac *ret, char *reason);
+void hsmc_dac_free(struct hsmc_dac *d);
+
+#endif

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Length-prefixed framing of writ-hsmd's socket API. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "wire/hsmproto.h"
+
+static int io_all(int fd, uint8_t *p, size_t n, int writing, size_t *ret_done)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = writing ? write(fd, p + done, n - done) : read(fd, p + done, n - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	*ret_done = done;
+	return done == n ? 0 : WRIT_E_IO;
+}
+
+int hsmp_send(int fd, const uint8_t *msg, size_t len)
+{
+	uint8_t hdr[4];
+	size_t done;
+
+	if (len > HSMP_MAX_FRAME)
+		return WRIT_E_TOOBIG;
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+	if (io_all(fd, hdr, 4, 1, &done) < 0)
+		return WRIT_E_IO;
+	return io_all(fd, (uint8_t *)msg, len, 1, &done);
+}
+
+int hsmp_recv(int fd, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	uint8_t hdr[4], *buf;
+	size_t done, len;
+
+	if (io_all(fd, hdr, 4, 0, &done) < 0)
+		return done == 0 ? 1 : WRIT_E_PROTO;
+	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	if (len > max || len > HSMP_MAX_FRAME)
+		return WRIT_E_TOOBIG;
+	if (len == 0)
+		return WRIT_E_PROTO;
+	buf = malloc(len);
+	if (!buf)
+		return WRIT_E_NOMEM;
+	if (io_all(fd, buf, len, 0, &done) < 0) {
+		free(buf);
+		return WRIT_E_PROTO;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+#include <string.h>
+
+#include "wire/cbu.h"
+
+void hsmp_request_free(struct hsmp_request *r)
+{
+	if (r && r->root)
+		cbor_decref(&r->root);
+}
+
+int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret)
+{
+	struct hsmp_request r;
+	uint64_t op;
+	size_t want;
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	if (len > HSMP_MAX_FRAME)
+		return WRIT_E_TOOBIG;
+	if (cbu_load_map(buf, len, &r.root) < 0)
+		return WRIT_E_PROTO;
+	err = WRIT_E_PROTO;
+	if (cbu_get_uint(r.root, HSMP_RQ_OP, 255, &op) < 0)
+		goto fail;
+	r.op = (uint32_t)op;
+	switch (r.op) {
+	case HSMP_OP_LOAD_WRIT:
+		want = 2;
+		if (cbu_get_bytes(r.root, HSMP_RQ_WRIT, 1, HSMP_MAX_FRAME, &r.writ, &r.writ_len) < 0)
+			goto fail;
+		break;
+	case HSMP_OP_ISSUE_DAC:
+		want = 4;
+		if (cbu_get_fixed(r.root, HSMP_RQ_WRIT_ID, r.writ_id, sizeof(r.writ_id)) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_CSR, 1, 4096, &r.csr, &r.csr_len) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_UID, 1, HSMP_UID_MAX, &r.uid, &r.uid_len) < 0)
+			goto fail;
+		break;
+	case HSMP_OP_STATUS:
+	case HSMP_OP_ENROLMENT:
+		want = 1;
+		break;
+	case HSMP_OP_JOURNAL:
+		want = 3;
+		if (cbu_get_uint(r.root, HSMP_RQ_SINCE, UINT64_MAX, &r.since) < 0 ||
+		    cbu_get_uint(r.root, HSMP_RQ_MAX, HSMP_JOURNAL_BATCH_MAX, &r.max) < 0 || r.max == 0)
+			goto fail;
+		break;
+	default:
+		goto fail;
+	}
+	if (cbor_map_size(r.root) != want)
+		goto fail; /* keys this op does not take */
+	*ret = r;
+	return 0;
+fail:
+	hsmp_request_free(&r);
+	return err;
+}

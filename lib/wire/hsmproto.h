@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-hsmd's local socket API (docs/hsm-api.md). Each message is a frame
+ * u32be(length) || CBOR map with unsigned integer keys; length <= HSMP_MAX_FRAME.
+ * A request names its operation under key 1; a response carries a status (0 or a
+ * negative writ_err) under key 1 and, on failure, a one-line reason under key 2.
+ */
+#ifndef WRIT_WIRE_HSMPROTO_H
+#define WRIT_WIRE_HSMPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define HSMP_MAX_FRAME (128 * 1024)
+#define HSMP_UID_MAX 32
+#define HSMP_JOURNAL_BATCH_MAX 512
+
+enum hsmp_op {
+	HSMP_OP_LOAD_WRIT = 1, /* {2: sealed writ}                       -> {10: writ id} */
+	HSMP_OP_ISSUE_DAC = 2, /* {3: writ id, 4: CSR DER, 5: device uid} -> {3,4,5,9,11} */
+	HSMP_OP_STATUS = 3,    /* {}                                     -> {6, 9, 12, 13} */
+	HSMP_OP_JOURNAL = 4,   /* {6: since seq, 7: max entries}         -> {7, 9} */
+	HSMP_OP_ENROLMENT = 5, /* {}                                     -> {8} */
+};
+
+enum hsmp_req_key {
+	HSMP_RQ_OP = 1,
+	HSMP_RQ_WRIT = 2,
+	HSMP_RQ_WRIT_ID = 3,
+	HSMP_RQ_CSR = 4,
+	HSMP_RQ_UID = 5,
+	HSMP_RQ_SINCE = 6,
+	HSMP_RQ_MAX = 7,
+};
+
+enum hsmp_resp_key {
+	HSMP_RS_STATUS = 1,     /* int: 0 or negative writ_err */
+	HSMP_RS_REASON = 2,     /* tstr */
+	HSMP_RS_DAC = 3,        /* bstr: DAC DER */
+	HSMP_RS_PAI = 4,        /* bstr: PAI DER */
+	HSMP_RS_SERIAL = 5,     /* uint: device serial number */
+	HSMP_RS_WRITS = 6,      /* [* writ status map] */
+	HSMP_RS_ENTRIES = 7,    /* [* bstr journal entry] */
+	HSMP_RS_ENROLMENT = 8,  /* bstr: enrolment bundle */
+	HSMP_RS_SEQ = 9,        /* uint: journal seq of this operation / next seq */
+	HSMP_RS_WRIT_ID = 10,   /* bstr16 */
+	HSMP_RS_DAC_SERIAL = 11, /* bstr: certificate serial number */
+	HSMP_RS_HSM_ID = 12,    /* bstr32 */
+	HSMP_RS_FACTORY = 13,   /* tstr */
+};
+
+/* Keys of a writ status map in HSMP_RS_WRITS. */
+enum hsmp_writ_key {
+	HSMP_W_ID = 1, HSMP_W_KIND = 2, HSMP_W_PRODUCT = 3, HSMP_W_QUANTITY = 4,
+	HSMP_W_ISSUED = 5, HSMP_W_REMAINING = 6, HSMP_W_NOT_BEFORE = 7, HSMP_W_NOT_AFTER = 8,
+	HSMP_W_REVOKED = 9, HSMP_W_VID = 10, HSMP_W_PID = 11, HSMP_W_SERIAL_FIRST = 12,
+	HSMP_W_SERIAL_LAST = 13,
+};
+
+/* Send one frame; 0 or WRIT_E_IO. */
+WRIT_MUST_CHECK int hsmp_send(int fd, const uint8_t *msg, size_t len);
+/* Receive one frame into malloc'd memory. 0 on success, 1 on clean EOF before a frame,
+ * WRIT_E_TOOBIG for a frame over max, WRIT_E_IO/WRIT_E_PROTO otherwise. */
+WRIT_MUST_CHECK int hsmp_recv(int fd, size_t max, uint8_t **ret, size_t *ret_len);
+
+
+
+#ifndef WRIT_WIRE_HSMPROTO_REQ
+#define WRIT_WIRE_HSMPROTO_REQ
+#include <cbor.h>
+
+/* A decoded request; the pointers point into root, released by hsmp_request_free. */
+struct hsmp_request {
+	uint32_t op;
+	const uint8_t *writ;
+	size_t writ_len;
+	uint8_t writ_id[16];
+	const uint8_t *csr;
+	size_t csr_len;
+	const uint8_t *uid;
+	size_t uid_len;
+	uint64_t since, max;
+	cbor_item_t *root;
+};
+
+/* Decode and validate a request strictly: the op is known, exactly the keys that op
+ * takes are present with the right types and sizes. WRIT_E_PROTO otherwise. */
+WRIT_MUST_CHECK int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret);
+void hsmp_request_free(struct hsmp_request *r); /* accepts a zeroed request */
+#endif
+
+#endif

@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The writ scope codec and the seal/open layering around it. The scope is small, fixed
+ * in shape and security-critical, so it is written and read by a tiny bounded CBOR
+ * codec of our own rather than a general one: the encoder emits exactly one canonical
+ * form (RFC 8949 §4.2.1: shortest heads, definite lengths, integer keys ascending), and
+ * the decoder accepts exactly that form and nothing else, reading straight from the
+ * input with no allocation. Sealing signs the encoded scope into a COSE_Sign1 and
+ * encrypts that to the edge HSM; opening undoes it in the opposite order and checks
+ * that the writ was signed by, and names, the pinned issuer key.
+ */
+#include "wire/writ.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ct.h"
+#include "crypto/cose.h"
+#include "crypto/ec.h"
+
+/* Upper bound of an encoded scope: a valid one is at most 2066 bytes (every field at
+ * its maximum, see docs/writ-format.md); the buffer is rounded up from there. */
+#define WRIT_SCOPE_ENC_MAX 2560
+#define WRIT_N_KEYS 19
+#define WRIT_ALL_KEYS (((uint32_t)1 << (WRIT_N_KEYS + 1)) - 2) /* bits 1..19 */
+
+enum {
+	CBOR_UINT = 0,
+	CBOR_NINT = 1,
+	CBOR_BSTR = 2,
+	CBOR_TSTR = 3,
+	CBOR_ARRAY = 4,
+	CBOR_MAP = 5,
+};
+
+/* ---- semantic validation, shared by encode and decode ---- */
+
+static bool name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 1 || n > WRIT_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool cstr_name_ok(const char *s)
+{
+	/* the struct field is WRIT_NAME_MAX + 1 bytes and must hold a terminator */
+	size_t n = strnlen(s, WRIT_NAME_MAX + 1);
+
+	return n <= WRIT_NAME_MAX && name_ok(s, n);
+}
+
+/* The rules a scope obeys whichever side of the wire it is on. */
+static bool scope_valid(const struct writ_scope *s)
+{
+	if (s->kind != WRIT_KIND_PRODUCTION && s->kind != WRIT_KIND_REWORK && s->kind != WRIT_KIND_REVOCATION)
+		return false;
+	if (!cstr_name_ok(s->product) || !cstr_name_ok(s->factory))
+		return false;
+	if (s->vid == 0 || s->pid == 0)
+		return false;
+	if (s->not_before >= s->not_after)
+		return false;
+	if (s->serial_first > s->serial_last)
+		return false;
+	/* an operation bit nobody defined is never granted, whatever the kind */
+	if (s->ops & ~(uint32_t)WRIT_OPS_KNOWN)
+		return false;
+	if (s->pai_len > WRIT_PAI_MAX || s->n_revokes > WRIT_MAX_REVOKES)
+		return false;
+	if (s->kind != WRIT_KIND_REVOCATION && s->pai_len == 0)
+		return false;
+
+	switch (s->kind) {
+	case WRIT_KIND_PRODUCTION:
+		/* quantity - 1 <= last - first avoids overflow of the range size */
+		if (s->quantity < 1 || s->quantity - 1 > s->serial_last - s->serial_first)
+			return false;
+		if (!(s->ops & WRIT_OP_ISSUE_DAC))
+			return false;
+		break;
+	case WRIT_KIND_REVOCATION:
+		if (s->quantity != 0 || s->n_revokes < 1)
+			return false;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* ---- canonical encoder into a caller-supplied bounded buffer ---- */
+
+struct cbor_out {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	bool overflow;
+};
+
+static void put_bytes(struct cbor_out *w, const void *p, size_t n)
+{
+	if (w->overflow || n > w->cap - w->len) {
+		w->overflow = true;
+		return;
+	}
+	if (n > 0)
+		memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+/* A head in its shortest form (RFC 8949 §4.2.1). */
+static void put_head(struct cbor_out *w, unsigned major, uint64_t arg)
+{
+	uint8_t h[9];
+	size_t n, i;
+
+	if (arg < 24) {
+		h[0] = (uint8_t)(major << 5 | arg);
+		n = 1;
+	} else if (arg <= 0xff) {
+		h[0] = (uint8_t)(major << 5 | 24);
+		n = 2;
+	} else if (arg <= 0xffff) {
+		h[0] = (uint8_t)(major << 5 | 25);
+		n = 3;
+	} else if (arg <= 0xffffffffu) {
+		h[0] = (uint8_t)(major << 5 | 26);
+		n = 5;
+	} else {
+		h[0] = (uint8_t)(major << 5 | 27);
+		n = 9;
+	}
+	for (i = 1; i < n; i++)
+		h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
+	put_bytes(w, h, n);
+}
+
+static void put_int(struct cbor_out *w, int64_t v)
+{
+	if (v >= 0)
+		put_head(w, CBOR_UINT, (uint64_t)v);
+	else
+		put_head(w, CBOR_NINT, (uint64_t)(-(v + 1)));
+}
+
+static void put_bstr(struct cbor_out *w, const uint8_t *p, size_t n)
+{
+	put_head(w, CBOR_BSTR, n);
+	put_bytes(w, p, n);
+}
+
+static void put_tstr(struct cbor_out *w, const char *s)
+{
+	size_t n = strnlen(s, WRIT_NAME_MAX + 1);
+
+	put_head(w, CBOR_TSTR, n);
+	put_bytes(w, s, n);
+}
+
+static void put_scope(struct cbor_out *w, const struct writ_scope *s)
+{
+	size_t i;
+
+	put_head(w, CBOR_MAP, WRIT_N_KEYS);
+	put_head(w, CBOR_UINT, WRIT_K_ID);
+	put_bstr(w, s->id, WRIT_ID_LEN);
+	put_head(w, CBOR_UINT, WRIT_K_KIND);
+	put_head(w, CBOR_UINT, s->kind);
+	put_head(w, CBOR_UINT, WRIT_K_ISSUER);
+	put_bstr(w, s->issuer_kid, WRIT_KEYID_LEN);
+	put_head(w, CBOR_UINT, WRIT_K_PRODUCT);
+	put_tstr(w, s->product);
+	put_head(w, CBOR_UINT, WRIT_K_VID);
+	put_head(w, CBOR_UINT, s->vid);
+	put_head(w, CBOR_UINT, WRIT_K_PID);
+	put_head(w, CBOR_UINT, s->pid);
+	put_head(w, CBOR_UINT, WRIT_K_VERSION);
+	put_bstr(w, s->version_digest, WRIT_DIGEST_LEN);
+	put_head(w, CBOR_UINT, WRIT_K_FACTORY);
+	put_tstr(w, s->factory);
+	put_head(w, CBOR_UINT, WRIT_K_HSM);
+	put_bstr(w, s->hsm_id, WRIT_KEYID_LEN);
+	put_head(w, CBOR_UINT, WRIT_K_QUANTITY);
+	put_head(w, CBOR_UINT, s->quantity);
+	put_head(w, CBOR_UINT, WRIT_K_SERIALS);
+	put_head(w, CBOR_ARRAY, 2);
+	put_head(w, CBOR_UINT, s->serial_first);
+	put_head(w, CBOR_UINT, s->serial_last);
+	put_head(w, CBOR_UINT, WRIT_K_NOT_BEFORE);
+	put_int(w, s->not_before);
+	put_head(w, CBOR_UINT, WRIT_K_NOT_AFTER);
+	put_int(w, s->not_after);
+	put_head(w, CBOR_UINT, WRIT_K_OPS);
+	put_head(w, CBOR_UINT, s->ops);
+	put_head(w, CBOR_UINT, WRIT_K_FIRMWARE);
+	put_bstr(w, s->firmware_digest, WRIT_DIGEST_LEN);
+	put_head(w, CBOR_UINT, WRIT_K_PAI);
+	put_bstr(w, s->pai, s->pai_len);
+	put_head(w, CBOR_UINT, WRIT_K_REVOKES);
+	put_head(w, CBOR_ARRAY, s->n_revokes);
+	for (i = 0; i < s->n_revokes; i++)
+		put_bstr(w, s->revokes[i], WRIT_ID_LEN);
+	put_head(w, CBOR_UINT, WRIT_K_ISSUED_AT);
+	put_int(w, s->issued_at);
+	put_head(w, CBOR_UINT, WRIT_K_DAC_DAYS);
+	put_head(w, CBOR_UINT, s->dac_days);
+}
+
+int writ_scope_encode(const struct writ_scope *s, uint8_t **ret, size_t *ret_len)
+{
+	uint8_t tmp[WRIT_SCOPE_ENC_MAX];
+	struct cbor_out w = { .buf = tmp, .cap = sizeof(tmp) };
+	uint8_t *out = NULL;
+	int r;
+
+	if (!s || !ret || !ret_len)
+		return WRIT_E_INVAL;
+	if (!scope_valid(s))
+		return WRIT_E_INVAL;
+
+	put_scope(&w, s);
+	if (w.overflow) {
+		/* cannot happen for a valid scope: the bound covers every field at its max */
+		r = WRIT_E_TOOBIG;
+		goto fail;
+	}
+	out = malloc(w.len);
+	if (!out) {
+		r = WRIT_E_NOMEM;
+		goto fail;
+	}
+	memcpy(out, tmp, w.len);
+	*ret = out;
+	*ret_len = w.len;
+	r = WRIT_OK;
+fail:
+	writ_memzero(tmp, sizeof(tmp));
+	return r;
+}
+
+/* ---- strict decoder: accepts only what put_scope emits ---- */
+
+struct cbor_in {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+};
+
+/* Read one head. Only majors 0-5 exist in a scope; tags, floats and simple values are
+ * refused here, as are indefinite lengths, reserved additional info and any argument
+ * not in its shortest form. */
+static int get_head(struct cbor_in *r, unsigned *ret_major, uint64_t *ret_arg)
+{
+	unsigned major, ai;
+	uint64_t arg = 0;
+	size_t n, i;
+
+	if (r->off >= r->len)
+		return WRIT_E_FORMAT;
+	major = r->p[r->off] >> 5;
+	ai = r->p[r->off] & 0x1f;
+	r->off++;
+	if (major > CBOR_MAP)
+		return WRIT_E_FORMAT;
+	if (ai < 24) {
+		*ret_major = major;
+		*ret_arg = ai;
+		return WRIT_OK;
+	}
+	if (ai > 27)
+		return WRIT_E_FORMAT; /* 28-30 reserved, 31 indefinite */
+	n = (size_t)1 << (ai - 24);
+	if (n > r->len - r->off)
+		return WRIT_E_FORMAT;
+	for (i = 0; i < n; i++)
+		arg = arg << 8 | r->p[r->off + i];
+	r->off += n;
+	/* shortest form: the argument must not fit a smaller head */
+	if ((n == 1 && arg < 24) || (n == 2 && arg <= 0xff) || (n == 4 && arg <= 0xffff) ||
+	    (n == 8 && arg <= 0xffffffffu))
+		return WRIT_E_FORMAT;
+	*ret_major = major;
+	*ret_arg = arg;
+	return WRIT_OK;
+}
+
+static int get_uint(struct cbor_in *r, uint64_t max, uint64_t *ret)
+{
+	unsigned major;
+	uint64_t v;
+
+	if (get_head(r, &major, &v) < 0 || major != CBOR_UINT || v > max)
+		return WRIT_E_FORMAT;
+	*ret = v;
+	return WRIT_OK;
+}
+
+static int get_int(struct cbor_in *r, int64_t *ret)
+{
+	unsigned major;
+	uint64_t v;
+
+	if (get_head(r, &major, &v) < 0 || (major != CBOR_UINT && major != CBOR_NINT) ||
+	    v > (uint64_t)INT64_MAX)
+		return WRIT_E_FORMAT;
+	*ret = major == CBOR_UINT ? (int64_t)v : -1 - (int64_t)v;
+	return WRIT_OK;
+}
+
+/* A string of the given major whose length is min..max; *ret_p points into the input. */
+static int get_string(struct cbor_in *r, unsigned want, size_t min, size_t max, const uint8_t **ret_p,
+		      size_t *ret_n)
+{
+	unsigned major;
+	uint64_t n;
+
+	if (get_head(r, &major, &n) < 0 || major != want || n < min || n > max || n > r->len - r->off)
+		return WRIT_E_FORMAT;
+	*ret_p = r->p + r->off;
+	*ret_n = (size_t)n;
+	r->off += (size_t)n;
+	return WRIT_OK;
+}
+
+static int get_bstr_exact(struct cbor_in *r, uint8_t *out, size_t n)
+{
+	const uint8_t *p;
+	size_t got;
+
+	if (get_string(r, CBOR_BSTR, n, n, &p, &got) < 0)
+		return WRIT_E_FORMAT;
+	memcpy(out, p, n);
+	return WRIT_OK;
+}
+
+static int get_name(struct cbor_in *r, char out[WRIT_NAME_MAX + 1])
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (get_string(r, CBOR_TSTR, 1, WRIT_NAME_MAX, &p, &n) < 0)
+		return WRIT_E_FORMAT;
+	/* checked on the raw bytes, so an embedded NUL cannot shorten the name */
+	if (!name_ok((const char *)p, n))
+		return WRIT_E_FORMAT;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return WRIT_OK;
+}
+
+static int get_array_head(struct cbor_in *r, uint64_t min, uint64_t max, size_t *ret_n)
+{
+	unsigned major;
+	uint64_t n;
+
+	if (get_head(r, &major, &n) < 0 || major != CBOR_ARRAY || n < min || n > max)
+		return WRIT_E_FORMAT;
+	*ret_n = (size_t)n;
+	return WRIT_OK;
+}
+
+static int get_value(struct cbor_in *r, unsigned key, struct writ_scope *s)
+{
+	const uint8_t *p;
+	uint64_t v;
+	size_t n, i;
+
+	switch (key) {
+	case WRIT_K_ID:
+		return get_bstr_exact(r, s->id, WRIT_ID_LEN);
+	case WRIT_K_KIND:
+		if (get_uint(r, UINT32_MAX, &v) < 0)
+			return WRIT_E_FORMAT;
+		s->kind = (uint32_t)v;
+		return WRIT_OK;
+	case WRIT_K_ISSUER:
+		return get_bstr_exact(r, s->issuer_kid, WRIT_KEYID_LEN);
+	case WRIT_K_PRODUCT:
+		return get_name(r, s->product);
+	case WRIT_K_VID:
+	case WRIT_K_PID:
+		if (get_uint(r, UINT16_MAX, &v) < 0)
+			return WRIT_E_FORMAT;
+		if (key == WRIT_K_VID)
+			s->vid = (uint16_t)v;
+		else
+			s->pid = (uint16_t)v;
+		return WRIT_OK;
+	case WRIT_K_VERSION:
+		return get_bstr_exact(r, s->version_digest, WRIT_DIGEST_LEN);
+	case WRIT_K_FACTORY:
+		return get_name(r, s->factory);
+	case WRIT_K_HSM:
+		return get_bstr_exact(r, s->hsm_id, WRIT_KEYID_LEN);
+	case WRIT_K_QUANTITY:
+		return get_uint(r, UINT64_MAX, &s->quantity);
+	case WRIT_K_SERIALS:
+		if (get_array_head(r, 2, 2, &n) < 0 || get_uint(r, UINT64_MAX, &s->serial_first) < 0 ||
+		    get_uint(r, UINT64_MAX, &s->serial_last) < 0)
+			return WRIT_E_FORMAT;
+		return WRIT_OK;
+	case WRIT_K_NOT_BEFORE:
+		return get_int(r, &s->not_before);
+	case WRIT_K_NOT_AFTER:
+		return get_int(r, &s->not_after);
+	case WRIT_K_OPS:
+		if (get_uint(r, UINT32_MAX, &v) < 0)
+			return WRIT_E_FORMAT;
+		s->ops = (uint32_t)v;
+		return WRIT_OK;
+	case WRIT_K_FIRMWARE:
+		return get_bstr_exact(r, s->firmware_digest, WRIT_DIGEST_LEN);
+	case WRIT_K_PAI:
+		if (get_string(r, CBOR_BSTR, 0, WRIT_PAI_MAX, &p, &n) < 0)
+			return WRIT_E_FORMAT;
+		if (n > 0)
+			memcpy(s->pai, p, n);
+		s->pai_len = n;
+		return WRIT_OK;
+	case WRIT_K_REVOKES:
+		if (get_array_head(r, 0, WRIT_MAX_REVOKES, &n) < 0)
+			return WRIT_E_FORMAT;
+		for (i = 0; i < n; i++)
+			if (get_bstr_exact(r, s->revokes[i], WRIT_ID_LEN) < 0)
+				return WRIT_E_FORMAT;
+		s->n_revokes = n;
+		return WRIT_OK;
+	case WRIT_K_ISSUED_AT:
+		return get_int(r, &s->issued_at);
+	case WRIT_K_DAC_DAYS:
+		if (get_uint(r, UINT32_MAX, &v) < 0)
+			return WRIT_E_FORMAT;
+		s->dac_days = (uint32_t)v;
+		return WRIT_OK;
+	default:
+		return WRIT_E_FORMAT;
+	}
+}
+
+int writ_scope_decode(const uint8_t *cbor, size_t len, struct writ_scope *ret)
+{
+	struct cbor_in r = { .p = cbor, .len = len };
+	struct writ_scope s;
+	uint32_t seen = 0;
+	uint64_t key, prev = 0, count, i;
+	unsigned major;
+	int rc = WRIT_E_FORMAT;
+
+	if (!cbor || !ret)
+		return WRIT_E_INVAL;
+	memset(&s, 0, sizeof(s));
+	if (len > WRIT_SCOPE_ENC_MAX)
+		goto fail;
+
+	/* every key is required and none may repeat, so the count is exact */
+	if (get_head(&r, &major, &count) < 0 || major != CBOR_MAP || count != WRIT_N_KEYS)
+		goto fail;
+	for (i = 0; i < count; i++) {
+		/* unknown keys (including negative or text keys) are refused, never skipped */
+		if (get_uint(&r, WRIT_N_KEYS, &key) < 0 || key == 0)
+			goto fail;
+		if (seen & (uint32_t)1 << key)
+			goto fail; /* duplicate */
+		/* canonical order: one byte string per scope, so one signature per meaning */
+		if (key <= prev)
+			goto fail;
+		seen |= (uint32_t)1 << key;
+		prev = key;
+		if (get_value(&r, (unsigned)key, &s) < 0)
+			goto fail;
+	}
+	if (seen != WRIT_ALL_KEYS || r.off != r.len)
+		goto fail;
+	if (!scope_valid(&s))
+		goto fail;
+
+	memcpy(ret, &s, sizeof(s));
+	rc = WRIT_OK;
+fail:
+	writ_memzero(&s, sizeof(s));
+	return rc;
+}
+
+/* ---- sealing and opening ---- */
+
+static void wipe_free(uint8_t *p, size_t n)
+{
+	if (p) {
+		writ_memzero(p, n);
+		free(p);
+	}
+}
+
+int writ_seal(const struct writ_scope *s, const struct writ_signer *issuer,
+	      const uint8_t hsm_kex_pub[WRIT_P256_PUB_LEN], uint8_t **ret, size_t *ret_len)
+{
+	struct writ_scope copy;
+	uint8_t kid[WRIT_KEYID_LEN];
+	uint8_t *enc = NULL, *sig = NULL, *out = NULL;
+	size_t enc_len = 0, sig_len = 0, out_len = 0;
+	int r;
+
+	if (!s || !issuer || !issuer->sign || !hsm_kex_pub || !ret || !ret_len)
+		return WRIT_E_INVAL;
+
+	memcpy(&copy, s, sizeof(copy));
+	r = ec_keyid(issuer->pub, kid);
+	if (r < 0)
+		goto fail;
+	memcpy(copy.issuer_kid, kid, sizeof(kid));
+
+	r = writ_scope_encode(&copy, &enc, &enc_len);
+	if (r < 0)
+		goto fail;
+	r = cose_sign1_sign(issuer, kid, enc, enc_len, &sig, &sig_len);
+	if (r < 0)
+		goto fail;
+	r = cose_encrypt_ecdhes(hsm_kex_pub, sig, sig_len, &out, &out_len);
+	if (r < 0)
+		goto fail;
+	if (out_len > WRIT_MAX_SEALED) {
+		/* writ_open would refuse it; do not hand out what cannot be opened */
+		r = WRIT_E_TOOBIG;
+		goto fail;
+	}
+
+	*ret = out;
+	*ret_len = out_len;
+	out = NULL;
+	r = WRIT_OK;
+fail:
+	free(out);
+	wipe_free(sig, sig_len);
+	wipe_free(enc, enc_len);
+	writ_memzero(&copy, sizeof(copy));
+	return r;
+}
+
+int writ_verify_signed(const uint8_t *signed_msg, size_t len, const uint8_t pinned_pub[WRIT_P256_PUB_LEN],
+		       struct writ_scope *ret)
+{
+	struct writ_scope s;
+	uint8_t pinned_kid[WRIT_KEYID_LEN], kid[WRIT_KEYID_LEN];
+	uint8_t *payload = NULL;
+	size_t payload_len = 0;
+	int r;
+
+	if (!signed_msg || !pinned_pub || !ret)
+		return WRIT_E_INVAL;
+	memset(&s, 0, sizeof(s));
+	if (len > WRIT_MAX_SEALED) {
+		r = WRIT_E_TOOBIG;
+		goto fail;
+	}
+
+	r = ec_keyid(pinned_pub, pinned_kid);
+	if (r < 0)
+		goto fail;
+	r = cose_sign1_kid(signed_msg, len, kid);
+	if (r < 0)
+		goto fail;
+	/* signed by an unpinned key: refuse before spending a verification on it */
+	if (!writ_ct_memeq(kid, pinned_kid, sizeof(kid))) {
+		r = WRIT_E_BADSIG;
+		goto fail;
+	}
+	r = cose_sign1_verify(signed_msg, len, pinned_pub, &payload, &payload_len);
+	if (r < 0)
+		goto fail;
+	r = writ_scope_decode(payload, payload_len, &s);
+	if (r < 0)
+		goto fail;
+	/* the scope names its signer too, so a payload lifted into another key's Sign1
+	 * does not pass as that key's writ */
+	if (!writ_ct_memeq(s.issuer_kid, pinned_kid, sizeof(pinned_kid))) {
+		r = WRIT_E_BADSIG;
+		goto fail;
+	}
+
+	memcpy(ret, &s, sizeof(s));
+	r = WRIT_OK;
+fail:
+	wipe_free(payload, payload_len);
+	writ_memzero(&s, sizeof(s));
+	return r;
+}
+
+int writ_open(const uint8_t *in, size_t len, const struct writ_ecdh *kex,
+	      const uint8_t pinned_pub[WRIT_P256_PUB_LEN], struct writ_scope *ret, uint8_t **ret_signed,
+	      size_t *ret_signed_len)
+{
+	struct writ_scope s;
+	uint8_t *pt = NULL;
+	size_t pt_len = 0;
+	int r;
+
+	if (!in || !kex || !kex->derive || !pinned_pub || !ret || (ret_signed && !ret_signed_len))
+		return WRIT_E_INVAL;
+	memset(&s, 0, sizeof(s));
+	if (len > WRIT_MAX_SEALED) {
+		r = WRIT_E_TOOBIG;
+		goto fail;
+	}
+
+	r = cose_decrypt_ecdhes(kex, in, len, &pt, &pt_len);
+	/* addressed to another key-agreement key: to this HSM it is simply undecryptable */
+	if (r == WRIT_E_NOTFOUND)
+		r = WRIT_E_DECRYPT;
+	if (r < 0)
+		goto fail;
+	r = writ_verify_signed(pt, pt_len, pinned_pub, &s);
+	if (r < 0)
+		goto fail;
+
+	memcpy(ret, &s, sizeof(s));
+	if (ret_signed) {
+		*ret_signed = pt;
+		*ret_signed_len = pt_len;
+		pt = NULL;
+	}
+	r = WRIT_OK;
+fail:
+	wipe_free(pt, pt_len);
+	writ_memzero(&s, sizeof(s));
+	return r;
+}
