@@ -32,7 +32,7 @@
 
 struct aopts {
 	const char *dir, *module, *token, *pin_file, *so_pin_file, *enrolment, *pai, *product, *factory, *out;
-	const char *version_digest, *firmware_digest, *cn;
+	const char *version_digest, *firmware_digest, *cn, *hsm_id;
 	long long vid, pid, quantity, serial_first, not_before, not_after, days, dac_days;
 	const char *revokes[WRIT_MAX_REVOKES];
 	size_t n_revokes;
@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"  writ authority mint --dir D --enrolment F --pai PAI.der --product ID --vid HEX --pid HEX\n"
 		"         --quantity N --serial-first N [--not-before T] [--not-after T | --days N]\n"
 		"         [--version-digest HEX64] [--firmware-digest HEX64] [--dac-days N]\n"
-		"         [--revoke WRIT-ID]... --out WRIT.cose\n"
+		"         [--revoke WRIT-ID]... [--factory ID] [--hsm-id HEX64] --out WRIT.cose\n"
 		"  writ authority revoke --dir D --enrolment F --revoke WRIT-ID [--revoke ...] --out WRIT.cose\n"
 		"The token PIN comes from --pin-file F or $WRIT_AUTHORITY_PIN; creating the token needs an SO\n"
 		"PIN from --so-pin-file F or $WRIT_AUTHORITY_SO_PIN. Times are Unix seconds.\n");
@@ -78,6 +78,7 @@ static int parse(int argc, char **argv, struct aopts *o)
 		{ "vid", 1, 0, 'v' },	     { "pid", 1, 0, 'i' },	{ "quantity", 1, 0, 'q' },
 		{ "serial-first", 1, 0, 's' }, { "not-before", 1, 0, 'b' }, { "not-after", 1, 0, 'A' },
 		{ "days", 1, 0, 'D' },	     { "dac-days", 1, 0, 'C' }, { "revoke", 1, 0, 'R' },
+		{ "factory", 1, 0, 'f' },    { "hsm-id", 1, 0, 'H' },
 		{ "help", 0, 0, 'h' },	     { 0, 0, 0, 0 }
 	};
 	int c;
@@ -99,6 +100,8 @@ static int parse(int argc, char **argv, struct aopts *o)
 		case 'V': o->version_digest = optarg; break;
 		case 'F': o->firmware_digest = optarg; break;
 		case 'c': o->cn = optarg; break;
+		case 'f': o->factory = optarg; break;
+		case 'H': o->hsm_id = optarg; break;
 		case 'v': if (num(optarg, 16, 1, 0xfffe, &o->vid) < 0) return -1; break;
 		case 'i': if (num(optarg, 16, 1, 0xffff, &o->pid) < 0) return -1; break;
 		case 'q': if (num(optarg, 10, 1, 1LL << 40, &o->quantity) < 0) return -1; break;
@@ -273,7 +276,7 @@ static int do_certify(struct aopts *o)
 	struct x509_cert_params p;
 	uint8_t *paa_der = NULL, *der = NULL, pub[WRIT_P256_PUB_LEN];
 	size_t paa_len = 0, der_len = 0;
-	char path[4096], cn[80], why[200], hex[17];
+	char path[4096], cn[96], why[200], hex[17];
 	int err = WRIT_E_INVAL;
 
 	if (!info)
@@ -358,6 +361,14 @@ static int do_mint(struct aopts *o, int revocation)
 	s->kind = revocation ? WRIT_KIND_REVOCATION : WRIT_KIND_PRODUCTION;
 	memcpy(s->hsm_id, info->hsm_id, WRIT_KEYID_LEN);
 	memcpy(s->factory, info->factory, sizeof(s->factory));
+	/* Overrides exist so an OEM can see (and tests can prove) that an HSM refuses a writ
+	 * scoped to another factory or HSM; the writ is still encrypted to this HSM. */
+	if (o->factory && snprintf(s->factory, sizeof(s->factory), "%s", o->factory) >= (int)sizeof(s->factory))
+		goto fail;
+	if (o->hsm_id && hex_decode(o->hsm_id, s->hsm_id, WRIT_KEYID_LEN) < 0) {
+		fprintf(stderr, "writ authority: --hsm-id is 64 hex digits\n");
+		goto fail;
+	}
 	s->issued_at = now;
 	s->not_before = o->not_before >= 0 ? o->not_before : now - 300;
 	s->not_after = o->not_after >= 0 ? o->not_after : s->not_before + (o->days > 0 ? o->days : 30) * 86400;

@@ -84,6 +84,13 @@ static int load_cert_file(const char *opt, const char *path, uint8_t **ret_buf, 
 		fprintf(stderr, "writ matter check-chain: %s %s: not a regular file\n", opt, path);
 	else if (err < 0)
 		fprintf(stderr, "writ matter check-chain: %s %s: %s; check the path\n", opt, path, strerror(-err));
+	if (err == 0 && *ret_len == 0) {
+		fprintf(stderr, "writ matter check-chain: %s %s: file is empty; pass a PEM or DER certificate\n", opt,
+			path);
+		free(*ret_buf);
+		*ret_buf = NULL;
+		err = -ENODATA;
+	}
 	return err;
 }
 

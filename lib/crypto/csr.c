@@ -113,7 +113,7 @@ int csr_build_sign(const char *cn, const struct writ_signer *signer, uint8_t **r
 	err = 0;
 fail:
 	free(out);
-	OPENSSL_free(sig_der);
+	free(sig_der);
 	OPENSSL_free(info);
 	X509_NAME_free(name);
 	X509_REQ_free(req);

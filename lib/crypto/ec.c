@@ -93,10 +93,17 @@ int ec_sig_raw_to_der(const uint8_t sig[WRIT_P256_SIG_LEN], uint8_t **ret_der, s
 	len = i2d_ECDSA_SIG(s, &der);
 	if (len <= 0)
 		goto fail;
-	*ret_der = der;
+	/* the header promises memory the caller releases with free() */
+	*ret_der = malloc((size_t)len);
+	if (!*ret_der) {
+		err = WRIT_E_NOMEM;
+		goto fail;
+	}
+	memcpy(*ret_der, der, (size_t)len);
 	*ret_len = (size_t)len;
 	err = 0;
 fail:
+	OPENSSL_free(der);
 	BN_free(r);
 	BN_free(v);
 	ECDSA_SIG_free(s);
@@ -149,7 +156,7 @@ int ec_p256_verify_digest(const uint8_t pub[WRIT_P256_PUB_LEN], const uint8_t di
 		goto out;
 	err = EVP_PKEY_verify(ctx, der, der_len, digest, 32) == 1 ? 0 : WRIT_E_BADSIG;
 out:
-	OPENSSL_free(der);
+	free(der);
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(pkey);
 	return err;

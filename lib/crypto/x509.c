@@ -640,7 +640,7 @@ int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *
 fail:
 	ERR_clear_error();
 	free(out);
-	OPENSSL_free(sig_der);
+	free(sig_der);
 	OPENSSL_free(tbs);
 	EVP_PKEY_free(pkey);
 	BN_free(serial_bn);

@@ -98,6 +98,8 @@ expect 2 "unknown option" -- "${A[@]}" --dac "$vec/Chip-Test-DAC-FFF1-8000-0000-
 expect 2 "a directory as a file" -- "${A[@]}" --dac "$tmp"
 head -c 100000 /dev/zero >"$tmp/big"
 expect 2 "an oversized file" -- "${A[@]}" --dac "$tmp/big"
+: >"$tmp/empty.pem"
+expect 2 "an empty file" -- "${A[@]}" --dac "$tmp/empty.pem"
 echo "not a certificate" >"$tmp/junk.pem"
 expect 1 "a file that is not a certificate" -- "${A[@]}" --dac "$tmp/junk.pem"
 "$writ" matter >/dev/null 2>&1

@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers of the edge-HSM integration tests (hsm_*.sh); sourced, not run.
+# Each test gets a throw-away directory with its own SoftHSM2 token store, runs the
+# real `writ` CLI and `writ-hsmd` from $WRIT_BIN, and counts its checks. Every wait
+# is bounded; daemons started here are stopped (by pid) when the script exits.
+#
+#   source "$WRIT_SRC/tests/integration/hsm_lib.sh"
+#   hsm_setup                   # workdir, SoftHSM, PINs; cd into the workdir
+#   make_authority auth         # writ authority init
+#   make_hsm hsm [token]        # writ-hsmd init (factory acme-sz1), enrolment in hsm/
+#   start_hsmd hsm [args]       # serve in the background, wait for the socket
+#   run CMD...                  # sets RC, and $OUT / $ERR hold stdout / stderr
+#   check "what" test-args...   # one counted check ([[ ]]-style arguments via test)
+#   finish                      # prints "N passed, M failed", exit status
+
+set -euo pipefail
+
+: "${WRIT_SRC:?WRIT_SRC must point at the source tree}"
+: "${WRIT_BIN:?WRIT_BIN must point at the build bin dir}"
+WRIT=$WRIT_BIN/writ
+HSMD=$WRIT_BIN/writ-hsmd
+FACTORY=acme-sz1
+VID=FFF1
+PID=8000
+
+PASSED=0
+FAILED=0
+declare -A HSMD_PIDS=()
+
+_cleanup()
+{
+	local st pid
+	for st in "${!HSMD_PIDS[@]}"; do
+		pid=${HSMD_PIDS[$st]}
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ -n ${WORK:-} && -d $WORK && ${KEEP_WORKDIR:-0} != 1 ]]; then
+		rm -rf "$WORK"
+	fi
+}
+
+hsm_setup()
+{
+	local tool
+	for tool in "$WRIT" "$HSMD"; do
+		if [[ ! -x $tool ]]; then
+			echo "FAIL: $tool not built" >&2
+			exit 1
+		fi
+	done
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/writ-test-hsm.XXXXXX")
+	trap _cleanup EXIT
+	cd "$WORK"
+	mkdir tokens
+	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$WORK" >softhsm2.conf
+	export SOFTHSM2_CONF=$WORK/softhsm2.conf
+	export WRIT_AUTHORITY_PIN=1234 WRIT_AUTHORITY_SO_PIN=5678 WRIT_HSM_PIN=4321 WRIT_HSM_SO_PIN=8765
+	OUT=$WORK/.out
+	ERR=$WORK/.err
+	NOW=$(date +%s)
+}
+
+pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*" >&2; }
+
+# check DESCRIPTION TEST-ARGS...: one counted check; the arguments are given to `test`.
+check()
+{
+	local what=$1
+	shift
+	if test "$@"; then pass "$what"; else fail "$what [test $*]"; fi
+}
+
+# run CMD...: run a command that may fail; RC is its exit code, $OUT / $ERR its output.
+run()
+{
+	RC=0
+	"$@" >"$OUT" 2>"$ERR" || RC=$?
+}
+
+# must CMD...: a setup step that has to succeed; aborts the script otherwise.
+must()
+{
+	run "$@"
+	if [[ $RC -ne 0 ]]; then
+		echo "FAIL (setup): $* exited $RC" >&2
+		cat "$ERR" >&2
+		exit 1
+	fi
+}
+
+# expect_refused DESCRIPTION WORDS CMD...: exit code 1 and WORDS (an extended regex,
+# case-insensitive) on stderr.
+expect_refused()
+{
+	local what=$1 words=$2
+	shift 2
+	run "$@"
+	if [[ $RC -ne 1 ]]; then
+		fail "$what: exit $RC, want 1; stderr: $(head -c 400 "$ERR")"
+	elif ! grep -Eqi -- "$words" "$ERR"; then
+		fail "$what: stderr lacks /$words/: $(head -c 400 "$ERR")"
+	else
+		pass "$what ($(head -n 1 "$ERR" | cut -c1-140))"
+	fi
+}
+
+finish()
+{
+	echo "$PASSED passed, $FAILED failed"
+	[[ $FAILED -eq 0 && $PASSED -gt 0 ]]
+}
+
+# ---- fixtures ----
+
+# make_authority DIR [TOKEN]
+make_authority()
+{
+	local dir=$1 token=${2:-writ-authority}
+	must "$WRIT" authority init --dir "$dir" --vid "$VID" --token "$token"
+}
+
+# make_hsm STATE [TOKEN [FACTORY [AUTHDIR]]]: initialise an HSM pinned to AUTHDIR's key.
+make_hsm()
+{
+	local st=$1 token=${2:-writ-hsm} factory=${3:-$FACTORY} auth=${4:-auth}
+	must "$HSMD" init --state "$st" --token "$token" --factory "$factory" --oem-key "$auth/writ-signing.pub.pem"
+	cp "$OUT" "$st/init.out"
+}
+
+# certify STATE OUT.der [AUTHDIR]: the authority certifies STATE's PAI; also writes OUT.pem
+certify()
+{
+	local st=$1 out=$2 auth=${3:-auth}
+	must "$WRIT" authority certify --dir "$auth" --enrolment "$st/enrolment.cbor" --vid "$VID" --out "$out"
+	openssl x509 -inform DER -in "$out" -out "${out%.der}.pem"
+}
+
+# mint OUT.cose QUANTITY SERIAL_FIRST [extra mint args...]: prints the writ id.
+# Defaults: authority auth, HSM hsm, PAI pai.der; override with AUTH= ENROL= PAI=.
+mint()
+{
+	local out=$1 q=$2 first=$3
+	shift 3
+	must "$WRIT" authority mint --dir "${AUTH:-auth}" --enrolment "${ENROL:-hsm/enrolment.cbor}" \
+		--pai "${PAI:-pai.der}" --product lamp --vid "$VID" --pid "$PID" --quantity "$q" \
+		--serial-first "$first" --out "$out" "$@"
+	cat "$OUT"
+}
+
+# mkcsr OUT.der [openssl -newkey args...]: a fresh CSR (default EC P-256).
+mkcsr()
+{
+	local out=$1
+	shift
+	if [[ $# -eq 0 ]]; then
+		set -- -newkey ec -pkeyopt ec_paramgen_curve:P-256
+	fi
+	openssl req -new "$@" -nodes -keyout /dev/null -subj /CN=device -outform DER -out "$out" 2>/dev/null
+}
+
+# flip_byte FILE OFFSET [XOR]: XOR one byte in place (default 0xff).
+flip_byte()
+{
+	local f=$1 off=$2 x=${3:-255} b
+	b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b ^ x) & 255)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# ---- the daemon ----
+
+sock_of() { echo "$1/hsmd.sock"; }
+
+# start_hsmd STATE [serve args...]: start writ-hsmd serve, log to STATE/hsmd.log, wait
+# (at most 10 s) for its socket. Returns non-zero if it exits or never listens; its
+# exit code is then in HSMD_RC.
+start_hsmd()
+{
+	local st=$1 i pid
+	shift
+	rm -f "$st/hsmd.sock"
+	"$HSMD" serve --state "$st" "$@" >>"$st/hsmd.log" 2>&1 &
+	pid=$!
+	HSMD_PIDS[$st]=$pid
+	HSMD_RC=
+	for ((i = 0; i < 200; i++)); do
+		if [[ -S $st/hsmd.sock ]]; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			HSMD_RC=0
+			wait "$pid" || HSMD_RC=$?
+			unset "HSMD_PIDS[$st]"
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "writ-hsmd for $st did not listen within 10 s" >&2
+	return 1
+}
+
+# stop_hsmd STATE [SIGNAL]: signal the daemon (default TERM) and wait at most 10 s for it
+# to exit; then SIGKILL. HSMD_RC is its exit status.
+stop_hsmd()
+{
+	local st=$1 sig=${2:-TERM} pid i
+	pid=${HSMD_PIDS[$st]:-}
+	[[ -n $pid ]] || return 0
+	kill -"$sig" "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "writ-hsmd for $st ignored SIG$sig for 10 s; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	HSMD_RC=0
+	wait "$pid" 2>/dev/null || HSMD_RC=$?
+	unset "HSMD_PIDS[$st]"
+}
+
+# status STATE: `writ hsm status` into $OUT (must succeed).
+status() { must "$WRIT" hsm status --socket "$(sock_of "$1")"; }
+
+# counts STATE WRIT-ID: prints "issued N remaining M" for one writ, or nothing.
+counts()
+{
+	status "$1"
+	sed -n "s/^writ $2 .* issued \([0-9]*\) remaining \([0-9]*\) .*/issued \1 remaining \2/p" "$OUT"
+}
+
+# snapshot STATE: the whole status text (journal length and every writ's counts).
+snapshot() { status "$1"; cat "$OUT"; }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Enforce the dependency rule of lib/ (docs/architecture.md): each layer includes only
+# the layers it may use, and lib/base makes no OS calls and no allocations.
+set -euo pipefail
+cd "${WRIT_SRC:?}"
+
+fail=0
+pass=0
+check() { # layer allowed-layers...
+	local layer=$1; shift
+	local allowed="$*" bad
+	bad=$(grep -HnoE '#include "[a-z0-9_]+/' lib/"$layer"/*.[ch] | sed -E 's/.*#include "([a-z0-9_]+)\/.*/\1/' |
+		sort -u | while read -r dep; do
+			[ "$dep" = "$layer" ] && continue
+			case " $allowed " in *" $dep "*) ;; *) echo "$dep" ;; esac
+		done)
+	if [ -n "$bad" ]; then
+		echo "FAIL: lib/$layer includes from: $bad (allowed: $layer $allowed)"
+		fail=$((fail + 1))
+	else
+		pass=$((pass + 1))
+	fi
+}
+check base
+check crypto base
+check p11 base
+check host base
+check wire base crypto
+
+# lib/base: portable C99, no OS calls, no malloc
+if grep -nE '\b(malloc|calloc|realloc|free|open|read|write|printf|fopen)\s*\(' lib/base/*.c; then
+	echo "FAIL: lib/base calls the OS or allocates"
+	fail=$((fail + 1))
+else
+	pass=$((pass + 1))
+fi
+# banned functions everywhere
+if grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' lib/*/*.c hsm/*.c cli/*.c; then
+	echo "FAIL: banned function used"
+	fail=$((fail + 1))
+else
+	pass=$((pass + 1))
+fi
+# no code path reads a private key's value: the only CKA_VALUE read in the tree is the
+# derived ECDH secret in lib/p11 (documented in docs/architecture.md)
+reads=$(grep -rnE '\{ *CKA_VALUE *,' lib hsm cli | wc -l)
+if [ "$reads" -ne 1 ] || ! grep -B12 -nE '\{ *CKA_VALUE *,' lib/p11/p11.c | grep -q 'derive'; then
+	echo "FAIL: CKA_VALUE is read in $reads places; only the derived ECDH secret may be"
+	fail=$((fail + 1))
+else
+	pass=$((pass + 1))
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
