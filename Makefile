@@ -33,7 +33,7 @@ check-asan:
 check-fuzz:
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWRIT_FUZZ=ON \
 		-DWRIT_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@cmake --build build-fuzz -j$(JOBS) --target writ_fuzzers
 	ctest --test-dir build-fuzz --output-on-failure -L fuzz
 
 demo: deps build

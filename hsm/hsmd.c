@@ -379,6 +379,20 @@ static int check_pai(struct hsm *h, const struct writ_scope *s, char *reason)
 	return 0;
 }
 
+/* 1 if both scopes encode to the same canonical CBOR (struct padding never counts). */
+static int same_scope(const struct writ_scope *a, const struct writ_scope *b)
+{
+	uint8_t *ea = NULL, *eb = NULL;
+	size_t la = 0, lb = 0;
+	int same;
+
+	same = writ_scope_encode(a, &ea, &la) == 0 && writ_scope_encode(b, &eb, &lb) == 0 && la == lb &&
+	       memcmp(ea, eb, la) == 0;
+	free(ea);
+	free(eb);
+	return same;
+}
+
 int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason)
 {
 	struct writ_scope *s = NULL;
@@ -444,7 +458,7 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 	w = find_writ(h, s->id);
 	if (w) {
 		/* the same authorization again (e.g. a factory service restart): idempotent */
-		if (memcmp(&w->scope, s, sizeof(*s)) != 0) {
+		if (!same_scope(&w->scope, s)) {
 			err = refuse(reason, WRIT_E_REPLAY, "writ id %s is already loaded with a different scope", idh);
 			goto out;
 		}

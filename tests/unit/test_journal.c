@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of writ-hsmd's journal: create, concurrent group-committed appends,
+ * reopen and replay, checkpoints, torn-tail recovery, and refusal of a journal that
+ * was damaged in the middle, re-chained, or signed by another identity.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#include <cmocka.h>
+
+#include "crypto/ec.h"
+#include "hsm/journal.h"
+#include "host/log.h"
+#include "wire/cbu.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct ec_soft_key *key;
+	struct writ_signer signer;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	cbor_item_t *g = cbu_new_map(3);
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/writ-test-journal-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/journal", f->dir);
+	assert_int_equal(ec_soft_key_new(&f->key), 0);
+	ec_soft_signer(f->key, &f->signer);
+	assert_int_equal(cbu_put_text(g, 2, "factory-1"), 0);
+	assert_int_equal(cbu_put_bytes(g, 3, f->signer.pub, WRIT_P256_PUB_LEN), 0);
+	assert_int_equal(cbu_put_uint(g, 8, 300), 0);
+	assert_int_equal(journal_create(f->path, g, 1000, &f->signer), 0);
+	/* a second create must not overwrite */
+	assert_int_equal(journal_create(f->path, g, 1000, &f->signer), WRIT_E_EXISTS);
+	cbor_decref(&g);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	ec_soft_key_free(f->key);
+	free(f);
+	return 0;
+}
+
+struct counts {
+	uint64_t entries, dac, max_value;
+};
+
+static int count_cb(void *ctx, const struct journal_entry *e)
+{
+	struct counts *c = ctx;
+	uint64_t v;
+
+	c->entries++;
+	if (e->type == JT_DAC) {
+		c->dac++;
+		assert_int_equal(cbu_get_uint(e->body, 1, UINT64_MAX, &v), 0);
+		if (v > c->max_value)
+			c->max_value = v;
+	}
+	return 0;
+}
+
+static void append_n(struct journal *j, uint64_t first, uint64_t n)
+{
+	uint64_t i, seq;
+
+	for (i = first; i < first + n; i++) {
+		cbor_item_t *b = cbu_new_map(1);
+		assert_int_equal(cbu_put_uint(b, 1, i), 0);
+		assert_int_equal(journal_append(j, JT_DAC, 2000 + (int64_t)i, b, &seq), 0);
+		cbor_decref(&b);
+	}
+}
+
+static void test_append_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	struct journal_open_info info;
+	struct counts c = { 0 };
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, &info), 0);
+	assert_int_equal(info.entries, 2); /* genesis + checkpoint */
+	assert_int_equal(info.checkpoints, 1);
+	append_n(j, 0, 10);
+	assert_int_equal(journal_next_seq(j), 12);
+	assert_int_equal(journal_max_time(j), 2009);
+	journal_close(j); /* writes a checkpoint */
+	assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, &info), 0);
+	assert_int_equal(c.dac, 10);
+	assert_int_equal(c.max_value, 9);
+	assert_int_equal(info.checkpoints, 2);
+	assert_int_equal(info.torn_bytes, 0);
+	assert_int_equal(info.max_time, 2009);
+	journal_close(j);
+}
+
+struct thr {
+	struct journal *j;
+	uint64_t base;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+
+	append_n(t->j, t->base, 150);
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	struct counts c = { 0 };
+	pthread_t th[8];
+	struct thr t[8];
+	int i;
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
+	for (i = 0; i < 8; i++) {
+		t[i].j = j;
+		t[i].base = (uint64_t)i * 1000;
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+	}
+	for (i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	journal_close(j);
+	assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, NULL), 0);
+	assert_int_equal(c.dac, 1200);
+	journal_close(j);
+}
+
+static long file_size(const char *p)
+{
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	return (long)st.st_size;
+}
+
+static void flip_byte(const char *p, long off)
+{
+	FILE *fp = fopen(p, "r+b");
+	int ch;
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+	ch = fgetc(fp);
+	assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+	fputc(ch ^ 0x40, fp);
+	fclose(fp);
+}
+
+static void test_torn_tail(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	struct journal_open_info info;
+	struct counts c = { 0 };
+	long full;
+	int cut;
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
+	append_n(j, 0, 5);
+	journal_close(j);
+	full = file_size(f->path);
+	/* cut the last frame (the closing checkpoint) at every length */
+	for (cut = 1; cut < 40; cut += 7) {
+		long size = full;
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(truncate(f->path, size - cut), 0);
+		assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, &info), 0);
+		assert_true(info.torn_bytes > 0);
+		assert_int_equal(c.dac, 5); /* everything before the torn frame survives */
+		journal_close(j);            /* appends a fresh checkpoint */
+		full = file_size(f->path);
+	}
+	/* a damaged (not short) last frame is torn too */
+	flip_byte(f->path, full - 10);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, &info), 0);
+	assert_true(info.torn_bytes > 0);
+	assert_int_equal(c.dac, 5);
+	journal_close(j);
+}
+
+static void test_damage_in_middle_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
+	append_n(j, 0, 20);
+	journal_close(j);
+	flip_byte(f->path, 40); /* inside the genesis entry */
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
+	assert_int_equal(journal_open(f->path, NULL, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
+}
+
+static void test_other_identity_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	struct ec_soft_key *other;
+	struct writ_signer s;
+
+	assert_int_equal(ec_soft_key_new(&other), 0);
+	ec_soft_signer(other, &s);
+	assert_int_equal(journal_open(f->path, &s, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
+	ec_soft_key_free(other);
+}
+
+static void test_empty_and_garbage_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	FILE *fp;
+
+	fp = fopen(f->path, "wb");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
+	assert_int_equal(journal_open("/nonexistent/journal", &f->signer, NULL, NULL, &j, NULL), WRIT_E_NOTFOUND);
+}
+
+static void test_export(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	cbor_item_t *arr = NULL;
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
+	append_n(j, 0, 7);
+	assert_int_equal(journal_export(j, 2, 100, &arr), 0);
+	assert_int_equal(cbor_array_size(arr), 7); /* seq 2..8 */
+	cbor_decref(&arr);
+	assert_int_equal(journal_export(j, 5, 2, &arr), 0);
+	assert_int_equal(cbor_array_size(arr), 2);
+	cbor_decref(&arr);
+	assert_int_equal(journal_export(j, 1000, 10, &arr), 0);
+	assert_int_equal(cbor_array_size(arr), 0);
+	cbor_decref(&arr);
+	journal_close(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_append_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damage_in_middle_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_identity_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_and_garbage_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
+	};
+
+	log_init("test_journal", LOG_LVL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
