@@ -178,7 +178,7 @@ int cmd_hsm(int argc, char **argv)
 	}
 	if (!strcmp(sub, "load")) {
 		char hex[2 * WRIT_ID_LEN + 1];
-		if (optind + 1 != argc - 1 + 1 && optind >= argc - 1) {
+		if (optind >= argc - 1) {
 			fprintf(stderr, "writ hsm load: give the writ file\n");
 			goto out;
 		}

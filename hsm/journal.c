@@ -385,6 +385,9 @@ int journal_open(const char *path, const struct writ_signer *signer, journal_rep
 	return 0;
 fail:
 	free(buf);
+	/* a journal that did not verify is left exactly as found: no closing checkpoint
+	 * (file_end is not set yet, so it would overwrite the file's first frames) */
+	j->failed = 1;
 	journal_close(j);
 	return err;
 }

@@ -34,12 +34,6 @@
 static const uint8_t alg_ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
 					    0xce, 0x3d, 0x04, 0x03, 0x02 };
 
-/* SubjectPublicKeyInfo prefix for an uncompressed P-256 point (id-ecPublicKey,
- * prime256v1, BIT STRING of 66 bytes with no unused bits); the 65-byte point follows. */
-static const uint8_t spki_p256_prefix[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
-					    0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
-					    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00 };
-
 static const char matter_vid_oid[] = "1.3.6.1.4.1.37244.2.1";
 static const char matter_pid_oid[] = "1.3.6.1.4.1.37244.2.2";
 
@@ -492,19 +486,17 @@ static uint8_t *der_put_hdr(uint8_t *p, uint8_t tag, size_t n)
 int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *signer, uint8_t **ret_der,
 		    size_t *ret_len)
 {
-	uint8_t spki[sizeof(spki_p256_prefix) + WRIT_P256_PUB_LEN];
 	uint8_t ski[20], aki[20], digest[32], raw_sig[WRIT_P256_SIG_LEN];
 	uint8_t issuer_pub[WRIT_P256_PUB_LEN];
-	uint8_t *issuer_der = NULL, *sig_der = NULL, *out = NULL, *w;
-	unsigned char *tbs = NULL;
-	const unsigned char *q;
+	uint8_t *issuer_pem_der = NULL, *sig_der = NULL, *out = NULL, *w;
+	unsigned char *tbs = NULL, *penc = NULL;
+	const uint8_t *issuer_der = NULL;
 	size_t issuer_der_len = 0, sig_len = 0, bits_len, body_len, total;
 	const ASN1_OCTET_STRING *issuer_ski;
 	X509 *x = NULL, *issuer = NULL;
 	X509_NAME *subject = NULL;
 	X509_ALGOR *tbs_alg;
 	BIGNUM *serial_bn = NULL;
-	EVP_PKEY *pkey = NULL;
 	int err, tbs_len;
 
 	if (!p || !signer || !signer->sign || !ret_der || !ret_len)
@@ -519,9 +511,15 @@ int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *
 	/* the issuer: its subject becomes our issuer name, its SKI our AKI, and the signer
 	 * must hold its key, or the result would not verify */
 	if (p->issuer_der) {
-		err = x509_to_der(p->issuer_der, p->issuer_len, &issuer_der, &issuer_der_len);
-		if (err < 0)
-			goto fail;
+		/* DER is parsed once, here (x509_to_der would parse it a second time) */
+		issuer_der = p->issuer_der;
+		issuer_der_len = p->issuer_len;
+		if (looks_like_pem(p->issuer_der, p->issuer_len)) {
+			err = x509_to_der(p->issuer_der, p->issuer_len, &issuer_pem_der, &issuer_der_len);
+			if (err < 0)
+				goto fail;
+			issuer_der = issuer_pem_der;
+		}
 		err = WRIT_E_FORMAT;
 		issuer = cert_parse(issuer_der, issuer_der_len);
 		if (!issuer)
@@ -575,13 +573,19 @@ int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *
 	if (err < 0)
 		goto fail;
 
-	memcpy(spki, spki_p256_prefix, sizeof(spki_p256_prefix));
-	memcpy(spki + sizeof(spki_p256_prefix), p->subject_pub, WRIT_P256_PUB_LEN);
-	q = spki;
-	err = WRIT_E_CRYPTO;
-	pkey = d2i_PUBKEY(NULL, &q, (long)sizeof(spki));
-	if (!pkey || X509_set_pubkey(x, pkey) != 1)
+	/* The SPKI is set from its parts: id-ecPublicKey, prime256v1 and the point
+	 * (checked by check_params). Going through an EVP_PKEY (d2i_PUBKEY +
+	 * X509_set_pubkey) encodes the same bytes but runs OpenSSL 3's decoder and key
+	 * import, which cost more than the rest of this function together. */
+	err = WRIT_E_NOMEM;
+	penc = OPENSSL_memdup(p->subject_pub, WRIT_P256_PUB_LEN);
+	if (!penc)
 		goto fail;
+	err = WRIT_E_CRYPTO;
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+				   OBJ_nid2obj(NID_X9_62_prime256v1), penc, WRIT_P256_PUB_LEN) != 1)
+		goto fail;
+	penc = NULL; /* owned by x now */
 
 	err = add_extensions(x, p->profile, ski, aki);
 	if (err < 0)
@@ -642,11 +646,11 @@ fail:
 	free(out);
 	free(sig_der);
 	OPENSSL_free(tbs);
-	EVP_PKEY_free(pkey);
+	OPENSSL_free(penc);
 	BN_free(serial_bn);
 	X509_NAME_free(subject);
 	X509_free(x);
 	X509_free(issuer);
-	free(issuer_der);
+	free(issuer_pem_der);
 	return err;
 }

@@ -7,7 +7,7 @@
 # for every certificate a client received, must never exceed the quantity, must hold
 # no device serial or certificate serial twice, and must verify with writ-hsmd; after a
 # last restart the daemon's counts must match the journal and it must refuse to issue
-# beyond the quantity. Knobs: WRIT_CRASH_QUANTITY (default 1000), WRIT_CRASH_ITERATIONS
+# beyond the quantity. Knobs: WRIT_CRASH_QUANTITY (default 2000), WRIT_CRASH_ITERATIONS
 # (default 25), WRIT_CRASH_KEEP=1 keeps the work directory.
 set -u
 
@@ -16,7 +16,7 @@ writ=$bin/writ
 hsmd=$bin/writ-hsmd
 load=$bin/hsm_load
 py=/usr/bin/python3
-quantity=${WRIT_CRASH_QUANTITY:-1000}
+quantity=${WRIT_CRASH_QUANTITY:-2000}
 iterations=${WRIT_CRASH_ITERATIONS:-25}
 min_kills=5
 passed=0 failed=0

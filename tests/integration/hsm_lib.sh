@@ -11,6 +11,7 @@
 #   start_hsmd hsm [args]       # serve in the background, wait for the socket
 #   run CMD...                  # sets RC, and $OUT / $ERR hold stdout / stderr
 #   check "what" test-args...   # one counted check ([[ ]]-style arguments via test)
+#   check_grep "what" ERE FILE  # one counted check that FILE matches ERE
 #   finish                      # prints "N passed, M failed", exit status
 
 set -euo pipefail
@@ -59,6 +60,7 @@ hsm_setup()
 	export WRIT_AUTHORITY_PIN=1234 WRIT_AUTHORITY_SO_PIN=5678 WRIT_HSM_PIN=4321 WRIT_HSM_SO_PIN=8765
 	OUT=$WORK/.out
 	ERR=$WORK/.err
+	# shellcheck disable=SC2034 # for the test scripts
 	NOW=$(date +%s)
 }
 
@@ -71,6 +73,12 @@ check()
 	local what=$1
 	shift
 	if test "$@"; then pass "$what"; else fail "$what [test $*]"; fi
+}
+
+# check_grep DESCRIPTION ERE FILE: one counted check that FILE has a line matching ERE.
+check_grep()
+{
+	if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: /$2/ not in $3: $(tail -n 5 "$3")"; fi
 }
 
 # run CMD...: run a command that may fail; RC is its exit code, $OUT / $ERR its output.
@@ -166,6 +174,7 @@ flip_byte()
 {
 	local f=$1 off=$2 x=${3:-255} b
 	b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is one octal escape
 	printf "$(printf '\\%03o' $(((b ^ x) & 255)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 }
 
@@ -193,6 +202,7 @@ start_hsmd()
 			HSMD_RC=0
 			wait "$pid" || HSMD_RC=$?
 			unset "HSMD_PIDS[$st]"
+			echo "writ-hsmd for $st exited ($HSMD_RC) before listening: $(tail -n 2 "$st/hsmd.log")" >&2
 			return 1
 		fi
 		sleep 0.05

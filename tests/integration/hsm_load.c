@@ -8,7 +8,9 @@
  * backoff, so a test may restart the daemon underneath. With --log every DAC received
  * is appended as one line "serial S sha256 H" in a single O_APPEND write() followed by
  * fsync(), so lines of different threads, and of runs that were killed, never mix and
- * a line in the log means the client really held that certificate.
+ * a line in the log means the client really held that certificate. --seconds ends the
+ * run after a fixed time instead (for benchmarks); --csr-pool K makes K CSRs up front so
+ * that CSR creation is not measured.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,7 @@ struct cfg {
 	uint64_t count;
 	size_t pool_n;
 	double reconnect_seconds;
+	double seconds; /* stop after this long (0: no limit) */
 };
 
 struct csr_buf {
@@ -60,6 +63,7 @@ static atomic_int reported, gave_up;
 static atomic_int stop_all; /* quota reached, or a signal */
 static volatile sig_atomic_t signalled;
 static pthread_barrier_t start_barrier;
+static _Atomic double deadline; /* monotonic seconds; 0 until the clock starts */
 
 static void on_signal(int sig)
 {
@@ -67,9 +71,11 @@ static void on_signal(int sig)
 	signalled = 1;
 }
 
+static double now_s(void);
+
 static int stopping(void)
 {
-	return signalled || atomic_load(&stop_all);
+	return signalled || atomic_load(&stop_all) || (atomic_load(&deadline) > 0 && now_s() >= atomic_load(&deadline));
 }
 
 static double now_s(void)
@@ -117,7 +123,7 @@ static void report(const char *what, int err, const char *reason)
  * cfg.reconnect_seconds; negative when the budget is spent or we are told to stop. */
 static int connect_retry(int *ret_fd)
 {
-	double deadline = now_s() + cfg.reconnect_seconds;
+	double give_up = now_s() + cfg.reconnect_seconds;
 	unsigned delay = 10;
 	int err;
 
@@ -125,7 +131,7 @@ static int connect_retry(int *ret_fd)
 		err = hsmc_connect(cfg.socket, ret_fd);
 		if (err == 0)
 			return 0;
-		if (stopping() || now_s() >= deadline)
+		if (stopping() || now_s() >= give_up)
 			return err;
 		sleep_ms(delay);
 		delay = delay * 2 > 250 ? 250 : delay * 2;
@@ -257,7 +263,7 @@ static void *worker(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hsm_load --socket S --writ HEXID --threads N --count M [--uid-prefix HEX]\n"
-		   "                [--log FILE] [--csr-pool K] [--reconnect-seconds T]\n");
+		   "                [--log FILE] [--csr-pool K] [--reconnect-seconds T] [--seconds T]\n");
 }
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
@@ -279,6 +285,7 @@ static int parse_args(int argc, char **argv)
 					    { "threads", 1, 0, 't' },	   { "count", 1, 0, 'c' },
 					    { "uid-prefix", 1, 0, 'u' },   { "log", 1, 0, 'l' },
 					    { "csr-pool", 1, 0, 'p' },	   { "reconnect-seconds", 1, 0, 'r' },
+					    { "seconds", 1, 0, 'S' },
 					    { "help", 0, 0, 'h' },	   { 0, 0, 0, 0 } };
 	uint64_t v;
 	int c, have_writ = 0, have_prefix = 0;
@@ -317,6 +324,11 @@ static int parse_args(int argc, char **argv)
 			if (parse_u64(optarg, 0, 3600, &v) < 0)
 				return -1;
 			cfg.reconnect_seconds = (double)v;
+			break;
+		case 'S':
+			if (parse_u64(optarg, 1, 86400, &v) < 0)
+				return -1;
+			cfg.seconds = (double)v;
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
@@ -379,8 +391,10 @@ int main(int argc, char **argv)
 			_exit(1);
 		}
 	}
-	pthread_barrier_wait(&start_barrier);
 	t0 = now_s();
+	if (cfg.seconds > 0)
+		atomic_store(&deadline, t0 + cfg.seconds);
+	pthread_barrier_wait(&start_barrier);
 	for (i = 0; i < cfg.threads; i++)
 		pthread_join(th[i], NULL);
 	secs = now_s() - t0;
