@@ -9,6 +9,7 @@
 # with 16 clients divided by that limit. Usage: bash bench/bench_hsm.sh BUILD_DIR
 set -u
 
+src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: bench_hsm.sh BUILD_DIR}
 build=$(cd "$build" && pwd) || exit 2
 bin=$build/bin
@@ -38,10 +39,10 @@ die() {
 	exit 1
 }
 
-mkdir tokens
-printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$tmp" >softhsm2.conf
-export SOFTHSM2_CONF=$tmp/softhsm2.conf
-export WRIT_AUTHORITY_PIN=1234 WRIT_AUTHORITY_SO_PIN=5678 WRIT_HSM_PIN=4321 WRIT_HSM_SO_PIN=8765
+# shellcheck source=scripts/softhsm-env.sh
+source "$src/scripts/softhsm-env.sh"
+writ_softhsm_env "$tmp"
+writ_test_pins
 sock=$tmp/hsm/hsmd.sock
 
 {

@@ -21,6 +21,7 @@
 #include "crypto/ec.h"
 #include "crypto/matter_cert.h"
 #include "crypto/x509.h"
+#include "host/conf.h"
 #include "host/file.h"
 #include "p11/p11.h"
 #include "wire/enrol.h"
@@ -31,9 +32,10 @@
 #define KEY_PAA "matter-paa"
 
 struct aopts {
-	const char *dir, *module, *token, *pin_file, *so_pin_file, *enrolment, *pai, *product, *factory, *out;
+	const char *dir, *pin_file, *so_pin_file, *enrolment, *pai, *product, *factory, *out;
 	const char *version_digest, *firmware_digest, *cn, *hsm_id;
 	long long vid, pid, quantity, serial_first, not_before, not_after, days, dac_days;
+	struct token_conf tc;
 	const char *revokes[WRIT_MAX_REVOKES];
 	size_t n_revokes;
 };
@@ -89,8 +91,8 @@ static int parse(int argc, char **argv, struct aopts *o)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd': o->dir = optarg; break;
-		case 'm': o->module = optarg; break;
-		case 't': o->token = optarg; break;
+		case 'm': o->tc.module = optarg; break;
+		case 't': o->tc.token = optarg; break;
 		case 'p': o->pin_file = optarg; break;
 		case 'P': o->so_pin_file = optarg; break;
 		case 'e': o->enrolment = optarg; break;
@@ -130,24 +132,7 @@ static int parse(int argc, char **argv, struct aopts *o)
 
 static int dir_path(const struct aopts *o, const char *name, char *out, size_t cap)
 {
-	return snprintf(out, cap, "%s/%s", o->dir, name) >= (int)cap ? -1 : 0;
-}
-
-static void read_conf(struct aopts *o, char *module, char *token, size_t cap)
-{
-	char path[4096], line[1024];
-	FILE *f;
-
-	if (dir_path(o, "authority.conf", path, sizeof(path)) < 0 || !(f = fopen(path, "r")))
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		if (!strncmp(line, "module=", 7) && !o->module && snprintf(module, cap, "%s", line + 7) < (int)cap)
-			o->module = module;
-		if (!strncmp(line, "token=", 6) && !o->token && snprintf(token, cap, "%s", line + 6) < (int)cap)
-			o->token = token;
-	}
-	fclose(f);
+	return path_join(out, cap, o->dir, name);
 }
 
 /* Open the authority's token; create it first when create is set and it is missing. */
@@ -160,22 +145,22 @@ static int open_token(struct aopts *o, int create, struct p11_ctx **ret)
 		fprintf(stderr, "writ authority: no PIN: use --pin-file F or set WRIT_AUTHORITY_PIN\n");
 		return WRIT_E_AUTH;
 	}
-	err = p11_open(o->module, o->token, pin, ret);
+	err = p11_open(o->tc.module, o->tc.token, pin, ret);
 	if (err == WRIT_E_NOTFOUND && create) {
 		if (p11_pin_load(o->so_pin_file, "WRIT_AUTHORITY_SO_PIN", so_pin) < 0) {
 			fprintf(stderr, "writ authority: token \"%s\" does not exist; give an SO PIN with "
-					"--so-pin-file F or WRIT_AUTHORITY_SO_PIN to create it\n", o->token);
+					"--so-pin-file F or WRIT_AUTHORITY_SO_PIN to create it\n", o->tc.token);
 			writ_memzero(pin, sizeof(pin));
 			return WRIT_E_AUTH;
 		}
-		err = p11_token_init(o->module, o->token, so_pin, pin);
+		err = p11_token_init(o->tc.module, o->tc.token, so_pin, pin);
 		writ_memzero(so_pin, sizeof(so_pin));
 		if (!err)
-			err = p11_open(o->module, o->token, pin, ret);
+			err = p11_open(o->tc.module, o->tc.token, pin, ret);
 	}
 	writ_memzero(pin, sizeof(pin));
 	if (err < 0)
-		fprintf(stderr, "writ authority: cannot open token \"%s\": %s\n", o->token, writ_strerror(err));
+		fprintf(stderr, "writ authority: cannot open token \"%s\": %s\n", o->tc.token, writ_strerror(err));
 	return err;
 }
 
@@ -200,8 +185,8 @@ static int do_init(struct aopts *o)
 	struct x509_cert_params p;
 	uint8_t wpub[WRIT_P256_PUB_LEN], ppub[WRIT_P256_PUB_LEN], *der = NULL;
 	size_t der_len = 0;
-	char path[4096], conf[4600], *pem = NULL;
-	int err, n;
+	char path[4096], *pem = NULL;
+	int err;
 
 	if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "writ authority: cannot create %s: %s\n", o->dir, strerror(errno));
@@ -232,10 +217,8 @@ static int do_init(struct aopts *o)
 	if ((err = ec_pub_to_pem(wpub, &pem)) < 0 || (err = dir_path(o, "writ-signing.pub.pem", path, sizeof(path))) < 0 ||
 	    (err = file_write_atomic(path, pem, strlen(pem), 0644)) < 0)
 		goto fail;
-	n = snprintf(conf, sizeof(conf), "module=%s\ntoken=%s\n", o->module ? o->module : WRIT_DEFAULT_P11_MODULE,
-		     o->token);
-	if (n < 0 || n >= (int)sizeof(conf) || (err = dir_path(o, "authority.conf", path, sizeof(path))) < 0 ||
-	    (err = file_write_atomic(path, conf, (size_t)n, 0600)) < 0)
+	if ((err = dir_path(o, "authority.conf", path, sizeof(path))) < 0 ||
+	    (err = token_conf_save(&o->tc, path, WRIT_DEFAULT_P11_MODULE)) < 0)
 		goto fail;
 	printf("authority ready in %s: paa.der (Matter PAA), writ-signing.pub.pem (pin this in each HSM)\n", o->dir);
 	err = 0;
@@ -442,7 +425,7 @@ fail:
 int cmd_authority(int argc, char **argv)
 {
 	struct aopts o;
-	char module[4096], token[4096];
+	char path[4096];
 	const char *sub;
 
 	memset(&o, 0, sizeof(o));
@@ -455,9 +438,11 @@ int cmd_authority(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	read_conf(&o, module, token, sizeof(module));
-	if (!o.token)
-		o.token = AUTH_TOKEN;
+	if (dir_path(&o, "authority.conf", path, sizeof(path)) < 0) {
+		fprintf(stderr, "writ authority: --dir path too long\n");
+		return 2;
+	}
+	token_conf_load(&o.tc, path, AUTH_TOKEN);
 	if (!strcmp(sub, "init"))
 		return do_init(&o);
 	if (!strcmp(sub, "certify"))

@@ -3,6 +3,7 @@
  * `writ hsm`: a command-line client of writ-hsmd's socket API, for operators and
  * scripts: load a writ, issue a DAC from a CSR, show status, read the journal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,21 @@ static void usage(FILE *f)
 		   "  writ hsm enrolment --socket S --out FILE\n");
 }
 
+static int parse_u64(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || *s == '-' || v > max) {
+		fprintf(stderr, "writ hsm: \"%s\" is not a number in 0..%llu\n", s, max);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct hopts *o)
 {
 	static const struct option lo[] = { { "socket", 1, 0, 's' }, { "writ", 1, 0, 'w' }, { "csr", 1, 0, 'c' },
@@ -50,8 +66,12 @@ static int parse(int argc, char **argv, struct hopts *o)
 		case 'u': o->uid = optarg; break;
 		case 'o': o->out = optarg; break;
 		case 'p': o->pai_out = optarg; break;
-		case 'S': o->since = strtoull(optarg, NULL, 10); break;
-		case 'm': o->max = strtoull(optarg, NULL, 10); break;
+		case 'S':
+		case 'm':
+			if (parse_u64(optarg, c == 'S' ? UINT64_MAX : HSMP_JOURNAL_BATCH_MAX,
+				      c == 'S' ? &o->since : &o->max) < 0)
+				return -1;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}

@@ -48,11 +48,6 @@ int64_t hsm_now(const struct hsm *h)
 	return (int64_t)time(NULL) + h->time_offset;
 }
 
-static void id_hex(const uint8_t *id, size_t n, char *out)
-{
-	hex_encode(id, n, out);
-}
-
 static struct hsm_writ *find_writ(struct hsm *h, const uint8_t id[WRIT_ID_LEN])
 {
 	size_t i;
@@ -353,7 +348,7 @@ static int window_ok(const struct writ_scope *s, int64_t now, char *reason)
 {
 	char idh[2 * WRIT_ID_LEN + 1];
 
-	id_hex(s->id, WRIT_ID_LEN, idh);
+	hex_encode(s->id, WRIT_ID_LEN, idh);
 	if (now < s->not_before)
 		return refuse(reason, WRIT_E_EXPIRED, "writ %s is not valid before %lld (now %lld)", idh,
 			      (long long)s->not_before, (long long)now);
@@ -422,7 +417,7 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 		err = refuse(reason, err, "writ is malformed (%s)", writ_strerror(err));
 		goto out;
 	}
-	id_hex(s->id, WRIT_ID_LEN, idh);
+	hex_encode(s->id, WRIT_ID_LEN, idh);
 	if (memcmp(s->hsm_id, h->hsm_id, WRIT_KEYID_LEN) != 0) {
 		hex_encode(h->hsm_id, 8, want);
 		err = refuse(reason, WRIT_E_SCOPE, "writ %s is for another HSM (this is %s…)", idh, want);
@@ -521,7 +516,7 @@ int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *c
 	int64_t now = hsm_now(h);
 	int err, i, journaled = 0;
 
-	id_hex(id, WRIT_ID_LEN, idh);
+	hex_encode(id, WRIT_ID_LEN, idh);
 	if (uid_len == 0 || uid_len > HSMP_UID_MAX || all_zero(uid, uid_len))
 		return refuse(reason, WRIT_E_INVAL, "device UID must be 1..%d bytes and not all zero", HSMP_UID_MAX);
 	if (csr_len > X509_CSR_MAX)

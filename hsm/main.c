@@ -21,6 +21,7 @@
 #include "hsm/hsmd.h"
 #include "hsm/journal.h"
 #include "hsm/server.h"
+#include "host/conf.h"
 #include "host/file.h"
 #include "host/log.h"
 #include "wire/cbu.h"
@@ -29,8 +30,9 @@
 #define DEFAULT_TOKEN "writ-hsm"
 
 struct opts {
-	const char *state, *module, *token, *pin_file, *so_pin_file, *factory, *oem_key, *socket, *out;
+	const char *state, *pin_file, *so_pin_file, *factory, *oem_key, *socket, *out;
 	long long tolerance, time_offset;
+	struct token_conf tc;
 	struct server srv;
 };
 
@@ -68,8 +70,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': o->state = optarg; break;
-		case 'm': o->module = optarg; break;
-		case 't': o->token = optarg; break;
+		case 'm': o->tc.module = optarg; break;
+		case 't': o->tc.token = optarg; break;
 		case 'p': o->pin_file = optarg; break;
 		case 'P': o->so_pin_file = optarg; break;
 		case 'f': o->factory = optarg; break;
@@ -114,50 +116,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* state/hsmd.conf: "module=..." and "token=..." lines written by init. */
-static void read_conf(struct opts *o, char *module, char *token, size_t cap)
-{
-	char path[4096], line[1024];
-	FILE *f;
-
-	if (snprintf(path, sizeof(path), "%s/hsmd.conf", o->state) >= (int)sizeof(path))
-		return;
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		if (!strncmp(line, "module=", 7) && !o->module && snprintf(module, cap, "%s", line + 7) < (int)cap)
-			o->module = module;
-		if (!strncmp(line, "token=", 6) && !o->token && snprintf(token, cap, "%s", line + 6) < (int)cap)
-			o->token = token;
-	}
-	fclose(f);
-}
-
-static int path_in(const char *dir, const char *name, char *out, size_t cap)
-{
-	return snprintf(out, cap, "%s/%s", dir, name) >= (int)cap ? WRIT_E_TOOBIG : 0;
-}
-
-static int valid_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > WRIT_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 static int cmd_init(struct opts *o)
 {
-	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX], path[4096], conf[4600];
+	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX], path[4096], cn[96];
 	uint8_t oem_pub[WRIT_P256_PUB_LEN], id_pub[WRIT_P256_PUB_LEN], kex_pub[WRIT_P256_PUB_LEN];
 	uint8_t pai_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL, *bundle = NULL, *csr = NULL;
 	size_t pem_len = 0, bundle_len = 0, csr_len = 0;
@@ -166,18 +127,18 @@ static int cmd_init(struct opts *o)
 	struct enrol_info *info = NULL;
 	cbor_item_t *g = NULL;
 	char hex[2 * WRIT_KEYID_LEN + 1];
-	int err, n;
+	int err;
 
 	if (!o->factory || !o->oem_key) {
 		fprintf(stderr, "writ-hsmd init: --factory and --oem-key are required\n");
 		return 2;
 	}
-	if (!valid_name(o->factory)) {
+	if (!writ_name_valid(o->factory)) {
 		fprintf(stderr, "writ-hsmd init: factory id must be 1..64 characters of A-Z a-z 0-9 . _ -\n");
 		return 2;
 	}
-	if (!o->token)
-		o->token = DEFAULT_TOKEN;
+	if (!o->tc.token)
+		o->tc.token = DEFAULT_TOKEN;
 	err = file_read(o->oem_key, 4096, &pem, &pem_len);
 	if (err < 0 || ec_pub_from_pem(pem, pem_len, oem_pub) < 0) {
 		fprintf(stderr, "writ-hsmd init: cannot read a P-256 public key from %s (export it with "
@@ -190,7 +151,7 @@ static int cmd_init(struct opts *o)
 		fprintf(stderr, "writ-hsmd init: cannot create %s: %s\n", o->state, strerror(errno));
 		return 2;
 	}
-	if (path_in(o->state, "journal", path, sizeof(path)) < 0 || access(path, F_OK) == 0) {
+	if (path_join(path, sizeof(path), o->state, "journal") < 0 || access(path, F_OK) == 0) {
 		fprintf(stderr, "writ-hsmd init: %s already exists: this state directory belongs to an "
 				"initialised HSM\n", path);
 		return 2;
@@ -199,22 +160,22 @@ static int cmd_init(struct opts *o)
 		fprintf(stderr, "writ-hsmd init: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
 		return 2;
 	}
-	err = p11_open(o->module, o->token, pin, &p11);
+	err = p11_open(o->tc.module, o->tc.token, pin, &p11);
 	if (err == WRIT_E_NOTFOUND) {
 		if (p11_pin_load(o->so_pin_file, "WRIT_HSM_SO_PIN", so_pin) < 0) {
 			fprintf(stderr, "writ-hsmd init: token \"%s\" does not exist; to create it give an SO PIN "
-					"with --so-pin-file F or WRIT_HSM_SO_PIN\n", o->token);
+					"with --so-pin-file F or WRIT_HSM_SO_PIN\n", o->tc.token);
 			writ_memzero(pin, sizeof(pin));
 			return 2;
 		}
-		err = p11_token_init(o->module, o->token, so_pin, pin);
+		err = p11_token_init(o->tc.module, o->tc.token, so_pin, pin);
 		writ_memzero(so_pin, sizeof(so_pin));
 		if (!err)
-			err = p11_open(o->module, o->token, pin, &p11);
+			err = p11_open(o->tc.module, o->tc.token, pin, &p11);
 	}
 	writ_memzero(pin, sizeof(pin));
 	if (err < 0) {
-		fprintf(stderr, "writ-hsmd init: cannot open token \"%s\": %s\n", o->token, writ_strerror(err));
+		fprintf(stderr, "writ-hsmd init: cannot open token \"%s\": %s\n", o->tc.token, writ_strerror(err));
 		return 1;
 	}
 	if ((err = p11_keygen_p256(p11, HSM_KEY_IDENTITY, P11_USAGE_SIGN, id_pub)) < 0 ||
@@ -246,10 +207,9 @@ static int cmd_init(struct opts *o)
 		goto fail;
 	}
 	hex_encode(hsm_id, 8, hex);
-	n = snprintf(conf, sizeof(conf), "writ-hsmd %s PAI", hex);
-	if ((err = csr_build_sign(conf, &pai_signer, &csr, &csr_len)) < 0 || csr_len > sizeof(info->csr))
+	(void)!snprintf(cn, sizeof(cn), "writ-hsmd %s PAI", hex); /* 26 bytes */
+	if ((err = csr_build_sign(cn, &pai_signer, &csr, &csr_len)) < 0 || csr_len > sizeof(info->csr))
 		goto fail;
-	(void)n;
 	memcpy(info->csr, csr, csr_len);
 	info->csr_len = csr_len;
 	memcpy(info->identity_pub, id_pub, sizeof(id_pub));
@@ -259,13 +219,11 @@ static int cmd_init(struct opts *o)
 	info->created = (int64_t)time(NULL);
 	if ((err = enrol_build(info, &identity, &bundle, &bundle_len)) < 0)
 		goto fail;
-	if ((err = path_in(o->state, "enrolment.cbor", path, sizeof(path))) < 0 ||
+	if ((err = path_join(path, sizeof(path), o->state, "enrolment.cbor")) < 0 ||
 	    (err = file_write_atomic(path, bundle, bundle_len, 0644)) < 0)
 		goto fail;
-	n = snprintf(conf, sizeof(conf), "module=%s\ntoken=%s\n", o->module ? o->module : WRIT_DEFAULT_P11_MODULE,
-		     o->token);
-	if (n < 0 || n >= (int)sizeof(conf) || (err = path_in(o->state, "hsmd.conf", path, sizeof(path))) < 0 ||
-	    (err = file_write_atomic(path, conf, (size_t)n, 0600)) < 0)
+	if ((err = path_join(path, sizeof(path), o->state, "hsmd.conf")) < 0 ||
+	    (err = token_conf_save(&o->tc, path, WRIT_DEFAULT_P11_MODULE)) < 0)
 		goto fail;
 	hex_encode(hsm_id, WRIT_KEYID_LEN, hex);
 	printf("hsm-id %s\nfactory %s\nenrolment %s/enrolment.cbor\n", hex, o->factory, o->state);
@@ -286,17 +244,17 @@ fail:
 
 static int cmd_serve(struct opts *o)
 {
-	char pin[P11_PIN_MAX], module[4096], token[4096], path[4096], sock[4096];
+	char pin[P11_PIN_MAX], path[4096], sock[4096];
 	uint8_t *bundle = NULL;
 	size_t bundle_len = 0;
 	struct hsm *h;
 	int err;
 
-	read_conf(o, module, token, sizeof(module));
-	if (!o->token)
-		o->token = DEFAULT_TOKEN;
+	if (path_join(path, sizeof(path), o->state, "hsmd.conf") < 0)
+		return 2;
+	token_conf_load(&o->tc, path, DEFAULT_TOKEN);
 	if (!o->socket) {
-		if (path_in(o->state, "hsmd.sock", sock, sizeof(sock)) < 0)
+		if (path_join(sock, sizeof(sock), o->state, "hsmd.sock") < 0)
 			return 2;
 		o->socket = sock;
 	}
@@ -307,14 +265,14 @@ static int cmd_serve(struct opts *o)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return 1;
-	err = hsm_open(h, o->state, o->module, o->token, pin, o->time_offset);
+	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset);
 	writ_memzero(pin, sizeof(pin));
 	if (err < 0) {
 		hsm_close(h);
 		free(h);
 		return 1;
 	}
-	if (path_in(o->state, "enrolment.cbor", path, sizeof(path)) == 0 &&
+	if (path_join(path, sizeof(path), o->state, "enrolment.cbor") == 0 &&
 	    file_read(path, ENROL_MAX, &bundle, &bundle_len) == 0) {
 		o->srv.enrolment = bundle;
 		o->srv.enrolment_len = bundle_len;
@@ -342,7 +300,7 @@ static int cmd_enrolment(struct opts *o)
 		fprintf(stderr, "writ-hsmd enrolment: --out FILE is required\n");
 		return 2;
 	}
-	if (path_in(o->state, "enrolment.cbor", path, sizeof(path)) < 0 || file_read(path, ENROL_MAX, &bundle, &len) < 0) {
+	if (path_join(path, sizeof(path), o->state, "enrolment.cbor") < 0 || file_read(path, ENROL_MAX, &bundle, &len) < 0) {
 		fprintf(stderr, "writ-hsmd enrolment: no bundle in %s: run writ-hsmd init\n", o->state);
 		return 1;
 	}
@@ -358,7 +316,7 @@ static int cmd_verify_journal(struct opts *o)
 	char path[4096];
 	int err;
 
-	if (path_in(o->state, "journal", path, sizeof(path)) < 0)
+	if (path_join(path, sizeof(path), o->state, "journal") < 0)
 		return 2;
 	err = journal_open(path, NULL, NULL, NULL, &j, &info);
 	if (err < 0) {

@@ -173,7 +173,8 @@ static void *conn_main(void *arg)
 		if (rc == 1)
 			break; /* peer closed */
 		if (rc < 0) {
-			log_warn("client pid %d: %s; closing the connection", (int)c->pid, writ_strerror(rc));
+			log_warn("client pid %d uid %d: %s; closing the connection", (int)c->pid, (int)c->uid,
+				 writ_strerror(rc));
 			if (rc == WRIT_E_TOOBIG)
 				(void)send_error(c->fd, rc, "request frame too large");
 			break;
@@ -182,7 +183,8 @@ static void *conn_main(void *arg)
 		free(buf);
 		buf = NULL;
 		if (rc < 0) {
-			log_warn("client pid %d sent a malformed request; closing the connection", (int)c->pid);
+			log_warn("client pid %d uid %d sent a malformed request; closing the connection", (int)c->pid,
+				 (int)c->uid);
 			(void)send_error(c->fd, WRIT_E_PROTO, "malformed request");
 			break;
 		}

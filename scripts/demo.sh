@@ -14,12 +14,13 @@ quantity="${DEMO_QUANTITY:-20}"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 rm -rf "$run"
-mkdir -p "$run/tokens" "$run/devices"
+mkdir -p "$run/devices"
 cd "$run"
 
 # SoftHSM keeps its tokens in this folder; PINs come from the environment, never argv.
-printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$run" > softhsm2.conf
-export SOFTHSM2_CONF="$run/softhsm2.conf"
+# shellcheck source=scripts/softhsm-env.sh
+source "$top/scripts/softhsm-env.sh"
+writ_softhsm_env "$run"
 export WRIT_AUTHORITY_PIN=demo-authority-pin WRIT_AUTHORITY_SO_PIN=demo-authority-so
 export WRIT_HSM_PIN=demo-hsm-pin WRIT_HSM_SO_PIN=demo-hsm-so
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Strict, bounded use of libcbor for integer-keyed maps. libcbor accepts indefinite
- * lengths and duplicate keys; writ's formats allow neither, so every loaded tree is
- * walked once and refused if it uses them.
+ * lengths and duplicate keys, and allocates a container's claimed size up front;
+ * writ's formats allow none of that, so the raw bytes are walked once, and refused,
+ * before libcbor sees them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,60 +11,27 @@
 #include "wire/cbu.h"
 
 #define CBU_MAX_DEPTH 8
-
-static int check_item(const cbor_item_t *it, int depth)
-{
-	size_t i, j, n;
-
-	if (depth > CBU_MAX_DEPTH)
-		return WRIT_E_FORMAT;
-	switch (cbor_typeof(it)) {
-	case CBOR_TYPE_UINT:
-	case CBOR_TYPE_NEGINT:
-		return 0;
-	case CBOR_TYPE_BYTESTRING:
-		return cbor_bytestring_is_definite(it) ? 0 : WRIT_E_FORMAT;
-	case CBOR_TYPE_STRING:
-		return cbor_string_is_definite(it) ? 0 : WRIT_E_FORMAT;
-	case CBOR_TYPE_ARRAY:
-		if (!cbor_array_is_definite(it))
-			return WRIT_E_FORMAT;
-		n = cbor_array_size(it);
-		for (i = 0; i < n; i++) {
-			cbor_item_t **a = cbor_array_handle(it);
-			if (check_item(a[i], depth + 1) < 0)
-				return WRIT_E_FORMAT;
-		}
-		return 0;
-	case CBOR_TYPE_MAP: {
-		struct cbor_pair *p;
-		if (!cbor_map_is_definite(it))
-			return WRIT_E_FORMAT;
-		n = cbor_map_size(it);
-		p = cbor_map_handle(it);
-		for (i = 0; i < n; i++) {
-			if (cbor_typeof(p[i].key) != CBOR_TYPE_UINT)
-				return WRIT_E_FORMAT;
-			for (j = 0; j < i; j++)
-				if (cbor_get_int(p[j].key) == cbor_get_int(p[i].key))
-					return WRIT_E_FORMAT; /* duplicate key */
-			if (check_item(p[i].value, depth + 1) < 0)
-				return WRIT_E_FORMAT;
-		}
-		return 0;
-	}
-	case CBOR_TYPE_FLOAT_CTRL:
-		/* only null/true/false; no floats in writ's formats */
-		return cbor_float_ctrl_is_ctrl(it) ? 0 : WRIT_E_FORMAT;
-	default:
-		return WRIT_E_FORMAT; /* tags are not used inside these maps */
-	}
-}
+#define CBU_MAX_PAIRS 32 /* writ's maps have at most 19 keys; this keeps key checks linear */
 
 /* Walk the raw encoding before libcbor sees it: every length and count must fit in
- * the bytes that remain (libcbor would otherwise allocate a claimed container size up
- * front), no indefinite lengths, no tags, no reserved additional-information values.
- * Returns the bytes consumed by one item or a negative writ_err. */
+ * the bytes that remain, no indefinite lengths, no tags, no floats, no reserved
+ * additional-information values; map keys are unsigned integers, unique, and a map
+ * holds at most CBU_MAX_PAIRS pairs. Returns the bytes consumed by one item or a
+ * negative writ_err. */
+/* The value of a well-formed unsigned-integer head at p. */
+static uint64_t key_value(const uint8_t *p)
+{
+	uint8_t ai = p[0] & 31;
+	uint64_t v = 0;
+	size_t i;
+
+	if (ai < 24)
+		return ai;
+	for (i = 0; i < ((size_t)1 << (ai - 24)); i++)
+		v = v << 8 | p[1 + i];
+	return v;
+}
+
 static long wellformed(const uint8_t *p, size_t len, int depth)
 {
 	uint8_t major, ai;
@@ -93,18 +61,43 @@ static long wellformed(const uint8_t *p, size_t len, int depth)
 		if (arg > len - hdr)
 			return WRIT_E_FORMAT;
 		return (long)(hdr + arg);
-	case 4: case 5:
+	case 4:
 		/* each element takes at least one byte */
-		if (arg > (len - hdr) / (major == 5 ? 2 : 1))
+		if (arg > len - hdr)
 			return WRIT_E_FORMAT;
 		off = hdr;
-		for (i = 0; i < (major == 5 ? 2 * arg : arg); i++) {
+		for (i = 0; i < arg; i++) {
 			long n = wellformed(p + off, len - off, depth + 1);
 			if (n < 0)
 				return n;
 			off += (size_t)n;
 		}
 		return (long)off;
+	case 5: {
+		uint64_t keys[CBU_MAX_PAIRS];
+		if (arg > CBU_MAX_PAIRS || arg > (len - hdr) / 2)
+			return WRIT_E_FORMAT;
+		off = hdr;
+		for (i = 0; i < arg; i++) {
+			long n;
+			size_t j;
+			if (p[off] >> 5 != 0)
+				return WRIT_E_FORMAT; /* keys are unsigned integers */
+			n = wellformed(p + off, len - off, depth + 1);
+			if (n < 0)
+				return n;
+			keys[i] = key_value(p + off);
+			for (j = 0; j < i; j++)
+				if (keys[j] == keys[i])
+					return WRIT_E_FORMAT; /* duplicate key */
+			off += (size_t)n;
+			n = wellformed(p + off, len - off, depth + 1);
+			if (n < 0)
+				return n;
+			off += (size_t)n;
+		}
+		return (long)off;
+	}
 	case 7:
 		/* false, true, null only */
 		return (ai >= 20 && ai <= 22) ? (long)hdr : WRIT_E_FORMAT;
@@ -127,7 +120,7 @@ int cbu_load_map(const uint8_t *buf, size_t len, cbor_item_t **ret_map)
 	it = cbor_load(buf, len, &res);
 	if (!it)
 		return res.error.code == CBOR_ERR_MEMERROR ? WRIT_E_NOMEM : WRIT_E_FORMAT;
-	if (res.read != len || cbor_typeof(it) != CBOR_TYPE_MAP || check_item(it, 0) < 0) {
+	if (res.read != len || cbor_typeof(it) != CBOR_TYPE_MAP) {
 		cbor_decref(&it);
 		return WRIT_E_FORMAT;
 	}

@@ -18,7 +18,8 @@ int enrol_build(const struct enrol_info *info, const struct writ_signer *identit
 
 	if (!m)
 		return WRIT_E_NOMEM;
-	if (memcmp(identity->pub, info->identity_pub, WRIT_P256_PUB_LEN) != 0) {
+	if (memcmp(identity->pub, info->identity_pub, WRIT_P256_PUB_LEN) != 0 || !writ_name_valid(info->factory) ||
+	    info->csr_len == 0 || info->csr_len > ENROL_CSR_MAX) {
 		err = WRIT_E_INVAL;
 		goto out;
 	}
@@ -87,7 +88,7 @@ int enrol_verify(const uint8_t *in, size_t len, struct enrol_info *ret)
 		goto out;
 	err = WRIT_E_FORMAT;
 	if (cbor_map_size(m) != 7 || cbu_get_fixed(m, 1, info.hsm_id, WRIT_KEYID_LEN) < 0 ||
-	    cbu_get_text(m, 2, info.factory, sizeof(info.factory)) < 0 || !info.factory[0] ||
+	    cbu_get_text(m, 2, info.factory, sizeof(info.factory)) < 0 || !writ_name_valid(info.factory) ||
 	    cbu_get_fixed(m, 3, pub2, WRIT_P256_PUB_LEN) < 0 ||
 	    memcmp(pub2, info.identity_pub, WRIT_P256_PUB_LEN) != 0 ||
 	    cbu_get_fixed(m, 4, info.kex_pub, WRIT_P256_PUB_LEN) < 0 ||

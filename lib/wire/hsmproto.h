@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cbor.h>
+
 #include "base/err.h"
 
 #define HSMP_MAX_FRAME (128 * 1024)
@@ -67,10 +69,6 @@ WRIT_MUST_CHECK int hsmp_recv(int fd, size_t max, uint8_t **ret, size_t *ret_len
 
 
 
-#ifndef WRIT_WIRE_HSMPROTO_REQ
-#define WRIT_WIRE_HSMPROTO_REQ
-#include <cbor.h>
-
 /* A decoded request; the pointers point into root, released by hsmp_request_free. */
 struct hsmp_request {
 	uint32_t op;
@@ -89,6 +87,5 @@ struct hsmp_request {
  * takes are present with the right types and sizes. WRIT_E_PROTO otherwise. */
 WRIT_MUST_CHECK int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret);
 void hsmp_request_free(struct hsmp_request *r); /* accepts a zeroed request */
-#endif
 
 #endif

@@ -60,6 +60,11 @@ static bool cstr_name_ok(const char *s)
 	return n <= WRIT_NAME_MAX && name_ok(s, n);
 }
 
+int writ_name_valid(const char *s)
+{
+	return s && cstr_name_ok(s);
+}
+
 /* The rules a scope obeys whichever side of the wire it is on. */
 static bool scope_valid(const struct writ_scope *s)
 {

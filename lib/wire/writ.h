@@ -82,6 +82,10 @@ struct writ_scope {
 	uint8_t revokes[WRIT_MAX_REVOKES][WRIT_ID_LEN];
 };
 
+/* 1 if s is a valid product or factory id: 1..64 bytes of [A-Za-z0-9._-], NUL-terminated
+ * within WRIT_NAME_MAX + 1 bytes; 0 otherwise. */
+int writ_name_valid(const char *s);
+
 /* Encode the scope as canonical CBOR (keys in ascending order). Validates first:
  * WRIT_E_INVAL for a scope that would not decode. *ret is malloc'd. */
 WRIT_MUST_CHECK int writ_scope_encode(const struct writ_scope *s, uint8_t **ret, size_t *ret_len);

@@ -61,10 +61,10 @@ die() {
 	exit 1
 }
 
-mkdir tokens
-printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$tmp" >softhsm2.conf
-export SOFTHSM2_CONF=$tmp/softhsm2.conf
-export WRIT_AUTHORITY_PIN=1234 WRIT_AUTHORITY_SO_PIN=5678 WRIT_HSM_PIN=4321 WRIT_HSM_SO_PIN=8765
+# shellcheck source=scripts/softhsm-env.sh
+source "${WRIT_SRC:?WRIT_SRC must point at the source tree}/scripts/softhsm-env.sh"
+writ_softhsm_env "$tmp"
+writ_test_pins
 sock=$tmp/hsm/hsmd.sock
 
 # start_daemon: run writ-hsmd serve in the background and wait for its socket (the

@@ -24,6 +24,9 @@ FACTORY=acme-sz1
 VID=FFF1
 PID=8000
 
+# shellcheck source=scripts/softhsm-env.sh
+source "$WRIT_SRC/scripts/softhsm-env.sh"
+
 PASSED=0
 FAILED=0
 declare -A HSMD_PIDS=()
@@ -53,11 +56,8 @@ hsm_setup()
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/writ-test-hsm.XXXXXX")
 	trap _cleanup EXIT
 	cd "$WORK"
-	mkdir tokens
-	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$WORK" >softhsm2.conf
-	export SOFTHSM2_CONF=$WORK/softhsm2.conf
-	export WRIT_AUTHORITY_PIN=1234 WRIT_AUTHORITY_SO_PIN=5678 WRIT_HSM_PIN=4321 WRIT_HSM_SO_PIN=8765
+	writ_softhsm_env "$WORK"
+	writ_test_pins
 	OUT=$WORK/.out
 	ERR=$WORK/.err
 	# shellcheck disable=SC2034 # for the test scripts
