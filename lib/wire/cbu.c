@@ -81,8 +81,8 @@ static long wellformed(const uint8_t *p, size_t len, int depth)
 		for (i = 0; i < arg; i++) {
 			long n;
 			size_t j;
-			if (p[off] >> 5 != 0)
-				return WRIT_E_FORMAT; /* keys are unsigned integers */
+			if (off >= len || p[off] >> 5 != 0)
+				return WRIT_E_FORMAT; /* input ended, or a key that is not an unsigned integer */
 			n = wellformed(p + off, len - off, depth + 1);
 			if (n < 0)
 				return n;

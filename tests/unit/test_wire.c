@@ -73,6 +73,8 @@ static void test_cbu_refuses_garbage(void **state)
 		{ "map claims 2^32 pairs", { 0xba, 0xff, 0xff, 0xff, 0xff, 0x01 }, 6 },
 		{ "trailing byte", { 0xa1, 0x01, 0x01, 0x00 }, 4 },
 		{ "truncated", { 0xa2, 0x01, 0x01 }, 3 },
+		/* found by fuzz_hsmproto: a value eats the bytes the next key should be in */
+		{ "input ends before a key", { 0xa2, 0x01, 0x42, 0x00, 0x00 }, 5 },
 	};
 	uint8_t deep[64], big[2 + 3 * 40];
 	size_t off;
@@ -81,7 +83,13 @@ static void test_cbu_refuses_garbage(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int err = cbu_load_map(bad[i].b, bad[i].n, &m);
+		/* an exactly sized heap copy, so a read past the end is caught under ASan */
+		uint8_t *copy = malloc(bad[i].n);
+		int err;
+		assert_non_null(copy);
+		memcpy(copy, bad[i].b, bad[i].n);
+		err = cbu_load_map(copy, bad[i].n, &m);
+		free(copy);
 		if (err != WRIT_E_FORMAT)
 			fail_msg("%s: got %d", bad[i].what, err);
 	}
