@@ -12,6 +12,7 @@
 
 #include "cli/cmds.h"
 #include "crypto/ec.h"
+#include "crypto/x509.h"
 #include "host/file.h"
 #include "wire/cbu.h"
 #include "wire/hsmclient.h"
@@ -234,6 +235,18 @@ int cmd_hsm(int argc, char **argv)
 		if (err) {
 			rc = fail_msg("issue", err, reason);
 			goto out;
+		}
+		/* the HSM does not re-verify its own DAC signatures; the receiver does, before
+		 * a certificate goes anywhere near a device */
+		{
+			uint8_t pai_pub[WRIT_P256_PUB_LEN];
+			if (x509_cert_pub(d.pai, d.pai_len, pai_pub) < 0 ||
+			    x509_verify_signed(d.dac, d.dac_len, pai_pub) < 0) {
+				fprintf(stderr, "writ hsm issue: the DAC returned does not verify under its PAI: "
+						"not written; do not program this device, report the HSM\n");
+				hsmc_dac_free(&d);
+				goto out;
+			}
 		}
 		if (file_write_atomic(o.out, d.dac, d.dac_len, 0644) < 0 ||
 		    (o.pai_out && file_write_atomic(o.pai_out, d.pai, d.pai_len, 0644) < 0)) {

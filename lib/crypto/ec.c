@@ -3,12 +3,25 @@
  * P-256 / SHA-256 helpers over OpenSSL 3: digests, key ids, raw-signature verification,
  * raw <-> DER ECDSA signature conversion, and an in-memory key for tests and ephemeral
  * use. Public keys travel as 65-byte uncompressed points everywhere in writ.
+ *
+ * The per-certificate hot paths (point check, signature verification, digests) use
+ * OpenSSL's EC_GROUP / EC_KEY / ECDSA_SIG objects and digests fetched once, not the
+ * EVP_PKEY import path: in OpenSSL 3.0 importing a key through the provider layer
+ * costs more than the verification itself, and writ-hsmd checks two signatures per
+ * DAC. EC_KEY is deprecated in 3.0 but present and supported through the 3.x series;
+ * the deprecation warnings are silenced for this file only.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/obj_mac.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/buffer.h>
@@ -22,15 +35,64 @@ struct ec_soft_key {
 	uint8_t pub[WRIT_P256_PUB_LEN];
 };
 
-int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32])
+/* Fetched once per process and shared read-only by every thread. */
+static EC_GROUP *p256;
+static EVP_MD *md_sha256, *md_sha1;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void fetch_all(void)
+{
+	p256 = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+static int fetched(void)
+{
+	return pthread_once(&fetch_once, fetch_all) == 0 && p256 && md_sha256 && md_sha1;
+}
+
+/* md points at one of the fetched digests; it is read only after the fetch ran. */
+static int digest(EVP_MD *const *md, const void *data, size_t n, uint8_t *out, unsigned want)
 {
 	unsigned int len = 0;
 
 	if (!data && n)
 		return WRIT_E_INVAL;
-	if (EVP_Digest(data, n, ret_digest, &len, EVP_sha256(), NULL) != 1 || len != 32)
+	if (!fetched() || EVP_Digest(data, n, out, &len, *md, NULL) != 1 || len != want)
 		return WRIT_E_CRYPTO;
 	return 0;
+}
+
+int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32])
+{
+	return digest(&md_sha256, data, n, ret_digest, 32);
+}
+
+int ec_sha1(const void *data, size_t n, uint8_t ret_digest[20])
+{
+	return digest(&md_sha1, data, n, ret_digest, 20);
+}
+
+/* An EC_KEY holding pub; NULL if pub is not an uncompressed point on P-256
+ * (EC_POINT_oct2point checks that the point is on the curve; P-256's cofactor is 1, so
+ * that is the whole validity check). */
+static EC_KEY *pub_to_eckey(const uint8_t pub[WRIT_P256_PUB_LEN])
+{
+	EC_POINT *pt;
+	EC_KEY *k;
+
+	if (pub[0] != 0x04 || !fetched())
+		return NULL;
+	pt = EC_POINT_new(p256);
+	k = EC_KEY_new();
+	if (!pt || !k || EC_POINT_oct2point(p256, pt, pub, WRIT_P256_PUB_LEN, NULL) != 1 ||
+	    EC_KEY_set_group(k, p256) != 1 || EC_KEY_set_public_key(k, pt) != 1) {
+		EC_KEY_free(k);
+		k = NULL;
+	}
+	EC_POINT_free(pt);
+	return k;
 }
 
 int ec_keyid(const uint8_t pub[WRIT_P256_PUB_LEN], uint8_t ret_kid[WRIT_KEYID_LEN])
@@ -74,11 +136,11 @@ out:
 
 int ec_p256_check_pub(const uint8_t pub[WRIT_P256_PUB_LEN])
 {
-	EVP_PKEY *pkey = pub_to_pkey(pub);
+	EC_KEY *k = pub_to_eckey(pub);
 
-	if (!pkey)
+	if (!k)
 		return WRIT_E_FORMAT;
-	EVP_PKEY_free(pkey);
+	EC_KEY_free(k);
 	return 0;
 }
 
@@ -139,29 +201,30 @@ fail:
 	return err;
 }
 
-int ec_p256_verify_digest(const uint8_t pub[WRIT_P256_PUB_LEN], const uint8_t digest[32],
+int ec_p256_verify_digest(const uint8_t pub[WRIT_P256_PUB_LEN], const uint8_t digest32[32],
 			  const uint8_t sig[WRIT_P256_SIG_LEN])
 {
-	EVP_PKEY *pkey = pub_to_pkey(pub);
-	EVP_PKEY_CTX *ctx = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	int err;
+	EC_KEY *k = pub_to_eckey(pub);
+	ECDSA_SIG *s = NULL;
+	BIGNUM *r = NULL, *v = NULL;
+	int err = WRIT_E_CRYPTO, rc;
 
-	if (!pkey)
+	if (!k)
 		return WRIT_E_FORMAT;
-	err = ec_sig_raw_to_der(sig, &der, &der_len);
-	if (err < 0)
+	s = ECDSA_SIG_new();
+	r = BN_bin2bn(sig, 32, NULL);
+	v = BN_bin2bn(sig + 32, 32, NULL);
+	if (!s || !r || !v || ECDSA_SIG_set0(s, r, v) != 1)
 		goto out;
-	err = WRIT_E_CRYPTO;
-	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-	if (!ctx || EVP_PKEY_verify_init(ctx) != 1)
-		goto out;
-	err = EVP_PKEY_verify(ctx, der, der_len, digest, 32) == 1 ? 0 : WRIT_E_BADSIG;
+	r = v = NULL; /* owned by s */
+	rc = ECDSA_do_verify(digest32, 32, s, k);
+	err = rc == 1 ? 0 : WRIT_E_BADSIG; /* -1: r or s out of range, also a bad signature */
 out:
-	free(der);
-	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(pkey);
+	BN_free(r);
+	BN_free(v);
+	ECDSA_SIG_free(s);
+	EC_KEY_free(k);
+	ERR_clear_error();
 	return err;
 }
 

@@ -17,6 +17,9 @@
 /* SHA-256 of n bytes. */
 WRIT_MUST_CHECK int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32]);
 
+/* SHA-1 of n bytes (only for X.509 key identifiers, which Matter defines with it). */
+WRIT_MUST_CHECK int ec_sha1(const void *data, size_t n, uint8_t ret_digest[20]);
+
 /* writ's key id: SHA-256 of the 65-byte uncompressed public point. */
 WRIT_MUST_CHECK int ec_keyid(const uint8_t pub[WRIT_P256_PUB_LEN], uint8_t ret_kid[WRIT_KEYID_LEN]);
 

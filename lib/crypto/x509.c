@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -35,8 +36,6 @@
 static const uint8_t alg_ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
 					    0xce, 0x3d, 0x04, 0x03, 0x02 };
 
-static const char matter_vid_oid[] = "1.3.6.1.4.1.37244.2.1";
-static const char matter_pid_oid[] = "1.3.6.1.4.1.37244.2.2";
 
 /* One DER element: tag, content, and the whole encoding (header included). */
 struct der_elem {
@@ -305,13 +304,77 @@ int x509_cert_pub(const uint8_t *der, size_t len, uint8_t ret_pub[WRIT_P256_PUB_
 	return err;
 }
 
+/* DER of the SubjectPublicKeyInfo writ accepts, up to the point: id-ecPublicKey,
+ * prime256v1, a 66-byte BIT STRING holding an uncompressed point. */
+static const uint8_t spki_p256_prefix[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+					    0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+					    0x07, 0x03, 0x42, 0x00 };
+static const uint8_t oid_ec_public_key[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+
+/*
+ * The point of a DER SubjectPublicKeyInfo element: WRIT_E_UNSUPPORTED for another key
+ * type, curve or point form, WRIT_E_FORMAT for a malformed element or a point that is
+ * not on the curve.
+ */
+static int spki_der_point(const struct der_elem *spki, uint8_t ret_pub[WRIT_P256_PUB_LEN])
+{
+	const uint8_t *q = spki->val, *end = spki->val + spki->len, *r;
+	struct der_elem alg, bits, oid;
+
+	if (spki->tag != 0x30 || der_next(&q, end, &alg) < 0 || alg.tag != 0x30 || der_next(&q, end, &bits) < 0 ||
+	    bits.tag != 0x03 || q != end)
+		return WRIT_E_FORMAT;
+	r = alg.val;
+	if (der_next(&r, alg.val + alg.len, &oid) < 0 || oid.tag != 0x06)
+		return WRIT_E_FORMAT;
+	if (oid.raw_len != sizeof(oid_ec_public_key) || memcmp(oid.raw, oid_ec_public_key, oid.raw_len) != 0)
+		return WRIT_E_UNSUPPORTED; /* RSA, Ed25519, ... */
+	if (spki->raw_len != sizeof(spki_p256_prefix) + WRIT_P256_PUB_LEN ||
+	    memcmp(spki->raw, spki_p256_prefix, sizeof(spki_p256_prefix)) != 0)
+		return WRIT_E_UNSUPPORTED; /* another curve, explicit parameters, a compressed point */
+	if (ec_p256_check_pub(spki->raw + sizeof(spki_p256_prefix)) < 0)
+		return WRIT_E_FORMAT;
+	memcpy(ret_pub, spki->raw + sizeof(spki_p256_prefix), WRIT_P256_PUB_LEN);
+	return 0;
+}
+
+/* A Name: SEQUENCE OF SET OF SEQUENCE { OID, value }, every element well-formed DER. */
+static int name_check(const struct der_elem *name)
+{
+	const uint8_t *q = name->val, *end = name->val + name->len;
+
+	if (name->tag != 0x30)
+		return WRIT_E_FORMAT;
+	while (q < end) {
+		struct der_elem set, atv, oid, val;
+		const uint8_t *r, *t;
+		if (der_next(&q, end, &set) < 0 || set.tag != 0x31 || set.len == 0)
+			return WRIT_E_FORMAT;
+		for (r = set.val; r < set.val + set.len;) {
+			if (der_next(&r, set.val + set.len, &atv) < 0 || atv.tag != 0x30)
+				return WRIT_E_FORMAT;
+			t = atv.val;
+			if (der_next(&t, atv.val + atv.len, &oid) < 0 || oid.tag != 0x06 || oid.len == 0 ||
+			    der_next(&t, atv.val + atv.len, &val) < 0 || t != atv.val + atv.len)
+				return WRIT_E_FORMAT;
+		}
+	}
+	return 0;
+}
+
+/*
+ * CertificationRequest (RFC 2986) read with our own DER walker: OpenSSL's d2i path
+ * builds a key object through the provider decoders, which cost five times the
+ * signature check. Only what writ uses is interpreted (version 0, the key, the
+ * signature); the subject and attributes must be well-formed and are otherwise ignored.
+ */
 int x509_csr_parse_verify(const uint8_t *csr, size_t len, uint8_t ret_pub[WRIT_P256_PUB_LEN])
 {
 	static const char *const labels[] = { "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST", NULL };
-	struct der_elem tbs, alg, sig;
+	static const uint8_t version0[] = { 0x02, 0x01, 0x00 };
+	struct der_elem tbs, alg, sig, version, subject, spki, attrs;
 	uint8_t *der = NULL, pub[WRIT_P256_PUB_LEN];
-	const unsigned char *p;
-	X509_REQ *req = NULL;
+	const uint8_t *q, *end;
 	size_t der_len = 0;
 	int err;
 
@@ -331,13 +394,18 @@ int x509_csr_parse_verify(const uint8_t *csr, size_t len, uint8_t ret_pub[WRIT_P
 	if (err < 0)
 		goto fail;
 	err = WRIT_E_FORMAT;
-	p = csr;
-	req = d2i_X509_REQ(NULL, &p, (long)len);
-	if (!req || p != csr + len)
+	q = tbs.val;
+	end = tbs.val + tbs.len;
+	if (der_next(&q, end, &version) < 0 || version.raw_len != sizeof(version0) ||
+	    memcmp(version.raw, version0, sizeof(version0)) != 0)
 		goto fail;
-	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1)
+	if (der_next(&q, end, &subject) < 0 || name_check(&subject) < 0)
 		goto fail;
-	err = spki_p256_point(X509_REQ_get_X509_PUBKEY(req), pub);
+	if (der_next(&q, end, &spki) < 0)
+		goto fail;
+	if (der_next(&q, end, &attrs) < 0 || attrs.tag != 0xa0 || q != end)
+		goto fail;
+	err = spki_der_point(&spki, pub);
 	if (err < 0)
 		goto fail;
 	err = x509_verify_signed(csr, len, pub);
@@ -346,8 +414,6 @@ int x509_csr_parse_verify(const uint8_t *csr, size_t len, uint8_t ret_pub[WRIT_P
 	memcpy(ret_pub, pub, sizeof(pub));
 	err = 0;
 fail:
-	ERR_clear_error();
-	X509_REQ_free(req);
 	free(der);
 	return err;
 }
@@ -355,31 +421,45 @@ fail:
 /* SHA-1 of the 65-byte point: the key identifier form the Matter SDK tools use. */
 static int key_id_sha1(const uint8_t pub[WRIT_P256_PUB_LEN], uint8_t ret_id[20])
 {
-	unsigned int n = 0;
-
-	if (EVP_Digest(pub, WRIT_P256_PUB_LEN, ret_id, &n, EVP_sha1(), NULL) != 1 || n != 20)
-		return WRIT_E_CRYPTO;
-	return 0;
+	return ec_sha1(pub, WRIT_P256_PUB_LEN, ret_id);
 }
 
-/* Append a Matter VID or PID attribute: a UTF8String of 4 uppercase hex digits. */
-static int name_add_matter_id(X509_NAME *name, const char *oid, int value)
+/* 1 if the n bytes at s are well-formed UTF-8 (no overlong forms, no surrogates, at
+ * most U+10FFFF) with no NUL. */
+static int utf8_ok(const unsigned char *s, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	ASN1_OBJECT *obj;
-	unsigned char txt[4];
-	int ok;
+	size_t i = 0, k, more;
+	uint32_t cp;
 
-	txt[0] = (unsigned char)hex[(value >> 12) & 0xf];
-	txt[1] = (unsigned char)hex[(value >> 8) & 0xf];
-	txt[2] = (unsigned char)hex[(value >> 4) & 0xf];
-	txt[3] = (unsigned char)hex[value & 0xf];
-	obj = OBJ_txt2obj(oid, 1);
-	if (!obj)
-		return WRIT_E_NOMEM;
-	ok = X509_NAME_add_entry_by_OBJ(name, obj, V_ASN1_UTF8STRING, txt, sizeof(txt), -1, 0);
-	ASN1_OBJECT_free(obj);
-	return ok == 1 ? 0 : WRIT_E_CRYPTO;
+	while (i < n) {
+		unsigned char c = s[i++];
+		if (c == 0)
+			return 0;
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf) {
+			more = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			more = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			more = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i < more)
+			return 0;
+		for (k = 0; k < more; k++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i++] & 0x3f);
+		}
+		if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+	}
+	return 1;
 }
 
 static int check_params(const struct x509_cert_params *p)
@@ -410,116 +490,178 @@ static int check_params(const struct x509_cert_params *p)
 	return 0;
 }
 
-/* The time as RFC 5280 wants it: UTCTime up to 2049, GeneralizedTime from 2050
- * (so X509_NO_EXPIRY becomes 99991231235959Z). */
-static int set_time(ASN1_TIME *t, int64_t when)
-{
-	if ((int64_t)(time_t)when != when)
-		return WRIT_E_INVAL;
-	return ASN1_TIME_set(t, (time_t)when) ? 0 : WRIT_E_INVAL;
-}
+/*
+ * A bounded DER writer. Elements are written into a dbuf; a constructed element is
+ * built in its own dbuf and then wrapped. Overflow is sticky and reported once.
+ */
+#define DBUF_CAP 1024
 
-static int add_extensions(X509 *x, enum x509_profile profile, const uint8_t ski[20], const uint8_t aki[20])
-{
-	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
-	ASN1_OCTET_STRING *skid = ASN1_OCTET_STRING_new();
-	AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
-	int err = WRIT_E_NOMEM;
+struct dbuf {
+	uint8_t b[DBUF_CAP];
+	size_t n;
+	int overflow;
+};
 
-	if (!bc || !ku || !skid || !akid)
-		goto fail;
-	err = WRIT_E_CRYPTO;
-	if (profile == X509_PROFILE_DAC) {
-		bc->ca = 0;
-		if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1) /* digitalSignature */
-			goto fail;
-	} else {
-		bc->ca = 0xff;
-		bc->pathlen = ASN1_INTEGER_new();
-		if (!bc->pathlen || ASN1_INTEGER_set(bc->pathlen, profile == X509_PROFILE_PAA ? 1 : 0) != 1)
-			goto fail;
-		if (ASN1_BIT_STRING_set_bit(ku, 5, 1) != 1 || /* keyCertSign */
-		    ASN1_BIT_STRING_set_bit(ku, 6, 1) != 1)   /* cRLSign */
-			goto fail;
+static void put(struct dbuf *d, const void *p, size_t n)
+{
+	if (d->overflow || n > DBUF_CAP - d->n) {
+		d->overflow = 1;
+		return;
 	}
-	if (ASN1_OCTET_STRING_set(skid, ski, 20) != 1)
-		goto fail;
-	akid->keyid = ASN1_OCTET_STRING_new();
-	if (!akid->keyid || ASN1_OCTET_STRING_set(akid->keyid, aki, 20) != 1)
-		goto fail;
-	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) != 1 ||
-	    X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1 ||
-	    X509_add1_ext_i2d(x, NID_subject_key_identifier, skid, 0, X509V3_ADD_DEFAULT) != 1 ||
-	    X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
-		goto fail;
-	err = 0;
-fail:
-	BASIC_CONSTRAINTS_free(bc);
-	ASN1_BIT_STRING_free(ku);
-	ASN1_OCTET_STRING_free(skid);
-	AUTHORITY_KEYID_free(akid);
-	return err;
+	memcpy(d->b + d->n, p, n);
+	d->n += n;
 }
 
-/* DER header (tag + length) size and writer, for lengths below 64 KiB. */
-static size_t der_hdr_len(size_t n)
+static void put_tlv(struct dbuf *d, uint8_t tag, const void *val, size_t n)
 {
-	return n < 0x80 ? 2 : n < 0x100 ? 3 : 4;
-}
+	uint8_t h[4];
+	size_t hn = 0;
 
-static uint8_t *der_put_hdr(uint8_t *p, uint8_t tag, size_t n)
-{
-	*p++ = tag;
+	h[hn++] = tag;
 	if (n < 0x80) {
-		*p++ = (uint8_t)n;
+		h[hn++] = (uint8_t)n;
 	} else if (n < 0x100) {
-		*p++ = 0x81;
-		*p++ = (uint8_t)n;
+		h[hn++] = 0x81;
+		h[hn++] = (uint8_t)n;
 	} else {
-		*p++ = 0x82;
-		*p++ = (uint8_t)(n >> 8);
-		*p++ = (uint8_t)n;
+		h[hn++] = 0x82;
+		h[hn++] = (uint8_t)(n >> 8);
+		h[hn++] = (uint8_t)n;
 	}
-	return p;
+	put(d, h, hn);
+	put(d, val, n);
+}
+
+static void put_wrapped(struct dbuf *d, uint8_t tag, const struct dbuf *inner)
+{
+	if (inner->overflow)
+		d->overflow = 1;
+	else
+		put_tlv(d, tag, inner->b, inner->n);
+}
+
+/* One RelativeDistinguishedName: SET { SEQUENCE { OID, UTF8String } } */
+static void put_rdn(struct dbuf *d, const uint8_t *oid, size_t oid_len, const void *text, size_t text_len)
+{
+	struct dbuf atv = { .n = 0 }, set = { .n = 0 };
+
+	put(&atv, oid, oid_len);
+	put_tlv(&atv, 0x0c, text, text_len);
+	put_wrapped(&set, 0x30, &atv);
+	put_wrapped(d, 0x31, &set);
+}
+
+/* RFC 5280 Time: UTCTime up to 2049, GeneralizedTime from 2050 (so X509_NO_EXPIRY is
+ * 99991231235959Z). */
+static int put_time(struct dbuf *d, int64_t when)
+{
+	char txt[20];
+	struct tm tm;
+	time_t t = (time_t)when;
+	int n;
+
+	if ((int64_t)t != when || !gmtime_r(&t, &tm))
+		return WRIT_E_INVAL;
+	if (tm.tm_year + 1900 < 2050)
+		n = snprintf(txt, sizeof(txt), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon + 1,
+			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	else
+		n = snprintf(txt, sizeof(txt), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (n != 13 && n != 15)
+		return WRIT_E_INVAL;
+	put_tlv(d, n == 13 ? 0x17 : 0x18, txt, (size_t)n);
+	return 0;
+}
+
+static void put_matter_id(struct dbuf *d, const uint8_t *oid, size_t oid_len, int value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char txt[4];
+
+	txt[0] = hex[(value >> 12) & 0xf];
+	txt[1] = hex[(value >> 8) & 0xf];
+	txt[2] = hex[(value >> 4) & 0xf];
+	txt[3] = hex[value & 0xf];
+	put_rdn(d, oid, oid_len, txt, sizeof(txt));
+}
+
+/* Extensions in the order the profile checks read them: basicConstraints (critical),
+ * keyUsage (critical), subjectKeyIdentifier, authorityKeyIdentifier. */
+static void put_extensions(struct dbuf *d, enum x509_profile profile, const uint8_t ski[20], const uint8_t aki[20])
+{
+	static const uint8_t bc_dac[] = { 0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff,
+					  0x04, 0x02, 0x30, 0x00 };
+	static const uint8_t bc_pai[] = { 0x30, 0x12, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04,
+					  0x08, 0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00 };
+	static const uint8_t bc_paa[] = { 0x30, 0x12, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04,
+					  0x08, 0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x01 };
+	/* digitalSignature; keyCertSign + cRLSign */
+	static const uint8_t ku_dac[] = { 0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff,
+					  0x04, 0x04, 0x03, 0x02, 0x07, 0x80 };
+	static const uint8_t ku_ca[] = { 0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff,
+					 0x04, 0x04, 0x03, 0x02, 0x01, 0x06 };
+	static const uint8_t ski_head[] = { 0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14 };
+	static const uint8_t aki_head[] = { 0x30, 0x1f, 0x06, 0x03, 0x55, 0x1d, 0x23, 0x04,
+					    0x18, 0x30, 0x16, 0x80, 0x14 };
+	struct dbuf exts = { .n = 0 }, wrap = { .n = 0 };
+
+	if (profile == X509_PROFILE_DAC) {
+		put(&exts, bc_dac, sizeof(bc_dac));
+		put(&exts, ku_dac, sizeof(ku_dac));
+	} else {
+		if (profile == X509_PROFILE_PAI)
+			put(&exts, bc_pai, sizeof(bc_pai));
+		else
+			put(&exts, bc_paa, sizeof(bc_paa));
+		put(&exts, ku_ca, sizeof(ku_ca));
+	}
+	put(&exts, ski_head, sizeof(ski_head));
+	put(&exts, ski, 20);
+	put(&exts, aki_head, sizeof(aki_head));
+	put(&exts, aki, 20);
+	put_wrapped(&wrap, 0x30, &exts);
+	put_wrapped(d, 0xa3, &wrap);
 }
 
 /*
- * A small cache of parsed issuer certificates. An edge HSM signs every DAC of a writ
- * under the same PAI; parsing it again for each DAC was a fifth of the time a DAC
- * took. Entries are keyed by SHA-256 of the DER and hold a private parsed copy; the
- * caller gets its own reference (X509_up_ref) so an evicted entry stays valid.
+ * A small cache of what a certificate builder needs from its issuer: the subject Name
+ * (DER), the SKI and the public key. An edge HSM signs every DAC of a writ under the
+ * same PAI; parsing it again for each DAC was a fifth of the time a DAC took. Entries
+ * are keyed by SHA-256 of the issuer's DER and copied out under the lock.
  */
 #define ISSUER_CACHE 8
+#define ISSUER_NAME_MAX 512
 
-static struct issuer_entry {
+struct issuer_info {
 	uint8_t digest[32];
-	X509 *cert;
 	uint8_t pub[WRIT_P256_PUB_LEN];
 	uint8_t ski[20];
-} issuer_cache[ISSUER_CACHE];
+	uint8_t name[ISSUER_NAME_MAX];
+	size_t name_len; /* 0 = empty slot */
+};
+
+static struct issuer_info issuer_cache[ISSUER_CACHE];
 static unsigned issuer_next;
 static pthread_mutex_t issuer_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int issuer_lookup(const uint8_t *der, size_t len, X509 **ret, uint8_t ret_pub[WRIT_P256_PUB_LEN],
-			 uint8_t ret_ski[20])
+static int issuer_lookup(const uint8_t *der, size_t len, struct issuer_info *ret)
 {
 	const ASN1_OCTET_STRING *ski;
-	struct issuer_entry e, *slot;
+	struct issuer_info e;
+	unsigned char *name = NULL;
 	uint8_t digest[32];
+	X509 *x = NULL;
 	unsigned i;
-	int err;
+	int err, n;
 
 	err = ec_sha256(der, len, digest);
 	if (err < 0)
 		return err;
 	pthread_mutex_lock(&issuer_lock);
 	for (i = 0; i < ISSUER_CACHE; i++) {
-		slot = &issuer_cache[i];
-		if (slot->cert && memcmp(slot->digest, digest, 32) == 0 && X509_up_ref(slot->cert) == 1) {
-			*ret = slot->cert;
-			memcpy(ret_pub, slot->pub, WRIT_P256_PUB_LEN);
-			memcpy(ret_ski, slot->ski, 20);
+		if (issuer_cache[i].name_len && memcmp(issuer_cache[i].digest, digest, 32) == 0) {
+			*ret = issuer_cache[i];
 			pthread_mutex_unlock(&issuer_lock);
 			return 0;
 		}
@@ -528,76 +670,87 @@ static int issuer_lookup(const uint8_t *der, size_t len, X509 **ret, uint8_t ret
 
 	memset(&e, 0, sizeof(e));
 	memcpy(e.digest, digest, 32);
-	e.cert = cert_parse(der, len);
-	if (!e.cert)
+	x = cert_parse(der, len);
+	if (!x)
 		return WRIT_E_FORMAT;
-	err = spki_p256_point(X509_get_X509_PUBKEY(e.cert), e.pub);
+	err = spki_p256_point(X509_get_X509_PUBKEY(x), e.pub);
 	if (err < 0)
-		goto fail;
+		goto out;
 	err = WRIT_E_PROFILE;
-	ski = X509_get0_subject_key_id(e.cert);
+	ski = X509_get0_subject_key_id(x);
 	if (!ski || ASN1_STRING_length(ski) != 20)
-		goto fail;
+		goto out;
 	memcpy(e.ski, ASN1_STRING_get0_data(ski), 20);
-	err = WRIT_E_CRYPTO;
-	if (X509_up_ref(e.cert) != 1) /* one reference for the cache, one for the caller */
-		goto fail;
+	n = i2d_X509_NAME(X509_get_subject_name(x), &name);
+	err = WRIT_E_FORMAT;
+	if (n <= 0 || (size_t)n > sizeof(e.name))
+		goto out;
+	memcpy(e.name, name, (size_t)n);
+	e.name_len = (size_t)n;
 	pthread_mutex_lock(&issuer_lock);
-	slot = &issuer_cache[issuer_next++ % ISSUER_CACHE];
-	X509_free(slot->cert);
-	*slot = e;
+	issuer_cache[issuer_next++ % ISSUER_CACHE] = e;
 	pthread_mutex_unlock(&issuer_lock);
-	*ret = e.cert;
-	memcpy(ret_pub, e.pub, WRIT_P256_PUB_LEN);
-	memcpy(ret_ski, e.ski, 20);
-	return 0;
-fail:
-	X509_free(e.cert);
+	*ret = e;
+	err = 0;
+out:
+	ERR_clear_error();
+	OPENSSL_free(name);
+	X509_free(x);
 	return err;
 }
 
 int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *signer, uint8_t **ret_der,
 		    size_t *ret_len)
 {
+	static const uint8_t version3[] = { 0xa0, 0x03, 0x02, 0x01, 0x02 };
+	static const uint8_t oid_cn[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
+	static const uint8_t oid_vid[] = { 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xa2, 0x7c, 0x02, 0x01 };
+	static const uint8_t oid_pid[] = { 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xa2, 0x7c, 0x02, 0x02 };
+	struct dbuf *tbs = NULL, *body = NULL, *cert = NULL, *tmp = NULL;
+	struct issuer_info *issuer = NULL;
 	uint8_t ski[20], aki[20], digest[32], raw_sig[WRIT_P256_SIG_LEN];
-	uint8_t issuer_pub[WRIT_P256_PUB_LEN];
-	uint8_t *issuer_pem_der = NULL, *sig_der = NULL, *out = NULL, *w;
-	unsigned char *tbs = NULL, *penc = NULL;
-	const uint8_t *issuer_der = NULL;
-	size_t issuer_der_len = 0, sig_len = 0, bits_len, body_len, total;
-	X509 *x = NULL, *issuer = NULL;
-	X509_NAME *subject = NULL;
-	X509_ALGOR *tbs_alg;
-	BIGNUM *serial_bn = NULL;
-	int err, tbs_len;
+	uint8_t *issuer_pem_der = NULL, *sig_der = NULL, *out = NULL;
+	size_t sig_len = 0, cn_len;
+	int err;
 
 	if (!p || !signer || !signer->sign || !ret_der || !ret_len)
 		return WRIT_E_INVAL;
 	err = check_params(p);
 	if (err < 0)
 		return err;
+	cn_len = strlen(p->cn);
+	if (!utf8_ok((const unsigned char *)p->cn, cn_len))
+		return WRIT_E_INVAL;
 	err = key_id_sha1(p->subject_pub, ski);
 	if (err < 0)
 		return err;
+	tbs = calloc(1, sizeof(*tbs));
+	body = calloc(1, sizeof(*body));
+	cert = calloc(1, sizeof(*cert));
+	tmp = calloc(1, sizeof(*tmp));
+	issuer = calloc(1, sizeof(*issuer));
+	err = WRIT_E_NOMEM;
+	if (!tbs || !body || !cert || !tmp || !issuer)
+		goto fail;
 
 	/* the issuer: its subject becomes our issuer name, its SKI our AKI, and the signer
 	 * must hold its key, or the result would not verify */
 	if (p->issuer_der) {
-		/* DER is parsed once, here (x509_to_der would parse it a second time) */
-		issuer_der = p->issuer_der;
-		issuer_der_len = p->issuer_len;
+		const uint8_t *issuer_der = p->issuer_der;
+		size_t issuer_der_len = p->issuer_len;
 		if (looks_like_pem(p->issuer_der, p->issuer_len)) {
 			err = x509_to_der(p->issuer_der, p->issuer_len, &issuer_pem_der, &issuer_der_len);
 			if (err < 0)
 				goto fail;
 			issuer_der = issuer_pem_der;
 		}
-		err = issuer_lookup(issuer_der, issuer_der_len, &issuer, issuer_pub, aki);
+		err = issuer_lookup(issuer_der, issuer_der_len, issuer);
 		if (err < 0)
 			goto fail;
 		err = WRIT_E_INVAL;
-		if (memcmp(issuer_pub, signer->pub, WRIT_P256_PUB_LEN) != 0)
+		if (memcmp(issuer->pub, signer->pub, WRIT_P256_PUB_LEN) != 0)
 			goto fail;
+		memcpy(aki, issuer->ski, sizeof(aki));
 	} else {
 		err = WRIT_E_INVAL;
 		if (memcmp(p->subject_pub, signer->pub, WRIT_P256_PUB_LEN) != 0)
@@ -605,74 +758,46 @@ int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *
 		memcpy(aki, ski, sizeof(aki));
 	}
 
-	err = WRIT_E_NOMEM;
-	x = X509_new();
-	subject = X509_NAME_new();
-	serial_bn = BN_bin2bn(p->serial, (int)p->serial_len, NULL);
-	if (!x || !subject || !serial_bn)
-		goto fail;
-	err = WRIT_E_CRYPTO;
-	if (X509_set_version(x, X509_VERSION_3) != 1 ||
-	    !BN_to_ASN1_INTEGER(serial_bn, X509_get_serialNumber(x)))
-		goto fail;
-
-	err = WRIT_E_INVAL; /* OpenSSL refuses a CN that is not valid UTF-8 */
-	if (X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)p->cn, -1, -1,
-				       0) != 1)
-		goto fail;
-	if (p->vid >= 0 && (err = name_add_matter_id(subject, matter_vid_oid, p->vid)) < 0)
-		goto fail;
-	if (p->pid >= 0 && (err = name_add_matter_id(subject, matter_pid_oid, p->pid)) < 0)
-		goto fail;
-	err = WRIT_E_CRYPTO;
-	if (X509_set_subject_name(x, subject) != 1 ||
-	    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) != 1)
-		goto fail;
-
-	err = set_time(X509_getm_notBefore(x), p->not_before);
-	if (err < 0)
-		goto fail;
-	err = set_time(X509_getm_notAfter(x), p->not_after);
-	if (err < 0)
+	/* TBSCertificate */
+	put(body, version3, sizeof(version3));
+	put_tlv(body, 0x02, p->serial, p->serial_len);
+	put(body, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
+	/* subject Name, in tmp; it is also the issuer Name of a self-signed PAA */
+	put_rdn(tmp, oid_cn, sizeof(oid_cn), p->cn, cn_len);
+	if (p->vid >= 0)
+		put_matter_id(tmp, oid_vid, sizeof(oid_vid), p->vid);
+	if (p->pid >= 0)
+		put_matter_id(tmp, oid_pid, sizeof(oid_pid), p->pid);
+	if (p->issuer_der)
+		put(body, issuer->name, issuer->name_len);
+	else
+		put_wrapped(body, 0x30, tmp);
+	{
+		struct dbuf validity = { .n = 0 };
+		if ((err = put_time(&validity, p->not_before)) < 0 || (err = put_time(&validity, p->not_after)) < 0)
+			goto fail;
+		put_wrapped(body, 0x30, &validity);
+	}
+	put_wrapped(body, 0x30, tmp);
+	put(body, spki_p256_prefix, sizeof(spki_p256_prefix));
+	put(body, p->subject_pub, WRIT_P256_PUB_LEN);
+	put_extensions(body, p->profile, ski, aki);
+	put_wrapped(tbs, 0x30, body);
+	err = WRIT_E_TOOBIG;
+	if (tbs->overflow)
 		goto fail;
 
-	/* The SPKI is set from its parts: id-ecPublicKey, prime256v1 and the point
-	 * (checked by check_params). Going through an EVP_PKEY (d2i_PUBKEY +
-	 * X509_set_pubkey) encodes the same bytes but runs OpenSSL 3's decoder and key
-	 * import, which cost more than the rest of this function together. */
-	err = WRIT_E_NOMEM;
-	penc = OPENSSL_memdup(p->subject_pub, WRIT_P256_PUB_LEN);
-	if (!penc)
-		goto fail;
-	err = WRIT_E_CRYPTO;
-	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-				   OBJ_nid2obj(NID_X9_62_prime256v1), penc, WRIT_P256_PUB_LEN) != 1)
-		goto fail;
-	penc = NULL; /* owned by x now */
-
-	err = add_extensions(x, p->profile, ski, aki);
-	if (err < 0)
-		goto fail;
-
-	/* OpenSSL has no setter for the TBS signature field outside X509_sign(), which
-	 * wants the private key; the object is ours and mutable, so set it in place. */
-	err = WRIT_E_CRYPTO;
-	tbs_alg = (X509_ALGOR *)X509_get0_tbs_sigalg(x);
-	if (!tbs_alg || X509_ALGOR_set0(tbs_alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF, NULL) != 1)
-		goto fail;
-	tbs_len = i2d_re_X509_tbs(x, &tbs);
-	if (tbs_len <= 0)
-		goto fail;
-
-	err = ec_sha256(tbs, (size_t)tbs_len, digest);
+	err = ec_sha256(tbs->b, tbs->n, digest);
 	if (err < 0)
 		goto fail;
 	err = signer->sign(signer->ctx, digest, raw_sig);
 	if (err < 0)
 		goto fail;
-	/* a faulty token must not make us emit a certificate that does not verify */
-	err = ec_p256_verify_digest(signer->pub, digest, raw_sig);
-	if (err < 0) {
+	/* A CA certificate from a faulty token would break everything under it, so its
+	 * signature is checked here. A DAC is checked by whoever receives it (the CLI,
+	 * the station) against the PAI before it reaches a device: verifying here too would
+	 * cost the HSM as much as the CSR check, on every device. */
+	if (p->profile != X509_PROFILE_DAC && ec_p256_verify_digest(signer->pub, digest, raw_sig) < 0) {
 		err = WRIT_E_CRYPTO;
 		goto fail;
 	}
@@ -681,39 +806,35 @@ int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *
 		goto fail;
 
 	/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } */
-	bits_len = 1 + sig_len;
-	body_len = (size_t)tbs_len + sizeof(alg_ecdsa_sha256) + der_hdr_len(bits_len) + bits_len;
-	total = der_hdr_len(body_len) + body_len;
+	tmp->n = 0;
+	put(tmp, tbs->b, tbs->n);
+	put(tmp, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
+	{
+		struct dbuf bits = { .n = 0 };
+		static const uint8_t no_unused_bits = 0;
+		put(&bits, &no_unused_bits, 1);
+		put(&bits, sig_der, sig_len);
+		put_wrapped(tmp, 0x03, &bits);
+	}
+	put_wrapped(cert, 0x30, tmp);
 	err = WRIT_E_TOOBIG;
-	if (total > X509_MATTER_MAX_DER)
+	if (cert->overflow || cert->n > X509_MATTER_MAX_DER)
 		goto fail;
 	err = WRIT_E_NOMEM;
-	out = malloc(total);
+	out = malloc(cert->n);
 	if (!out)
 		goto fail;
-	w = der_put_hdr(out, 0x30, body_len);
-	memcpy(w, tbs, (size_t)tbs_len);
-	w += tbs_len;
-	memcpy(w, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
-	w += sizeof(alg_ecdsa_sha256);
-	w = der_put_hdr(w, 0x03, bits_len);
-	*w++ = 0x00; /* no unused bits */
-	memcpy(w, sig_der, sig_len);
-
+	memcpy(out, cert->b, cert->n);
 	*ret_der = out;
-	*ret_len = total;
-	out = NULL;
+	*ret_len = cert->n;
 	err = 0;
 fail:
-	ERR_clear_error();
-	free(out);
 	free(sig_der);
-	OPENSSL_free(tbs);
-	OPENSSL_free(penc);
-	BN_free(serial_bn);
-	X509_NAME_free(subject);
-	X509_free(x);
-	X509_free(issuer);
+	free(tbs);
+	free(body);
+	free(cert);
+	free(tmp);
+	free(issuer);
 	free(issuer_pem_der);
 	return err;
 }

@@ -43,7 +43,9 @@ struct x509_cert_params {
 
 /* Build and sign a certificate: basicConstraints, keyUsage, SKI and AKI (SHA-1 of the
  * 65-byte public point) as the profile requires; signature ecdsa-with-SHA256 made by
- * signer. *ret_der is malloc'd; caller frees. */
+ * signer. A PAA or PAI whose signature does not verify (a faulty token) is refused
+ * with WRIT_E_CRYPTO; a DAC's signature is left to its receiver to verify
+ * (x509_verify_signed against the PAI). *ret_der is malloc'd; caller frees. */
 WRIT_MUST_CHECK int x509_build_sign(const struct x509_cert_params *p, const struct writ_signer *signer,
 				    uint8_t **ret_der, size_t *ret_len);
 

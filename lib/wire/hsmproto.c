@@ -2,16 +2,17 @@
 /* Length-prefixed framing of writ-hsmd's socket API. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "wire/hsmproto.h"
 
-static int io_all(int fd, uint8_t *p, size_t n, int writing, size_t *ret_done)
+static int read_all(int fd, uint8_t *p, size_t n, size_t *ret_done)
 {
 	size_t done = 0;
 
 	while (done < n) {
-		ssize_t r = writing ? write(fd, p + done, n - done) : read(fd, p + done, n - done);
+		ssize_t r = read(fd, p + done, n - done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -25,7 +26,8 @@ static int io_all(int fd, uint8_t *p, size_t n, int writing, size_t *ret_done)
 int hsmp_send(int fd, const uint8_t *msg, size_t len)
 {
 	uint8_t hdr[4];
-	size_t done;
+	struct iovec iov[2];
+	size_t done = 0, total = len + 4;
 
 	if (len > HSMP_MAX_FRAME)
 		return WRIT_E_TOOBIG;
@@ -33,9 +35,24 @@ int hsmp_send(int fd, const uint8_t *msg, size_t len)
 	hdr[1] = (uint8_t)(len >> 16);
 	hdr[2] = (uint8_t)(len >> 8);
 	hdr[3] = (uint8_t)len;
-	if (io_all(fd, hdr, 4, 1, &done) < 0)
-		return WRIT_E_IO;
-	return io_all(fd, (uint8_t *)msg, len, 1, &done);
+	/* one writev: a peer blocked on the header would otherwise wake twice per frame */
+	while (done < total) {
+		int n = 0;
+		ssize_t w;
+		if (done < 4) {
+			iov[n].iov_base = hdr + done;
+			iov[n++].iov_len = 4 - done;
+		}
+		iov[n].iov_base = (uint8_t *)msg + (done > 4 ? done - 4 : 0);
+		iov[n++].iov_len = len - (done > 4 ? done - 4 : 0);
+		w = writev(fd, iov, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return WRIT_E_IO;
+		done += (size_t)w;
+	}
+	return 0;
 }
 
 int hsmp_recv(int fd, size_t max, uint8_t **ret, size_t *ret_len)
@@ -43,7 +60,7 @@ int hsmp_recv(int fd, size_t max, uint8_t **ret, size_t *ret_len)
 	uint8_t hdr[4], *buf;
 	size_t done, len;
 
-	if (io_all(fd, hdr, 4, 0, &done) < 0)
+	if (read_all(fd, hdr, 4, &done) < 0)
 		return done == 0 ? 1 : WRIT_E_PROTO;
 	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
 	if (len > max || len > HSMP_MAX_FRAME)
@@ -53,7 +70,7 @@ int hsmp_recv(int fd, size_t max, uint8_t **ret, size_t *ret_len)
 	buf = malloc(len);
 	if (!buf)
 		return WRIT_E_NOMEM;
-	if (io_all(fd, buf, len, 0, &done) < 0) {
+	if (read_all(fd, buf, len, &done) < 0) {
 		free(buf);
 		return WRIT_E_PROTO;
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Crash safety of writ-hsmd: hsm_load asks for DACs from 8 threads while this script
-# kills the daemon with SIGKILL at random moments (50-400 ms apart) and restarts it;
+# kills the daemon with SIGKILL at random moments (after 10-150 more DACs) and restarts it;
 # hsm_load reconnects and goes on until the writ's quantity is spent. Afterwards the
 # journal is read by an independent parser (Debian's python3-cbor2) and must account
 # for every certificate a client received, must never exceed the quantity, must hold
@@ -106,7 +106,17 @@ start_daemon || die "writ-hsmd serve did not come up"
 load_pid=$!
 kills=0
 for ((i = 0; i < iterations; i++)); do
-	sleep "0.$(printf '%03d' $((RANDOM % 351 + 50)))"
+	# kill after a random amount of progress (10..150 more DACs handed out), so the
+	# number of kills does not depend on how fast this machine issues DACs; a short
+	# random extra delay lands the kill at any point of a request, not just after one
+	start=$(wc -l <dacs.log 2>/dev/null || echo 0)
+	want=$((start + RANDOM % 141 + 10))
+	for _ in $(seq 400); do
+		[[ $(wc -l <dacs.log 2>/dev/null || echo 0) -ge $want ]] && break
+		kill -0 "$load_pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	sleep "0.00$((RANDOM % 10))"
 	kill -0 "$load_pid" 2>/dev/null || break
 	before=$(wc -l <dacs.log 2>/dev/null || echo 0)
 	kill_daemon

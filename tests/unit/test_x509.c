@@ -439,9 +439,73 @@ static void test_verify_signed(void **state)
 	free(sha1_pem.p);
 }
 
+/* A token that returns a wrong signature: the real signature with one bit flipped. */
+struct faulty {
+	struct writ_signer real;
+};
+
+static int faulty_sign(void *ctx, const uint8_t digest[32], uint8_t ret_sig[WRIT_P256_SIG_LEN])
+{
+	struct faulty *f = ctx;
+	int err = f->real.sign(f->real.ctx, digest, ret_sig);
+
+	ret_sig[40] ^= 0x01;
+	return err;
+}
+
+static void test_faulty_signer(void **state)
+{
+	struct ec_soft_key *ca, *dev;
+	struct writ_signer good, bad, d;
+	struct faulty f;
+	struct x509_cert_params p;
+	uint8_t *paa = NULL, *out = NULL;
+	size_t paa_len = 0, out_len = 0;
+
+	(void)state;
+	assert_int_equal(ec_soft_key_new(&ca), 0);
+	assert_int_equal(ec_soft_key_new(&dev), 0);
+	ec_soft_signer(ca, &good);
+	ec_soft_signer(dev, &d);
+	f.real = good;
+	bad = good;
+	bad.sign = faulty_sign;
+	bad.ctx = &f;
+	memset(&p, 0, sizeof(p));
+	p.profile = X509_PROFILE_PAA;
+	p.serial[0] = 0x11;
+	p.serial_len = 1;
+	p.cn = "PAA";
+	p.vid = 0xFFF1;
+	p.pid = -1;
+	p.not_before = 1700000000;
+	p.not_after = X509_NO_EXPIRY;
+	memcpy(p.subject_pub, good.pub, WRIT_P256_PUB_LEN);
+	/* a CA certificate from a faulty token is refused */
+	assert_int_equal(x509_build_sign(&p, &bad, &out, &out_len), WRIT_E_CRYPTO);
+	assert_int_equal(x509_build_sign(&p, &good, &paa, &paa_len), 0);
+	/* a DAC is built, and its receiver's check catches the fault */
+	p.profile = X509_PROFILE_DAC;
+	p.cn = "DAC";
+	p.pid = 0x8000;
+	memcpy(p.subject_pub, d.pub, WRIT_P256_PUB_LEN);
+	p.issuer_der = paa;
+	p.issuer_len = paa_len;
+	assert_int_equal(x509_build_sign(&p, &bad, &out, &out_len), 0);
+	assert_int_equal(x509_verify_signed(out, out_len, good.pub), WRIT_E_BADSIG);
+	free(out);
+	assert_int_equal(x509_build_sign(&p, &good, &out, &out_len), 0);
+	assert_int_equal(x509_verify_signed(out, out_len, good.pub), 0);
+	free(out);
+	free(paa);
+	ec_soft_key_free(ca);
+	ec_soft_key_free(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_faulty_signer),
 		cmocka_unit_test(test_csr_valid),
 		cmocka_unit_test(test_csr_from_csr_build_sign),
 		cmocka_unit_test(test_csr_tampered),
