@@ -503,18 +503,18 @@ static int all_zero(const uint8_t *p, size_t n)
 	return acc == 0;
 }
 
-int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
-		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason)
+int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
+		    const uint8_t *uid, size_t uid_len, struct hsm_dac_pending *ret, char *reason)
 {
 	struct x509_cert_params p;
 	struct hsm_writ *w;
 	uint8_t dev_pub[WRIT_P256_PUB_LEN], digest[32], *dac = NULL;
 	size_t dac_len = 0;
-	uint64_t index = 0, counter, fp, device_serial, seq = 0;
+	uint64_t index = 0, counter, fp, device_serial;
 	char idh[2 * WRIT_ID_LEN + 1], cn[WRIT_NAME_MAX + 32];
 	cbor_item_t *body = NULL;
 	int64_t now = hsm_now(h);
-	int err, i, journaled = 0;
+	int err, i;
 
 	hex_encode(id, WRIT_ID_LEN, idh);
 	if (uid_len == 0 || uid_len > HSMP_UID_MAX || all_zero(uid, uid_len))
@@ -549,7 +549,7 @@ int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *c
 	}
 	if ((err = window_ok(&w->scope, now, reason)) < 0)
 		goto unlock;
-	if (w->issued + w->reserved >= w->scope.quantity || index_take(w, &index) < 0) {
+	if (index_take(w, &index) < 0) {
 		err = refuse(reason, WRIT_E_QUOTA, "writ %s has no quantity left (%llu of %llu issued)", idh,
 			     (unsigned long long)w->issued, (unsigned long long)w->scope.quantity);
 		goto unlock;
@@ -596,41 +596,79 @@ int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *c
 		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
 		goto release;
 	}
-	/* durable before the certificate leaves */
-	err = journal_append(h->journal, JT_DAC, now, body, &seq);
-	journaled = 1;
-	if (err < 0) {
-		err = refuse(reason, err, "journal write failed (%s): no DAC was released", writ_strerror(err));
-		goto release;
-	}
-	pthread_mutex_lock(&h->lock);
-	w->reserved--;
-	w->issued++;
-	pthread_mutex_unlock(&h->lock);
-	cbor_decref(&body);
-	ret->dac = dac;
-	ret->dac_len = dac_len;
-	ret->device_serial = device_serial;
-	memcpy(ret->dac_serial, p.serial, 12);
-	ret->seq = seq;
+	memset(ret, 0, sizeof(*ret));
+	ret->writ = w;
+	ret->index = index;
+	ret->uid_fp = fp;
+	ret->body = body;
+	ret->now = now;
+	ret->result.dac = dac;
+	ret->result.dac_len = dac_len;
+	ret->result.device_serial = device_serial;
+	memcpy(ret->result.dac_serial, p.serial, 12);
 	return 0;
 
 release:
 	pthread_mutex_lock(&h->lock);
 	w->reserved--;
-	if (journaled) {
-		/* the entry may or may not be on disk: count it, never hand it out */
-		w->issued++;
-	} else {
-		index_release(w, index);
-		uid_remove(w, fp);
-	}
+	index_release(w, index);
+	uid_remove(w, fp);
 unlock:
 	pthread_mutex_unlock(&h->lock);
 	if (body)
 		cbor_decref(&body);
 	free(dac);
 	return err;
+}
+
+int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason)
+{
+	cbor_item_t *bodies[HSM_COMMIT_MAX] = { 0 };
+	uint64_t seqs[HSM_COMMIT_MAX];
+	int64_t now = 0;
+	size_t i;
+	int err;
+
+	if (n == 0 || n > HSM_COMMIT_MAX)
+		return WRIT_E_INVAL;
+	for (i = 0; i < n; i++) {
+		bodies[i] = pending[i]->body;
+		if (pending[i]->now > now)
+			now = pending[i]->now;
+	}
+	/* durable before any certificate leaves */
+	err = journal_append_many(h->journal, JT_DAC, now, bodies, n, seqs);
+	pthread_mutex_lock(&h->lock);
+	for (i = 0; i < n; i++) {
+		/* on failure an entry may or may not be on disk: count it, never hand it out */
+		pending[i]->writ->reserved--;
+		pending[i]->writ->issued++;
+		pending[i]->result.seq = err ? 0 : seqs[i];
+		cbor_decref(&pending[i]->body);
+		if (err) {
+			free(pending[i]->result.dac);
+			pending[i]->result.dac = NULL;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (err < 0)
+		return refuse(reason, err, "journal write failed (%s): no DAC was released", writ_strerror(err));
+	return 0;
+}
+
+int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
+		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason)
+{
+	struct hsm_dac_pending pd, *one = &pd;
+	int err = hsm_dac_prepare(h, id, csr, csr_len, uid, uid_len, &pd, reason);
+
+	if (err < 0)
+		return err;
+	err = hsm_dac_commit(h, &one, 1, reason);
+	if (err < 0)
+		return err;
+	*ret = pd.result;
+	return 0;
 }
 
 int hsm_status(struct hsm *h, cbor_item_t **ret)

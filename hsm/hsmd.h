@@ -76,8 +76,30 @@ void hsm_close(struct hsm *h);
 int64_t hsm_now(const struct hsm *h);
 
 int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason);
+/* Issue one DAC: hsm_dac_prepare + hsm_dac_commit of one. */
 int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
 		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason);
+
+/* A DAC signed and counted in memory but not yet journalled: it must not leave the
+ * HSM before hsm_dac_commit made its entry durable. */
+#define HSM_COMMIT_MAX 64
+struct hsm_dac_pending {
+	struct hsm_writ *writ;
+	uint64_t index, uid_fp;
+	cbor_item_t *body;   /* the journal entry's body */
+	int64_t now;
+	struct hsm_dac_result result; /* result.dac is malloc'd; result.seq set by commit */
+};
+
+/* Check the request and the writ, reserve an index, build and sign the DAC. On
+ * success *ret must be passed to hsm_dac_commit. */
+int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
+		    const uint8_t *uid, size_t uid_len, struct hsm_dac_pending *ret, char *reason);
+
+/* Journal up to HSM_COMMIT_MAX prepared DACs with one wait for durability. On success
+ * every result may be released; on failure none may (their DACs are freed, and they
+ * stay counted). */
+int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason);
 /* Build the status array (HSMP_RS_WRITS). */
 int hsm_status(struct hsm *h, cbor_item_t **ret);
 /* The PAI certificate of a loaded writ (DER, copied into out of cap bytes). */

@@ -498,22 +498,44 @@ static int wait_durable(struct journal *j, uint64_t seq)
 	return j->failed ? WRIT_E_IO : 0;
 }
 
-int journal_append(struct journal *j, uint32_t type, int64_t now, const cbor_item_t *body, uint64_t *ret_seq)
+int journal_append_many(struct journal *j, uint32_t type, int64_t now, cbor_item_t *const *bodies, size_t n,
+			uint64_t *ret_seqs)
 {
 	uint64_t seq = 0, cseq;
-	int err;
+	size_t i, queued = 0;
+	int err = 0;
 
-	if (!j->signer || type == JT_GENESIS || type == JT_CHECKPOINT)
+	if (!j->signer || type == JT_GENESIS || type == JT_CHECKPOINT || n == 0)
 		return WRIT_E_INVAL;
 	pthread_mutex_lock(&j->lock);
 	while (j->pending_len > PENDING_MAX && !j->failed)
 		pthread_cond_wait(&j->durable_cv, &j->lock);
-	err = enqueue(j, type, now, body, &seq);
-	if (!err && j->since_checkpoint >= JOURNAL_CHECKPOINT_EVERY)
-		(void)enqueue_checkpoint(j, now, &cseq); /* a missed checkpoint is retried later */
-	if (!err)
-		err = wait_durable(j, seq);
+	for (i = 0; i < n && !err; i++) {
+		err = enqueue(j, type, now, bodies[i], &seq);
+		if (!err) {
+			if (ret_seqs)
+				ret_seqs[i] = seq;
+			queued++;
+		}
+		if (!err && j->since_checkpoint >= JOURNAL_CHECKPOINT_EVERY)
+			(void)enqueue_checkpoint(j, now, &cseq); /* a missed checkpoint is retried later */
+	}
+	/* what was queued becomes durable whatever happened after it */
+	if (queued) {
+		int werr = wait_durable(j, seq); /* seq: the last entry queued */
+		if (!err)
+			err = werr;
+	}
 	pthread_mutex_unlock(&j->lock);
+	return err;
+}
+
+int journal_append(struct journal *j, uint32_t type, int64_t now, const cbor_item_t *body, uint64_t *ret_seq)
+{
+	cbor_item_t *one = (cbor_item_t *)body;
+	uint64_t seq = 0;
+	int err = journal_append_many(j, type, now, &one, 1, &seq);
+
 	if (!err && ret_seq)
 		*ret_seq = seq;
 	return err;

@@ -77,6 +77,12 @@ void journal_close(struct journal *j); /* accepts NULL; appends a checkpoint if 
 WRIT_MUST_CHECK int journal_append(struct journal *j, uint32_t type, int64_t now, const cbor_item_t *body,
 				   uint64_t *ret_seq);
 
+/* Append n entries of one type in order, with one wait for durability (group commit
+ * within the caller's own batch). ret_seqs (may be NULL) receives each entry's seq. On
+ * failure some entries may be on disk: the caller must count them all and release none. */
+WRIT_MUST_CHECK int journal_append_many(struct journal *j, uint32_t type, int64_t now, cbor_item_t *const *bodies,
+					size_t n, uint64_t *ret_seqs);
+
 /* Append a signed checkpoint and wait until durable. */
 WRIT_MUST_CHECK int journal_checkpoint(struct journal *j, int64_t now);
 

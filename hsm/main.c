@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		   "                 [--token LABEL] [--module PKCS11.so] [--pin-file F] [--so-pin-file F]\n"
 		   "                 [--tolerance SECONDS]\n"
 		   "  writ-hsmd serve --state DIR [--socket PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
-		   "                 [--pin-file F]\n"
+		   "                 [--pin-file F] [--workers N]\n"
 		   "  writ-hsmd enrolment --state DIR --out FILE\n"
 		   "  writ-hsmd verify-journal --state DIR\n"
 		   "The user PIN comes from --pin-file or $WRIT_HSM_PIN; the SO PIN (only to create a new\n"
@@ -59,7 +59,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "oem-key", required_argument, 0, 'k' }, { "socket", required_argument, 0, 'S' },
 		{ "out", required_argument, 0, 'o' },	 { "tolerance", required_argument, 0, 'T' },
 		{ "allow-uid", required_argument, 0, 'u' }, { "allow-gid", required_argument, 0, 'g' },
-		{ "time-offset", required_argument, 0, 'O' }, { "help", no_argument, 0, 'h' },
+		{ "time-offset", required_argument, 0, 'O' }, { "workers", required_argument, 0, 'W' },
+		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -79,6 +80,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'S': o->socket = optarg; break;
 		case 'o': o->out = optarg; break;
 		case 'T':
+		case 'W':
 		case 'O':
 		case 'u':
 		case 'g': {
@@ -95,6 +97,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 					return -1;
 				}
 				o->tolerance = v;
+			} else if (c == 'W') {
+				if (v < 1 || v > 16) {
+					fprintf(stderr, "writ-hsmd: --workers must be 1..16\n");
+					return -1;
+				}
+				o->srv.workers = (size_t)v;
 			} else if (c == 'O') {
 				/* a test knob with the same effect as setting the system clock */
 				o->time_offset = v;
@@ -279,10 +287,6 @@ static int cmd_serve(struct opts *o)
 	}
 	o->srv.hsm = h;
 	err = server_run(&o->srv, o->socket);
-	if (err == WRIT_E_STATE) {
-		log_warn("clients still connected at shutdown; exiting without a final checkpoint");
-		_exit(0);
-	}
 	hsm_close(h);
 	free(h);
 	free(bundle);

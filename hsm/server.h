@@ -13,13 +13,13 @@ struct server {
 	size_t n_allow_uids;
 	gid_t allow_gids[16];
 	size_t n_allow_gids;
+	size_t workers;           /* worker threads; 0 = one per CPU plus one */
 	const uint8_t *enrolment; /* bundle served by HSMP_OP_ENROLMENT, may be NULL */
 	size_t enrolment_len;
 };
 
-/* Serve until SIGTERM/SIGINT. The socket file is created with mode 0660. Returns
- * WRIT_E_STATE if clients were still connected after a grace period (the caller must
- * then exit without tearing down state those threads use). */
+/* Serve until SIGTERM/SIGINT; every worker has finished its round when it returns.
+ * The socket file is created with mode 0660. */
 int server_run(struct server *srv, const char *socket_path);
 
 #endif

@@ -64,7 +64,7 @@ poke issue-extra-key "$MALFORMED"
 poke journal-max-zero "$MALFORMED"
 poke journal-max-too-big "$MALFORMED"
 # well-formed requests keep the connection for the next one
-poke status-twice "response 0 ; response 0 ; open"
+poke status-twice "response 0 writs; response 0 writs; open"
 poke issue-unknown-writ "response -4 CSR is malformed (malformed input); open"
 
 # random bytes, half of them behind a plausible length: an error and a close, never
@@ -107,6 +107,9 @@ check "nothing was journaled and no count moved" "$(snapshot hsm)" = "$before"
 mkcsr csr.der
 run "$WRIT" hsm issue --socket "$S" --writ "$ID" --csr csr.der --uid 01020304 --out dac.der
 check "a real DAC is still issued" "$RC" = 0
+mkcsr csr2.der
+got=$($PY "$CLIENT" "$S" pipelined "$ID" csr2.der 2>&1) || true
+check "pipelined DAC + status are answered in order ($got)" "$got" = "response 0 dac; response 0 writs; open"
 check_grep "the daemon logs the malformed requests" "sent a malformed request; closing the connection" hsm/hsmd.log
 
 # SIGTERM while a client holds a half-sent frame: a bounded stop, a journal that verifies
@@ -115,13 +118,13 @@ hold=$!
 sleep 0.3
 stop_hsmd hsm TERM
 check "SIGTERM with a hanging client: exit 0" "$HSMD_RC" = 0
-check_grep "… and says it left a client behind" "clients still connected at shutdown" hsm/hsmd.log
+check_grep "… and stops cleanly without waiting for it" "stopped" hsm/hsmd.log
 wait "$hold" || true
 check "the hanging client saw the connection close" "$(cat hold.out)" = "closed"
 run "$HSMD" verify-journal --state hsm
 check "the journal verifies after that stop" "$RC" = 0
 start_hsmd hsm
-check "after restart: the DAC is counted" "$(counts hsm "$ID")" = "issued 1 remaining 9"
+check "after restart: the DACs are counted" "$(counts hsm "$ID")" = "issued 2 remaining 8"
 stop_hsmd hsm TERM
 
 finish

@@ -3,6 +3,7 @@
 """A deliberately misbehaving client of writ-hsmd's socket API (hsm_socket.sh).
 
 usage: hsm_socket_client.py SOCKET CASE [SEED]
+       hsm_socket_client.py SOCKET pipelined WRIT-ID-HEX CSR.der
 
 Sends what CASE says on one connection and prints, on one line, what the daemon did:
 each response frame as "response STATUS REASON", then "closed" if the daemon closed
@@ -74,6 +75,12 @@ def main():
     path, case = sys.argv[1], sys.argv[2]
     if case == "random":
         data, shut, wait = random_case(int(sys.argv[3]))
+    elif case == "pipelined":
+        # a DAC request and a status request in one write: the answers must come back
+        # in that order although the DAC waits for the journal and the status does not
+        csr = open(sys.argv[4], "rb").read()
+        issue = cbor2.dumps({1: 2, 3: bytes.fromhex(sys.argv[3]), 4: csr, 5: b"\x0a\x0b\x0c\x0d"})
+        data, shut, wait = frame(issue) + frame(STATUS), False, 2
     else:
         data, shut, wait = CASES[case]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -97,7 +104,8 @@ def main():
                 n = struct.unpack(">I", buf[:4])[0]
                 m = cbor2.loads(buf[4:4 + n])
                 buf = buf[4 + n:]
-                out.append("response %s %s" % (m.get(1), m.get(2, "")))
+                what = "dac" if 3 in m else "writs" if 6 in m else ""
+                out.append("response %s %s" % (m.get(1), m.get(2, what)))
     except socket.timeout:
         out.append("open")
     except ConnectionResetError:
