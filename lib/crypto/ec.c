@@ -39,12 +39,24 @@ struct ec_soft_key {
 static EC_GROUP *p256;
 static EVP_MD *md_sha256, *md_sha1;
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+/* Each thread's verification key object: EC_KEY_set_group copies the whole group
+ * (Montgomery tables included), so it is done once per thread, not per signature. */
+static pthread_key_t verify_key;
+
+static void free_verify_key(void *k)
+{
+	EC_KEY_free(k);
+}
 
 static void fetch_all(void)
 {
 	p256 = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (pthread_key_create(&verify_key, free_verify_key) != 0) {
+		EC_GROUP_free(p256);
+		p256 = NULL; /* fetched() reports the failure */
+	}
 }
 
 static int fetched(void)
@@ -74,23 +86,42 @@ int ec_sha1(const void *data, size_t n, uint8_t ret_digest[20])
 	return digest(&md_sha1, data, n, ret_digest, 20);
 }
 
-/* An EC_KEY holding pub; NULL if pub is not an uncompressed point on P-256
+/* The point pub decoded; NULL if it is not an uncompressed point on P-256
  * (EC_POINT_oct2point checks that the point is on the curve; P-256's cofactor is 1, so
  * that is the whole validity check). */
-static EC_KEY *pub_to_eckey(const uint8_t pub[WRIT_P256_PUB_LEN])
+static EC_POINT *pub_to_point(const uint8_t pub[WRIT_P256_PUB_LEN])
 {
 	EC_POINT *pt;
-	EC_KEY *k;
 
 	if (pub[0] != 0x04 || !fetched())
 		return NULL;
 	pt = EC_POINT_new(p256);
-	k = EC_KEY_new();
-	if (!pt || !k || EC_POINT_oct2point(p256, pt, pub, WRIT_P256_PUB_LEN, NULL) != 1 ||
-	    EC_KEY_set_group(k, p256) != 1 || EC_KEY_set_public_key(k, pt) != 1) {
-		EC_KEY_free(k);
-		k = NULL;
+	if (pt && EC_POINT_oct2point(p256, pt, pub, WRIT_P256_PUB_LEN, NULL) != 1) {
+		EC_POINT_free(pt);
+		pt = NULL;
 	}
+	return pt;
+}
+
+/* This thread's EC_KEY, now holding pub; NULL if pub is not a valid point. Owned by
+ * the thread: do not free. */
+static EC_KEY *pub_to_eckey(const uint8_t pub[WRIT_P256_PUB_LEN])
+{
+	EC_POINT *pt = pub_to_point(pub);
+	EC_KEY *k;
+
+	if (!pt)
+		return NULL;
+	k = pthread_getspecific(verify_key);
+	if (!k) {
+		k = EC_KEY_new();
+		if (!k || EC_KEY_set_group(k, p256) != 1 || pthread_setspecific(verify_key, k) != 0) {
+			EC_KEY_free(k);
+			k = NULL;
+		}
+	}
+	if (k && EC_KEY_set_public_key(k, pt) != 1)
+		k = NULL;
 	EC_POINT_free(pt);
 	return k;
 }
@@ -136,11 +167,11 @@ out:
 
 int ec_p256_check_pub(const uint8_t pub[WRIT_P256_PUB_LEN])
 {
-	EC_KEY *k = pub_to_eckey(pub);
+	EC_POINT *pt = pub_to_point(pub);
 
-	if (!k)
+	if (!pt)
 		return WRIT_E_FORMAT;
-	EC_KEY_free(k);
+	EC_POINT_free(pt);
 	return 0;
 }
 
@@ -223,7 +254,6 @@ out:
 	BN_free(r);
 	BN_free(v);
 	ECDSA_SIG_free(s);
-	EC_KEY_free(k);
 	ERR_clear_error();
 	return err;
 }
