@@ -55,7 +55,7 @@ sock=$tmp/hsm/hsmd.sock
 id=$("$bin/writ" authority mint --dir auth --enrolment hsm/enrolment.cbor --pai pai.der --product bench \
 	--vid FFF1 --pid 8000 --quantity $quantity --serial-first 1 --out w.cose 2>>setup.log) ||
 	die "mint failed: $(tail -n 3 setup.log)"
-"$bin/writ-hsmd" serve --state hsm 2>hsmd.log &
+"$bin/writ-hsmd" serve --state hsm ${BENCH_HSMD_ARGS:-} 2>hsmd.log &
 daemon_pid=$!
 for _ in $(seq 200); do
 	[[ -S $sock ]] && break
