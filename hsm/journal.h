@@ -3,7 +3,8 @@
  * writ-hsmd's journal: an append-only, hash-chained file of CBOR entries, durable
  * before any result leaves the HSM, with checkpoints signed by the HSM identity key.
  *
- * File: a sequence of frames  u32be(len) || entry || check(4)  where entry is the CBOR
+ * File: a sequence of frames  u32be(len) || entry || check(4), then zeros reserved for
+ * the next frames (a zero len with only zeros after it ends the journal), where entry is the CBOR
  * map {1: seq, 2: prev-hash, 3: time, 4: type, 5: body} and check is the first four
  * bytes of SHA-256(entry). seq starts at 0 (the genesis entry) and has no gaps;
  * prev-hash is SHA-256 of the previous entry's bytes (32 zero bytes for genesis).
@@ -11,7 +12,7 @@
  * entry) over SHA-256("writ-journal-checkpoint" || u64be(seq) || prev-hash).
  *
  * Opening verifies everything. A final frame that is incomplete or fails its check is a
- * torn write and is cut off (and reported); anything else that does not verify makes
+ * torn write and is zeroed (and reported); anything else that does not verify makes
  * the open fail with WRIT_E_JOURNAL, and nothing is repaired.
  *
  * Appends are group-committed: concurrent callers share one write + fdatasync, and

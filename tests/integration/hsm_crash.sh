@@ -173,6 +173,8 @@ while off < len(data):
         result(False, "journal ends inside a frame header at offset %d" % off)
         break
     n = int.from_bytes(data[off:off + 4], "big")
+    if n == 0 and not any(data[off:]):
+        break  # the zeros reserved after the last frame
     raw, check = data[off + 4:off + 4 + n], data[off + 4 + n:off + 8 + n]
     if len(raw) != n or len(check) != 4 or hashlib.sha256(raw).digest()[:4] != check:
         result(False, "torn or corrupt frame at offset %d" % off)

@@ -11,17 +11,46 @@ source "${WRIT_SRC:?WRIT_SRC must point at the source tree}/tests/integration/hs
 hsm_setup
 S=hsm/hsmd.sock
 
-# frame_offsets FILE: the offset of every complete frame (u32be length || entry || check4)
+# frame_offsets FILE: the offset of every complete frame (u32be length || entry || check4);
+# a zero length is where the zeros the journal reserves after its frames begin
 frame_offsets()
 {
 	local f=$1 off=0 size len
 	size=$(stat -c %s "$f")
 	while ((off + 4 <= size)); do
 		len=$(od -An -tu1 -j "$off" -N4 "$f" | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}')
-		((off + len + 8 <= size)) || break
+		((len > 0 && off + len + 8 <= size)) || break
 		echo "$off"
 		off=$((off + len + 8))
 	done
+}
+
+# data_end FILE: just past the last non-zero byte: where writ-hsmd's torn-tail count
+# ends
+data_end() { python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); print(len(d.rstrip(b"\0")))' "$1"; }
+
+# frames_end FILE: just past the last complete frame
+frames_end()
+{
+	local f=$1 last len
+	last=$(frame_offsets "$f" | tail -n 1)
+	len=$(od -An -tu1 -j "$last" -N4 "$f" | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}')
+	echo $((last + len + 8))
+}
+
+# cut_data FILE N: zero the last N bytes of the frames, as a write that never reached
+# the disk leaves the reserve
+cut_data()
+{
+	local end
+	end=$(frames_end "$1")
+	dd if=/dev/zero of="$1" bs=1 seek=$((end - $2)) count="$2" conv=notrunc status=none
+}
+
+# append_data FILE: write stdin right after the frames, over the reserve
+append_data()
+{
+	dd of="$1" bs=1 seek="$(frames_end "$1")" conv=notrunc status=none
 }
 
 # torn_start DESCRIPTION: the daemon must start on the damaged journal and log the cut.
@@ -91,10 +120,9 @@ verify_ok "after SIGKILL" 7  # genesis, checkpoint, start, writ, 3 DACs
 
 # ---- torn tails ----
 last=$(frame_offsets hsm/journal | tail -n 1)
-size=$(stat -c %s hsm/journal)
-truncate -s -3 hsm/journal
+cut_data hsm/journal 3
 verify_ok "last DAC frame cut by 3 bytes" 6 torn
-torn_start "last DAC frame cut by 3 bytes" $((size - 3 - last))
+torn_start "last DAC frame cut by 3 bytes" $(($(data_end hsm/journal) - last))
 check "torn last DAC: the count is what is durable (2 of 10)" "$(counts hsm "$ID")" = "issued 2 remaining 8"
 check "torn tail cut: the file ends at the last intact frame plus the new start entry" \
 	"$(frame_offsets hsm/journal | sed -n 7p)" = "$last"
@@ -105,21 +133,20 @@ stop_hsmd hsm TERM
 verify_ok "after torn-tail recovery and a clean stop" 9  # 6 + start + DAC + checkpoint
 cp hsm/journal journal.clean
 
-size=$(stat -c %s hsm/journal)
-truncate -s -3 hsm/journal
+cut_data hsm/journal 3
 verify_ok "closing checkpoint cut by 3 bytes" 8 torn
-torn_start "closing checkpoint cut by 3 bytes" $((size - 3 - $(frame_offsets journal.clean | tail -n 1)))
+torn_start "closing checkpoint cut by 3 bytes" $(($(data_end hsm/journal) - $(frame_offsets journal.clean | tail -n 1)))
 check "torn checkpoint: every DAC is still counted" "$(counts hsm "$ID")" = "issued 3 remaining 7"
 stop_hsmd hsm TERM
 verify_ok "after the second recovery" 10  # 8 + start + checkpoint
 cp hsm/journal journal.clean
 
-printf '\x00\x00\x01\x00\xa5\x01\x00' >>hsm/journal  # a frame of 256 bytes, 3 written
+printf '\x00\x00\x01\x00\xa5\x01\x07' | append_data hsm/journal  # a frame of 256 bytes, 3 written
 verify_ok "a partial frame appended" 10 torn
 torn_start "a partial frame appended" 7
 check "partial frame: the count did not move" "$(counts hsm "$ID")" = "issued 3 remaining 7"
 stop_hsmd hsm TERM
-printf '\x00\x00' >>hsm/journal  # half a length field
+printf '\x00\x07' | append_data hsm/journal  # half a length field (a frame of 1792+ bytes)
 torn_start "half a frame header appended" 2
 check "half header: the count did not move" "$(counts hsm "$ID")" = "issued 3 remaining 7"
 stop_hsmd hsm TERM
@@ -144,8 +171,8 @@ cp journal.clean hsm/journal
 refused_start "a whole DAC frame cut out of the middle" "entry 6 found where 5 was expected"
 
 cp journal.clean hsm/journal
-head -c $((2 * 1024 * 1024)) /dev/urandom >>hsm/journal
-refused_start "2 MiB of garbage appended (more than a torn write can leave)" "does not verify.*refusing to start"
+head -c $((4 * 1024 * 1024)) /dev/urandom | append_data hsm/journal
+refused_start "4 MiB of garbage after the frames (more than a torn write can leave)" "does not verify.*refusing to start"
 
 cp hsm2/journal hsm/journal
 run "$HSMD" verify-journal --state hsm

@@ -160,6 +160,36 @@ static long file_size(const char *p)
 	return (long)st.st_size;
 }
 
+/* The end of the written frames: just past the last non-zero byte (the journal keeps
+ * zeros reserved after its frames). */
+static long data_size(const char *p)
+{
+	FILE *fp = fopen(p, "rb");
+	long n = 0, i = 0;
+	int ch;
+
+	assert_non_null(fp);
+	while ((ch = fgetc(fp)) != EOF) {
+		i++;
+		if (ch)
+			n = i;
+	}
+	fclose(fp);
+	return n;
+}
+
+/* Zero [from, to): what a write that never reached the disk leaves in the reserve. */
+static void zero_range(const char *p, long from, long to)
+{
+	FILE *fp = fopen(p, "r+b");
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, from, SEEK_SET), 0);
+	for (; from < to; from++)
+		fputc(0, fp);
+	fclose(fp);
+}
+
 static void flip_byte(const char *p, long off)
 {
 	FILE *fp = fopen(p, "r+b");
@@ -185,17 +215,30 @@ static void test_torn_tail(void **state)
 	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
 	append_n(j, 0, 5);
 	journal_close(j);
-	full = file_size(f->path);
-	/* cut the last frame (the closing checkpoint) at every length */
+	/* the reserve: zeros after the frames, and a clean end */
+	full = data_size(f->path);
+	assert_true(file_size(f->path) > full);
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, &info), 0);
+	assert_int_equal(info.torn_bytes, 0);
+	journal_close(j);
+	full = data_size(f->path);
+	/* cut the last frame (the closing checkpoint) at several lengths, both as zeros
+	 * in the reserve and as a file truncated by someone else */
 	for (cut = 1; cut < 40; cut += 7) {
-		long size = full;
 		memset(&c, 0, sizeof(c));
-		assert_int_equal(truncate(f->path, size - cut), 0);
+		if (cut % 2)
+			zero_range(f->path, full - cut, full);
+		else
+			assert_int_equal(truncate(f->path, full - cut), 0);
 		assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, &info), 0);
 		assert_true(info.torn_bytes > 0);
 		assert_int_equal(c.dac, 5); /* everything before the torn frame survives */
 		journal_close(j);            /* appends a fresh checkpoint */
-		full = file_size(f->path);
+		/* the torn bytes were zeroed: it opens clean now */
+		assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, &info), 0);
+		assert_int_equal(info.torn_bytes, 0);
+		journal_close(j);
+		full = data_size(f->path);
 	}
 	/* a damaged (not short) last frame is torn too */
 	flip_byte(f->path, full - 10);
@@ -217,6 +260,27 @@ static void test_damage_in_middle_refused(void **state)
 	flip_byte(f->path, 40); /* inside the genesis entry */
 	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
 	assert_int_equal(journal_open(f->path, NULL, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
+}
+
+static void test_garbage_in_reserve_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	long end;
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
+	append_n(j, 0, 3);
+	journal_close(j);
+	end = data_size(f->path);
+	/* non-zero bytes far beyond the frames are not a torn write */
+	{
+		FILE *fp = fopen(f->path, "r+b");
+		assert_non_null(fp);
+		assert_int_equal(fseek(fp, end + 3 * 1024 * 1024, SEEK_SET), 0);
+		fputc(0x5a, fp);
+		fclose(fp);
+	}
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), WRIT_E_JOURNAL);
 }
 
 static void test_other_identity_refused(void **state)
@@ -272,6 +336,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage_in_middle_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_in_reserve_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_identity_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_garbage_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
