@@ -57,7 +57,7 @@ typedef int (*journal_replay_fn)(void *ctx, const struct journal_entry *e);
 
 struct journal_open_info {
 	uint64_t entries;      /* entries that verified */
-	uint64_t torn_bytes;   /* bytes cut off a torn tail (0 if none) */
+	uint64_t torn_bytes;   /* bytes of a torn tail, zeroed at open (0 if none) */
 	uint64_t checkpoints;  /* signed checkpoints that verified */
 	int64_t max_time;      /* the latest time any entry recorded */
 };
