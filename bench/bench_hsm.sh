@@ -8,7 +8,8 @@
 # 1 / (1/csr_verify + 1/softhsm_sign). The last line is hsm_ratio_to_limit=R, the rate
 # with 16 clients divided by that limit: the median of BENCH_ROUNDS (default 3) rounds
 # that measure the two in alternation, so that CPU steal on a shared machine hits both
-# sides alike. Usage: bash bench/bench_hsm.sh BUILD_DIR
+# sides alike. BENCH_HSMD_ARGS adds options to writ-hsmd serve (e.g. "--workers 2").
+# Usage: bash bench/bench_hsm.sh BUILD_DIR
 set -u
 
 src=$(cd "$(dirname "$0")/.." && pwd)
