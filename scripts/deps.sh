@@ -8,6 +8,7 @@ pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libcbor-dev libp11-kit-dev softhsm2 opensc
   libcmocka-dev libsqlite3-dev sqlite3
+  libmbedtls-dev libqrencode-dev libpng-dev zlib1g-dev
   python3-cbor2 python3-cryptography
 )
 
