@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `writ authority`: a local OEM authority until the cloud portal exists. Its keys sit
- * in its own PKCS#11 token (SoftHSM by default): the writ-signing key and the Matter
- * PAA key. It certifies an edge HSM's PAI from its enrolment bundle and mints writs
+ * in its own PKCS#11 token (SoftHSM by default): the writ-signing key, the Matter PAA
+ * key, the secure-boot (firmware signing) key and the debug-root key. It certifies an edge HSM's PAI from its enrolment bundle and mints writs
  * with the same library code (lib/wire/writ.c, lib/crypto/x509.c) the portal will use.
  *
  * The authority directory holds only public material and configuration:
@@ -30,6 +30,9 @@
 #define AUTH_TOKEN "writ-authority"
 #define KEY_WRIT "writ-signing"
 #define KEY_PAA "matter-paa"
+#define KEY_SECURE_BOOT "secure-boot"
+#define KEY_DEBUG_ROOT "debug-root"
+#define MINT_SECRET_FILE_MAX 4096 /* a --secret file larger than this is refused unread */
 
 struct aopts {
 	const char *dir, *pin_file, *so_pin_file, *enrolment, *pai, *product, *factory, *out;
@@ -38,6 +41,10 @@ struct aopts {
 	struct token_conf tc;
 	const char *revokes[WRIT_MAX_REVOKES];
 	size_t n_revokes;
+	const char *secrets[WRIT_MAX_SECRETS]; /* LABEL=FILE */
+	size_t n_secrets;
+	const char *ops, *key;
+	int hash;
 };
 
 static void usage(FILE *f)
@@ -49,8 +56,14 @@ static void usage(FILE *f)
 		"  writ authority mint --dir D --enrolment F --pai PAI.der --product ID --vid HEX --pid HEX\n"
 		"         --quantity N --serial-first N [--not-before T] [--not-after T | --days N]\n"
 		"         [--version-digest HEX64] [--firmware-digest HEX64] [--dac-days N]\n"
-		"         [--revoke WRIT-ID]... [--factory ID] [--hsm-id HEX64] --out WRIT.cose\n"
+		"         [--revoke WRIT-ID]... [--factory ID] [--hsm-id HEX64]\n"
+		"         [--ops issue-dac,wrap-secret,debug-unlock] [--secret LABEL=FILE]... --out WRIT.cose\n"
 		"  writ authority revoke --dir D --enrolment F --revoke WRIT-ID [--revoke ...] --out WRIT.cose\n"
+		"  writ authority pubkey --dir D --key writ|paa|secure-boot|debug-root [--hash]\n"
+		"--secret: FILE holds the raw secret (16..64 bytes); LABEL is 1..32 of a-z 0-9 -; up to 4.\n"
+		"  Secrets need the wrap-secret op (the default ops are issue-dac, plus wrap-secret with\n"
+		"  --secret). pubkey prints the 65-byte public key in hex, or with --hash its SHA-256\n"
+		"  (what a chip's OTP holds).\n"
 		"The token PIN comes from --pin-file F or $WRIT_AUTHORITY_PIN; creating the token needs an SO\n"
 		"PIN from --so-pin-file F or $WRIT_AUTHORITY_SO_PIN. Times are Unix seconds.\n");
 }
@@ -80,7 +93,8 @@ static int parse(int argc, char **argv, struct aopts *o)
 		{ "vid", 1, 0, 'v' },	     { "pid", 1, 0, 'i' },	{ "quantity", 1, 0, 'q' },
 		{ "serial-first", 1, 0, 's' }, { "not-before", 1, 0, 'b' }, { "not-after", 1, 0, 'A' },
 		{ "days", 1, 0, 'D' },	     { "dac-days", 1, 0, 'C' }, { "revoke", 1, 0, 'R' },
-		{ "factory", 1, 0, 'f' },    { "hsm-id", 1, 0, 'H' },
+		{ "factory", 1, 0, 'f' },    { "hsm-id", 1, 0, 'H' },	{ "secret", 1, 0, 'S' },
+		{ "ops", 1, 0, 'O' },	     { "key", 1, 0, 'k' },	{ "hash", 0, 0, 'x' },
 		{ "help", 0, 0, 'h' },	     { 0, 0, 0, 0 }
 	};
 	int c;
@@ -119,6 +133,16 @@ static int parse(int argc, char **argv, struct aopts *o)
 			}
 			o->revokes[o->n_revokes++] = optarg;
 			break;
+		case 'S':
+			if (o->n_secrets >= WRIT_MAX_SECRETS) {
+				fprintf(stderr, "writ authority: at most %d --secret\n", WRIT_MAX_SECRETS);
+				return -1;
+			}
+			o->secrets[o->n_secrets++] = optarg;
+			break;
+		case 'O': o->ops = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'x': o->hash = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -178,6 +202,23 @@ static int write_cert(const char *der_path, const uint8_t *der, size_t len)
 	return file_write_atomic(der_path, der, len, 0644);
 }
 
+/* Generate a non-extractable signing key labelled label unless the token holds one;
+ * *added is set when one was made. */
+static int ensure_key(struct p11_ctx *p11, const char *label, int *added)
+{
+	uint8_t pub[WRIT_P256_PUB_LEN];
+	int err = p11_find_key(p11, label, pub);
+
+	if (err == 0)
+		return 0;
+	if (err != WRIT_E_NOTFOUND)
+		return err;
+	err = p11_keygen_p256(p11, label, P11_USAGE_SIGN, pub);
+	if (err == 0)
+		*added = 1;
+	return err;
+}
+
 static int do_init(struct aopts *o)
 {
 	struct p11_ctx *p11 = NULL;
@@ -186,7 +227,7 @@ static int do_init(struct aopts *o)
 	uint8_t wpub[WRIT_P256_PUB_LEN], ppub[WRIT_P256_PUB_LEN], *der = NULL;
 	size_t der_len = 0;
 	char path[4096], *pem = NULL;
-	int err;
+	int err, added = 0;
 
 	if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "writ authority: cannot create %s: %s\n", o->dir, strerror(errno));
@@ -194,8 +235,24 @@ static int do_init(struct aopts *o)
 	}
 	if ((err = open_token(o, 1, &p11)) < 0)
 		return 1;
-	if ((err = p11_keygen_p256(p11, KEY_WRIT, P11_USAGE_SIGN, wpub)) < 0 ||
-	    (err = p11_keygen_p256(p11, KEY_PAA, P11_USAGE_SIGN, ppub)) < 0) {
+	/* An authority made before the secure-boot and debug-root keys existed gets them
+	 * on a second init; its writ-signing key and PAA are left alone. */
+	err = p11_keygen_p256(p11, KEY_WRIT, P11_USAGE_SIGN, wpub);
+	if (err == WRIT_E_EXISTS) {
+		if ((err = ensure_key(p11, KEY_SECURE_BOOT, &added)) < 0 || (err = ensure_key(p11, KEY_DEBUG_ROOT, &added)) < 0)
+			goto fail;
+		if (!added) {
+			fprintf(stderr, "writ authority init: %s (this token already holds an authority)\n",
+				writ_strerror(WRIT_E_EXISTS));
+			err = WRIT_E_EXISTS;
+			goto fail;
+		}
+		printf("authority in %s: added its missing secure-boot / debug-root keys\n", o->dir);
+		err = 0;
+		goto fail;
+	}
+	if (err < 0 || (err = p11_keygen_p256(p11, KEY_PAA, P11_USAGE_SIGN, ppub)) < 0 ||
+	    (err = ensure_key(p11, KEY_SECURE_BOOT, &added)) < 0 || (err = ensure_key(p11, KEY_DEBUG_ROOT, &added)) < 0) {
 		fprintf(stderr, "writ authority init: %s%s\n", writ_strerror(err),
 			err == WRIT_E_EXISTS ? " (this token already holds an authority)" : "");
 		goto fail;
@@ -220,7 +277,8 @@ static int do_init(struct aopts *o)
 	if ((err = dir_path(o, "authority.conf", path, sizeof(path))) < 0 ||
 	    (err = token_conf_save(&o->tc, path, WRIT_DEFAULT_P11_MODULE)) < 0)
 		goto fail;
-	printf("authority ready in %s: paa.der (Matter PAA), writ-signing.pub.pem (pin this in each HSM)\n", o->dir);
+	printf("authority ready in %s: paa.der (Matter PAA), writ-signing.pub.pem (pin this in each HSM); "
+	       "secure-boot and debug-root keys in the token (see `writ authority pubkey`)\n", o->dir);
 	err = 0;
 fail:
 	if (err < 0)
@@ -319,6 +377,91 @@ static int parse_id(const char *hex, uint8_t out[WRIT_ID_LEN])
 	return 0;
 }
 
+/* --ops a,b,c into a bit set. Default: issue-dac, and wrap-secret when --secret is given. */
+static int mint_ops(const struct aopts *o, uint32_t *ret)
+{
+	static const struct { const char *name; uint32_t bit; } names[] = {
+		{ "issue-dac", WRIT_OP_ISSUE_DAC },
+		{ "wrap-secret", WRIT_OP_WRAP_SECRET },
+		{ "debug-unlock", WRIT_OP_DEBUG_UNLOCK },
+	};
+	const char *p = o->ops, *end;
+	uint32_t ops = 0;
+	size_t i, n;
+
+	if (!p) {
+		*ret = WRIT_OP_ISSUE_DAC | (o->n_secrets ? WRIT_OP_WRAP_SECRET : 0);
+		return 0;
+	}
+	while (*p) {
+		end = strchr(p, ',');
+		n = end ? (size_t)(end - p) : strlen(p);
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n && !strncmp(names[i].name, p, n))
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			fprintf(stderr, "writ authority mint: --ops takes issue-dac, wrap-secret, debug-unlock "
+					"(comma-separated)\n");
+			return WRIT_E_INVAL;
+		}
+		ops |= names[i].bit;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (o->n_secrets && !(ops & WRIT_OP_WRAP_SECRET)) {
+		fprintf(stderr, "writ authority mint: --secret needs the wrap-secret op in --ops\n");
+		return WRIT_E_INVAL;
+	}
+	*ret = ops;
+	return 0;
+}
+
+/* --secret LABEL=FILE: read each file (16..64 raw bytes) into the scope. The buffers
+ * that held a secret are wiped. */
+static int mint_secrets(const struct aopts *o, struct writ_scope *s)
+{
+	size_t i, k, label_len, len = 0;
+	uint8_t *buf = NULL;
+	const char *eq;
+
+	for (i = 0; i < o->n_secrets; i++) {
+		struct writ_secret *x = &s->secrets[i];
+		eq = strchr(o->secrets[i], '=');
+		label_len = eq ? (size_t)(eq - o->secrets[i]) : 0;
+		if (!eq || !writ_secret_label_valid(o->secrets[i], label_len)) {
+			fprintf(stderr, "writ authority mint: --secret LABEL=FILE, LABEL 1..%d characters of a-z 0-9 -\n",
+				WRIT_SECRET_LABEL_MAX);
+			return WRIT_E_INVAL;
+		}
+		memcpy(x->label, o->secrets[i], label_len);
+		x->label[label_len] = 0;
+		for (k = 0; k < i; k++) {
+			if (!strcmp(s->secrets[k].label, x->label)) {
+				fprintf(stderr, "writ authority mint: secret label \"%s\" given twice\n", x->label);
+				return WRIT_E_INVAL;
+			}
+		}
+		if (file_read(eq + 1, MINT_SECRET_FILE_MAX, &buf, &len) < 0 || len < WRIT_SECRET_MIN ||
+		    len > WRIT_SECRET_MAX) {
+			fprintf(stderr, "writ authority mint: secret file %s must hold %d..%d bytes\n", eq + 1,
+				WRIT_SECRET_MIN, WRIT_SECRET_MAX);
+			if (buf) {
+				writ_memzero(buf, len);
+				free(buf);
+			}
+			return WRIT_E_INVAL;
+		}
+		memcpy(x->value, buf, len);
+		x->value_len = len;
+		writ_memzero(buf, len);
+		free(buf);
+		buf = NULL;
+	}
+	s->n_secrets = o->n_secrets;
+	return 0;
+}
+
 /* Mint a production (revocation=0) or revocation (revocation=1) writ. */
 static int do_mint(struct aopts *o, int revocation)
 {
@@ -382,7 +525,9 @@ static int do_mint(struct aopts *o, int revocation)
 		s->quantity = (uint64_t)o->quantity;
 		s->serial_first = (uint64_t)o->serial_first;
 		s->serial_last = s->serial_first + s->quantity - 1;
-		s->ops = WRIT_OP_ISSUE_DAC;
+		if ((err = mint_ops(o, &s->ops)) < 0 || (err = mint_secrets(o, s)) < 0)
+			goto fail;
+		err = WRIT_E_INVAL;
 		s->dac_days = o->dac_days > 0 ? (uint32_t)o->dac_days : 0;
 		if ((err = file_read(o->pai, X509_CERT_MAX, &pai, &pai_len)) < 0 || pai_len > WRIT_PAI_MAX) {
 			fprintf(stderr, "writ authority mint: cannot read a PAI certificate from %s\n", o->pai);
@@ -415,11 +560,88 @@ static int do_mint(struct aopts *o, int revocation)
 	err = 0;
 fail:
 	free(info);
+	writ_scope_wipe(s);
 	free(s);
 	free(pai);
 	free(sealed);
 	p11_close(p11);
 	return err < 0 ? 1 : 0;
+}
+
+static const char *key_label(const char *name)
+{
+	if (!name)
+		return NULL;
+	if (!strcmp(name, "writ"))
+		return KEY_WRIT;
+	if (!strcmp(name, "paa"))
+		return KEY_PAA;
+	if (!strcmp(name, "secure-boot"))
+		return KEY_SECURE_BOOT;
+	if (!strcmp(name, "debug-root"))
+		return KEY_DEBUG_ROOT;
+	return NULL;
+}
+
+static int do_pubkey(struct aopts *o)
+{
+	struct p11_ctx *p11 = NULL;
+	uint8_t pub[WRIT_P256_PUB_LEN], d[32];
+	char hex[2 * WRIT_P256_PUB_LEN + 1];
+	const char *label = key_label(o->key);
+	int err;
+
+	if (!label) {
+		fprintf(stderr, "writ authority pubkey: --key is writ, paa, secure-boot or debug-root\n");
+		return 2;
+	}
+	if (open_token(o, 0, &p11) < 0)
+		return 1;
+	err = p11_find_key(p11, label, pub);
+	p11_close(p11);
+	if (err < 0) {
+		fprintf(stderr, "writ authority pubkey: no %s key in the token (%s)%s\n", label, writ_strerror(err),
+			err == WRIT_E_NOTFOUND ? ": run writ authority init again to add it" : "");
+		return 1;
+	}
+	if (o->hash) {
+		if (ec_sha256(pub, sizeof(pub), d) < 0)
+			return 1;
+		hex_encode(d, sizeof(d), hex);
+	} else {
+		hex_encode(pub, sizeof(pub), hex);
+	}
+	printf("%s\n", hex);
+	return 0;
+}
+
+int authority_open_signer(const char *dir, const char *pin_file, const char *key, struct p11_ctx **ret_p11,
+			  struct writ_signer *ret)
+{
+	struct aopts o;
+	char path[4096];
+	const char *label = key_label(key);
+	int err;
+
+	if (!label)
+		return WRIT_E_INVAL;
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	o.pin_file = pin_file;
+	if (dir_path(&o, "authority.conf", path, sizeof(path)) < 0)
+		return WRIT_E_TOOBIG;
+	token_conf_load(&o.tc, path, AUTH_TOKEN);
+	err = open_token(&o, 0, ret_p11);
+	if (err < 0)
+		return err;
+	err = p11_signer(*ret_p11, label, ret);
+	if (err < 0) {
+		fprintf(stderr, "writ: the authority token has no %s key (%s)%s\n", label, writ_strerror(err),
+			err == WRIT_E_NOTFOUND ? ": run writ authority init again to add it" : "");
+		p11_close(*ret_p11);
+		*ret_p11 = NULL;
+	}
+	return err;
 }
 
 int cmd_authority(int argc, char **argv)
@@ -451,6 +673,8 @@ int cmd_authority(int argc, char **argv)
 		return do_mint(&o, 0);
 	if (!strcmp(sub, "revoke"))
 		return do_mint(&o, 1);
+	if (!strcmp(sub, "pubkey"))
+		return do_pubkey(&o);
 	fprintf(stderr, "writ authority: unknown subcommand \"%s\"\n", sub);
 	usage(stderr);
 	return 2;

@@ -20,7 +20,7 @@
 #include "wire/writ.h"
 
 struct hopts {
-	const char *socket, *writ_id, *csr, *uid, *out, *pai_out;
+	const char *socket, *writ_id, *csr, *uid, *out, *pai_out, *dac, *enc_pub, *binding, *label;
 	unsigned long long since, max;
 };
 
@@ -31,7 +31,10 @@ static void usage(FILE *f)
 		   "  writ hsm issue  --socket S --writ ID --csr CSR.der --uid HEX --out DAC.der [--pai-out PAI.der]\n"
 		   "  writ hsm status --socket S\n"
 		   "  writ hsm journal --socket S [--since N] [--max N]\n"
-		   "  writ hsm enrolment --socket S --out FILE\n");
+		   "  writ hsm enrolment --socket S --out FILE\n"
+		   "  writ hsm wrap   --socket S --writ ID --uid HEX32 --dac DAC.der --enc-pub HEX|FILE\n"
+		   "                  --binding HEX|FILE --label L [--out FILE]\n"
+		   "wrap prints WRAPPED in hex unless --out is given (then raw bytes).\n");
 }
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *ret)
@@ -54,6 +57,8 @@ static int parse(int argc, char **argv, struct hopts *o)
 	static const struct option lo[] = { { "socket", 1, 0, 's' }, { "writ", 1, 0, 'w' }, { "csr", 1, 0, 'c' },
 					    { "uid", 1, 0, 'u' },    { "out", 1, 0, 'o' },  { "pai-out", 1, 0, 'p' },
 					    { "since", 1, 0, 'S' },  { "max", 1, 0, 'm' },  { "help", 0, 0, 'h' },
+					    { "dac", 1, 0, 'd' },    { "enc-pub", 1, 0, 'e' }, { "binding", 1, 0, 'b' },
+					    { "label", 1, 0, 'l' },
 					    { 0, 0, 0, 0 } };
 	int c;
 
@@ -67,6 +72,10 @@ static int parse(int argc, char **argv, struct hopts *o)
 		case 'u': o->uid = optarg; break;
 		case 'o': o->out = optarg; break;
 		case 'p': o->pai_out = optarg; break;
+		case 'd': o->dac = optarg; break;
+		case 'e': o->enc_pub = optarg; break;
+		case 'b': o->binding = optarg; break;
+		case 'l': o->label = optarg; break;
 		case 'S':
 		case 'm':
 			if (parse_u64(optarg, c == 'S' ? UINT64_MAX : HSMP_JOURNAL_BATCH_MAX,
@@ -89,6 +98,110 @@ static int fail_msg(const char *what, int err, const char *reason)
 	fprintf(stderr, "writ hsm %s: refused: %s%s%s\n", what, writ_strerror(err), reason && reason[0] ? ": " : "",
 		reason ? reason : "");
 	return 1;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return n > 0 && n % 2 == 0;
+}
+
+/* A byte string given as hex on the command line or as a file (raw bytes, or hex text
+ * with an optional trailing newline): min..max bytes into out. */
+static int bytes_arg(const char *what, const char *arg, size_t min, size_t max, uint8_t *out, size_t *ret_len)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, n = strlen(arg);
+	char hex[2 * 256 + 1];
+	int err = -1;
+
+	if (max > 256)
+		return -1;
+	if (n <= 2 * max && is_hex(arg, n)) {
+		if (n / 2 >= min && hex_decode(arg, out, n / 2) == 0) {
+			*ret_len = n / 2;
+			return 0;
+		}
+	} else if (file_read(arg, 4096, &buf, &len) == 0) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		if (len <= 2 * max && is_hex((const char *)buf, len)) {
+			memcpy(hex, buf, len);
+			hex[len] = 0;
+			if (len / 2 >= min && hex_decode(hex, out, len / 2) == 0) {
+				*ret_len = len / 2;
+				err = 0;
+			}
+		} else if (len >= min && len <= max) {
+			memcpy(out, buf, len);
+			*ret_len = len;
+			err = 0;
+		}
+		free(buf);
+		if (err == 0)
+			return 0;
+	}
+	fprintf(stderr, "writ hsm wrap: %s must be %zu..%zu bytes, in hex or in a file\n", what, min, max);
+	return -1;
+}
+
+static int do_wrap(int fd, const struct hopts *o)
+{
+	uint8_t id[WRIT_ID_LEN], uid[HSMP_WRAP_UID_LEN], enc_pub[WRIT_P256_PUB_LEN], binding[HSMP_BINDING_MAX];
+	uint8_t wrapped[HSMP_WRAPPED_MAX], *dac = NULL;
+	char reason[HSMC_REASON_MAX], hex[2 * HSMP_WRAPPED_MAX + 1];
+	size_t dac_len = 0, n = 0, binding_len = 0, wlen = 0;
+	uint64_t seq = 0;
+	int err, rc = 2;
+
+	if (!o->writ_id || !o->uid || !o->dac || !o->enc_pub || !o->binding || !o->label ||
+	    hex_decode(o->writ_id, id, sizeof(id)) < 0) {
+		fprintf(stderr, "writ hsm wrap: --writ ID (32 hex), --uid, --dac, --enc-pub, --binding and --label "
+				"are required\n");
+		return 2;
+	}
+	if (hex_decode(o->uid, uid, sizeof(uid)) < 0) {
+		fprintf(stderr, "writ hsm wrap: --uid is the chip's 16-byte UID in hex (32 digits)\n");
+		return 2;
+	}
+	if (strlen(o->label) < 1 || strlen(o->label) > HSMP_LABEL_MAX) {
+		fprintf(stderr, "writ hsm wrap: --label is 1..%d characters\n", HSMP_LABEL_MAX);
+		return 2;
+	}
+	if (bytes_arg("--enc-pub", o->enc_pub, WRIT_P256_PUB_LEN, WRIT_P256_PUB_LEN, enc_pub, &n) < 0 ||
+	    bytes_arg("--binding", o->binding, HSMP_BINDING_MIN, HSMP_BINDING_MAX, binding, &binding_len) < 0)
+		return 2;
+	if (file_read(o->dac, X509_CERT_MAX, &dac, &dac_len) < 0 || dac_len == 0 || dac_len > HSMP_DAC_MAX) {
+		fprintf(stderr, "writ hsm wrap: cannot read a DAC (DER, at most %d bytes) from %s\n", HSMP_DAC_MAX,
+			o->dac);
+		free(dac);
+		return 2;
+	}
+	err = hsmc_wrap_secret(fd, id, uid, dac, dac_len, enc_pub, binding, binding_len, o->label, wrapped,
+			       sizeof(wrapped), &wlen, &seq, reason);
+	free(dac);
+	if (err) {
+		rc = fail_msg("wrap", err, reason);
+		goto out;
+	}
+	if (o->out) {
+		if (file_write_atomic(o->out, wrapped, wlen, 0644) < 0) {
+			fprintf(stderr, "writ hsm wrap: cannot write %s\n", o->out);
+			rc = 1;
+			goto out;
+		}
+		printf("wrapped %zu bytes, journal seq %llu\n", wlen, (unsigned long long)seq);
+	} else {
+		hex_encode(wrapped, wlen, hex);
+		printf("%s\n", hex);
+	}
+	rc = 0;
+out:
+	return rc;
 }
 
 static int do_status(int fd)
@@ -257,6 +370,8 @@ int cmd_hsm(int argc, char **argv)
 		printf("serial %llu seq %llu\n", (unsigned long long)d.device_serial, (unsigned long long)d.seq);
 		hsmc_dac_free(&d);
 		rc = 0;
+	} else if (!strcmp(sub, "wrap")) {
+		rc = do_wrap(fd, &o);
 	} else if (!strcmp(sub, "status")) {
 		rc = do_status(fd);
 	} else if (!strcmp(sub, "journal")) {

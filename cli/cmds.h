@@ -13,4 +13,15 @@ int cmd_authority(int argc, char **argv);
 /* writ hsm ...: a client of writ-hsmd's socket API (argv[0] is "hsm"). */
 int cmd_hsm(int argc, char **argv);
 
+/* writ firmware sign|verify: secure-boot signatures of images (argv[0] is "firmware"). */
+int cmd_firmware(int argc, char **argv);
+
+struct p11_ctx;
+struct writ_signer;
+/* Open the authority token of dir (authority.conf; PIN from pin_file or
+ * $WRIT_AUTHORITY_PIN) and a signer for key (writ, paa, secure-boot, debug-root).
+ * On success the caller owns *ret_p11 (p11_close) and *ret is valid until then. */
+int authority_open_signer(const char *dir, const char *pin_file, const char *key, struct p11_ctx **ret_p11,
+			  struct writ_signer *ret);
+
 #endif

@@ -32,6 +32,8 @@ int main(int argc, char **argv)
 		return cmd_authority(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "hsm"))
 		return cmd_hsm(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "firmware"))
+		return cmd_firmware(argc - 1, argv + 1);
 	fprintf(stderr, "writ: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -20,6 +20,7 @@
 #include "base/ct.h"
 #include "crypto/ec.h"
 #include "crypto/matter_cert.h"
+#include "crypto/wrap.h"
 #include "crypto/x509.h"
 #include "hsm/hsmd.h"
 #include "host/file.h"
@@ -83,28 +84,69 @@ static uint64_t uid_fp(const uint8_t *uid, size_t len)
 	return v | 2; /* never EMPTY or TOMB */
 }
 
+/* The fingerprint of a DAC: the first 8 bytes of its SHA-256 (never 0, which means
+ * "DAC not yet durable"). */
+static uint64_t dac_fp_of(const uint8_t digest[32])
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | digest[i];
+	return v ? v : 1;
+}
+
 static int uid_grow(struct hsm_writ *w)
 {
 	size_t cap = w->uids_cap ? w->uids_cap * 2 : 64, i;
 	uint64_t *n = calloc(cap, sizeof(*n)), *old = w->uids;
+	uint64_t *nd = calloc(cap, sizeof(*nd)), *oldd = w->dacs;
 
-	if (!n)
+	if (!n || !nd) {
+		free(n);
+		free(nd);
 		return WRIT_E_NOMEM;
+	}
 	for (i = 0; i < w->uids_cap; i++) {
 		if (old[i] > UID_TOMB) {
 			size_t k = old[i] % cap;
 			while (n[k])
 				k = (k + 1) % cap;
 			n[k] = old[i];
+			nd[k] = oldd[i];
 		}
 	}
 	free(old);
+	free(oldd);
 	w->uids = n;
+	w->dacs = nd;
 	w->uids_cap = cap;
 	return 0;
 }
 
-/* 1 if fp was present, 0 if added, negative on error. */
+/* The slot of fp, or SIZE_MAX. */
+static size_t uid_slot(const struct hsm_writ *w, uint64_t fp)
+{
+	size_t k;
+
+	if (!w->uids_cap)
+		return SIZE_MAX;
+	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap)
+		if (w->uids[k] == fp)
+			return k;
+	return SIZE_MAX;
+}
+
+/* Record which DAC the device fp received (once it is durable). */
+static void uid_set_dac(struct hsm_writ *w, uint64_t fp, uint64_t dac_fp)
+{
+	size_t k = uid_slot(w, fp);
+
+	if (k != SIZE_MAX)
+		w->dacs[k] = dac_fp;
+}
+
+/* 1 if fp was present, 0 if added (with no DAC recorded yet), negative on error. */
 static int uid_add(struct hsm_writ *w, uint64_t fp)
 {
 	size_t k, tomb = SIZE_MAX;
@@ -117,7 +159,9 @@ static int uid_add(struct hsm_writ *w, uint64_t fp)
 		if (w->uids[k] == UID_TOMB && tomb == SIZE_MAX)
 			tomb = k;
 	}
-	w->uids[tomb != SIZE_MAX ? tomb : k] = fp;
+	k = tomb != SIZE_MAX ? tomb : k;
+	w->uids[k] = fp;
+	w->dacs[k] = 0;
 	w->uids_n++;
 	return 0;
 }
@@ -131,6 +175,7 @@ static void uid_remove(struct hsm_writ *w, uint64_t fp)
 	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap) {
 		if (w->uids[k] == fp) {
 			w->uids[k] = UID_TOMB;
+			w->dacs[k] = 0;
 			return;
 		}
 	}
@@ -221,25 +266,40 @@ static int replay(void *ctx, const struct journal_entry *e)
 		return 0;
 	}
 	case JT_WRIT: {
-		struct writ_scope s;
+		struct writ_scope *s = malloc(sizeof(*s));
 		const uint8_t *msg;
 		size_t len;
-		if (cbu_get_bytes(b, 2, 1, WRIT_MAX_SEALED, &msg, &len) < 0 ||
-		    writ_verify_signed(msg, len, h->pinned_pub, &s) < 0) {
+		int err;
+		if (!s)
+			return WRIT_E_NOMEM;
+		/* 2: the signed writ; 3 instead: the sealed writ, for a writ that carries
+		 * secrets (they never reach the journal in clear) */
+		if (cbu_get_bytes(b, 2, 1, WRIT_MAX_SEALED, &msg, &len) == 0)
+			err = writ_verify_signed(msg, len, h->pinned_pub, s);
+		else if (cbu_get_bytes(b, 3, 1, WRIT_MAX_SEALED, &msg, &len) == 0)
+			err = writ_open(msg, len, &h->kex, h->pinned_pub, s, NULL, NULL);
+		else
+			err = WRIT_E_FORMAT;
+		if (err < 0) {
 			log_error("journal: entry %llu holds a writ that does not verify", (unsigned long long)e->seq);
+			free(s);
 			return WRIT_E_JOURNAL;
 		}
-		return apply_writ(h, &s);
+		err = apply_writ(h, s);
+		writ_scope_wipe(s);
+		free(s);
+		return err;
 	}
 	case JT_DAC: {
-		uint8_t id[WRIT_ID_LEN], serial[12];
-		uint64_t index, counter = 0;
+		uint8_t id[WRIT_ID_LEN], serial[12], dac_digest[32];
+		uint64_t index, counter = 0, fp;
 		const uint8_t *uid;
 		size_t uid_len;
 		struct hsm_writ *w;
 		int i;
 		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || cbu_get_uint(b, 2, UINT64_MAX, &index) < 0 ||
-		    cbu_get_bytes(b, 3, 1, HSMP_UID_MAX, &uid, &uid_len) < 0 || cbu_get_fixed(b, 5, serial, 12) < 0)
+		    cbu_get_bytes(b, 3, 1, HSMP_UID_MAX, &uid, &uid_len) < 0 || cbu_get_fixed(b, 5, serial, 12) < 0 ||
+		    cbu_get_fixed(b, 6, dac_digest, 32) < 0)
 			return WRIT_E_JOURNAL;
 		w = find_writ(h, id);
 		if (!w || index >= w->scope.quantity || (w->used[index / 8] & (1u << (index % 8)))) {
@@ -249,12 +309,25 @@ static int replay(void *ctx, const struct journal_entry *e)
 		}
 		w->used[index / 8] |= (uint8_t)(1u << (index % 8));
 		w->issued++;
-		if (uid_add(w, uid_fp(uid, uid_len)) < 0)
+		fp = uid_fp(uid, uid_len);
+		if (uid_add(w, fp) < 0)
 			return WRIT_E_NOMEM;
+		uid_set_dac(w, fp, dac_fp_of(dac_digest));
 		for (i = 4; i < 12; i++)
 			counter = counter << 8 | serial[i];
 		if (counter >= h->next_dac_counter)
 			h->next_dac_counter = counter + 1;
+		return 0;
+	}
+	case JT_WRAP: {
+		uint8_t id[WRIT_ID_LEN], uid[HSMP_WRAP_UID_LEN];
+		char label[WRIT_SECRET_LABEL_MAX + 1];
+		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || cbu_get_fixed(b, 2, uid, sizeof(uid)) < 0 ||
+		    cbu_get_text(b, 3, label, sizeof(label)) < 0 || !find_writ(h, id)) {
+			log_error("journal: entry %llu records a secret wrap under no loaded writ",
+				  (unsigned long long)e->seq);
+			return WRIT_E_JOURNAL;
+		}
 		return 0;
 	}
 	default:
@@ -324,6 +397,8 @@ void hsm_close(struct hsm *h)
 	for (i = 0; h->writs && i < h->n_writs; i++) {
 		free(h->writs[i].used);
 		free(h->writs[i].uids);
+		free(h->writs[i].dacs);
+		writ_scope_wipe(&h->writs[i].scope);
 	}
 	free(h->writs);
 	free(h->revoked);
@@ -382,7 +457,12 @@ static int same_scope(const struct writ_scope *a, const struct writ_scope *b)
 	int same;
 
 	same = writ_scope_encode(a, &ea, &la) == 0 && writ_scope_encode(b, &eb, &lb) == 0 && la == lb &&
-	       memcmp(ea, eb, la) == 0;
+	       writ_ct_memeq(ea, eb, la);
+	/* the encodings hold the secrets in clear */
+	if (ea)
+		writ_memzero(ea, la);
+	if (eb)
+		writ_memzero(eb, lb);
 	free(ea);
 	free(eb);
 	return same;
@@ -465,8 +545,11 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 		err = refuse(reason, WRIT_E_TOOBIG, "this HSM already holds %d writs", HSM_MAX_WRITS);
 		goto out;
 	}
+	/* A writ with secrets is journalled as it arrived, sealed to this HSM: its
+	 * signed form holds the secrets in clear and must never reach the disk. */
 	body = cbu_new_map(2);
-	if (!body || cbu_put_bytes(body, 1, s->id, WRIT_ID_LEN) < 0 || cbu_put_bytes(body, 2, signed_msg, signed_len) < 0) {
+	if (!body || cbu_put_bytes(body, 1, s->id, WRIT_ID_LEN) < 0 ||
+	    (s->n_secrets ? cbu_put_bytes(body, 3, sealed, len) : cbu_put_bytes(body, 2, signed_msg, signed_len)) < 0) {
 		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -480,15 +563,19 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 		err = refuse(reason, err, "cannot apply writ %s", idh);
 		goto out;
 	}
-	log_info("loaded writ %s (kind %u, product %s, quantity %llu, %zu revocations)", idh, s->kind, s->product,
-		 (unsigned long long)s->quantity, s->n_revokes);
+	/* labels only: a secret's value is never logged */
+	log_info("loaded writ %s (kind %u, product %s, quantity %llu, %zu revocations, %zu secrets)", idh, s->kind,
+		 s->product, (unsigned long long)s->quantity, s->n_revokes, s->n_secrets);
 	memcpy(ret_id, s->id, WRIT_ID_LEN);
 out:
 	if (locked)
 		pthread_mutex_unlock(&h->lock);
 	if (body)
 		cbor_decref(&body);
+	if (signed_msg)
+		writ_memzero(signed_msg, signed_len);
 	free(signed_msg);
+	writ_scope_wipe(s);
 	free(s);
 	return err;
 }
@@ -605,6 +692,7 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	ret->result.dac = dac;
 	ret->result.dac_len = dac_len;
 	ret->result.device_serial = device_serial;
+	ret->dac_fp = dac_fp_of(digest);
 	memcpy(ret->result.dac_serial, p.serial, 12);
 	return 0;
 
@@ -644,6 +732,9 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 		pending[i]->writ->reserved--;
 		pending[i]->writ->issued++;
 		pending[i]->result.seq = err ? 0 : seqs[i];
+		/* only a durable DAC can later be named in a secret wrap */
+		if (!err)
+			uid_set_dac(pending[i]->writ, pending[i]->uid_fp, pending[i]->dac_fp);
 		cbor_decref(&pending[i]->body);
 		if (err) {
 			free(pending[i]->result.dac);
@@ -669,6 +760,139 @@ int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *c
 		return err;
 	*ret = pd.result;
 	return 0;
+}
+
+static const char binding_ctx[] = "writ enc-key v1";
+
+int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t uid[HSMP_WRAP_UID_LEN],
+		    const uint8_t *dac, size_t dac_len, const uint8_t enc_pub[WRIT_P256_PUB_LEN],
+		    const uint8_t *binding, size_t binding_len, const char *label, size_t label_len,
+		    uint8_t ret_wrapped[HSMP_WRAPPED_MAX], size_t *ret_len, uint64_t *ret_seq, char *reason)
+{
+	struct hsm_writ *w;
+	struct writ_secret secret; /* a copy taken under the lock; wiped on every path */
+	uint8_t dac_digest[32], enc_digest[32], dac_pub[WRIT_P256_PUB_LEN], sig[WRIT_P256_SIG_LEN];
+	uint8_t msg[sizeof(binding_ctx) - 1 + HSMP_WRAP_UID_LEN + WRIT_P256_PUB_LEN], d[32];
+	uint8_t wrapped[HSMP_WRAPPED_MAX];
+	char idh[2 * WRIT_ID_LEN + 1], uidh[2 * HSMP_WRAP_UID_LEN + 1], lab[WRIT_SECRET_LABEL_MAX + 1];
+	uint64_t fp, issued_fp = 0, seq = 0;
+	size_t slot, wrapped_len = 0;
+	cbor_item_t *body = NULL;
+	int64_t now = hsm_now(h);
+	int err;
+
+	memset(&secret, 0, sizeof(secret));
+	hex_encode(id, WRIT_ID_LEN, idh);
+	hex_encode(uid, HSMP_WRAP_UID_LEN, uidh);
+	/* the label is checked before it is ever printed */
+	if (!label || !writ_secret_label_valid(label, label_len))
+		return refuse(reason, WRIT_E_INVAL, "secret label must be 1..%d characters of a-z 0-9 -",
+			      WRIT_SECRET_LABEL_MAX);
+	memcpy(lab, label, label_len);
+	lab[label_len] = 0;
+	if (all_zero(uid, HSMP_WRAP_UID_LEN))
+		return refuse(reason, WRIT_E_INVAL, "device UID must not be all zero");
+	if (dac_len == 0 || dac_len > HSMP_DAC_MAX)
+		return refuse(reason, WRIT_E_TOOBIG, "DAC of %zu bytes exceeds %d", dac_len, HSMP_DAC_MAX);
+	if (binding_len < HSMP_BINDING_MIN || binding_len > HSMP_BINDING_MAX)
+		return refuse(reason, WRIT_E_INVAL, "ENC_BINDING must be a DER ECDSA signature of %d..%d bytes",
+			      HSMP_BINDING_MIN, HSMP_BINDING_MAX);
+	if (ec_p256_check_pub(enc_pub) < 0)
+		return refuse(reason, WRIT_E_FORMAT, "ENC_PUB is not an uncompressed P-256 point on the curve");
+	if ((err = clock_ok(h, now, reason)) < 0)
+		return err;
+	if (ec_sha256(dac, dac_len, dac_digest) < 0 || ec_sha256(enc_pub, WRIT_P256_PUB_LEN, enc_digest) < 0)
+		return refuse(reason, WRIT_E_CRYPTO, "SHA-256 failed");
+	fp = uid_fp(uid, HSMP_WRAP_UID_LEN);
+
+	/* the writ's state: under the lock, and the secret copied out of it */
+	pthread_mutex_lock(&h->lock);
+	w = find_writ(h, id);
+	if (!w) {
+		err = refuse(reason, is_revoked(h, id) ? WRIT_E_REVOKED : WRIT_E_NOTFOUND, "writ %s is %s", idh,
+			     is_revoked(h, id) ? "revoked" : "not loaded in this HSM");
+	} else if (w->revoked) {
+		err = refuse(reason, WRIT_E_REVOKED, "writ %s was revoked", idh);
+	} else if (!(w->scope.ops & WRIT_OP_WRAP_SECRET)) {
+		err = refuse(reason, WRIT_E_SCOPE, "writ %s does not allow wrapping secrets", idh);
+	} else if ((err = window_ok(&w->scope, now, reason)) < 0) {
+		;
+	} else if (!writ_scope_secret(&w->scope, label, label_len)) {
+		err = refuse(reason, WRIT_E_NOTFOUND, "writ %s carries no secret labelled \"%s\"", idh, lab);
+	} else if ((slot = uid_slot(w, fp)) == SIZE_MAX || !(issued_fp = w->dacs[slot])) {
+		err = refuse(reason, WRIT_E_NOTFOUND, "device %s never received a DAC under writ %s: secrets are "
+			     "wrapped only to devices this HSM certified", uidh, idh);
+	} else {
+		secret = *writ_scope_secret(&w->scope, label, label_len);
+		err = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (err < 0)
+		goto out;
+
+	/* the chip: its DAC is ours and the one this UID received, and the DAC's key
+	 * vouches for the key-agreement key the secret will be wrapped to */
+	err = x509_cert_pub(dac, dac_len, dac_pub);
+	if (err < 0) {
+		err = refuse(reason, WRIT_E_FORMAT, "DAC is not a P-256 certificate (%s)", writ_strerror(err));
+		goto out;
+	}
+	err = x509_verify_signed(dac, dac_len, h->pai.pub);
+	if (err < 0) {
+		err = refuse(reason, err == WRIT_E_BADSIG ? WRIT_E_BADSIG : WRIT_E_FORMAT,
+			     "DAC does not verify under writ %s's PAI (%s)", idh, writ_strerror(err));
+		goto out;
+	}
+	if (dac_fp_of(dac_digest) != issued_fp) {
+		err = refuse(reason, WRIT_E_SCOPE, "DAC is not the one this HSM issued to device %s under writ %s",
+			     uidh, idh);
+		goto out;
+	}
+	memcpy(msg, binding_ctx, sizeof(binding_ctx) - 1);
+	memcpy(msg + sizeof(binding_ctx) - 1, uid, HSMP_WRAP_UID_LEN);
+	memcpy(msg + sizeof(binding_ctx) - 1 + HSMP_WRAP_UID_LEN, enc_pub, WRIT_P256_PUB_LEN);
+	if (ec_sig_der_to_raw(binding, binding_len, sig) < 0) {
+		err = refuse(reason, WRIT_E_FORMAT, "ENC_BINDING is not a DER ECDSA signature");
+		goto out;
+	}
+	if (ec_sha256(msg, sizeof(msg), d) < 0 || ec_p256_verify_digest(dac_pub, d, sig) < 0) {
+		err = refuse(reason, WRIT_E_BADSIG, "ENC_BINDING does not verify under the DAC's key for device %s",
+			     uidh);
+		goto out;
+	}
+
+	err = wrap_secret_p256(enc_pub, uid, secret.label, label_len, secret.value, secret.value_len, wrapped,
+			       sizeof(wrapped), &wrapped_len);
+	if (err < 0) {
+		err = refuse(reason, err, "wrapping failed (%s)", writ_strerror(err));
+		goto out;
+	}
+	/* durable before released, like a DAC; the entry never holds the secret */
+	body = cbu_new_map(5);
+	if (!body || cbu_put_bytes(body, 1, id, WRIT_ID_LEN) < 0 || cbu_put_bytes(body, 2, uid, HSMP_WRAP_UID_LEN) < 0 ||
+	    cbu_put_text(body, 3, lab) < 0 || cbu_put_bytes(body, 4, dac_digest, 32) < 0 ||
+	    cbu_put_bytes(body, 5, enc_digest, 32) < 0) {
+		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
+		goto out;
+	}
+	err = journal_append(h->journal, JT_WRAP, now, body, &seq);
+	if (err < 0) {
+		err = refuse(reason, err, "journal write failed (%s): the wrapped secret was not released",
+			     writ_strerror(err));
+		goto out;
+	}
+	log_info("wrapped secret \"%s\" of writ %s to device %s (journal seq %llu)", lab, idh, uidh,
+		 (unsigned long long)seq);
+	memcpy(ret_wrapped, wrapped, wrapped_len);
+	*ret_len = wrapped_len;
+	*ret_seq = seq;
+	err = 0;
+out:
+	if (body)
+		cbor_decref(&body);
+	writ_memzero(&secret, sizeof(secret));
+	writ_memzero(wrapped, sizeof(wrapped));
+	return err;
 }
 
 int hsm_status(struct hsm *h, cbor_item_t **ret)

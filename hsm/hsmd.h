@@ -17,6 +17,7 @@
 #include "base/keyops.h"
 #include "hsm/journal.h"
 #include "p11/p11.h"
+#include "wire/hsmproto.h"
 #include "wire/writ.h"
 
 #define HSM_KEY_IDENTITY "writ-hsm-identity"
@@ -36,6 +37,9 @@ struct hsm_writ {
 	int revoked;
 	/* open-addressing set of device-UID fingerprints that have a DAC from this writ */
 	uint64_t *uids;
+	/* parallel to uids: the fingerprint (8 bytes of SHA-256) of the DAC each device
+	 * received, 0 while that DAC is not yet durable; a secret wrap names the DAC */
+	uint64_t *dacs;
 	size_t uids_cap, uids_n;
 };
 
@@ -85,7 +89,7 @@ int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *c
 #define HSM_COMMIT_MAX 64
 struct hsm_dac_pending {
 	struct hsm_writ *writ;
-	uint64_t index, uid_fp;
+	uint64_t index, uid_fp, dac_fp;
 	cbor_item_t *body;   /* the journal entry's body */
 	int64_t now;
 	struct hsm_dac_result result; /* result.dac is malloc'd; result.seq set by commit */
@@ -100,6 +104,19 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
  * every result may be released; on failure none may (their DACs are freed, and they
  * stay counted). */
 int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason);
+/* Wrap the writ's secret `label` to one chip (op 6, docs/hsm-api.md): the writ is
+ * loaded, not revoked, in its window and grants WRIT_OP_WRAP_SECRET; it holds label;
+ * dac verifies under this HSM's PAI and is the DAC this HSM issued to uid under the
+ * writ; binding is the DAC key's ECDSA-SHA256 DER signature over "writ enc-key v1" ||
+ * uid || enc_pub; enc_pub is a P-256 point. The wrap is journalled (writ id, uid,
+ * label, DAC and ENC_PUB digests; never the secret) and durable before the result is
+ * returned. Writes HSMP_WRAPPED_MAX bytes at most to ret_wrapped (caller-owned) and
+ * the journal seq to *ret_seq. Refusals are logged and journal nothing. */
+int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t uid[HSMP_WRAP_UID_LEN],
+		    const uint8_t *dac, size_t dac_len, const uint8_t enc_pub[WRIT_P256_PUB_LEN],
+		    const uint8_t *binding, size_t binding_len, const char *label, size_t label_len,
+		    uint8_t ret_wrapped[HSMP_WRAPPED_MAX], size_t *ret_len, uint64_t *ret_seq, char *reason);
+
 /* Build the status array (HSMP_RS_WRITS). */
 int hsm_status(struct hsm *h, cbor_item_t **ret);
 /* The PAI certificate of a loaded writ (DER, copied into out of cap bytes). */

@@ -234,7 +234,7 @@ static int verify_entry(struct journal *j, const cbor_item_t *m, const uint8_t *
 		log_error("journal: entry %llu does not chain to its predecessor", (unsigned long long)seq);
 		return WRIT_E_JOURNAL;
 	}
-	if ((seq == 0) != (type == JT_GENESIS) || type < JT_GENESIS || type > JT_CHECKPOINT) {
+	if ((seq == 0) != (type == JT_GENESIS) || type < JT_GENESIS || type > JT_WRAP) {
 		log_error("journal: entry %llu has an unexpected type %llu", (unsigned long long)seq,
 			  (unsigned long long)type);
 		return WRIT_E_JOURNAL;

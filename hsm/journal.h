@@ -33,10 +33,13 @@ enum journal_type {
 	JT_GENESIS = 1,    /* {1 hsm id, 2 factory, 3 identity pub, 4 kex pub, 5 pai pub,
 			      6 pinned writ-signing pub, 7 dac serial prefix(4), 8 tolerance} */
 	JT_START = 2,      /* {1 version tstr}: a daemon start, anchors trusted time */
-	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)} */
+	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)}, or for a writ that
+			      carries secrets {1 writ id, 3 sealed writ (COSE_Encrypt)} */
 	JT_DAC = 4,        /* {1 writ id, 2 index, 3 device uid, 4 device serial,
 			      5 DAC serial, 6 SHA-256 of DAC DER} */
 	JT_CHECKPOINT = 5, /* {1 signature r||s} */
+	JT_WRAP = 6,       /* {1 writ id, 2 device uid(16), 3 label tstr, 4 SHA-256 of DAC DER,
+			      5 SHA-256 of ENC_PUB}: a secret wrapped to a chip (never the secret) */
 };
 
 #define JOURNAL_MAX_ENTRY (96 * 1024)

@@ -311,6 +311,16 @@ static cbor_item_t *answer(struct server *srv, const struct hsmp_request *rq)
 		    cbu_put_uint(m, HSMP_RS_SEQ, journal_next_seq(h->journal)) < 0)
 			goto nomem;
 		break;
+	case HSMP_OP_WRAP_SECRET: {
+		uint8_t wrapped[HSMP_WRAPPED_MAX];
+		size_t wlen = 0;
+		uint64_t seq = 0;
+		err = hsm_wrap_secret(h, rq->writ_id, rq->uid, rq->dac, rq->dac_len, rq->enc_pub, rq->binding,
+				      rq->binding_len, rq->label, rq->label_len, wrapped, &wlen, &seq, reason);
+		if (!err && (cbu_put_bytes(m, HSMP_RS_WRAPPED, wrapped, wlen) < 0 || cbu_put_uint(m, HSMP_RS_SEQ, seq) < 0))
+			goto nomem;
+		break;
+	}
 	case HSMP_OP_ENROLMENT:
 		if (!srv->enrolment) {
 			err = WRIT_E_NOTFOUND;

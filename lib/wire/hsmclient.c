@@ -133,3 +133,48 @@ void hsmc_dac_free(struct hsmc_dac *d)
 	free(d->pai);
 	d->dac = d->pai = NULL;
 }
+
+int hsmc_wrap_secret(int fd, const uint8_t id[16], const uint8_t uid[16], const uint8_t *dac, size_t dac_len,
+		     const uint8_t enc_pub[65], const uint8_t *binding, size_t binding_len, const char *label,
+		     uint8_t *ret_wrapped, size_t cap, size_t *ret_len, uint64_t *ret_seq, char *reason)
+{
+	cbor_item_t *req = NULL, *resp = NULL;
+	const uint8_t *w;
+	size_t wlen = 0;
+	uint64_t seq = 0;
+	int err;
+
+	if (!id || !uid || !dac || !enc_pub || !binding || !label || !ret_wrapped || !ret_len || dac_len == 0 ||
+	    dac_len > HSMP_DAC_MAX || binding_len < HSMP_BINDING_MIN || binding_len > HSMP_BINDING_MAX ||
+	    strnlen(label, HSMP_LABEL_MAX + 1) == 0 || strnlen(label, HSMP_LABEL_MAX + 1) > HSMP_LABEL_MAX)
+		return WRIT_E_INVAL;
+	err = WRIT_E_NOMEM;
+	req = cbu_new_map(7);
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_WRAP_SECRET) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_WRIT_ID, id, 16) < 0 || cbu_put_bytes(req, HSMP_RQ_UID, uid, HSMP_WRAP_UID_LEN) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_DAC, dac, dac_len) < 0 || cbu_put_bytes(req, HSMP_RQ_ENC_PUB, enc_pub, 65) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_BINDING, binding, binding_len) < 0 || cbu_put_text(req, HSMP_RQ_LABEL, label) < 0)
+		goto out;
+	err = hsmc_call(fd, req, &resp, reason);
+	if (err)
+		goto out;
+	err = WRIT_E_PROTO;
+	if (cbu_get_bytes(resp, HSMP_RS_WRAPPED, 1, HSMP_WRAPPED_MAX, &w, &wlen) < 0 ||
+	    cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &seq) < 0)
+		goto out;
+	if (wlen > cap) {
+		err = WRIT_E_TOOBIG;
+		goto out;
+	}
+	memcpy(ret_wrapped, w, wlen);
+	*ret_len = wlen;
+	if (ret_seq)
+		*ret_seq = seq;
+	err = 0;
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	return err;
+}

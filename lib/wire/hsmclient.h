@@ -34,4 +34,15 @@ WRIT_MUST_CHECK int hsmc_issue_dac(int fd, const uint8_t id[16], const uint8_t *
 				   const uint8_t *uid, size_t uid_len, struct hsmc_dac *ret, char *reason);
 void hsmc_dac_free(struct hsmc_dac *d);
 
+/* Op 6: ask for the writ's secret `label` wrapped to one chip. uid is the chip's
+ * 16-byte UID, dac its DER certificate (<= 600 bytes), enc_pub its key-agreement key,
+ * binding its ENC_BINDING (DER ECDSA, 8..72 bytes), label a NUL-terminated string. The
+ * wrapped bytes (<= HSMP_WRAPPED_MAX) are copied into ret_wrapped (cap bytes,
+ * caller-owned) and the journal seq of the wrap into *ret_seq (may be NULL).
+ * WRIT_E_INVAL for arguments the HSM would refuse as a protocol violation. */
+WRIT_MUST_CHECK int hsmc_wrap_secret(int fd, const uint8_t id[16], const uint8_t uid[16], const uint8_t *dac,
+				     size_t dac_len, const uint8_t enc_pub[65], const uint8_t *binding,
+				     size_t binding_len, const char *label, uint8_t *ret_wrapped, size_t cap,
+				     size_t *ret_len, uint64_t *ret_seq, char *reason);
+
 #endif

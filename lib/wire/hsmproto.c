@@ -93,7 +93,7 @@ int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret
 {
 	struct hsmp_request r;
 	uint64_t op;
-	size_t want;
+	size_t want, want_len;
 	int err;
 
 	memset(&r, 0, sizeof(r));
@@ -116,6 +116,20 @@ int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret
 		if (cbu_get_fixed(r.root, HSMP_RQ_WRIT_ID, r.writ_id, sizeof(r.writ_id)) < 0 ||
 		    cbu_get_bytes(r.root, HSMP_RQ_CSR, 1, 4096, &r.csr, &r.csr_len) < 0 ||
 		    cbu_get_bytes(r.root, HSMP_RQ_UID, 1, HSMP_UID_MAX, &r.uid, &r.uid_len) < 0)
+			goto fail;
+		break;
+	case HSMP_OP_WRAP_SECRET:
+		want = 7;
+		if (cbu_get_fixed(r.root, HSMP_RQ_WRIT_ID, r.writ_id, sizeof(r.writ_id)) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_UID, HSMP_WRAP_UID_LEN, HSMP_WRAP_UID_LEN, &r.uid, &r.uid_len) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_DAC, 1, HSMP_DAC_MAX, &r.dac, &r.dac_len) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_ENC_PUB, WRIT_P256_PUB_LEN, WRIT_P256_PUB_LEN, &r.enc_pub, &want_len) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_BINDING, HSMP_BINDING_MIN, HSMP_BINDING_MAX, &r.binding,
+				  &r.binding_len) < 0 ||
+		    cbu_get_text(r.root, HSMP_RQ_LABEL, r.label, sizeof(r.label)) < 0)
+			goto fail;
+		r.label_len = strlen(r.label);
+		if (r.label_len == 0)
 			goto fail;
 		break;
 	case HSMP_OP_STATUS:

@@ -14,10 +14,17 @@
 #include <cbor.h>
 
 #include "base/err.h"
+#include "base/keyops.h"
 
 #define HSMP_MAX_FRAME (128 * 1024)
 #define HSMP_UID_MAX 32
 #define HSMP_JOURNAL_BATCH_MAX 512
+#define HSMP_WRAP_UID_LEN 16   /* a wrap names a chip by its 16-byte UID (device protocol) */
+#define HSMP_DAC_MAX 600       /* Matter certificates are at most 600 bytes DER */
+#define HSMP_BINDING_MIN 8     /* ECDSA-Sig-Value DER: 8..72 bytes for P-256 */
+#define HSMP_BINDING_MAX 72
+#define HSMP_LABEL_MAX 32      /* secret label: 1..32 bytes of [a-z0-9-] */
+#define HSMP_WRAPPED_MAX (65 + 12 + 64 + 16) /* eph_pub || nonce || ct (<= 64) || tag */
 
 enum hsmp_op {
 	HSMP_OP_LOAD_WRIT = 1, /* {2: sealed writ}                       -> {10: writ id} */
@@ -25,6 +32,8 @@ enum hsmp_op {
 	HSMP_OP_STATUS = 3,    /* {}                                     -> {6, 9, 12, 13} */
 	HSMP_OP_JOURNAL = 4,   /* {6: since seq, 7: max entries}         -> {7, 9} */
 	HSMP_OP_ENROLMENT = 5, /* {}                                     -> {8} */
+	HSMP_OP_WRAP_SECRET = 6, /* {3: writ id, 5: uid(16), 8: DAC, 9: ENC_PUB, 10: binding,
+				    11: label}                              -> {14, 9} */
 };
 
 enum hsmp_req_key {
@@ -35,6 +44,10 @@ enum hsmp_req_key {
 	HSMP_RQ_UID = 5,
 	HSMP_RQ_SINCE = 6,
 	HSMP_RQ_MAX = 7,
+	HSMP_RQ_DAC = 8,      /* bstr 1..600: the chip's DAC (DER) */
+	HSMP_RQ_ENC_PUB = 9,  /* bstr 65: the chip's key-agreement public key */
+	HSMP_RQ_BINDING = 10, /* bstr 8..72: ENC_BINDING, DER ECDSA signature by the DAC key */
+	HSMP_RQ_LABEL = 11,   /* tstr 1..32: the secret's label in the writ */
 };
 
 enum hsmp_resp_key {
@@ -51,6 +64,7 @@ enum hsmp_resp_key {
 	HSMP_RS_DAC_SERIAL = 11, /* bstr: certificate serial number */
 	HSMP_RS_HSM_ID = 12,    /* bstr32 */
 	HSMP_RS_FACTORY = 13,   /* tstr */
+	HSMP_RS_WRAPPED = 14,   /* bstr: WRAPPED (docs/device-protocol.md) */
 };
 
 /* Keys of a writ status map in HSMP_RS_WRITS. */
@@ -80,6 +94,13 @@ struct hsmp_request {
 	const uint8_t *uid;
 	size_t uid_len;
 	uint64_t since, max;
+	const uint8_t *dac;          /* op 6 */
+	size_t dac_len;
+	const uint8_t *enc_pub;      /* WRIT_P256_PUB_LEN bytes */
+	const uint8_t *binding;
+	size_t binding_len;
+	char label[HSMP_LABEL_MAX + 1]; /* NUL-terminated, charset checked by the HSM */
+	size_t label_len;
 	cbor_item_t *root;
 };
 

@@ -19,11 +19,13 @@
 #include "crypto/cose.h"
 #include "crypto/ec.h"
 
-/* Upper bound of an encoded scope: a valid one is at most 2066 bytes (every field at
- * its maximum, see docs/writ-format.md); the buffer is rounded up from there. */
-#define WRIT_SCOPE_ENC_MAX 2560
-#define WRIT_N_KEYS 19
+/* Upper bound of an encoded scope: a valid one is at most 2472 bytes (every field at
+ * its maximum, four secrets of 32-byte labels and 64-byte values included, see
+ * docs/writ-format.md); the buffer is rounded up from there. */
+#define WRIT_SCOPE_ENC_MAX 3072
+#define WRIT_N_KEYS 19                                      /* required keys 1..19 */
 #define WRIT_ALL_KEYS (((uint32_t)1 << (WRIT_N_KEYS + 1)) - 2) /* bits 1..19 */
+#define WRIT_KEY_MAX WRIT_K_SECRETS                         /* 20 is optional */
 
 enum {
 	CBOR_UINT = 0,
@@ -65,6 +67,61 @@ int writ_name_valid(const char *s)
 	return s && cstr_name_ok(s);
 }
 
+int writ_secret_label_valid(const char *label, size_t len)
+{
+	size_t i;
+
+	if (!label || len < 1 || len > WRIT_SECRET_LABEL_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = label[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+void writ_scope_wipe(struct writ_scope *s)
+{
+	if (s)
+		writ_memzero(s, sizeof(*s));
+}
+
+const struct writ_secret *writ_scope_secret(const struct writ_scope *s, const char *label, size_t len)
+{
+	size_t i;
+
+	if (!s || !label)
+		return NULL;
+	for (i = 0; i < s->n_secrets && i < WRIT_MAX_SECRETS; i++) {
+		const struct writ_secret *x = &s->secrets[i];
+		if (strnlen(x->label, sizeof(x->label)) == len && memcmp(x->label, label, len) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+/* Secrets: 0..4, labels valid, NUL-terminated and unique, values 16..64 bytes. */
+static bool secrets_valid(const struct writ_scope *s)
+{
+	size_t i, k, n;
+
+	if (s->n_secrets > WRIT_MAX_SECRETS)
+		return false;
+	for (i = 0; i < s->n_secrets; i++) {
+		const struct writ_secret *x = &s->secrets[i];
+		n = strnlen(x->label, sizeof(x->label));
+		if (n > WRIT_SECRET_LABEL_MAX || !writ_secret_label_valid(x->label, n))
+			return false;
+		if (x->value_len < WRIT_SECRET_MIN || x->value_len > WRIT_SECRET_MAX)
+			return false;
+		for (k = 0; k < i; k++)
+			if (strcmp(s->secrets[k].label, x->label) == 0)
+				return false;
+	}
+	return true;
+}
+
 /* The rules a scope obeys whichever side of the wire it is on. */
 static bool scope_valid(const struct writ_scope *s)
 {
@@ -85,6 +142,8 @@ static bool scope_valid(const struct writ_scope *s)
 		return false;
 	if (s->kind != WRIT_KIND_REVOCATION && s->pai_len == 0)
 		return false;
+	if (!secrets_valid(s))
+		return false;
 
 	switch (s->kind) {
 	case WRIT_KIND_PRODUCTION:
@@ -95,7 +154,8 @@ static bool scope_valid(const struct writ_scope *s)
 			return false;
 		break;
 	case WRIT_KIND_REVOCATION:
-		if (s->quantity != 0 || s->n_revokes < 1)
+		/* a revocation grants nothing, so it carries no secret either */
+		if (s->quantity != 0 || s->n_revokes < 1 || s->n_secrets != 0)
 			return false;
 		break;
 	default:
@@ -177,7 +237,7 @@ static void put_scope(struct cbor_out *w, const struct writ_scope *s)
 {
 	size_t i;
 
-	put_head(w, CBOR_MAP, WRIT_N_KEYS);
+	put_head(w, CBOR_MAP, WRIT_N_KEYS + (s->n_secrets ? 1 : 0));
 	put_head(w, CBOR_UINT, WRIT_K_ID);
 	put_bstr(w, s->id, WRIT_ID_LEN);
 	put_head(w, CBOR_UINT, WRIT_K_KIND);
@@ -220,6 +280,15 @@ static void put_scope(struct cbor_out *w, const struct writ_scope *s)
 	put_int(w, s->issued_at);
 	put_head(w, CBOR_UINT, WRIT_K_DAC_DAYS);
 	put_head(w, CBOR_UINT, s->dac_days);
+	if (s->n_secrets) {
+		put_head(w, CBOR_UINT, WRIT_K_SECRETS);
+		put_head(w, CBOR_ARRAY, s->n_secrets);
+		for (i = 0; i < s->n_secrets; i++) {
+			put_head(w, CBOR_ARRAY, 2);
+			put_tstr(w, s->secrets[i].label);
+			put_bstr(w, s->secrets[i].value, s->secrets[i].value_len);
+		}
+	}
 }
 
 int writ_scope_encode(const struct writ_scope *s, uint8_t **ret, size_t *ret_len)
@@ -448,6 +517,30 @@ static int get_value(struct cbor_in *r, unsigned key, struct writ_scope *s)
 			return WRIT_E_FORMAT;
 		s->dac_days = (uint32_t)v;
 		return WRIT_OK;
+	case WRIT_K_SECRETS:
+		/* present only when there is at least one: an empty list would give one
+		 * meaning two encodings */
+		if (get_array_head(r, 1, WRIT_MAX_SECRETS, &n) < 0)
+			return WRIT_E_FORMAT;
+		for (i = 0; i < n; i++) {
+			struct writ_secret *x = &s->secrets[i];
+			size_t k, m;
+			if (get_array_head(r, 2, 2, &m) < 0 ||
+			    get_string(r, CBOR_TSTR, 1, WRIT_SECRET_LABEL_MAX, &p, &m) < 0 ||
+			    !writ_secret_label_valid((const char *)p, m))
+				return WRIT_E_FORMAT;
+			memcpy(x->label, p, m);
+			x->label[m] = '\0';
+			for (k = 0; k < i; k++)
+				if (strcmp(s->secrets[k].label, x->label) == 0)
+					return WRIT_E_FORMAT; /* duplicate label */
+			if (get_string(r, CBOR_BSTR, WRIT_SECRET_MIN, WRIT_SECRET_MAX, &p, &m) < 0)
+				return WRIT_E_FORMAT;
+			memcpy(x->value, p, m);
+			x->value_len = m;
+		}
+		s->n_secrets = n;
+		return WRIT_OK;
 	default:
 		return WRIT_E_FORMAT;
 	}
@@ -468,12 +561,13 @@ int writ_scope_decode(const uint8_t *cbor, size_t len, struct writ_scope *ret)
 	if (len > WRIT_SCOPE_ENC_MAX)
 		goto fail;
 
-	/* every key is required and none may repeat, so the count is exact */
-	if (get_head(&r, &major, &count) < 0 || major != CBOR_MAP || count != WRIT_N_KEYS)
+	/* keys 1..19 are required, 20 (secrets) optional, none may repeat: the count
+	 * is exact */
+	if (get_head(&r, &major, &count) < 0 || major != CBOR_MAP || (count != WRIT_N_KEYS && count != WRIT_N_KEYS + 1))
 		goto fail;
 	for (i = 0; i < count; i++) {
 		/* unknown keys (including negative or text keys) are refused, never skipped */
-		if (get_uint(&r, WRIT_N_KEYS, &key) < 0 || key == 0)
+		if (get_uint(&r, WRIT_KEY_MAX, &key) < 0 || key == 0)
 			goto fail;
 		if (seen & (uint32_t)1 << key)
 			goto fail; /* duplicate */
@@ -485,7 +579,7 @@ int writ_scope_decode(const uint8_t *cbor, size_t len, struct writ_scope *ret)
 		if (get_value(&r, (unsigned)key, &s) < 0)
 			goto fail;
 	}
-	if (seen != WRIT_ALL_KEYS || r.off != r.len)
+	if ((seen & WRIT_ALL_KEYS) != WRIT_ALL_KEYS || r.off != r.len)
 		goto fail;
 	if (!scope_valid(&s))
 		goto fail;

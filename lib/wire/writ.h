@@ -23,6 +23,10 @@
 #define WRIT_PAI_MAX 600    /* Matter certificates are at most 600 bytes DER */
 #define WRIT_MAX_REVOKES 64
 #define WRIT_MAX_SEALED (64 * 1024) /* a sealed writ larger than this is refused */
+#define WRIT_MAX_SECRETS 4
+#define WRIT_SECRET_LABEL_MAX 32 /* 1..32 bytes of [a-z0-9-], unique within a writ */
+#define WRIT_SECRET_MIN 16
+#define WRIT_SECRET_MAX 64
 
 enum writ_kind {
 	WRIT_KIND_PRODUCTION = 1, /* a production batch */
@@ -58,6 +62,16 @@ enum writ_key {
 	WRIT_K_REVOKES = 17,
 	WRIT_K_ISSUED_AT = 18,
 	WRIT_K_DAC_DAYS = 19,
+	WRIT_K_SECRETS = 20, /* optional: [1*4 [label, value]] */
+};
+
+/* A product secret the HSM may wrap to devices (WRIT_OP_WRAP_SECRET). Only ever in
+ * cleartext in the memory of writ-hsmd (the writ is encrypted to it) and of the
+ * authority that mints it: wipe with writ_scope_wipe, never log it. */
+struct writ_secret {
+	char label[WRIT_SECRET_LABEL_MAX + 1]; /* NUL-terminated */
+	uint8_t value[WRIT_SECRET_MAX];
+	size_t value_len;                      /* WRIT_SECRET_MIN..WRIT_SECRET_MAX */
 };
 
 struct writ_scope {
@@ -80,14 +94,27 @@ struct writ_scope {
 	uint32_t dac_days;                     /* DAC validity in days; 0 = no expiry */
 	size_t n_revokes;
 	uint8_t revokes[WRIT_MAX_REVOKES][WRIT_ID_LEN];
+	size_t n_secrets;                      /* 0..WRIT_MAX_SECRETS; 0 = key 20 absent */
+	struct writ_secret secrets[WRIT_MAX_SECRETS];
 };
+
+/* Wipe a scope (its secrets included) with writ_memzero. Accepts NULL. Every holder of
+ * a decoded scope calls it before the memory is freed or goes out of scope. */
+void writ_scope_wipe(struct writ_scope *s);
+
+/* The secret labelled label (len bytes) in s, or NULL. The pointer is into s. */
+const struct writ_secret *writ_scope_secret(const struct writ_scope *s, const char *label, size_t len);
+
+/* 1 if label (len bytes) is a valid secret label: 1..32 bytes of [a-z0-9-]. */
+int writ_secret_label_valid(const char *label, size_t len);
 
 /* 1 if s is a valid product or factory id: 1..64 bytes of [A-Za-z0-9._-], NUL-terminated
  * within WRIT_NAME_MAX + 1 bytes; 0 otherwise. */
 int writ_name_valid(const char *s);
 
 /* Encode the scope as canonical CBOR (keys in ascending order). Validates first:
- * WRIT_E_INVAL for a scope that would not decode. *ret is malloc'd. */
+ * WRIT_E_INVAL for a scope that would not decode. *ret is malloc'd; it holds the
+ * secrets in clear if the scope has any, so the caller wipes it before free. */
 WRIT_MUST_CHECK int writ_scope_encode(const struct writ_scope *s, uint8_t **ret, size_t *ret_len);
 
 /* Decode and validate a scope. Strict: WRIT_E_FORMAT for anything unexpected. */

@@ -22,6 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* what the dispatcher relies on */
 		if (rq.op == HSMP_OP_ISSUE_DAC && (rq.uid_len == 0 || rq.uid_len > HSMP_UID_MAX))
 			abort();
+		if (rq.op == HSMP_OP_WRAP_SECRET &&
+		    (rq.uid_len != HSMP_WRAP_UID_LEN || rq.dac_len == 0 || rq.dac_len > HSMP_DAC_MAX || !rq.enc_pub ||
+		     rq.binding_len < HSMP_BINDING_MIN || rq.binding_len > HSMP_BINDING_MAX || rq.label_len == 0 ||
+		     rq.label_len > HSMP_LABEL_MAX || rq.label[rq.label_len] != 0))
+			abort();
 		hsmp_request_free(&rq);
 	}
 	if (cbu_load_map(data, size, &m) == 0)

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(enc);
 	}
 	if (writ_verify_signed(data, size, pinned_pub, &s) == WRIT_OK) {
-		if (s.pai_len > WRIT_PAI_MAX || s.n_revokes > WRIT_MAX_REVOKES)
+		if (s.pai_len > WRIT_PAI_MAX || s.n_revokes > WRIT_MAX_REVOKES || s.n_secrets > WRIT_MAX_SECRETS)
 			abort();
 	}
 	if (writ_open(data, size, &kex, pinned_pub, &s, &signed_msg, &signed_len) == WRIT_OK) {
