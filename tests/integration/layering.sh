@@ -27,6 +27,7 @@ check crypto base
 check p11 base
 check host base
 check wire base crypto
+check chip base
 
 # lib/base: portable C99, no OS calls, no malloc
 if grep -nE '\b(malloc|calloc|realloc|free|open|read|write|printf|fopen)\s*\(' lib/base/*.c; then

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One chip, start to lock, resumable after a dropped link or a chip reset: each pass
+ * asks the chip what it already holds (STATUS) and does only what is missing. What the
+ * station learnt in an earlier pass (the DAC, the key-agreement key, which secrets were
+ * confirmed) is kept in struct job across passes. See provision.h.
+ */
+#include "chip/provision.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct job {
+	int have_dac;
+	int have_enc;
+	int started;
+	int locked_by_us;
+	uint8_t enc_pub[WDP_P256_PUB_LEN];
+	uint8_t binding[WDP_BINDING_MAX];
+	size_t binding_len;
+	int secret_done[CHIP_RECIPE_SECRETS_MAX];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fail(struct chip_result *ret, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ret->err, sizeof ret->err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int chip_fail(struct chip *c, struct chip_result *ret, int rc, const char *step)
+{
+	return fail(ret, rc, "%s: %s", step, chip_last_detail(c));
+}
+
+static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_hsm_ops *ops,
+		struct job *j, struct chip_result *ret, chip_progress_fn progress, void *pctx)
+{
+	struct chip_info st;
+	char hsm_err[256] = "";
+	double t;
+	int rc;
+
+	rc = chip_status(c, &st);
+	if (rc < 0)
+		return chip_fail(c, ret, rc, "status");
+	if (!j->started) {
+		j->started = 1;
+		memcpy(ret->uid, st.uid, WDP_UID_LEN);
+		if (st.state & WDP_F_LOCKED)
+			return fail(ret, WRIT_E_EXISTS,
+				    "the chip is already provisioned and locked; set it aside (rework needs a rework writ)");
+	} else if (memcmp(ret->uid, st.uid, WDP_UID_LEN) != 0) {
+		return fail(ret, WRIT_E_SCOPE,
+			    "another chip answered after reconnecting; put the original chip back and retry");
+	}
+	if ((st.state & WDP_F_LOCKED) && j->locked_by_us)
+		return 0;
+
+	/* Identity: keys on the chip, a DAC from the HSM, the chain back on the chip. */
+	if (!(st.state & WDP_F_CHAIN)) {
+		if (!j->have_dac) {
+			uint8_t csr[WDP_CSR_MAX];
+			size_t csr_len;
+			rc = chip_generate_keys(c, csr, &csr_len, j->enc_pub, j->binding, &j->binding_len);
+			if (rc < 0)
+				return chip_fail(c, ret, rc, "generate keys");
+			j->have_enc = 1;
+			t = now_s();
+			rc = ops->issue_dac(ops->ctx, st.uid, csr, csr_len, &ret->dac, hsm_err, sizeof hsm_err);
+			ret->t_hsm += now_s() - t;
+			if (rc < 0)
+				return fail(ret, rc, "DAC: %s", hsm_err);
+			j->have_dac = 1;
+			ret->dac_issued = 1;
+		}
+		rc = chip_store_chain(c, ret->dac.dac, ret->dac.dac_len, ret->dac.pai, ret->dac.pai_len);
+		if (rc < 0)
+			return chip_fail(c, ret, rc, "store chain");
+	} else if (!j->have_dac) {
+		return fail(ret, WRIT_E_STATE,
+			    "the chip holds a certificate chain from an earlier run this station does not know; "
+			    "finish it with the station that started it, or set it aside");
+	}
+
+	if (!(st.state & WDP_F_FACTORY_DATA)) {
+		uint8_t fd[WDP_FACTORY_DATA_MAX];
+		size_t fd_len;
+		rc = ops->factory_data(ops->ctx, st.uid, &ret->dac, fd, sizeof fd, &fd_len, hsm_err,
+				       sizeof hsm_err);
+		if (rc < 0)
+			return fail(ret, rc, "factory data: %s", hsm_err);
+		rc = chip_store_factory_data(c, fd, fd_len);
+		if (rc < 0)
+			return chip_fail(c, ret, rc, "store factory data");
+	}
+
+	for (size_t i = 0; i < r->n_secrets; i++) {
+		uint8_t wrapped[WDP_WRAP_OVERHEAD + WDP_SECRET_MAX];
+		size_t wlen;
+		if (j->secret_done[i])
+			continue;
+		if (!j->have_enc) {
+			rc = chip_get_enc_key(c, j->enc_pub, j->binding, &j->binding_len);
+			if (rc < 0)
+				return chip_fail(c, ret, rc, "read key-agreement key");
+			j->have_enc = 1;
+		}
+		t = now_s();
+		rc = ops->wrap_secret(ops->ctx, st.uid, &ret->dac, j->enc_pub, j->binding, j->binding_len,
+				      r->secret_labels[i], wrapped, sizeof wrapped, &wlen, hsm_err,
+				      sizeof hsm_err);
+		ret->t_hsm += now_s() - t;
+		if (rc < 0)
+			return fail(ret, rc, "wrap secret %s: %s", r->secret_labels[i], hsm_err);
+		rc = chip_store_secret(c, r->secret_labels[i], wrapped, wlen);
+		if (rc < 0)
+			return chip_fail(c, ret, rc, "store secret");
+		j->secret_done[i] = 1;
+	}
+
+	if (!(st.state & WDP_F_OTP)) {
+		rc = chip_burn_otp(c, r->sb_key_hash, r->debug_root_hash);
+		if (rc < 0)
+			return chip_fail(c, ret, rc, "burn OTP");
+	}
+
+	if (r->fw_len > 0 && (!(st.state & WDP_F_FIRMWARE) || st.fw_version != r->fw_version)) {
+		rc = chip_firmware(c, r->fw_version, r->sb_pub, r->fw, r->fw_len, r->fw_sig, progress, pctx);
+		if (rc < 0)
+			return chip_fail(c, ret, rc, "firmware");
+	}
+
+	if (r->lock) {
+		uint8_t lc = 0;
+		rc = chip_lock(c, &lc);
+		if (rc < 0)
+			return chip_fail(c, ret, rc, "lock");
+		if (lc != WDP_LC_SECURED)
+			return fail(ret, WRIT_E_PROTO, "lock: the chip did not report the secured state");
+		j->locked_by_us = 1;
+	}
+	return 0;
+}
+
+int chip_provision(struct chip *c, const struct chip_recipe *r, const struct chip_hsm_ops *ops,
+		   struct chip_result *ret, chip_progress_fn progress, void *progress_ctx)
+{
+	struct job j;
+	struct chip_stats s0, s1;
+	double t0 = now_s();
+	int max_reconnects = r->reconnects < 0 ? 3 : r->reconnects;
+	int rc;
+
+	if (r->n_secrets > CHIP_RECIPE_SECRETS_MAX)
+		return WRIT_E_INVAL;
+	memset(ret, 0, sizeof *ret);
+	memset(&j, 0, sizeof j);
+	chip_get_stats(c, &s0);
+	if (!chip_connected(c) && chip_connect(c, NULL) < 0) {
+		(void)chip_fail(c, ret, WRIT_E_IO, "connect");
+		ret->t_total = now_s() - t0;
+		return WRIT_E_IO;
+	}
+	for (;;) {
+		rc = pass(c, r, ops, &j, ret, progress, progress_ctx);
+		if (rc != WRIT_E_IO || chip_last_status(c) != 0 || (int)ret->reconnects >= max_reconnects)
+			break;
+		/* The link dropped (the chip reset, a cable moved): reconnect and resume. */
+		for (;;) {
+			struct timespec backoff = { 0, 50000000L * (long)(ret->reconnects + 1) };
+			ret->reconnects++;
+			nanosleep(&backoff, NULL);
+			rc = chip_connect(c, NULL);
+			if (rc == 0 || (int)ret->reconnects >= max_reconnects)
+				break;
+		}
+		if (rc < 0) {
+			(void)chip_fail(c, ret, rc, "reconnect");
+			break;
+		}
+	}
+	chip_get_stats(c, &s1);
+	ret->t_total = now_s() - t0;
+	ret->t_chip = s1.wait_s - s0.wait_s;
+	if (rc == 0)
+		ret->err[0] = '\0';
+	return rc;
+}
