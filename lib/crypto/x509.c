@@ -35,6 +35,12 @@
 /* DER AlgorithmIdentifier for ecdsa-with-SHA256 (1.2.840.10045.4.3.2, no parameters). */
 static const uint8_t alg_ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
 					    0xce, 0x3d, 0x04, 0x03, 0x02 };
+/* The same with an explicit NULL parameter. RFC 5758 says the parameters are absent, but
+ * Mbed TLS 2.x and 3.x write NULL in the CSRs they make (mbedtls_x509write_csr_der), and
+ * that is what MCUs ship: accepted in CSRs only, never in certificates. Found by the
+ * chip interop test (tests/integration/chip_flow.sh). */
+static const uint8_t alg_ecdsa_sha256_null[] = { 0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48,
+						 0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00 };
 
 
 /* One DER element: tag, content, and the whole encoding (header included). */
@@ -113,7 +119,13 @@ static int der_split_signed(const uint8_t *der, size_t len, struct der_elem *ret
 	return 0;
 }
 
-int x509_verify_signed(const uint8_t *der, size_t len, const uint8_t signer_pub[WRIT_P256_PUB_LEN])
+static int alg_is(const struct der_elem *alg, const uint8_t *want, size_t want_len)
+{
+	return alg->raw_len == want_len && memcmp(alg->raw, want, want_len) == 0;
+}
+
+static int verify_signed(const uint8_t *der, size_t len, const uint8_t signer_pub[WRIT_P256_PUB_LEN],
+			 int allow_null_params)
 {
 	struct der_elem tbs, alg, sig;
 	uint8_t digest[32], raw[WRIT_P256_SIG_LEN];
@@ -124,7 +136,8 @@ int x509_verify_signed(const uint8_t *der, size_t len, const uint8_t signer_pub[
 	err = der_split_signed(der, len, &tbs, &alg, &sig);
 	if (err < 0)
 		return err;
-	if (alg.raw_len != sizeof(alg_ecdsa_sha256) || memcmp(alg.raw, alg_ecdsa_sha256, alg.raw_len) != 0)
+	if (!alg_is(&alg, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256)) &&
+	    !(allow_null_params && alg_is(&alg, alg_ecdsa_sha256_null, sizeof(alg_ecdsa_sha256_null))))
 		return WRIT_E_UNSUPPORTED;
 	/* BIT STRING: first content octet is the unused-bit count, which must be 0 */
 	if (sig.len < 1 || sig.val[0] != 0)
@@ -138,6 +151,11 @@ int x509_verify_signed(const uint8_t *der, size_t len, const uint8_t signer_pub[
 	if (err == WRIT_E_FORMAT)
 		return WRIT_E_INVAL; /* the caller's key, not the signed object, is bad */
 	return err;
+}
+
+int x509_verify_signed(const uint8_t *der, size_t len, const uint8_t signer_pub[WRIT_P256_PUB_LEN])
+{
+	return verify_signed(der, len, signer_pub, 0);
 }
 
 /* Skip leading ASCII whitespace; 1 if what follows is PEM armour. */
@@ -408,7 +426,7 @@ int x509_csr_parse_verify(const uint8_t *csr, size_t len, uint8_t ret_pub[WRIT_P
 	err = spki_der_point(&spki, pub);
 	if (err < 0)
 		goto fail;
-	err = x509_verify_signed(csr, len, pub);
+	err = verify_signed(csr, len, pub, 1);
 	if (err < 0)
 		goto fail;
 	memcpy(ret_pub, pub, sizeof(pub));

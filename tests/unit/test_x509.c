@@ -502,11 +502,29 @@ static void test_faulty_signer(void **state)
 	ec_soft_key_free(dev);
 }
 
+/* A CSR made on a chip by Mbed TLS 2.28 (libwrit-device, tests/vectors/mbedtls-2.28-csr.der):
+ * its signatureAlgorithm carries an explicit NULL parameter. The CSR parser accepts it
+ * (it is what MCUs ship); the strict check used for certificates does not. */
+static void test_csr_mbedtls_null_params(void **state)
+{
+	struct blob b = read_vec("../mbedtls-2.28-csr.der");
+	uint8_t pub[WRIT_P256_PUB_LEN];
+
+	(void)state;
+	assert_int_equal(x509_csr_parse_verify(b.p, b.n, pub), 0);
+	assert_int_equal(pub[0], 0x04);
+	assert_int_equal(x509_verify_signed(b.p, b.n, pub), WRIT_E_UNSUPPORTED);
+	b.p[b.n - 5] ^= 1; /* a flipped signature byte still fails */
+	assert_int_not_equal(x509_csr_parse_verify(b.p, b.n, pub), 0);
+	free(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_faulty_signer),
 		cmocka_unit_test(test_csr_valid),
+		cmocka_unit_test(test_csr_mbedtls_null_params),
 		cmocka_unit_test(test_csr_from_csr_build_sign),
 		cmocka_unit_test(test_csr_tampered),
 		cmocka_unit_test(test_csr_unsupported),
