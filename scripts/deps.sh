@@ -9,7 +9,7 @@ pkgs=(
   libssl-dev openssl libcbor-dev libp11-kit-dev softhsm2 opensc
   libcmocka-dev libsqlite3-dev sqlite3
   libmbedtls-dev libqrencode-dev libpng-dev zlib1g-dev
-  python3-cbor2 python3-cryptography
+  python3-cbor2 python3-cryptography zbar-tools
 )
 
 missing=()
