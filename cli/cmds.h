@@ -16,6 +16,9 @@ int cmd_hsm(int argc, char **argv);
 /* writ firmware sign|verify: secure-boot signatures of images (argv[0] is "firmware"). */
 int cmd_firmware(int argc, char **argv);
 
+/* writ chip discover|status|provision: the station's chip driver (argv[0] is "chip"). */
+int cmd_chip(int argc, char **argv);
+
 struct p11_ctx;
 struct writ_signer;
 /* Open the authority token of dir (authority.conf; PIN from pin_file or

@@ -11,7 +11,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: writ <command> ...\n"
 		   "  authority   act as a local OEM authority: roots, Matter PAA, PAI certification, writs\n"
 		   "  hsm         talk to a writ-hsmd over its local socket\n"
-		   "  matter      Matter attestation checks (check-chain)\n"
+		   "  chip        discover, inspect and provision chips (writ-devsim or real ones)\n"
+		   "  firmware    sign and verify firmware images (secure-boot key)\n"
+		   "  matter      Matter data: check-chain, payload, spake2p, passcode, discriminator, label, factory-data\n"
 		   "Run `writ <command> --help` for the options of each.\n");
 }
 
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
 		return cmd_authority(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "hsm"))
 		return cmd_hsm(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "chip"))
+		return cmd_chip(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "firmware"))
 		return cmd_firmware(argc - 1, argv + 1);
 	fprintf(stderr, "writ: unknown command \"%s\"\n", argv[1]);

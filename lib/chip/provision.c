@@ -162,7 +162,7 @@ int chip_provision(struct chip *c, const struct chip_recipe *r, const struct chi
 	struct job j;
 	struct chip_stats s0, s1;
 	double t0 = now_s();
-	int max_reconnects = r->reconnects < 0 ? 3 : r->reconnects;
+	int max_reconnects = r->reconnects < 0 ? 6 : r->reconnects;
 	int rc;
 
 	if (r->n_secrets > CHIP_RECIPE_SECRETS_MAX)
@@ -181,7 +181,10 @@ int chip_provision(struct chip *c, const struct chip_recipe *r, const struct chi
 			break;
 		/* The link dropped (the chip reset, a cable moved): reconnect and resume. */
 		for (;;) {
-			struct timespec backoff = { 0, 50000000L * (long)(ret->reconnects + 1) };
+			/* 0.1 s, 0.2 s, 0.4 s ... at most 2 s: long enough for a chip to reboot */
+			long ms = 100L << (ret->reconnects < 5 ? ret->reconnects : 5);
+			struct timespec backoff = { (ms > 2000 ? 2000 : ms) / 1000,
+						    ((ms > 2000 ? 2000 : ms) % 1000) * 1000000L };
 			ret->reconnects++;
 			nanosleep(&backoff, NULL);
 			rc = chip_connect(c, NULL);

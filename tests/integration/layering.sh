@@ -27,6 +27,7 @@ check crypto base
 check p11 base
 check host base
 check wire base crypto
+check matter base crypto
 check chip base
 
 # lib/base: portable C99, no OS calls, no malloc
@@ -36,8 +37,31 @@ if grep -nE '\b(malloc|calloc|realloc|free|open|read|write|printf|fopen)\s*\(' l
 else
 	pass=$((pass + 1))
 fi
+# device/ (libwrit-device, not devsim): portable C99 on lib/base and Mbed TLS only; no
+# allocation and no mutable globals (the caller allocates every context)
+bad=$(grep -HnE '#include' device/*.[ch] | grep -vE '#include (<(stddef|stdint|string|limits)\.h>|<mbedtls/[a-z0-9_]+\.h>|"base/[a-z0-9_]+\.h"|"wdev(_pal)?\.h")' || true)
+if [ -n "$bad" ]; then
+	echo "FAIL: device/ includes something other than lib/base, Mbed TLS or the C library:"
+	echo "$bad"
+	fail=$((fail + 1))
+else
+	pass=$((pass + 1))
+fi
+if grep -nE '\b(malloc|calloc|realloc|free)\s*\(' device/*.c; then
+	echo "FAIL: device/ allocates"
+	fail=$((fail + 1))
+else
+	pass=$((pass + 1))
+fi
+if grep -nE '^(static +)?(volatile +)?(unsigned|signed|int|char|long|short|uint[0-9]+_t|int[0-9]+_t|size_t|struct +[a-z_]+|enum +[a-z_]+)\b[^(]*(=.*)?;\s*$' device/*.c ||
+	grep -nP '^\s+static\s+(?!const\b)' device/*.c; then
+	echo "FAIL: device/ defines mutable globals or statics"
+	fail=$((fail + 1))
+else
+	pass=$((pass + 1))
+fi
 # banned functions everywhere
-if grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' lib/*/*.c hsm/*.c cli/*.c; then
+if grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' lib/*/*.c hsm/*.c cli/*.c device/*.c device/devsim/*.c; then
 	echo "FAIL: banned function used"
 	fail=$((fail + 1))
 else

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What a programming station plugs into the provisioning flow (lib/chip/provision.h):
+ * the HSM operations over writ-hsmd's socket (a DAC for the chip's CSR, a product
+ * secret wrapped to the chip) and the Matter data computed for each device (serial
+ * number, passcode, discriminator, SPAKE2+ verifier, rotating-ID unique ID, the WFD1
+ * blob, and the onboarding QR string and manual code for its label).
+ *
+ * One struct line per worker thread: it owns one HSM connection and is not shared.
+ * The passcode of the last device stays in memory only until the next device or
+ * line_close, which wipes it; it is never written anywhere by this module.
+ */
+#ifndef WRIT_STATION_LINE_H
+#define WRIT_STATION_LINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chip/provision.h"
+#include "matter/factory.h"
+#include "matter/payload.h"
+
+#define LINE_SERIAL_PREFIX_MAX 16
+
+struct line_device {
+	uint64_t serial;             /* from the HSM, in the writ's range */
+	char serial_str[MATTER_SERIAL_MAX + 1];
+	char qr[MATTER_QR_BUFSZ];
+	char manual[MATTER_MANUAL_BUFSZ];
+	uint16_t discriminator;
+	uint64_t dac_journal_seq;
+};
+
+struct line {
+	int hsm_fd;
+	uint8_t writ_id[16];
+	struct matter_factory_data base; /* product-level fields (vid, pid, names, date, ...) */
+	uint32_t iterations;
+	uint16_t disc_lo, disc_hi;       /* discriminator range (0..4095 = random) */
+	uint8_t caps;                    /* onboarding discovery capabilities */
+	char serial_prefix[LINE_SERIAL_PREFIX_MAX + 1];
+	struct line_device dev;          /* the device being provisioned */
+	uint32_t passcode;               /* wiped at the next device and at close */
+};
+
+/* Connect to writ-hsmd at hsm_socket for writ writ_id; base holds the product-level
+ * factory data (vid/pid must equal the writ's; DAC/PAI/serial/discriminator are filled
+ * per device). Returns 0 or a negative error with a reason in errbuf. */
+WRIT_MUST_CHECK int line_open(struct line *l, const char *hsm_socket, const uint8_t writ_id[16],
+			      const struct matter_factory_data *base, uint32_t iterations,
+			      const char *serial_prefix, char *errbuf, size_t errcap);
+void line_close(struct line *l);
+
+/* The callbacks for chip_provision; ctx is the struct line. */
+extern const struct chip_hsm_ops line_hsm_ops_template;
+void line_hsm_ops(struct line *l, struct chip_hsm_ops *ret);
+
+#endif
