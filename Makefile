@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm clean
+.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip clean
 
 all: build
 
@@ -44,6 +44,9 @@ demo-clean:
 
 bench-hsm: deps build
 	@bash bench/bench_hsm.sh $(BUILD)
+
+bench-chip: deps build
+	@bash bench/bench_chip.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -382,6 +382,8 @@ out:
 /* After a failed write or commit: drop the PAL's uncommitted writes and reload. */
 static void roll_back(struct wdev_ctx *c)
 {
+	/* the discard drops a transfer's staged chunks too: it cannot complete any more */
+	c->fw.active = 0;
 	if (c->pal.discard)
 		c->pal.discard(c->pal.ctx);
 	if (load_state(c) != 0)
@@ -975,8 +977,11 @@ static int cmd_fw_chunk(struct wdev_ctx *c, const struct wdp_frame *f, struct wd
 		REFUSE(r, WDEV_E_SEQUENCE, "FW_OFFSET is not the bytes received so far");
 	if (t[1].len > c->fw.size - c->fw.received)
 		REFUSE(r, WDEV_E_TOO_BIG, "chunk goes past FW_SIZE");
-	if (c->pal.flash_write(c->pal.ctx, (enum wdev_area)c->fw.slot, c->fw.received, t[1].value, t[1].len) != 0 ||
-	    c->pal.commit(c->pal.ctx) != 0) {
+	/* Written to the inactive slot without a commit: a transfer lives until reset, so its
+	 * bytes need to be durable only when FW_END installs the image, and that commit
+	 * makes them so (one flush per image instead of one per chunk). */
+	if (c->pal.flash_write(c->pal.ctx, (enum wdev_area)c->fw.slot, c->fw.received, t[1].value, t[1].len) != 0) {
+		c->fw.active = 0;
 		if (c->pal.discard)
 			c->pal.discard(c->pal.ctx);
 		REFUSE(r, WDEV_E_STORAGE, "firmware slot write failed");

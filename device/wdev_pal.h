@@ -52,6 +52,10 @@ enum wdev_area { WDEV_AREA_STATE = 0, WDEV_AREA_FW0 = 1, WDEV_AREA_FW1 = 2 };
  * writes a temp file and renames it). If a write or the commit fails, the library calls
  * discard (when not NULL): the PAL drops every uncommitted write, so reads return the
  * committed contents again. A refused command makes no write at all.
+ *
+ * One exception: FW_CHUNK writes its bytes to the inactive firmware slot without a
+ * commit; the FW_END that installs the image commits them with the record. A reset in
+ * between loses the transfer, which is what the protocol says (the host starts over).
  */
 struct wdev_pal {
 	void *ctx; /* passed to every callback; owned by the caller */
