@@ -36,9 +36,10 @@ static void usage(FILE *f)
 		"        --hsm SOCKET --writ ID --settings FILE\n"
 		"        --firmware IMG --fw-version V --fw-sig SIG --sb-pub HEX|FILE --debug-root-hash HEX\n"
 		"        [--secret LABEL]... [--parallel N] [--serial-prefix P] [--iterations I]\n"
-		"        [--records FILE] [--no-lock] [--timeout-ms MS]\n"
+		"        [--records FILE] [--cert-dir DIR] [--no-lock] [--timeout-ms MS]\n"
 		"ADDR is unix:PATH, tcp:HOST:PORT or tty:PATH; --connect-dir takes every chip-*.sock in DIR.\n"
 		"SIG is r||s (64 bytes raw or 128 hex digits, as `writ firmware sign` writes it).\n"
+		"--records appends one JSON line per device; --cert-dir writes UID.dac.der and pai.der.\n"
 		"--settings holds the product-level Matter data (see `writ matter factory-data`);\n"
 		"serial, passcode, discriminator, salt and rotating-ID are made per device.\n"
 		"Exit: 0 every chip provisioned, 1 some failed (one line each on stderr), 2 usage.\n");
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 struct opts {
 	const char *addrs[MAX_CHIPS];
 	size_t n_addrs;
-	const char *hsm, *writ, *settings, *firmware, *fw_sig, *sb_pub, *dbg_hash, *records, *prefix;
+	const char *hsm, *writ, *settings, *firmware, *fw_sig, *sb_pub, *dbg_hash, *records, *prefix, *cert_dir;
 	const char *labels[CHIP_RECIPE_SECRETS_MAX];
 	size_t n_labels;
 	unsigned long fw_version, parallel, iterations, timeout_ms;
@@ -145,7 +146,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "fw-version", 1, 0, 'v' }, { "fw-sig", 1, 0, 'g' },     { "sb-pub", 1, 0, 'b' },
 		{ "debug-root-hash", 1, 0, 'd' }, { "secret", 1, 0, 'l' }, { "parallel", 1, 0, 'p' },
 		{ "serial-prefix", 1, 0, 'P' }, { "iterations", 1, 0, 'i' }, { "records", 1, 0, 'r' },
-		{ "no-lock", 0, 0, 'n' },   { "timeout-ms", 1, 0, 't' },  { "help", 0, 0, 'h' },
+		{ "no-lock", 0, 0, 'n' },   { "cert-dir", 1, 0, 'D' },   { "timeout-ms", 1, 0, 't' },  { "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -173,6 +174,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'd': o->dbg_hash = optarg; break;
 		case 'r': o->records = optarg; break;
 		case 'P': o->prefix = optarg; break;
+		case 'D': o->cert_dir = optarg; break;
 		case 'n': o->no_lock = 1; break;
 		case 'l':
 			if (o->n_labels >= CHIP_RECIPE_SECRETS_MAX) {
@@ -349,6 +351,17 @@ static void *worker(void *arg)
 			if (ec_sha256(r.dac.dac, r.dac.dac_len, d) < 0)
 				memset(d, 0, sizeof d);
 			hex_encode(d, 32, dh);
+			if (s->o->cert_dir) {
+				char path[4096];
+				int w1 = snprintf(path, sizeof path, "%s/%s.dac.der", s->o->cert_dir, uid);
+				if (w1 < 0 || (size_t)w1 >= sizeof path ||
+				    file_write_atomic(path, r.dac.dac, r.dac.dac_len, 0644) < 0)
+					fprintf(stderr, "writ chip: cannot write %s\n", path);
+				w1 = snprintf(path, sizeof path, "%s/pai.der", s->o->cert_dir);
+				if (w1 < 0 || (size_t)w1 >= sizeof path ||
+				    file_write_atomic(path, r.dac.pai, r.dac.pai_len, 0644) < 0)
+					fprintf(stderr, "writ chip: cannot write %s\n", path);
+			}
 			if (s->records) {
 				fprintf(s->records, "{\"chip\":");
 				json_str(s->records, s->o->addrs[i]);
