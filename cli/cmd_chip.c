@@ -20,6 +20,7 @@
 #include "chip/provision.h"
 #include "cli/cmds.h"
 #include "crypto/ec.h"
+#include "crypto/fwsig.h"
 #include "host/file.h"
 #include "station/line.h"
 
@@ -464,6 +465,13 @@ static int cmd_provision(struct opts *o)
 		goto out;
 	if (ec_sha256(s.recipe.sb_pub, WDP_P256_PUB_LEN, s.recipe.sb_key_hash) < 0)
 		goto out;
+	/* Pre-flight: an image the chips would refuse must not cost a single DAC. */
+	if (fwsig_verify(s.recipe.sb_pub, (uint32_t)o->fw_version, fw, fw_len, s.recipe.fw_sig) != 0) {
+		fprintf(stderr, "writ chip: %s (version %lu) is not signed by the secure-boot key given in --sb-pub; "
+				"no chip was touched. Use the image and signature the OEM released for this version.\n",
+			o->firmware, o->fw_version);
+		goto out;
+	}
 	s.recipe.fw = fw;
 	s.recipe.fw_len = fw_len;
 	s.recipe.fw_version = (uint32_t)o->fw_version;
