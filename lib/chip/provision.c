@@ -46,6 +46,13 @@ static int chip_fail(struct chip *c, struct chip_result *ret, int rc, const char
 	return fail(ret, rc, "%s: %s", step, chip_last_detail(c));
 }
 
+static void step(const struct chip_hsm_ops *ops, struct chip_result *ret, const char *name)
+{
+	ret->failed_step = name;
+	if (ops->step)
+		ops->step(ops->ctx, name);
+}
+
 static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_hsm_ops *ops,
 		struct job *j, struct chip_result *ret, chip_progress_fn progress, void *pctx)
 {
@@ -54,6 +61,7 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 	double t;
 	int rc;
 
+	step(ops, ret, "discover");
 	rc = chip_status(c, &st);
 	if (rc < 0)
 		return chip_fail(c, ret, rc, "status");
@@ -74,11 +82,13 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 	if (!(st.state & WDP_F_CHAIN)) {
 		if (!j->have_dac) {
 			uint8_t csr[WDP_CSR_MAX];
+			step(ops, ret, "keys");
 			size_t csr_len;
 			rc = chip_generate_keys(c, csr, &csr_len, j->enc_pub, j->binding, &j->binding_len);
 			if (rc < 0)
 				return chip_fail(c, ret, rc, "generate keys");
 			j->have_enc = 1;
+			step(ops, ret, "dac");
 			t = now_s();
 			rc = ops->issue_dac(ops->ctx, st.uid, csr, csr_len, &ret->dac, hsm_err, sizeof hsm_err);
 			ret->t_hsm += now_s() - t;
@@ -87,6 +97,7 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 			j->have_dac = 1;
 			ret->dac_issued = 1;
 		}
+		step(ops, ret, "chain");
 		rc = chip_store_chain(c, ret->dac.dac, ret->dac.dac_len, ret->dac.pai, ret->dac.pai_len);
 		if (rc < 0)
 			return chip_fail(c, ret, rc, "store chain");
@@ -99,6 +110,7 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 	if (!(st.state & WDP_F_FACTORY_DATA)) {
 		uint8_t fd[WDP_FACTORY_DATA_MAX];
 		size_t fd_len;
+		step(ops, ret, "factory-data");
 		rc = ops->factory_data(ops->ctx, st.uid, &ret->dac, fd, sizeof fd, &fd_len, hsm_err,
 				       sizeof hsm_err);
 		if (rc < 0)
@@ -113,6 +125,7 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 		size_t wlen;
 		if (j->secret_done[i])
 			continue;
+		step(ops, ret, "secret");
 		if (!j->have_enc) {
 			rc = chip_get_enc_key(c, j->enc_pub, j->binding, &j->binding_len);
 			if (rc < 0)
@@ -133,12 +146,14 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 	}
 
 	if (!(st.state & WDP_F_OTP)) {
+		step(ops, ret, "otp");
 		rc = chip_burn_otp(c, r->sb_key_hash, r->debug_root_hash);
 		if (rc < 0)
 			return chip_fail(c, ret, rc, "burn OTP");
 	}
 
 	if (r->fw_len > 0 && (!(st.state & WDP_F_FIRMWARE) || st.fw_version != r->fw_version)) {
+		step(ops, ret, "firmware");
 		rc = chip_firmware(c, r->fw_version, r->sb_pub, r->fw, r->fw_len, r->fw_sig, progress, pctx);
 		if (rc < 0)
 			return chip_fail(c, ret, rc, "firmware");
@@ -146,6 +161,7 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 
 	if (r->lock) {
 		uint8_t lc = 0;
+		step(ops, ret, "lock");
 		rc = chip_lock(c, &lc);
 		if (rc < 0)
 			return chip_fail(c, ret, rc, "lock");
@@ -199,7 +215,9 @@ int chip_provision(struct chip *c, const struct chip_recipe *r, const struct chi
 	chip_get_stats(c, &s1);
 	ret->t_total = now_s() - t0;
 	ret->t_chip = s1.wait_s - s0.wait_s;
-	if (rc == 0)
+	if (rc == 0) {
 		ret->err[0] = '\0';
+		ret->failed_step = NULL;
+	}
 	return rc;
 }

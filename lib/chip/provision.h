@@ -37,6 +37,10 @@ struct chip_hsm_ops {
 			   const uint8_t enc_pub[WDP_P256_PUB_LEN], const uint8_t *binding,
 			   size_t binding_len, const char *label, uint8_t *out, size_t cap,
 			   size_t *ret_len, char *errbuf, size_t errcap);
+	/* Optional (may be NULL): the flow enters a step ("discover", "keys", "dac", "chain",
+	 * "factory-data", "secret", "otp", "firmware", "lock"), for progress lines and for
+	 * naming the step a failure happened in. */
+	void (*step)(void *ctx, const char *name);
 	/* Build the chip's factory data blob (WFD1) for this device. */
 	int (*factory_data)(void *ctx, const uint8_t uid[WDP_UID_LEN], const struct chip_dac *dac,
 			    uint8_t *out, size_t cap, size_t *ret_len, char *errbuf, size_t errcap);
@@ -64,6 +68,7 @@ struct chip_result {
 	int dac_issued;      /* a DAC was issued in this run */
 	unsigned reconnects; /* links re-established */
 	double t_total, t_chip, t_hsm; /* seconds: all, waiting on the chip, in HSM calls */
+	const char *failed_step;  /* on failure: the step it failed in (static string) */
 	char err[384];       /* on failure: what went wrong and what to do */
 };
 
