@@ -24,6 +24,7 @@
 struct chip {
 	char addr[ADDR_MAX];
 	int fd;
+	int is_sock; /* send with MSG_NOSIGNAL: a chip that went away must not kill us */
 	uint32_t seq;
 	struct chip_opts opts;
 	unsigned last_status;
@@ -171,6 +172,7 @@ static int link_open(struct chip *c)
 		return WRIT_E_IO;
 	}
 	c->fd = fd;
+	c->is_sock = strncmp(c->addr, "unix:", 5) == 0 || strncmp(c->addr, "tcp:", 4) == 0;
 	wdp_rx_init(&c->rx);
 	return 0;
 }
@@ -182,10 +184,10 @@ static void link_close(struct chip *c)
 	c->fd = -1;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+static int write_all(int fd, int is_sock, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = is_sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -275,7 +277,7 @@ int chip_exchange(struct chip *c, uint16_t command, const uint8_t *payload, size
 	for (int attempt = 0; attempt <= c->opts.retries; attempt++) {
 		if (attempt > 0)
 			c->stats.resends++;
-		rc = write_all(c->fd, c->tx, flen);
+		rc = write_all(c->fd, c->is_sock, c->tx, flen);
 		if (rc < 0)
 			break;
 		rc = read_answer(c, c->seq, &f);
@@ -385,7 +387,10 @@ static int discover(struct chip *c, struct chip_info *ret)
 	memset(&info, 0, sizeof info);
 	info.proto = wdp_get_u16(t[0].value);
 	memcpy(info.uid, t[1].value, WDP_UID_LEN);
-	memcpy(info.family, t[2].value, t[2].len);
+	/* Peer-controlled text that ends up on a terminal and in records: printable ASCII
+	 * only, like DETAIL (an escape sequence or a NUL must not pass). */
+	for (size_t i = 0; i < t[2].len; i++)
+		info.family[i] = (t[2].value[i] >= 0x20 && t[2].value[i] < 0x7f) ? (char)t[2].value[i] : '?';
 	info.lifecycle = t[3].value[0];
 	info.max_payload = wdp_get_u32(t[4].value);
 	info.state = wdp_get_u32(t[5].value);

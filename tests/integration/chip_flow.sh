@@ -4,7 +4,8 @@
 # writ-devsim chip (libwrit-device, Mbed TLS). Keys and CSR on the chip, the DAC from the
 # HSM accepted by the chip, factory data, the OTA key wrapped by the HSM and unwrapped on
 # the chip, OTP, a 1 MiB signed firmware image, lock. Then: the DAC chain checks out,
-# the chip refuses a second run, the HSM counted exactly one device.
+# the chip refuses a second run, the HSM counted exactly one device. The same driver
+# over TCP and over a pty (tty:PATH / pty:PATH): discover, status, a full run on the pty.
 source "${WRIT_SRC:?}/tests/integration/chip_lib.sh"
 
 chip_setup 5
@@ -87,6 +88,51 @@ provision "unix:$WORK/c1.sock"
 check "a locked chip is refused (exit 1)" "$RC" = 1
 check_grep "the refusal says it is already provisioned" 'already provisioned' "$ERR"
 check "still exactly 1 DAC" "$(counts hsm "$WRIT_ID")" = "issued 1 remaining 4"
+
+# The same driver over TCP and over a serial line (a pty, raw mode): discover and status
+# give the chip's UID and lifecycle, the same UID whichever way the line is named.
+start_devsim t1 --listen tcp:127.0.0.1:0
+TCP_ADDR=${DEVSIM_ADDR[t1]}
+check "devsim announces tcp:127.0.0.1:PORT ($TCP_ADDR)" \
+	"$(grep -Ec '^tcp:127\.0\.0\.1:[0-9]+$' <<<"$TCP_ADDR")" = 1
+run "$WRIT" chip discover --connect "$TCP_ADDR"
+check "discover over TCP: a blank chip ($(head -c 200 "$ERR"))" \
+	"$RC:$(grep -c '^lifecycle blank$' "$OUT")" = "0:1"
+UID_T=$(sed -n 's/^uid //p' "$OUT")
+check "TCP: a 32-hex-digit UID" "$(grep -Ec '^[0-9a-f]{32}$' <<<"$UID_T")" = 1
+check "TCP: another chip than c1" "$UID_T" != "$UID1"
+run "$WRIT" chip status --connect "$TCP_ADDR"
+check "status over TCP: the same UID, blank" \
+	"$RC:$(sed -n 's/^uid //p' "$OUT"):$(grep -c '^lifecycle blank$' "$OUT")" = "0:$UID_T:1"
+
+start_devsim p1 --listen pty
+PTY_ADDR=${DEVSIM_ADDR[p1]}
+PTY_PATH=${PTY_ADDR#pty:}
+check "devsim announces pty:/dev/pts/N ($PTY_ADDR)" \
+	"$(grep -Ec '^pty:/dev/pts/[0-9]+$' <<<"$PTY_ADDR")" = 1
+run "$WRIT" chip discover --connect "$PTY_ADDR"
+check "discover over the pty: a blank chip ($(head -c 200 "$ERR"))" \
+	"$RC:$(grep -c '^lifecycle blank$' "$OUT")" = "0:1"
+UID_P=$(sed -n 's/^uid //p' "$OUT")
+check "pty: a 32-hex-digit UID" "$(grep -Ec '^[0-9a-f]{32}$' <<<"$UID_P")" = 1
+check "pty: another chip than c1" "$UID_P" != "$UID1"
+check "pty: another chip than t1" "$UID_P" != "$UID_T"
+run "$WRIT" chip discover --connect "tty:$PTY_PATH"
+check "discover as tty:PATH: the same chip" "$RC:$(sed -n 's/^uid //p' "$OUT")" = "0:$UID_P"
+run "$WRIT" chip status --connect "tty:$PTY_PATH"
+check "status over the pty: blank, no firmware" \
+	"$RC:$(grep -c '^lifecycle blank$' "$OUT"):$(grep -c '^firmware-version 0$' "$OUT")" = "0:1:1"
+# a whole run over the serial line: 1 MiB of firmware in 4000-byte chunks through a pty,
+# which hands frames over in pieces
+provision "$PTY_ADDR"
+check "provision over the pty exits 0 ($(head -c 300 "$ERR"))" "$RC" = 0
+run "$WRIT" chip status --connect "tty:$PTY_PATH"
+check "status over the pty: secured, firmware $FW_VERSION" \
+	"$(grep -c '^lifecycle secured$' "$OUT"):$(grep -c "^firmware-version $FW_VERSION\$" "$OUT")" = "1:1"
+check "the pty chip's record names it" "$(grep -c "\"uid\": *\"$UID_P\"" records.jsonl)" = 1
+check "the HSM issued 2 DACs" "$(counts hsm "$WRIT_ID")" = "issued 2 remaining 3"
+stop_devsim t1
+stop_devsim p1
 
 # the journal verifies offline
 stop_hsmd hsm

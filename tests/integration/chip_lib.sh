@@ -4,13 +4,14 @@
 # image, Matter settings, and writ-devsim chips started and stopped by these functions.
 #
 #   chip_setup [QUANTITY]     # authority + HSM + writ ($WRIT_ID) + firmware + settings
-#   start_devsim NAME [args]  # writ-devsim on unix:$WORK/NAME.sock, state NAME.state
+#   start_devsim NAME [--listen SPEC] [args]  # writ-devsim on unix:$WORK/NAME.sock (or
+#                             # SPEC: tcp:127.0.0.1:0, pty), state NAME.state
 #   stop_devsim NAME [SIG]
 #   provision ADDR... [-- extra args]   # writ chip provision with the fixture's recipe
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
 
 DEVSIM=$WRIT_BIN/writ-devsim
-declare -A DEVSIM_PIDS=()
+declare -A DEVSIM_PIDS=() DEVSIM_ADDR=()
 
 _chip_cleanup()
 {
@@ -54,17 +55,25 @@ hw_ver_str = rev-A
 SET
 }
 
-# start_devsim NAME [writ-devsim args...]: wait (at most 10 s) for its "ready" line.
+# start_devsim NAME [--listen SPEC] [writ-devsim args...]: wait (at most 10 s) for its
+# "ready" line. SPEC defaults to unix:$WORK/NAME.sock; tcp:127.0.0.1:0 and pty work too.
+# DEVSIM_ADDR[NAME] is the address it announced (e.g. tcp:127.0.0.1:PORT, pty:/dev/pts/N).
 start_devsim()
 {
-	local name=$1 i
+	local name=$1 listen i
 	shift
+	listen="unix:$WORK/$name.sock"
+	if [[ ${1:-} == --listen ]]; then
+		listen=$2
+		shift 2
+	fi
 	rm -f "$WORK/$name.sock" "$WORK/$name.ready"
-	"$DEVSIM" --state "$WORK/$name.state" --listen "unix:$WORK/$name.sock" "$@" \
+	"$DEVSIM" --state "$WORK/$name.state" --listen "$listen" "$@" \
 		>"$WORK/$name.ready" 2>>"$WORK/$name.log" &
 	DEVSIM_PIDS[$name]=$!
 	for ((i = 0; i < 200; i++)); do
 		if grep -q '^ready ' "$WORK/$name.ready" 2>/dev/null; then
+			DEVSIM_ADDR[$name]=$(sed -n 's/^ready //p' "$WORK/$name.ready" | head -n 1)
 			return 0
 		fi
 		kill -0 "${DEVSIM_PIDS[$name]}" 2>/dev/null || break
