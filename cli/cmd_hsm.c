@@ -229,7 +229,9 @@ static int do_status(int fd)
 		cbor_item_t *w = cbor_array_handle(arr)[i];
 		uint8_t id[WRIT_ID_LEN];
 		char product[WRIT_NAME_MAX + 1] = "";
-		uint64_t q = 0, iss = 0, rem = 0, rev = 0;
+		uint64_t q = 0, iss = 0, rem = 0, rev = 0, reiss = 0;
+		uint8_t vd[WRIT_DIGEST_LEN] = { 0 }, fwd[WRIT_DIGEST_LEN] = { 0 };
+		char vdh[2 * WRIT_DIGEST_LEN + 1], fdh[2 * WRIT_DIGEST_LEN + 1];
 		int64_t nb = 0, na = 0;
 		if (cbu_get_fixed(w, HSMP_W_ID, id, sizeof(id)) < 0)
 			continue;
@@ -240,10 +242,17 @@ static int do_status(int fd)
 		(void)!cbu_get_uint(w, HSMP_W_REVOKED, 1, &rev);
 		(void)!cbu_get_int(w, HSMP_W_NOT_BEFORE, &nb);
 		(void)!cbu_get_int(w, HSMP_W_NOT_AFTER, &na);
+		(void)!cbu_get_uint(w, HSMP_W_REISSUED, UINT64_MAX, &reiss);
+		(void)!cbu_get_fixed(w, HSMP_W_VERSION_DIGEST, vd, sizeof(vd));
+		(void)!cbu_get_fixed(w, HSMP_W_FIRMWARE_DIGEST, fwd, sizeof(fwd));
 		hex_encode(id, sizeof(id), hex);
-		printf("writ %s product %s quantity %llu issued %llu remaining %llu window %lld..%lld%s\n", hex, product,
-		       (unsigned long long)q, (unsigned long long)iss, (unsigned long long)rem, (long long)nb,
-		       (long long)na, rev ? " REVOKED" : "");
+		hex_encode(vd, sizeof(vd), vdh);
+		hex_encode(fwd, sizeof(fwd), fdh);
+		/* re-issues, version and firmware digests go last: scripts match the front */
+		printf("writ %s product %s quantity %llu issued %llu remaining %llu window %lld..%lld reissued %llu "
+		       "version %s firmware %s%s\n", hex, product, (unsigned long long)q, (unsigned long long)iss,
+		       (unsigned long long)rem, (long long)nb, (long long)na, (unsigned long long)reiss, vdh, fdh,
+		       rev ? " REVOKED" : "");
 	}
 	cbor_decref(&resp);
 	return 0;
@@ -367,7 +376,8 @@ int cmd_hsm(int argc, char **argv)
 			hsmc_dac_free(&d);
 			goto out;
 		}
-		printf("serial %llu seq %llu\n", (unsigned long long)d.device_serial, (unsigned long long)d.seq);
+		printf("serial %llu seq %llu%s\n", (unsigned long long)d.device_serial, (unsigned long long)d.seq,
+		       d.reissued ? " reissued" : "");
 		hsmc_dac_free(&d);
 		rc = 0;
 	} else if (!strcmp(sub, "wrap")) {

@@ -664,6 +664,33 @@ static int cmd_get_enc_key(struct wdev_ctx *c, const struct wdp_frame *f, struct
 	return 0;
 }
 
+/* GET_CSR: a fresh CSR for the attestation key the chip already holds, for a host that
+ * lost GENERATE_KEYS' answer (a new station process resuming a chip before its chain is
+ * stored): the HSM then sees the same key and re-issues the DAC instead of spending
+ * another unit. Read-only: the persistent state does not change. */
+static int cmd_get_csr(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tlv_writer *w, struct reply *r)
+{
+	uint8_t csr[WDP_CSR_MAX];
+	size_t csr_len = 0;
+	int err = parse_empty(f, r);
+
+	if (err)
+		return err;
+	if (!c->st.have_keys)
+		REFUSE(r, WDEV_E_STATE, "no keys: GENERATE_KEYS first");
+	if (c->st.have_chain)
+		REFUSE(r, WDEV_E_STATE, "a chain is stored: the chip is certified");
+	err = make_csr(c, c->st.att_priv, c->st.att_pub, csr, sizeof csr, &csr_len);
+	if (err) {
+		r->detail = err == WDEV_E_RNG ? "RNG failed its health test" : "CSR signing failed";
+		return err;
+	}
+	wdp_tlv_put(w, WDP_T_CSR, csr, csr_len);
+	wdp_tlv_put(w, WDP_T_ENC_PUB, c->st.enc_pub, 65);
+	wdp_tlv_put(w, WDP_T_ENC_BINDING, c->st.binding, c->st.binding_len);
+	return 0;
+}
+
 /* Parse exactly one DER certificate (no trailing bytes). */
 static int parse_cert(mbedtls_x509_crt *crt, const uint8_t *der, size_t n)
 {
@@ -1130,6 +1157,7 @@ static cmd_fn find_cmd(uint16_t code)
 	case WDP_CMD_STATUS: return cmd_status;
 	case WDP_CMD_GENERATE_KEYS: return cmd_generate_keys;
 	case WDP_CMD_GET_ENC_KEY: return cmd_get_enc_key;
+	case WDP_CMD_GET_CSR: return cmd_get_csr;
 	case WDP_CMD_STORE_CHAIN: return cmd_store_chain;
 	case WDP_CMD_STORE_FACTORY_DATA: return cmd_store_factory_data;
 	case WDP_CMD_STORE_SECRET: return cmd_store_secret;

@@ -7,6 +7,9 @@
  *    revoked, and its PAI certificate is this HSM's PAI key with the writ's VID/PID;
  *  - a DAC is signed only under a loaded production writ that allows it, inside its
  *    window, with quantity left, for a CSR that proves possession of a P-256 key;
+ *  - a device UID gets one unit of quantity, ever: asked again under the same writ, it
+ *    gets a DAC again (same device serial, new certificate, no quantity) only for the
+ *    same public key, and is refused for any other (a clone);
  *  - the count is durable in the journal before the certificate is returned.
  * Reservations in memory keep concurrent requests from overshooting; the journal is
  * the truth after a restart.
@@ -96,30 +99,29 @@ static uint64_t dac_fp_of(const uint8_t digest[32])
 	return v ? v : 1;
 }
 
+/* The fingerprint of a device public key (65-byte point) as kept per UID. */
+static int key_fp_of(const uint8_t pub[WRIT_P256_PUB_LEN], uint8_t ret_digest[32])
+{
+	return ec_sha256(pub, WRIT_P256_PUB_LEN, ret_digest) < 0 ? WRIT_E_CRYPTO : 0;
+}
+
 static int uid_grow(struct hsm_writ *w)
 {
 	size_t cap = w->uids_cap ? w->uids_cap * 2 : 64, i;
-	uint64_t *n = calloc(cap, sizeof(*n)), *old = w->uids;
-	uint64_t *nd = calloc(cap, sizeof(*nd)), *oldd = w->dacs;
+	struct hsm_uid *n = calloc(cap, sizeof(*n)), *old = w->uids;
 
-	if (!n || !nd) {
-		free(n);
-		free(nd);
+	if (!n)
 		return WRIT_E_NOMEM;
-	}
 	for (i = 0; i < w->uids_cap; i++) {
-		if (old[i] > UID_TOMB) {
-			size_t k = old[i] % cap;
-			while (n[k])
+		if (old[i].uid > UID_TOMB) {
+			size_t k = old[i].uid % cap;
+			while (n[k].uid)
 				k = (k + 1) % cap;
 			n[k] = old[i];
-			nd[k] = oldd[i];
 		}
 	}
 	free(old);
-	free(oldd);
 	w->uids = n;
-	w->dacs = nd;
 	w->uids_cap = cap;
 	return 0;
 }
@@ -131,8 +133,8 @@ static size_t uid_slot(const struct hsm_writ *w, uint64_t fp)
 
 	if (!w->uids_cap)
 		return SIZE_MAX;
-	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap)
-		if (w->uids[k] == fp)
+	for (k = fp % w->uids_cap; w->uids[k].uid != UID_EMPTY; k = (k + 1) % w->uids_cap)
+		if (w->uids[k].uid == fp)
 			return k;
 	return SIZE_MAX;
 }
@@ -143,41 +145,40 @@ static void uid_set_dac(struct hsm_writ *w, uint64_t fp, uint64_t dac_fp)
 	size_t k = uid_slot(w, fp);
 
 	if (k != SIZE_MAX)
-		w->dacs[k] = dac_fp;
+		w->uids[k].dac = dac_fp;
 }
 
-/* 1 if fp was present, 0 if added (with no DAC recorded yet), negative on error. */
-static int uid_add(struct hsm_writ *w, uint64_t fp)
+/* Add fp with its index and key fingerprint (no DAC recorded yet): 0 if added, 1 if fp
+ * was present (nothing changed), negative on error. key may be NULL (unknown). */
+static int uid_add(struct hsm_writ *w, uint64_t fp, uint64_t index, const uint8_t *key)
 {
 	size_t k, tomb = SIZE_MAX;
 
 	if ((w->uids_n + 1) * 2 > w->uids_cap && uid_grow(w) < 0)
 		return WRIT_E_NOMEM;
-	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap) {
-		if (w->uids[k] == fp)
+	for (k = fp % w->uids_cap; w->uids[k].uid != UID_EMPTY; k = (k + 1) % w->uids_cap) {
+		if (w->uids[k].uid == fp)
 			return 1;
-		if (w->uids[k] == UID_TOMB && tomb == SIZE_MAX)
+		if (w->uids[k].uid == UID_TOMB && tomb == SIZE_MAX)
 			tomb = k;
 	}
 	k = tomb != SIZE_MAX ? tomb : k;
-	w->uids[k] = fp;
-	w->dacs[k] = 0;
+	memset(&w->uids[k], 0, sizeof(w->uids[k]));
+	w->uids[k].uid = fp;
+	w->uids[k].index = index;
+	if (key)
+		memcpy(w->uids[k].key, key, HSM_KEY_FP_LEN);
 	w->uids_n++;
 	return 0;
 }
 
 static void uid_remove(struct hsm_writ *w, uint64_t fp)
 {
-	size_t k;
+	size_t k = uid_slot(w, fp);
 
-	if (!w->uids_cap)
-		return;
-	for (k = fp % w->uids_cap; w->uids[k] != UID_EMPTY; k = (k + 1) % w->uids_cap) {
-		if (w->uids[k] == fp) {
-			w->uids[k] = UID_TOMB;
-			w->dacs[k] = 0;
-			return;
-		}
+	if (k != SIZE_MAX) {
+		memset(&w->uids[k], 0, sizeof(w->uids[k]));
+		w->uids[k].uid = UID_TOMB;
 	}
 }
 
@@ -290,28 +291,49 @@ static int replay(void *ctx, const struct journal_entry *e)
 		free(s);
 		return err;
 	}
-	case JT_DAC: {
-		uint8_t id[WRIT_ID_LEN], serial[12], dac_digest[32];
-		uint64_t index, counter = 0, fp;
+	case JT_DAC:
+	case JT_REISSUE: {
+		uint8_t id[WRIT_ID_LEN], serial[12], dac_digest[32], key[32];
+		uint64_t index, dev_serial, counter = 0, fp;
 		const uint8_t *uid;
-		size_t uid_len;
+		size_t uid_len, slot;
+		int have_key, i;
 		struct hsm_writ *w;
-		int i;
 		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || cbu_get_uint(b, 2, UINT64_MAX, &index) < 0 ||
-		    cbu_get_bytes(b, 3, 1, HSMP_UID_MAX, &uid, &uid_len) < 0 || cbu_get_fixed(b, 5, serial, 12) < 0 ||
+		    cbu_get_bytes(b, 3, 1, HSMP_UID_MAX, &uid, &uid_len) < 0 ||
+		    cbu_get_uint(b, 4, UINT64_MAX, &dev_serial) < 0 || cbu_get_fixed(b, 5, serial, 12) < 0 ||
 		    cbu_get_fixed(b, 6, dac_digest, 32) < 0)
 			return WRIT_E_JOURNAL;
-		w = find_writ(h, id);
-		if (!w || index >= w->scope.quantity || (w->used[index / 8] & (1u << (index % 8)))) {
-			log_error("journal: entry %llu records a DAC outside any writ's quantity",
-				  (unsigned long long)e->seq);
+		/* 7, the key's digest: in every entry this daemon writes; a dac entry of an
+		 * older daemon lacks it, and its device can then never get a re-issue */
+		have_key = cbu_get(b, 7) != NULL;
+		if (have_key && cbu_get_fixed(b, 7, key, sizeof(key)) < 0)
 			return WRIT_E_JOURNAL;
-		}
-		w->used[index / 8] |= (uint8_t)(1u << (index % 8));
-		w->issued++;
+		if (e->type == JT_REISSUE && !have_key)
+			return WRIT_E_JOURNAL;
+		w = find_writ(h, id);
 		fp = uid_fp(uid, uid_len);
-		if (uid_add(w, fp) < 0)
-			return WRIT_E_NOMEM;
+		if (e->type == JT_DAC) {
+			if (!w || index >= w->scope.quantity || (w->used[index / 8] & (1u << (index % 8)))) {
+				log_error("journal: entry %llu records a DAC outside any writ's quantity",
+					  (unsigned long long)e->seq);
+				return WRIT_E_JOURNAL;
+			}
+			w->used[index / 8] |= (uint8_t)(1u << (index % 8));
+			w->issued++;
+			if (uid_add(w, fp, index, have_key ? key : NULL) < 0)
+				return WRIT_E_NOMEM;
+		} else {
+			/* a re-issue names a device that has a DAC, at its index, with its key */
+			if (!w || (slot = uid_slot(w, fp)) == SIZE_MAX || !w->uids[slot].dac ||
+			    w->uids[slot].index != index || dev_serial != w->scope.serial_first + index ||
+			    memcmp(w->uids[slot].key, key, HSM_KEY_FP_LEN) != 0) {
+				log_error("journal: entry %llu records a re-issue for a device without a DAC "
+					  "for that key", (unsigned long long)e->seq);
+				return WRIT_E_JOURNAL;
+			}
+			w->reissued++;
+		}
 		uid_set_dac(w, fp, dac_fp_of(dac_digest));
 		for (i = 4; i < 12; i++)
 			counter = counter << 8 | serial[i];
@@ -397,7 +419,6 @@ void hsm_close(struct hsm *h)
 	for (i = 0; h->writs && i < h->n_writs; i++) {
 		free(h->writs[i].used);
 		free(h->writs[i].uids);
-		free(h->writs[i].dacs);
 		writ_scope_wipe(&h->writs[i].scope);
 	}
 	free(h->writs);
@@ -595,17 +616,18 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 {
 	struct x509_cert_params p;
 	struct hsm_writ *w;
-	uint8_t dev_pub[WRIT_P256_PUB_LEN], digest[32], *dac = NULL;
-	size_t dac_len = 0;
+	uint8_t dev_pub[WRIT_P256_PUB_LEN], digest[32], key_digest[32], *dac = NULL;
+	size_t dac_len = 0, slot;
 	uint64_t index = 0, counter, fp, device_serial;
-	char idh[2 * WRIT_ID_LEN + 1], cn[WRIT_NAME_MAX + 32];
+	char idh[2 * WRIT_ID_LEN + 1], uidh[2 * HSMP_UID_MAX + 1], cn[WRIT_NAME_MAX + 32];
 	cbor_item_t *body = NULL;
 	int64_t now = hsm_now(h);
-	int err, i;
+	int err, i, reissue = 0;
 
 	hex_encode(id, WRIT_ID_LEN, idh);
 	if (uid_len == 0 || uid_len > HSMP_UID_MAX || all_zero(uid, uid_len))
 		return refuse(reason, WRIT_E_INVAL, "device UID must be 1..%d bytes and not all zero", HSMP_UID_MAX);
+	hex_encode(uid, uid_len, uidh);
 	if (csr_len > X509_CSR_MAX)
 		return refuse(reason, WRIT_E_TOOBIG, "CSR of %zu bytes exceeds %d", csr_len, X509_CSR_MAX);
 	err = x509_csr_parse_verify(csr, csr_len, dev_pub);
@@ -615,6 +637,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		return refuse(reason, err, "CSR key is not an EC P-256 key signed with ECDSA-SHA256");
 	if (err < 0)
 		return refuse(reason, err, "CSR is malformed (%s)", writ_strerror(err));
+	if (key_fp_of(dev_pub, key_digest) < 0)
+		return refuse(reason, WRIT_E_CRYPTO, "SHA-256 failed");
 	if ((err = clock_ok(h, now, reason)) < 0)
 		return err;
 	fp = uid_fp(uid, uid_len);
@@ -636,20 +660,39 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	}
 	if ((err = window_ok(&w->scope, now, reason)) < 0)
 		goto unlock;
-	if (index_take(w, &index) < 0) {
-		err = refuse(reason, WRIT_E_QUOTA, "writ %s has no quantity left (%llu of %llu issued)", idh,
-			     (unsigned long long)w->issued, (unsigned long long)w->scope.quantity);
-		goto unlock;
+	/* A device seen before: the same key gets its DAC again (a station died between the
+	 * HSM's answer and the chip storing the chain), at no cost in quantity; any other key
+	 * would make a second device with this identity, a clone. */
+	if ((slot = uid_slot(w, fp)) != SIZE_MAX) {
+		const struct hsm_uid *u = &w->uids[slot];
+		if (!u->dac)
+			err = refuse(reason, WRIT_E_REPLAY, "device UID %s is being certified under writ %s by "
+				     "another request right now; retry once it answered", uidh, idh);
+		else if (all_zero(u->key, HSM_KEY_FP_LEN))
+			err = refuse(reason, WRIT_E_REPLAY, "device UID %s already certified under writ %s, and its "
+				     "key was not journalled (an older daemon issued it): no re-issue; "
+				     "re-provisioning a device is rework", uidh, idh);
+		else if (memcmp(u->key, key_digest, HSM_KEY_FP_LEN) != 0)
+			err = refuse(reason, WRIT_E_REPLAY, "device UID %s already certified under writ %s with "
+				     "another key; a chip that lost its key must be set aside", uidh, idh);
+		if (err < 0)
+			goto unlock;
+		reissue = 1;
+		index = u->index;
+	} else {
+		if (index_take(w, &index) < 0) {
+			err = refuse(reason, WRIT_E_QUOTA, "writ %s has no quantity left (%llu of %llu issued)", idh,
+				     (unsigned long long)w->issued, (unsigned long long)w->scope.quantity);
+			goto unlock;
+		}
+		err = uid_add(w, fp, index, key_digest);
+		if (err != 0) {
+			index_release(w, index);
+			err = refuse(reason, err < 0 ? err : WRIT_E_NOMEM, "out of memory");
+			goto unlock;
+		}
+		w->reserved++;
 	}
-	err = uid_add(w, fp);
-	if (err != 0) {
-		index_release(w, index);
-		err = err > 0 ? refuse(reason, WRIT_E_REPLAY, "device already received a DAC under writ %s; "
-				       "re-provisioning a device is rework", idh)
-			      : refuse(reason, err, "out of memory");
-		goto unlock;
-	}
-	w->reserved++;
 	counter = h->next_dac_counter++;
 	p.vid = w->scope.vid;
 	p.pid = w->scope.pid;
@@ -658,7 +701,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	(void)!snprintf(cn, sizeof(cn), "%s DAC %llu", w->scope.product, (unsigned long long)device_serial);
 	pthread_mutex_unlock(&h->lock);
 
-	/* the certificate: serial = 4-byte HSM prefix || 64-bit counter, unique for life */
+	/* the certificate: serial = 4-byte HSM prefix || 64-bit counter, unique for life (a
+	 * re-issue is a new certificate with a new serial, for the same device serial) */
 	p.profile = X509_PROFILE_DAC;
 	memcpy(p.serial, h->serial_prefix, 4);
 	for (i = 0; i < 8; i++)
@@ -676,10 +720,11 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		goto release;
 	}
 	err = ec_sha256(dac, dac_len, digest);
-	body = cbu_new_map(6);
+	body = cbu_new_map(7);
 	if (err < 0 || !body || cbu_put_bytes(body, 1, id, WRIT_ID_LEN) < 0 || cbu_put_uint(body, 2, index) < 0 ||
 	    cbu_put_bytes(body, 3, uid, uid_len) < 0 || cbu_put_uint(body, 4, device_serial) < 0 ||
-	    cbu_put_bytes(body, 5, p.serial, 12) < 0 || cbu_put_bytes(body, 6, digest, 32) < 0) {
+	    cbu_put_bytes(body, 5, p.serial, 12) < 0 || cbu_put_bytes(body, 6, digest, 32) < 0 ||
+	    cbu_put_bytes(body, 7, key_digest, 32) < 0) {
 		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
 		goto release;
 	}
@@ -687,20 +732,24 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	ret->writ = w;
 	ret->index = index;
 	ret->uid_fp = fp;
+	ret->reissue = reissue;
 	ret->body = body;
 	ret->now = now;
 	ret->result.dac = dac;
 	ret->result.dac_len = dac_len;
 	ret->result.device_serial = device_serial;
+	ret->result.reissued = reissue;
 	ret->dac_fp = dac_fp_of(digest);
 	memcpy(ret->result.dac_serial, p.serial, 12);
 	return 0;
 
 release:
 	pthread_mutex_lock(&h->lock);
-	w->reserved--;
-	index_release(w, index);
-	uid_remove(w, fp);
+	if (!reissue) {
+		w->reserved--;
+		index_release(w, index);
+		uid_remove(w, fp);
+	}
 unlock:
 	pthread_mutex_unlock(&h->lock);
 	if (body)
@@ -712,6 +761,7 @@ unlock:
 int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason)
 {
 	cbor_item_t *bodies[HSM_COMMIT_MAX] = { 0 };
+	uint32_t types[HSM_COMMIT_MAX];
 	uint64_t seqs[HSM_COMMIT_MAX];
 	int64_t now = 0;
 	size_t i;
@@ -721,16 +771,22 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 		return WRIT_E_INVAL;
 	for (i = 0; i < n; i++) {
 		bodies[i] = pending[i]->body;
+		types[i] = pending[i]->reissue ? JT_REISSUE : JT_DAC;
 		if (pending[i]->now > now)
 			now = pending[i]->now;
 	}
 	/* durable before any certificate leaves */
-	err = journal_append_many(h->journal, JT_DAC, now, bodies, n, seqs);
+	err = journal_append_typed(h->journal, types, now, bodies, n, seqs);
 	pthread_mutex_lock(&h->lock);
 	for (i = 0; i < n; i++) {
-		/* on failure an entry may or may not be on disk: count it, never hand it out */
-		pending[i]->writ->reserved--;
-		pending[i]->writ->issued++;
+		/* on failure an entry may or may not be on disk: count it, never hand it out
+		 * (a re-issue uses no quantity: it counts as a re-issue) */
+		if (pending[i]->reissue) {
+			pending[i]->writ->reissued++;
+		} else {
+			pending[i]->writ->reserved--;
+			pending[i]->writ->issued++;
+		}
 		pending[i]->result.seq = err ? 0 : seqs[i];
 		/* only a durable DAC can later be named in a secret wrap */
 		if (!err)
@@ -775,6 +831,7 @@ int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	uint8_t msg[sizeof(binding_ctx) - 1 + HSMP_WRAP_UID_LEN + WRIT_P256_PUB_LEN], d[32];
 	uint8_t wrapped[HSMP_WRAPPED_MAX];
 	char idh[2 * WRIT_ID_LEN + 1], uidh[2 * HSMP_WRAP_UID_LEN + 1], lab[WRIT_SECRET_LABEL_MAX + 1];
+	uint8_t issued_key[HSM_KEY_FP_LEN] = { 0 }, dac_key[32];
 	uint64_t fp, issued_fp = 0, seq = 0;
 	size_t slot, wrapped_len = 0;
 	cbor_item_t *body = NULL;
@@ -819,11 +876,12 @@ int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		;
 	} else if (!writ_scope_secret(&w->scope, label, label_len)) {
 		err = refuse(reason, WRIT_E_NOTFOUND, "writ %s carries no secret labelled \"%s\"", idh, lab);
-	} else if ((slot = uid_slot(w, fp)) == SIZE_MAX || !(issued_fp = w->dacs[slot])) {
+	} else if ((slot = uid_slot(w, fp)) == SIZE_MAX || !(issued_fp = w->uids[slot].dac)) {
 		err = refuse(reason, WRIT_E_NOTFOUND, "device %s never received a DAC under writ %s: secrets are "
 			     "wrapped only to devices this HSM certified", uidh, idh);
 	} else {
 		secret = *writ_scope_secret(&w->scope, label, label_len);
+		memcpy(issued_key, w->uids[slot].key, HSM_KEY_FP_LEN);
 		err = 0;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -843,7 +901,15 @@ int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 			     "DAC does not verify under writ %s's PAI (%s)", idh, writ_strerror(err));
 		goto out;
 	}
-	if (dac_fp_of(dac_digest) != issued_fp) {
+	/* the latest DAC issued to the UID, or an earlier one: every DAC a UID received
+	 * under a writ certifies the same key (a re-issue requires it), the key journalled
+	 * for it; a DAC of another device carries another key */
+	if (key_fp_of(dac_pub, dac_key) < 0) {
+		err = refuse(reason, WRIT_E_CRYPTO, "SHA-256 failed");
+		goto out;
+	}
+	if (dac_fp_of(dac_digest) != issued_fp &&
+	    (all_zero(issued_key, HSM_KEY_FP_LEN) || memcmp(issued_key, dac_key, HSM_KEY_FP_LEN) != 0)) {
 		err = refuse(reason, WRIT_E_SCOPE, "DAC is not the one this HSM issued to device %s under writ %s",
 			     uidh, idh);
 		goto out;
@@ -906,7 +972,7 @@ int hsm_status(struct hsm *h, cbor_item_t **ret)
 	for (i = 0; arr && i < h->n_writs && !err; i++) {
 		const struct hsm_writ *w = &h->writs[i];
 		uint64_t used = w->issued + w->reserved;
-		cbor_item_t *m = cbu_new_map(13);
+		cbor_item_t *m = cbu_new_map(16);
 		if (!m || cbu_put_bytes(m, HSMP_W_ID, w->scope.id, WRIT_ID_LEN) < 0 ||
 		    cbu_put_uint(m, HSMP_W_KIND, w->scope.kind) < 0 || cbu_put_text(m, HSMP_W_PRODUCT, w->scope.product) < 0 ||
 		    cbu_put_uint(m, HSMP_W_QUANTITY, w->scope.quantity) < 0 || cbu_put_uint(m, HSMP_W_ISSUED, w->issued) < 0 ||
@@ -916,7 +982,10 @@ int hsm_status(struct hsm *h, cbor_item_t **ret)
 		    cbu_put_uint(m, HSMP_W_REVOKED, (uint64_t)w->revoked) < 0 || cbu_put_uint(m, HSMP_W_VID, w->scope.vid) < 0 ||
 		    cbu_put_uint(m, HSMP_W_PID, w->scope.pid) < 0 ||
 		    cbu_put_uint(m, HSMP_W_SERIAL_FIRST, w->scope.serial_first) < 0 ||
-		    cbu_put_uint(m, HSMP_W_SERIAL_LAST, w->scope.serial_last) < 0 || !cbor_array_push(arr, m))
+		    cbu_put_uint(m, HSMP_W_SERIAL_LAST, w->scope.serial_last) < 0 ||
+		    cbu_put_bytes(m, HSMP_W_VERSION_DIGEST, w->scope.version_digest, WRIT_DIGEST_LEN) < 0 ||
+		    cbu_put_bytes(m, HSMP_W_FIRMWARE_DIGEST, w->scope.firmware_digest, WRIT_DIGEST_LEN) < 0 ||
+		    cbu_put_uint(m, HSMP_W_REISSUED, w->reissued) < 0 || !cbor_array_push(arr, m))
 			err = WRIT_E_NOMEM;
 		if (m)
 			cbor_decref(&m);

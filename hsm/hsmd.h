@@ -28,18 +28,31 @@
 #define HSM_DEFAULT_TOLERANCE 300 /* seconds the clock may step back */
 #define HSM_REASON_MAX 256
 
+#define HSM_KEY_FP_LEN 16 /* bytes of SHA-256(device public key) kept per UID */
+
+/* One device that received a DAC under a writ (a slot of the writ's UID set). 40 bytes;
+ * the set holds at most 2 slots per device, so memory stays bounded by the quantity. */
+struct hsm_uid {
+	uint64_t uid;   /* fingerprint of the UID (8 bytes of SHA-256); 0 empty, 1 tombstone */
+	/* fingerprint (8 bytes of SHA-256) of the latest durable DAC this device received,
+	 * 0 while its first DAC is not yet durable; a secret wrap names the DAC */
+	uint64_t dac;
+	uint64_t index; /* its index in the writ: device serial = serial_first + index */
+	/* the first HSM_KEY_FP_LEN bytes of SHA-256 of the public key (65-byte uncompressed
+	 * point) its DAC certifies; all zero if unknown (a dac entry journalled without it) */
+	uint8_t key[HSM_KEY_FP_LEN];
+};
+
 struct hsm_writ {
 	struct writ_scope scope;
 	uint64_t issued;      /* durable DACs */
 	uint64_t reserved;    /* in flight */
 	uint8_t *used;        /* bitmap of indices issued or in flight (quantity bits) */
 	uint64_t next_free;   /* hint: lowest index that may be free */
+	uint64_t reissued;    /* durable re-issues: DACs again for a UID, same key, no quantity */
 	int revoked;
-	/* open-addressing set of device-UID fingerprints that have a DAC from this writ */
-	uint64_t *uids;
-	/* parallel to uids: the fingerprint (8 bytes of SHA-256) of the DAC each device
-	 * received, 0 while that DAC is not yet durable; a secret wrap names the DAC */
-	uint64_t *dacs;
+	/* open-addressing set of the devices that have a DAC from this writ */
+	struct hsm_uid *uids;
 	size_t uids_cap, uids_n;
 };
 
@@ -70,6 +83,7 @@ struct hsm_dac_result {
 	uint64_t device_serial;
 	uint8_t dac_serial[12];
 	uint64_t seq;
+	int reissued;          /* 1: a re-issue (same UID, same key): no quantity was used */
 };
 
 /* Open the token and the journal, verify and replay it. */
@@ -80,7 +94,10 @@ void hsm_close(struct hsm *h);
 int64_t hsm_now(const struct hsm *h);
 
 int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason);
-/* Issue one DAC: hsm_dac_prepare + hsm_dac_commit of one. */
+/* Issue one DAC: hsm_dac_prepare + hsm_dac_commit of one. A UID that already has a
+ * durable DAC under the writ gets a DAC again (a re-issue: the same device serial, a new
+ * certificate serial, no quantity used, journalled as JT_REISSUE) if and only if the
+ * CSR carries the same public key as its first DAC; another key is WRIT_E_REPLAY. */
 int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
 		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason);
 
@@ -90,6 +107,7 @@ int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *c
 struct hsm_dac_pending {
 	struct hsm_writ *writ;
 	uint64_t index, uid_fp, dac_fp;
+	int reissue;         /* journalled as JT_REISSUE; commit counts no quantity */
 	cbor_item_t *body;   /* the journal entry's body */
 	int64_t now;
 	struct hsm_dac_result result; /* result.dac is malloc'd; result.seq set by commit */
@@ -106,8 +124,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason);
 /* Wrap the writ's secret `label` to one chip (op 6, docs/hsm-api.md): the writ is
  * loaded, not revoked, in its window and grants WRIT_OP_WRAP_SECRET; it holds label;
- * dac verifies under this HSM's PAI and is the DAC this HSM issued to uid under the
- * writ; binding is the DAC key's ECDSA-SHA256 DER signature over "writ enc-key v1" ||
+ * dac verifies under this HSM's PAI and is a DAC this HSM issued to uid under the
+ * writ (the latest, or an earlier one: all certify the key kept for uid); binding is the DAC key's ECDSA-SHA256 DER signature over "writ enc-key v1" ||
  * uid || enc_pub; enc_pub is a P-256 point. The wrap is journalled (writ id, uid,
  * label, DAC and ENC_PUB digests; never the secret) and durable before the result is
  * returned. Writes HSMP_WRAPPED_MAX bytes at most to ret_wrapped (caller-owned) and

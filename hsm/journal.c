@@ -234,7 +234,7 @@ static int verify_entry(struct journal *j, const cbor_item_t *m, const uint8_t *
 		log_error("journal: entry %llu does not chain to its predecessor", (unsigned long long)seq);
 		return WRIT_E_JOURNAL;
 	}
-	if ((seq == 0) != (type == JT_GENESIS) || type < JT_GENESIS || type > JT_WRAP) {
+	if ((seq == 0) != (type == JT_GENESIS) || type < JT_GENESIS || type > JT_REISSUE) {
 		log_error("journal: entry %llu has an unexpected type %llu", (unsigned long long)seq,
 			  (unsigned long long)type);
 		return WRIT_E_JOURNAL;
@@ -551,20 +551,23 @@ static int wait_durable(struct journal *j, uint64_t seq)
 	return j->failed ? WRIT_E_IO : 0;
 }
 
-int journal_append_many(struct journal *j, uint32_t type, int64_t now, cbor_item_t *const *bodies, size_t n,
-			uint64_t *ret_seqs)
+int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now, cbor_item_t *const *bodies,
+			 size_t n, uint64_t *ret_seqs)
 {
 	uint64_t seq = 0, cseq;
 	size_t i, queued = 0;
 	int err = 0;
 
-	if (!j->signer || type == JT_GENESIS || type == JT_CHECKPOINT || n == 0)
+	if (!j->signer || n == 0)
 		return WRIT_E_INVAL;
+	for (i = 0; i < n; i++)
+		if (types[i] <= JT_GENESIS || types[i] == JT_CHECKPOINT || types[i] > JT_REISSUE)
+			return WRIT_E_INVAL;
 	pthread_mutex_lock(&j->lock);
 	while (j->pending_len > PENDING_MAX && !j->failed)
 		pthread_cond_wait(&j->durable_cv, &j->lock);
 	for (i = 0; i < n && !err; i++) {
-		err = enqueue(j, type, now, bodies[i], &seq);
+		err = enqueue(j, types[i], now, bodies[i], &seq);
 		if (!err) {
 			if (ret_seqs)
 				ret_seqs[i] = seq;
@@ -581,6 +584,24 @@ int journal_append_many(struct journal *j, uint32_t type, int64_t now, cbor_item
 	}
 	pthread_mutex_unlock(&j->lock);
 	return err;
+}
+
+int journal_append_many(struct journal *j, uint32_t type, int64_t now, cbor_item_t *const *bodies, size_t n,
+			uint64_t *ret_seqs)
+{
+	uint32_t types[64];
+	size_t done = 0, k, i;
+	int err = 0;
+
+	/* in slices of the types array; each slice is one group commit */
+	while (!err && done < n) {
+		k = n - done < 64 ? n - done : 64;
+		for (i = 0; i < k; i++)
+			types[i] = type;
+		err = journal_append_typed(j, types, now, bodies + done, k, ret_seqs ? ret_seqs + done : NULL);
+		done += k;
+	}
+	return n == 0 ? WRIT_E_INVAL : err;
 }
 
 int journal_append(struct journal *j, uint32_t type, int64_t now, const cbor_item_t *body, uint64_t *ret_seq)

@@ -36,10 +36,13 @@ enum journal_type {
 	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)}, or for a writ that
 			      carries secrets {1 writ id, 3 sealed writ (COSE_Encrypt)} */
 	JT_DAC = 4,        /* {1 writ id, 2 index, 3 device uid, 4 device serial,
-			      5 DAC serial, 6 SHA-256 of DAC DER} */
+			      5 DAC serial, 6 SHA-256 of DAC DER, 7 SHA-256 of the device
+			      public key (65-byte point; absent in entries of older daemons)} */
 	JT_CHECKPOINT = 5, /* {1 signature r||s} */
 	JT_WRAP = 6,       /* {1 writ id, 2 device uid(16), 3 label tstr, 4 SHA-256 of DAC DER,
 			      5 SHA-256 of ENC_PUB}: a secret wrapped to a chip (never the secret) */
+	JT_REISSUE = 7,    /* the body of JT_DAC, 7 required: a DAC again for a device that has
+			      one under the writ, for the same key; uses no quantity */
 };
 
 #define JOURNAL_MAX_ENTRY (96 * 1024)
@@ -86,6 +89,10 @@ WRIT_MUST_CHECK int journal_append(struct journal *j, uint32_t type, int64_t now
  * failure some entries may be on disk: the caller must count them all and release none. */
 WRIT_MUST_CHECK int journal_append_many(struct journal *j, uint32_t type, int64_t now, cbor_item_t *const *bodies,
 					size_t n, uint64_t *ret_seqs);
+
+/* As journal_append_many, with each entry's type in types[i]. */
+WRIT_MUST_CHECK int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now,
+					 cbor_item_t *const *bodies, size_t n, uint64_t *ret_seqs);
 
 /* Append a signed checkpoint and wait until durable. */
 WRIT_MUST_CHECK int journal_checkpoint(struct journal *j, int64_t now);

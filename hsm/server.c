@@ -263,7 +263,8 @@ static int put_dac(cbor_item_t *m, struct hsm *h, const uint8_t writ_id[WRIT_ID_
 	if (hsm_writ_pai(h, writ_id, pai, sizeof(pai), &pai_len) < 0 ||
 	    cbu_put_bytes(m, HSMP_RS_DAC, r->dac, r->dac_len) < 0 || cbu_put_bytes(m, HSMP_RS_PAI, pai, pai_len) < 0 ||
 	    cbu_put_uint(m, HSMP_RS_SERIAL, r->device_serial) < 0 || cbu_put_uint(m, HSMP_RS_SEQ, r->seq) < 0 ||
-	    cbu_put_bytes(m, HSMP_RS_DAC_SERIAL, r->dac_serial, 12) < 0 || cbu_put_int(m, HSMP_RS_STATUS, 0) < 0)
+	    cbu_put_bytes(m, HSMP_RS_DAC_SERIAL, r->dac_serial, 12) < 0 || cbu_put_int(m, HSMP_RS_STATUS, 0) < 0 ||
+	    (r->reissued && cbu_put_uint(m, HSMP_RS_REISSUED, 1) < 0))
 		return WRIT_E_NOMEM;
 	return 0;
 }
@@ -273,7 +274,7 @@ static cbor_item_t *answer(struct server *srv, const struct hsmp_request *rq)
 {
 	struct hsm *h = srv->hsm;
 	char reason[HSM_REASON_MAX] = "";
-	cbor_item_t *m = cbu_new_map(6), *arr = NULL;
+	cbor_item_t *m = cbu_new_map(7), *arr = NULL;
 	int err = 0;
 
 	if (!m)
@@ -434,7 +435,7 @@ static void commit(struct worker *w, struct batch *b)
 				queue_error(c, err, reason);
 			continue;
 		}
-		m = cbu_new_map(6);
+		m = cbu_new_map(7);
 		if (!c->dead && m && put_dac(m, w->srv->hsm, b->writ_id[i], &b->pd[i].result) == 0 && queue_map(c, m) == 0)
 			;
 		else if (!c->dead)

@@ -470,8 +470,8 @@ static int enc_key_answer(const struct wdp_tlv *pub, const struct wdp_tlv *bind,
 	return 0;
 }
 
-int chip_generate_keys(struct chip *c, uint8_t *csr, size_t *csr_len,
-		       uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding, size_t *binding_len)
+static int csr_call(struct chip *c, uint16_t command, uint8_t *csr, size_t *csr_len,
+		    uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding, size_t *binding_len)
 {
 	static const struct wdp_tlv_spec spec[] = {
 		{ WDP_T_CSR, 1, WDP_CSR_MAX, 1 },
@@ -479,13 +479,25 @@ int chip_generate_keys(struct chip *c, uint8_t *csr, size_t *csr_len,
 		{ WDP_T_ENC_BINDING, 8, WDP_BINDING_MAX, 1 },
 	};
 	struct wdp_tlv t[3];
-	int rc = call(c, WDP_CMD_GENERATE_KEYS, NULL, 0, spec, 3, t);
+	int rc = call(c, command, NULL, 0, spec, 3, t);
 
 	if (rc < 0)
 		return rc;
 	memcpy(csr, t[0].value, t[0].len);
 	*csr_len = t[0].len;
 	return enc_key_answer(&t[1], &t[2], enc_pub, binding, binding_len);
+}
+
+int chip_generate_keys(struct chip *c, uint8_t *csr, size_t *csr_len, uint8_t enc_pub[WDP_P256_PUB_LEN],
+		       uint8_t *binding, size_t *binding_len)
+{
+	return csr_call(c, WDP_CMD_GENERATE_KEYS, csr, csr_len, enc_pub, binding, binding_len);
+}
+
+int chip_get_csr(struct chip *c, uint8_t *csr, size_t *csr_len, uint8_t enc_pub[WDP_P256_PUB_LEN],
+		 uint8_t *binding, size_t *binding_len)
+{
+	return csr_call(c, WDP_CMD_GET_CSR, csr, csr_len, enc_pub, binding, binding_len);
 }
 
 int chip_get_enc_key(struct chip *c, uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding,

@@ -73,6 +73,11 @@ WRIT_MUST_CHECK int chip_status(struct chip *c, struct chip_info *ret);
 WRIT_MUST_CHECK int chip_generate_keys(struct chip *c, uint8_t *csr, size_t *csr_len,
 				       uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding,
 				       size_t *binding_len);
+/* GET_CSR: a fresh CSR over the attestation key the chip already holds (no new keys),
+ * with enc_pub and binding; same buffers as chip_generate_keys. The chip answers STATE
+ * when it has no keys or already stores a chain. */
+WRIT_MUST_CHECK int chip_get_csr(struct chip *c, uint8_t *csr, size_t *csr_len,
+				 uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding, size_t *binding_len);
 WRIT_MUST_CHECK int chip_get_enc_key(struct chip *c, uint8_t enc_pub[WDP_P256_PUB_LEN],
 				     uint8_t *binding, size_t *binding_len);
 WRIT_MUST_CHECK int chip_store_chain(struct chip *c, const uint8_t *dac, size_t dac_len,

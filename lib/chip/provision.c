@@ -3,7 +3,9 @@
  * One chip, start to lock, resumable after a dropped link or a chip reset: each pass
  * asks the chip what it already holds (STATUS) and does only what is missing. What the
  * station learnt in an earlier pass (the DAC, the key-agreement key, which secrets were
- * confirmed) is kept in struct job across passes. See provision.h.
+ * confirmed) is kept in struct job across passes. A chip with keys but no chain and no
+ * DAC in hand (a new station process resuming it) is asked for a CSR over its existing
+ * key (GET_CSR), so the HSM re-issues its DAC at no cost. See provision.h.
  */
 #include "chip/provision.h"
 
@@ -84,9 +86,22 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 			uint8_t csr[WDP_CSR_MAX];
 			step(ops, ret, "keys");
 			size_t csr_len;
-			rc = chip_generate_keys(c, csr, &csr_len, j->enc_pub, j->binding, &j->binding_len);
-			if (rc < 0)
-				return chip_fail(c, ret, rc, "generate keys");
+			/* Keys but no chain, and no DAC in hand: an earlier run (this process before
+			 * a dropped link, or a station that died) may have been given a DAC for this
+			 * key already. Ask for a CSR over the same key, so the HSM re-issues that
+			 * DAC without spending quantity; new keys would be refused as a clone. A
+			 * chip too old to know GET_CSR gets new keys, as before. */
+			rc = WRIT_E_NOTFOUND;
+			if (st.state & WDP_F_KEYS) {
+				rc = chip_get_csr(c, csr, &csr_len, j->enc_pub, j->binding, &j->binding_len);
+				if (rc < 0 && chip_last_status(c) != WDP_S_UNKNOWN_COMMAND)
+					return chip_fail(c, ret, rc, "read CSR");
+			}
+			if (rc < 0) {
+				rc = chip_generate_keys(c, csr, &csr_len, j->enc_pub, j->binding, &j->binding_len);
+				if (rc < 0)
+					return chip_fail(c, ret, rc, "generate keys");
+			}
 			j->have_enc = 1;
 			step(ops, ret, "dac");
 			t = now_s();

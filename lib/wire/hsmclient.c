@@ -106,6 +106,12 @@ int hsmc_issue_dac(int fd, const uint8_t id[16], const uint8_t *csr, size_t csr_
 	    cbu_get_uint(resp, HSMP_RS_SERIAL, UINT64_MAX, &d.device_serial) < 0 ||
 	    cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &d.seq) < 0)
 		goto out;
+	if (cbu_get(resp, HSMP_RS_REISSUED)) {
+		uint64_t v;
+		if (cbu_get_uint(resp, HSMP_RS_REISSUED, 1, &v) < 0)
+			goto out;
+		d.reissued = (int)v;
+	}
 	d.dac = malloc(d.dac_len);
 	d.pai = malloc(d.pai_len);
 	if (!d.dac || !d.pai) {

@@ -29,6 +29,7 @@ struct hsmc_dac {
 	uint8_t *dac, *pai; /* malloc'd DER */
 	size_t dac_len, pai_len;
 	uint64_t device_serial, seq;
+	int reissued; /* 1: the HSM re-issued this device's DAC (same UID and key, no quantity) */
 };
 WRIT_MUST_CHECK int hsmc_issue_dac(int fd, const uint8_t id[16], const uint8_t *csr, size_t csr_len,
 				   const uint8_t *uid, size_t uid_len, struct hsmc_dac *ret, char *reason);

@@ -65,6 +65,7 @@ enum hsmp_resp_key {
 	HSMP_RS_HSM_ID = 12,    /* bstr32 */
 	HSMP_RS_FACTORY = 13,   /* tstr */
 	HSMP_RS_WRAPPED = 14,   /* bstr: WRAPPED (docs/device-protocol.md) */
+	HSMP_RS_REISSUED = 15,  /* uint 1, op 2 only when the DAC is a re-issue (no quantity used) */
 };
 
 /* Keys of a writ status map in HSMP_RS_WRITS. */
@@ -73,6 +74,9 @@ enum hsmp_writ_key {
 	HSMP_W_ISSUED = 5, HSMP_W_REMAINING = 6, HSMP_W_NOT_BEFORE = 7, HSMP_W_NOT_AFTER = 8,
 	HSMP_W_REVOKED = 9, HSMP_W_VID = 10, HSMP_W_PID = 11, HSMP_W_SERIAL_FIRST = 12,
 	HSMP_W_SERIAL_LAST = 13,
+	HSMP_W_VERSION_DIGEST = 14,  /* bstr 32: the writ's product-version digest */
+	HSMP_W_FIRMWARE_DIGEST = 15, /* bstr 32: the writ's firmware digest */
+	HSMP_W_REISSUED = 16,        /* uint: DACs re-issued (same UID, same key; no quantity) */
 };
 
 /* Send one frame; 0 or WRIT_E_IO. */

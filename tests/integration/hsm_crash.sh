@@ -159,7 +159,7 @@ import cbor2
 
 path, log_path, quantity, serial_first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 data = open(path, "rb").read()
-off, prev, seq, dacs = 0, bytes(32), 0, []
+off, prev, seq, dacs, reissues = 0, bytes(32), 0, [], []
 prefix = None
 ok = True
 
@@ -187,10 +187,13 @@ while off < len(data):
         prefix = e[5][7]
     elif e[4] == 4:
         dacs.append(e[5])
+    elif e[4] == 7:
+        reissues.append(e[5])  # a DAC again for a device's same key: no quantity
     prev, seq, off = hashlib.sha256(raw).digest(), seq + 1, off + 8 + n
 
 print("entries=%d dac_entries=%d" % (seq, len(dacs)))
 print("DAC_ENTRIES %d" % len(dacs))
+result(not reissues, "journal: no reissue entries (every UID of the load is fresh): %d" % len(reissues))
 result(len(dacs) <= quantity, "journal DAC entries (%d) <= quantity (%d)" % (len(dacs), quantity))
 result(len(dacs) == quantity, "the load ran to the quantity: journal DAC entries == %d" % quantity)
 for key, name in ((4, "device serial"), (5, "DAC serial"), (2, "index"), (3, "device UID"), (6, "DAC hash")):

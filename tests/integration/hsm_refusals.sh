@@ -5,7 +5,7 @@
 # status (journal length, every writ's counts) must not move. Writs: for another HSM
 # (encrypted to it, or only naming it), another factory, not yet valid, expired,
 # tampered, signed by an unpinned authority, revoked (after and before loading);
-# CSRs: bad signature, P-384, RSA, garbage; device UIDs: repeated, all zero; the
+# CSRs: bad signature, P-384, RSA, garbage; device UIDs: repeated with another key, all zero; the
 # clock stepped back; the quantity spent. Set WRIT_TEST_SEED to replay the tamper case.
 source "${WRIT_SRC:?WRIT_SRC must point at the source tree}/tests/integration/hsm_lib.sh"
 
@@ -136,7 +136,11 @@ run "$WRIT" hsm issue --socket "$S" --writ "$ID" --csr csr-good.der --uid 0c0000
 check "the unflipped CSR is accepted" "$RC" = 0
 
 # ---- device UIDs ----
-refused_issue "the same device UID twice" "already received a DAC" "$ID" csr-good.der 0a0b0c01
+# 0a0b0c01 has a DAC for csr.der's key: another key for it would be a clone (the same
+# key would be a re-issue, hsm_reissue.sh)
+refused_issue "the same device UID with another key" \
+	"replay.*0a0b0c01 already certified under writ $ID with another key; a chip that lost its key must be set aside" \
+	"$ID" csr-good.der 0a0b0c01
 refused_issue "an all-zero device UID" "not all zero" "$ID" csr-good.der 00000000
 
 # ---- quantity spent ----

@@ -6,7 +6,8 @@
  * ENC_BINDING, wraps secrets and signs firmware. Every command's happy path; every
  * malformed, truncated, oversized, out-of-order and replayed request with its status,
  * and no change to storage (byte snapshots of the PAL before and after); RNG health
- * failures; storage failures; LOCK and everything refused after it.
+ * failures; storage failures; LOCK and everything refused after it; GET_CSR (the same key
+ * again, for a station that resumes a chip).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -480,6 +481,78 @@ static void test_generate_keys(void **state)
 	assert_memory_equal(v, f->enc_pub, 65);
 }
 
+/* GET_CSR: a fresh CSR over the key GENERATE_KEYS made (OpenSSL reads the key out of
+ * it), the same ENC_PUB and binding; STATE without keys and once a chain is stored;
+ * never a change to storage. */
+static size_t snap(struct fx *f, uint8_t **ret)
+{
+	size_t n;
+
+	assert_int_equal(mempal_snapshot(&f->m, ret, &n), 0);
+	return n;
+}
+
+static void test_get_csr(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pub[65], *a, *b;
+	size_t n, an, bn;
+	const uint8_t *v;
+	unsigned commits;
+	struct pl p;
+
+	do_discover(f);
+	refuse(f, WDP_CMD_GET_CSR, NULL, 0, WDP_S_STATE); /* no keys yet */
+	do_genkeys(f);
+	for (int round = 0; round < 2; round++) {
+		commits = f->m.commits;
+		an = snap(f, &a);
+		assert_int_equal(xfer(f, WDP_CMD_GET_CSR, NULL, 0), WDP_S_OK);
+		bn = snap(f, &b);
+		assert_int_equal(an, bn);
+		assert_memory_equal(a, b, an); /* nothing written */
+		assert_int_equal(f->m.commits, commits);
+		free(a);
+		free(b);
+		assert_non_null(v = rtlv(f, WDP_T_CSR, &n));
+		assert_true(n <= WDP_CSR_MAX);
+		/* OpenSSL: proof of possession, CN = UID, and the key is GENERATE_KEYS' key */
+		memset(pub, 0, sizeof pub);
+		assert_int_equal(hs_check_csr(v, n, f->uid, pub), 0);
+		assert_memory_equal(pub, f->att_pub, 65);
+		/* (signed now, the chip stores no CSR; with RFC 6979 ECDSA the bytes may equal
+		 * GENERATE_KEYS' CSR, so only the key is compared) */
+		assert_non_null(v = rtlv(f, WDP_T_ENC_PUB, &n));
+		assert_int_equal(n, 65);
+		assert_memory_equal(v, f->enc_pub, 65);
+		assert_non_null(v = rtlv(f, WDP_T_ENC_BINDING, &n));
+		assert_int_equal(n, f->blen);
+		assert_memory_equal(v, f->binding, n);
+		assert_int_equal(status_flags(f), WDP_F_KEYS | WDP_F_DEBUG);
+		/* after a restart (a new station finds the chip as it was) the key is the same */
+		wdev_free(&f->dev);
+		assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+		do_discover(f);
+	}
+	/* takes no TLVs */
+	pl_init(&p);
+	wdp_tlv_put(&p.w, WDP_T_UID, f->uid, 16);
+	refuse(f, WDP_CMD_GET_CSR, p.b, pl_done(&p), WDP_S_MALFORMED);
+	/* a DAC for the GET_CSR's CSR is storable: same key */
+	assert_int_equal(xfer(f, WDP_CMD_GET_CSR, NULL, 0), WDP_S_OK);
+	assert_non_null(v = rtlv(f, WDP_T_CSR, &n));
+	memcpy(f->csr, v, n);
+	f->csr_len = n;
+	do_chain(f);
+	/* with a chain stored: STATE, nothing changes */
+	refuse(f, WDP_CMD_GET_CSR, NULL, 0, WDP_S_STATE);
+	do_fd(f);
+	do_otp(f);
+	do_fw(f, 1, 5000);
+	assert_int_equal(xfer(f, WDP_CMD_LOCK, NULL, 0), WDP_S_OK);
+	refuse(f, WDP_CMD_GET_CSR, NULL, 0, WDP_S_STATE); /* locked: still STATE, not a write */
+}
+
 static void test_chain(void **state)
 {
 	struct fx *f = *state;
@@ -883,7 +956,7 @@ static void test_malformed(void **state)
 	size_t n;
 	struct resp r;
 	static const uint16_t all[] = { WDP_CMD_DISCOVER, WDP_CMD_STATUS, WDP_CMD_GENERATE_KEYS,
-					WDP_CMD_GET_ENC_KEY, WDP_CMD_STORE_CHAIN, WDP_CMD_STORE_FACTORY_DATA,
+					WDP_CMD_GET_ENC_KEY, WDP_CMD_GET_CSR, WDP_CMD_STORE_CHAIN, WDP_CMD_STORE_FACTORY_DATA,
 					WDP_CMD_STORE_SECRET, WDP_CMD_FW_BEGIN, WDP_CMD_FW_CHUNK,
 					WDP_CMD_FW_END, WDP_CMD_BURN_OTP, WDP_CMD_LOCK };
 
@@ -1126,6 +1199,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_discover_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generate_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_csr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_factory_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret, setup, teardown),
