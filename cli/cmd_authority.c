@@ -24,6 +24,8 @@
 #include "host/conf.h"
 #include "host/file.h"
 #include "p11/p11.h"
+#include "crypto/fwsig.h"
+#include "wire/bundle.h"
 #include "wire/enrol.h"
 #include "wire/writ.h"
 
@@ -45,6 +47,9 @@ struct aopts {
 	size_t n_secrets;
 	const char *ops, *key;
 	int hash;
+	/* bundle */
+	const char *version, *firmware, *settings, *serial_prefix, *recipe;
+	long long fw_version, iterations;
 };
 
 static void usage(FILE *f)
@@ -60,6 +65,11 @@ static void usage(FILE *f)
 		"         [--ops issue-dac,wrap-secret,debug-unlock] [--secret LABEL=FILE]... --out WRIT.cose\n"
 		"  writ authority revoke --dir D --enrolment F --revoke WRIT-ID [--revoke ...] --out WRIT.cose\n"
 		"  writ authority pubkey --dir D --key writ|paa|secure-boot|debug-root [--hash]\n"
+		"  writ authority bundle --dir D --product ID --version NAME --firmware IMG --fw-version V\n"
+		"         --settings FILE [--secret LABEL]... [--iterations N] [--serial-prefix P]\n"
+		"         [--recipe a,b,c] --out FILE.wbundle\n"
+		"  bundle signs IMG with the secure-boot key and the bundle with the writ-signing key, and\n"
+		"  prints the version and firmware digests to give to `mint --version-digest --firmware-digest`.\n"
 		"--secret: FILE holds the raw secret (16..64 bytes); LABEL is 1..32 of a-z 0-9 -; up to 4.\n"
 		"  Secrets need the wrap-secret op (the default ops are issue-dac, plus wrap-secret with\n"
 		"  --secret). pubkey prints the 65-byte public key in hex, or with --hash its SHA-256\n"
@@ -95,12 +105,16 @@ static int parse(int argc, char **argv, struct aopts *o)
 		{ "days", 1, 0, 'D' },	     { "dac-days", 1, 0, 'C' }, { "revoke", 1, 0, 'R' },
 		{ "factory", 1, 0, 'f' },    { "hsm-id", 1, 0, 'H' },	{ "secret", 1, 0, 'S' },
 		{ "ops", 1, 0, 'O' },	     { "key", 1, 0, 'k' },	{ "hash", 0, 0, 'x' },
+		{ "version", 1, 0, 1000 },   { "firmware", 1, 0, 1001 }, { "fw-version", 1, 0, 1002 },
+		{ "settings", 1, 0, 1003 },  { "iterations", 1, 0, 1004 }, { "serial-prefix", 1, 0, 1005 },
+		{ "recipe", 1, 0, 1006 },
 		{ "help", 0, 0, 'h' },	     { 0, 0, 0, 0 }
 	};
 	int c;
 
 	o->vid = o->pid = o->not_before = o->not_after = o->days = -1;
 	o->quantity = o->serial_first = -1;
+	o->fw_version = o->iterations = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -143,6 +157,13 @@ static int parse(int argc, char **argv, struct aopts *o)
 		case 'O': o->ops = optarg; break;
 		case 'k': o->key = optarg; break;
 		case 'x': o->hash = 1; break;
+		case 1000: o->version = optarg; break;
+		case 1001: o->firmware = optarg; break;
+		case 1002: if (num(optarg, 10, 0, 0xffffffffLL, &o->fw_version) < 0) return -1; break;
+		case 1003: o->settings = optarg; break;
+		case 1004: if (num(optarg, 10, BUNDLE_ITER_MIN, BUNDLE_ITER_MAX, &o->iterations) < 0) return -1; break;
+		case 1005: o->serial_prefix = optarg; break;
+		case 1006: o->recipe = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -615,6 +636,120 @@ static int do_pubkey(struct aopts *o)
 	return 0;
 }
 
+/* `writ authority bundle`: the product-version bundle of docs/factory-api.md. The
+ * firmware is signed with the secure-boot key, the payload with the writ-signing key;
+ * both keys stay in the token. The digests printed go into the writ (mint). */
+static int do_bundle(struct aopts *o)
+{
+	struct bundle *b = calloc(1, sizeof(*b));
+	struct p11_ctx *p11 = NULL;
+	struct writ_signer wsign, sb;
+	uint8_t *fw = NULL, *settings = NULL, *out = NULL, vd[32], fd[32], dbg[WRIT_P256_PUB_LEN];
+	size_t fw_len = 0, settings_len = 0, out_len = 0, i, k;
+	char hex[65];
+	int err = WRIT_E_INVAL;
+
+	if (!b)
+		return 1;
+	if (!o->product || !o->version || !o->firmware || o->fw_version < 0 || !o->settings || !o->out) {
+		fprintf(stderr, "writ authority bundle: --product, --version, --firmware, --fw-version, --settings "
+				"and --out are required\n");
+		goto fail;
+	}
+	if (snprintf(b->product, sizeof(b->product), "%s", o->product) >= (int)sizeof(b->product) ||
+	    snprintf(b->version, sizeof(b->version), "%s", o->version) >= (int)sizeof(b->version)) {
+		fprintf(stderr, "writ authority bundle: product id and version name are 1..%d characters\n",
+			BUNDLE_NAME_MAX);
+		goto fail;
+	}
+	if (file_read(o->firmware, BUNDLE_FW_MAX, &fw, &fw_len) < 0 || fw_len == 0) {
+		fprintf(stderr, "writ authority bundle: cannot read a firmware image of 1..%u bytes from %s\n",
+			BUNDLE_FW_MAX, o->firmware);
+		goto fail;
+	}
+	if (file_read(o->settings, BUNDLE_SETTINGS_MAX, &settings, &settings_len) < 0 || settings_len == 0 ||
+	    memchr(settings, 0, settings_len)) {
+		fprintf(stderr, "writ authority bundle: cannot read Matter settings text (1..%d bytes) from %s\n",
+			BUNDLE_SETTINGS_MAX, o->settings);
+		goto fail;
+	}
+	memcpy(b->settings, settings, settings_len + 1);
+	b->fw_version = (uint32_t)o->fw_version;
+	b->firmware = fw;
+	b->firmware_len = fw_len;
+	if (o->n_secrets > BUNDLE_SECRETS_MAX) {
+		fprintf(stderr, "writ authority bundle: at most %d --secret\n", BUNDLE_SECRETS_MAX);
+		goto fail;
+	}
+	for (i = 0; i < o->n_secrets; i++) {
+		if (!writ_secret_label_valid(o->secrets[i], strlen(o->secrets[i]))) {
+			fprintf(stderr, "writ authority bundle: --secret takes a LABEL (1..%d of a-z 0-9 -), not \"%s\"\n",
+				BUNDLE_LABEL_MAX, o->secrets[i]);
+			goto fail;
+		}
+		for (k = 0; k < i; k++)
+			if (!strcmp(o->secrets[k], o->secrets[i])) {
+				fprintf(stderr, "writ authority bundle: secret label \"%s\" given twice\n", o->secrets[i]);
+				goto fail;
+			}
+		memcpy(b->secrets[i], o->secrets[i], strlen(o->secrets[i]) + 1);
+	}
+	b->n_secrets = o->n_secrets;
+	if (o->iterations > 0) {
+		b->iterations = (uint32_t)o->iterations;
+		b->has_iterations = 1;
+	}
+	if (o->serial_prefix &&
+	    snprintf(b->serial_prefix, sizeof(b->serial_prefix), "%s", o->serial_prefix) >= (int)sizeof(b->serial_prefix)) {
+		fprintf(stderr, "writ authority bundle: --serial-prefix is 1..%d characters\n", BUNDLE_PREFIX_MAX);
+		goto fail;
+	}
+	if (o->recipe) {
+		if (bundle_recipe_parse(o->recipe, b) < 0) {
+			fprintf(stderr, "writ authority bundle: --recipe lists steps in this order: discover,keys,dac,"
+					"chain,factory-data,secret,otp,firmware,lock,verify,record,label (only secret "
+					"and label may be left out)\n");
+			goto fail;
+		}
+	} else {
+		bundle_recipe_default(b);
+	}
+	if (authority_open_signer(o->dir, o->pin_file, "writ", &p11, &wsign) < 0)
+		goto fail;
+	if ((err = p11_signer(p11, KEY_SECURE_BOOT, &sb)) < 0 || (err = p11_find_key(p11, KEY_DEBUG_ROOT, dbg)) < 0) {
+		fprintf(stderr, "writ authority bundle: the token lacks the secure-boot or debug-root key (%s): run "
+				"writ authority init again to add them\n", writ_strerror(err));
+		goto fail;
+	}
+	memcpy(b->sb_pub, sb.pub, sizeof(b->sb_pub));
+	if ((err = ec_sha256(dbg, sizeof(dbg), b->debug_root_hash)) < 0 ||
+	    (err = fwsig_sign(&sb, b->fw_version, fw, fw_len, b->fw_sig)) < 0)
+		goto fail;
+	err = bundle_sign(b, &wsign, &out, &out_len, vd, fd);
+	if (err < 0) {
+		fprintf(stderr, "writ authority bundle: cannot build the bundle: %s (product and version are "
+				"A-Z a-z 0-9 . _ - (+ in versions); settings printable text)\n", writ_strerror(err));
+		goto fail;
+	}
+	if ((err = file_write_atomic(o->out, out, out_len, 0644)) < 0) {
+		fprintf(stderr, "writ authority bundle: cannot write %s: %s\n", o->out, writ_strerror(err));
+		goto fail;
+	}
+	hex_encode(vd, sizeof(vd), hex);
+	printf("version-digest %s\n", hex);
+	hex_encode(fd, sizeof(fd), hex);
+	printf("firmware-digest %s\n", hex);
+	fprintf(stderr, "bundle %s %s (%zu bytes) written to %s\n", b->product, b->version, out_len, o->out);
+	err = 0;
+fail:
+	free(b);
+	free(fw);
+	free(settings);
+	free(out);
+	p11_close(p11);
+	return err < 0 ? 1 : 0;
+}
+
 int authority_open_signer(const char *dir, const char *pin_file, const char *key, struct p11_ctx **ret_p11,
 			  struct writ_signer *ret)
 {
@@ -675,6 +810,8 @@ int cmd_authority(int argc, char **argv)
 		return do_mint(&o, 1);
 	if (!strcmp(sub, "pubkey"))
 		return do_pubkey(&o);
+	if (!strcmp(sub, "bundle"))
+		return do_bundle(&o);
 	fprintf(stderr, "writ authority: unknown subcommand \"%s\"\n", sub);
 	usage(stderr);
 	return 2;

@@ -10,6 +10,7 @@ pkgs=(
   libcmocka-dev libsqlite3-dev sqlite3
   libmbedtls-dev libqrencode-dev libpng-dev zlib1g-dev
   python3-cbor2 python3-cryptography zbar-tools
+  libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
 )
 
 missing=()

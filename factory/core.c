@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-factory's core: connections to the edge HSMs (a few per HSM, reconnected after
+ * a failure), the cache of the writs they hold (refreshed from their status answers),
+ * jobs (a runnable writ together with its product-version bundle), loading writs and
+ * bundles, and the file drop (docs/factory-api.md, "The file drop").
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/ct.h"
+#include "factory/factory.h"
+#include "host/conf.h"
+#include "host/file.h"
+#include "host/log.h"
+#include "wire/cbu.h"
+#include "wire/hsmproto.h"
+#include "wire/writ.h"
+
+void factory_init(struct factory *f)
+{
+	size_t i, k;
+
+	pthread_mutex_init(&f->writs_lock, NULL);
+	pthread_mutex_init(&f->wake_lock, NULL);
+	pthread_cond_init(&f->wake, NULL);
+	for (i = 0; i < FACTORY_MAX_HSMS; i++)
+		for (k = 0; k < FACTORY_HSM_CONNS; k++) {
+			pthread_mutex_init(&f->hsms[i].conns[k].lock, NULL);
+			f->hsms[i].conns[k].fd = -1;
+		}
+}
+
+void factory_fini(struct factory *f)
+{
+	size_t i, k;
+
+	for (i = 0; i < f->n_hsms; i++)
+		for (k = 0; k < FACTORY_HSM_CONNS; k++)
+			if (f->hsms[i].conns[k].fd >= 0) {
+				close(f->hsms[i].conns[k].fd);
+				f->hsms[i].conns[k].fd = -1;
+			}
+}
+
+int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_item_t **ret_resp,
+		     char reason[HSMC_REASON_MAX], int idempotent)
+{
+	struct fhsm *h = &f->hsms[idx];
+	struct fhsm_conn *c = &h->conns[atomic_fetch_add(&h->next, 1) % FACTORY_HSM_CONNS];
+	int err = WRIT_E_IO, attempt;
+
+	reason[0] = 0;
+	*ret_resp = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (c->fd < 0 && hsmc_connect(h->path, &c->fd) < 0) {
+			c->fd = -1;
+			err = WRIT_E_IO;
+			break;
+		}
+		err = hsmc_call(c->fd, req, ret_resp, reason);
+		if (*ret_resp)
+			break; /* the HSM answered (accepted or refused) */
+		close(c->fd);
+		c->fd = -1;
+		if (!idempotent)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!*ret_resp && !reason[0])
+		(void)!snprintf(reason, HSMC_REASON_MAX, "edge HSM %s is unreachable: check that writ-hsmd runs", h->path);
+	return err;
+}
+
+static int parse_writ(const cbor_item_t *m, int hsm, struct fwrit *w)
+{
+	uint64_t v;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	w->hsm = hsm;
+	if ((err = cbu_get_fixed(m, HSMP_W_ID, w->id, 16)) < 0 || (err = cbu_get_uint(m, HSMP_W_KIND, 255, &v)) < 0)
+		return err;
+	w->kind = (uint32_t)v;
+	if ((err = cbu_get_text(m, HSMP_W_PRODUCT, w->product, sizeof(w->product))) < 0 ||
+	    (err = cbu_get_uint(m, HSMP_W_QUANTITY, UINT64_MAX, &w->quantity)) < 0 ||
+	    (err = cbu_get_uint(m, HSMP_W_ISSUED, UINT64_MAX, &w->issued)) < 0 ||
+	    (err = cbu_get_uint(m, HSMP_W_REMAINING, UINT64_MAX, &w->remaining)) < 0 ||
+	    (err = cbu_get_int(m, HSMP_W_NOT_BEFORE, &w->not_before)) < 0 ||
+	    (err = cbu_get_int(m, HSMP_W_NOT_AFTER, &w->not_after)) < 0 ||
+	    (err = cbu_get_uint(m, HSMP_W_REVOKED, 1, &v)) < 0)
+		return err;
+	w->revoked = (int)v;
+	/* keys 14 and 15 (version / firmware digest) come with newer writ-hsmd builds */
+	w->has_vd = cbu_get_fixed(m, HSMP_W_VERSION_DIGEST, w->vd, 32) == 0;
+	w->has_fd = cbu_get_fixed(m, HSMP_W_FIRMWARE_DIGEST, w->fd, 32) == 0;
+	hex_encode(w->id, 16, w->id_hex);
+	return 0;
+}
+
+int factory_refresh(struct factory *f)
+{
+	static struct fwrit fresh[FACTORY_MAX_WRITS]; /* guarded by refresh_lock */
+	static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+	char reason[HSMC_REASON_MAX];
+	size_t i, k, n = 0;
+	int answered = 0;
+	cbor_item_t *req = cbu_new_map(1), *resp;
+
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_STATUS) < 0) {
+		if (req)
+			cbor_decref(&req);
+		return 0;
+	}
+	pthread_mutex_lock(&refresh_lock);
+	for (i = 0; i < f->n_hsms; i++) {
+		uint8_t id[WRIT_KEYID_LEN];
+		uint64_t next = 0;
+		cbor_item_t *arr;
+		int ok = factory_hsm_call(f, (int)i, req, &resp, reason, 1) == 0 && resp &&
+			 cbu_get_fixed(resp, HSMP_RS_HSM_ID, id, sizeof(id)) == 0 &&
+			 cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &next) == 0;
+		arr = ok ? cbu_get(resp, HSMP_RS_WRITS) : NULL;
+		if (ok && arr && cbor_isa_array(arr)) {
+			for (k = 0; k < cbor_array_size(arr) && n < FACTORY_MAX_WRITS; k++) {
+				cbor_item_t *m = cbor_array_get(arr, k);
+				if (m && cbor_isa_map(m) && parse_writ(m, (int)i, &fresh[n]) == 0)
+					n++;
+				if (m)
+					cbor_decref(&m);
+			}
+			answered++;
+		}
+		pthread_mutex_lock(&f->writs_lock);
+		if (ok && !f->hsms[i].up)
+			log_info("edge HSM %s is up", f->hsms[i].path);
+		if (!ok && f->hsms[i].up)
+			log_warn("edge HSM %s went away: %s", f->hsms[i].path, reason);
+		f->hsms[i].up = ok;
+		if (ok) {
+			memcpy(f->hsms[i].id, id, sizeof(id));
+			hex_encode(id, sizeof(id), f->hsms[i].id_hex);
+			f->hsms[i].journal_next = next;
+		}
+		pthread_mutex_unlock(&f->writs_lock);
+		if (resp)
+			cbor_decref(&resp);
+	}
+	pthread_mutex_lock(&f->writs_lock);
+	memcpy(f->writs, fresh, n * sizeof(fresh[0]));
+	f->n_writs = n;
+	pthread_mutex_unlock(&f->writs_lock);
+	pthread_mutex_unlock(&refresh_lock);
+	cbor_decref(&req);
+	return answered;
+}
+
+static int runnable(const struct fwrit *w, int64_t now)
+{
+	return w->kind == WRIT_KIND_PRODUCTION && !w->revoked && w->remaining > 0 && now >= w->not_before &&
+	       now <= w->not_after;
+}
+
+/* The bundle of writ w: by the version digest the HSM reports (key 14), checking the
+ * firmware digest (key 15). From an older writ-hsmd that reports neither, or for a
+ * writ that pins no version (digest all zero), the newest bundle of the writ's
+ * product: a fallback, logged once. */
+static int job_bundle(struct factory *f, const struct fwrit *w, struct bundle *b)
+{
+	static const uint8_t zero[32];
+	int err;
+
+	if (w->has_vd && !writ_ct_memeq(w->vd, zero, 32)) {
+		if ((err = store_bundle_get(f->store, w->vd, NULL, b)) < 0)
+			return err;
+		if (w->has_fd && !writ_ct_memeq(w->fd, b->firmware_digest, 32)) {
+			log_warn("writ %s: the bundle's firmware digest differs from the writ's: not runnable", w->id_hex);
+			return WRIT_E_SCOPE;
+		}
+		return strcmp(b->product, w->product) ? WRIT_E_SCOPE : 0;
+	}
+	if (!atomic_exchange(&f->warned_fallback, 1))
+		log_warn("writ %s names no version digest (or writ-hsmd does not report it): matching its bundle by "
+			 "product id only; mint writs with --version-digest", w->id_hex);
+	return store_bundle_get(f->store, NULL, w->product, b);
+}
+
+int factory_job(struct factory *f, const char *id_hex, int runnable_only, struct fjob *ret)
+{
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+	int found = 0;
+
+	pthread_mutex_lock(&f->writs_lock);
+	for (i = 0; i < f->n_writs; i++)
+		if (!strcmp(f->writs[i].id_hex, id_hex) && (!runnable_only || runnable(&f->writs[i], now))) {
+			ret->w = f->writs[i];
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&f->writs_lock);
+	if (!found)
+		return WRIT_E_NOTFOUND;
+	return job_bundle(f, &ret->w, &ret->b) < 0 ? WRIT_E_NOTFOUND : 0;
+}
+
+void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j), void *arg)
+{
+	struct fjob *j = malloc(sizeof(*j));
+	char ids[FACTORY_MAX_WRITS][33];
+	size_t i, n = 0;
+
+	if (!j)
+		return;
+	pthread_mutex_lock(&f->writs_lock);
+	for (i = 0; i < f->n_writs; i++)
+		memcpy(ids[n++], f->writs[i].id_hex, 33);
+	pthread_mutex_unlock(&f->writs_lock);
+	for (i = 0; i < n; i++)
+		if (factory_job(f, ids[i], 1, j) == 0)
+			fn(arg, j);
+	free(j);
+}
+
+int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX], char ret_id[33])
+{
+	cbor_item_t *req = cbu_new_map(2), *resp = NULL;
+	uint8_t id[16];
+	size_t i;
+	int err = WRIT_E_IO, any = 0;
+
+	reason[0] = 0;
+	if (len > WRIT_MAX_SEALED) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "a sealed writ is at most %d bytes", WRIT_MAX_SEALED);
+		if (req)
+			cbor_decref(&req);
+		return WRIT_E_TOOBIG;
+	}
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_LOAD_WRIT) < 0 || cbu_put_bytes(req, HSMP_RQ_WRIT, buf, len) < 0) {
+		if (req)
+			cbor_decref(&req);
+		return WRIT_E_NOMEM;
+	}
+	for (i = 0; i < f->n_hsms; i++) {
+		char r[HSMC_REASON_MAX];
+		int e = factory_hsm_call(f, (int)i, req, &resp, r, 1);
+		if (!resp)
+			continue; /* unreachable: another HSM may hold it, or retry later */
+		any = 1;
+		if (e == 0 && cbu_get_fixed(resp, HSMP_RS_WRIT_ID, id, 16) == 0) {
+			hex_encode(id, 16, ret_id);
+			err = 0;
+			cbor_decref(&resp);
+			break;
+		}
+		cbor_decref(&resp);
+		/* A writ encrypted to another HSM is not this one's to judge: try the next. */
+		if (e != WRIT_E_DECRYPT || err == WRIT_E_IO) {
+			err = e < 0 ? e : WRIT_E_PROTO;
+			memcpy(reason, r, HSMC_REASON_MAX);
+		}
+	}
+	cbor_decref(&req);
+	if (!any) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "no edge HSM answered: the writ stays in the drop until one does");
+		return WRIT_E_IO;
+	}
+	return err;
+}
+
+int factory_firmware_path(struct factory *f, const uint8_t digest[32], char *out, size_t cap)
+{
+	char hex[65], name[80];
+
+	hex_encode(digest, 32, hex);
+	if (snprintf(name, sizeof(name), "firmware/%s", hex) >= (int)sizeof(name))
+		return WRIT_E_TOOBIG;
+	return path_join(out, cap, f->state, name);
+}
+
+int factory_load_bundle(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX],
+			char ret_digest[65])
+{
+	struct bundle *b = malloc(sizeof(*b));
+	char path[FACTORY_PATH_MAX];
+	int err;
+
+	reason[0] = 0;
+	if (!b)
+		return WRIT_E_NOMEM;
+	err = bundle_verify(buf, len, f->oem_pub, b);
+	if (err < 0) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "%s",
+				err == WRIT_E_BADSIG ? "the bundle is not signed by the pinned OEM writ-signing key: "
+						       "ask the OEM for a bundle made with `writ authority bundle`"
+				: err == WRIT_E_TOOBIG ? "the bundle is larger than 8 MiB"
+						       : "the bundle is malformed (not a .wbundle of docs/factory-api.md)");
+		goto out;
+	}
+	if ((err = factory_firmware_path(f, b->firmware_digest, path, sizeof(path))) < 0 ||
+	    (access(path, F_OK) != 0 && (err = file_write_atomic(path, b->firmware, b->firmware_len, 0644)) < 0)) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "cannot store the firmware image (%s): check free space in the state "
+				"directory", writ_strerror(err));
+		err = WRIT_E_IO;
+		goto out;
+	}
+	if ((err = store_bundle_put(f->store, b)) < 0) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "the store cannot write (%s): check free space in the state directory",
+				writ_strerror(err));
+		err = WRIT_E_IO;
+		goto out;
+	}
+	hex_encode(b->version_digest, 32, ret_digest);
+	log_info("bundle %s %s loaded (version digest %s, firmware %zu bytes)", b->product, b->version, ret_digest,
+		 b->firmware_len);
+out:
+	free(b);
+	return err;
+}
+
+/* Move DIR/name into DIR/sub/name; for refusals write DIR/sub/name.reason first. */
+static void drop_move(const char *dir, const char *name, const char *sub, const char *why)
+{
+	char from[FACTORY_PATH_MAX], to[FACTORY_PATH_MAX], rpath[FACTORY_PATH_MAX + 8], subdir[FACTORY_PATH_MAX];
+
+	if (path_join(subdir, sizeof(subdir), dir, sub) < 0 || path_join(from, sizeof(from), dir, name) < 0 ||
+	    path_join(to, sizeof(to), subdir, name) < 0)
+		return;
+	(void)mkdir(subdir, 0755);
+	if (why) {
+		char line[HSMC_REASON_MAX + 2];
+		int n = snprintf(line, sizeof(line), "%s\n", why);
+		if (snprintf(rpath, sizeof(rpath), "%s.reason", to) < (int)sizeof(rpath) &&
+		    file_write_atomic(rpath, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line), 0644) < 0)
+			log_warn("drop: cannot write %s", rpath);
+	}
+	if (rename(from, to) < 0 || file_fsync_dir(to) < 0)
+		log_error("drop: cannot move %s to %s: %s", from, to, strerror(errno));
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), k = strlen(suf);
+
+	return n > k && !strcmp(s + n - k, suf);
+}
+
+void factory_drop_scan(struct factory *f)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[FACTORY_PATH_MAX], reason[HSMC_REASON_MAX], out[65];
+	struct stat st;
+
+	if (!f->drop || !(d = opendir(f->drop)))
+		return;
+	while ((e = readdir(d)) != NULL && !atomic_load(&f->stop)) {
+		int is_writ = has_suffix(e->d_name, ".writ"), is_bundle = has_suffix(e->d_name, ".wbundle");
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		int err;
+
+		if (e->d_name[0] == '.' || (!is_writ && !is_bundle))
+			continue;
+		if (path_join(path, sizeof(path), f->drop, e->d_name) < 0 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		err = file_read(path, is_writ ? WRIT_MAX_SEALED : BUNDLE_MAX, &buf, &len);
+		if (err == WRIT_E_TOOBIG) {
+			log_warn("drop: %s refused: too large", e->d_name);
+			drop_move(f->drop, e->d_name, "refused", is_writ ? "a sealed writ is at most 64 KiB"
+									 : "a bundle is at most 8 MiB");
+			continue;
+		}
+		if (err < 0)
+			continue;
+		if (is_writ)
+			err = factory_load_writ(f, buf, len, reason, out);
+		else
+			err = factory_load_bundle(f, buf, len, reason, out);
+		free(buf);
+		if (err == WRIT_E_IO) {
+			log_warn("drop: %s left in place: %s", e->d_name, reason);
+			continue; /* the HSM or the disk is unavailable: try again on the next scan */
+		}
+		if (err < 0) {
+			log_warn("drop: %s refused: %s", e->d_name, reason);
+			drop_move(f->drop, e->d_name, "refused", reason);
+		} else {
+			log_info("drop: %s loaded (%s %s)", e->d_name, is_writ ? "writ" : "bundle", out);
+			drop_move(f->drop, e->d_name, "done", NULL);
+		}
+	}
+	closedir(d);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-factory's shared state and the pieces of the daemon (docs/factory-api.md):
+ * core.c (edge-HSM connections, the writ cache, jobs, bundles, the file drop),
+ * http.c (the station / MES API over libmicrohttpd), webhook.c (the MES webhook
+ * thread). The store (store.h) is the only durable state besides the firmware files
+ * in STATE/firmware/ (named by their SHA-256).
+ */
+#ifndef WRIT_FACTORY_FACTORY_H
+#define WRIT_FACTORY_FACTORY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cbor.h>
+
+#include "base/err.h"
+#include "base/keyops.h"
+#include "factory/store.h"
+#include "wire/bundle.h"
+#include "wire/hsmclient.h"
+
+#define FACTORY_MAX_HSMS 8
+#define FACTORY_HSM_CONNS 4   /* connections per HSM, so DACs run in parallel */
+#define FACTORY_MAX_WRITS 512
+#define FACTORY_PATH_MAX 4096
+
+struct fhsm_conn {
+	pthread_mutex_t lock;
+	int fd; /* -1 when not connected */
+};
+
+struct fhsm {
+	char path[FACTORY_PATH_MAX];
+	struct fhsm_conn conns[FACTORY_HSM_CONNS];
+	atomic_uint next;
+	/* under factory.writs_lock: */
+	int up;
+	uint8_t id[WRIT_KEYID_LEN];
+	char id_hex[2 * WRIT_KEYID_LEN + 1];
+	uint64_t journal_next;
+};
+
+/* One writ as an HSM's status reports it. */
+struct fwrit {
+	uint8_t id[16];
+	char id_hex[33];
+	int hsm;                       /* index into factory.hsms */
+	char product[65];
+	uint32_t kind;
+	uint64_t quantity, issued, remaining;
+	int64_t not_before, not_after;
+	int revoked;
+	int has_vd, has_fd;            /* status keys 14 / 15 (newer writ-hsmd) */
+	uint8_t vd[32], fd[32];
+};
+
+struct factory {
+	struct store *store;
+	char state[FACTORY_PATH_MAX];
+	char factory_id[65];
+	uint8_t oem_pub[WRIT_P256_PUB_LEN];
+	struct fhsm hsms[FACTORY_MAX_HSMS];
+	size_t n_hsms;
+	const char *drop;    /* NULL: no file drop */
+	const char *webhook; /* NULL: no webhook */
+	pthread_mutex_t writs_lock;
+	struct fwrit writs[FACTORY_MAX_WRITS];
+	size_t n_writs;
+	atomic_int stop;
+	atomic_int warned_fallback;
+	pthread_mutex_t wake_lock; /* webhook wake-up */
+	pthread_cond_t wake;
+};
+
+/* A runnable job: the writ and its bundle (bundle.firmware is NULL). */
+struct fjob {
+	struct fwrit w;
+	struct bundle b;
+};
+
+/* core.c */
+void factory_init(struct factory *f);
+void factory_fini(struct factory *f); /* closes HSM connections; not the store */
+/* Ask every HSM for its status and rebuild the writ cache. Returns the number of HSMs
+ * that answered. */
+int factory_refresh(struct factory *f);
+/* The job for writ id (hex), from the cache as of the last refresh. WRIT_E_NOTFOUND:
+ * not loaded, no bundle, or (runnable_only) not runnable now (window, quantity,
+ * revoked). *ret is caller-allocated. */
+WRIT_MUST_CHECK int factory_job(struct factory *f, const char *id_hex, int runnable_only, struct fjob *ret);
+/* All runnable jobs: calls fn for each. */
+void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j), void *arg);
+/* Send req to HSM idx and receive its answer (hsmc_call's contract). idempotent=1
+ * retries once on a fresh connection after a transport failure. */
+WRIT_MUST_CHECK int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_item_t **ret_resp,
+				     char reason[HSMC_REASON_MAX], int idempotent);
+/* Load a sealed writ into the HSM it is encrypted to (each HSM is tried; one that
+ * cannot decrypt it says so without trying further keys). 0, WRIT_E_IO when no HSM
+ * answered (try again later), or the refusal with its reason. */
+WRIT_MUST_CHECK int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX],
+				      char ret_id[33]);
+/* Verify a .wbundle under the pinned OEM key, keep its firmware in STATE/firmware/
+ * and its metadata in the store. */
+WRIT_MUST_CHECK int factory_load_bundle(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX],
+					char ret_digest[65]);
+/* Scan the drop directory once. */
+void factory_drop_scan(struct factory *f);
+/* STATE/firmware/<hex> */
+WRIT_MUST_CHECK int factory_firmware_path(struct factory *f, const uint8_t digest[32], char *out, size_t cap);
+
+/* http.c: start / stop the HTTP server on host:port. */
+struct http_server;
+WRIT_MUST_CHECK int http_start(struct factory *f, const char *host, unsigned port, struct http_server **ret);
+void http_stop(struct http_server *h); /* accepts NULL */
+
+/* webhook.c: the thread's body; returns when f->stop is set. */
+void *webhook_main(void *arg);
+void webhook_kick(struct factory *f);
+
+#endif

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-factory: the factory service (docs/factory-api.md). `init` creates the state
+ * directory and its store, pinned to the OEM's writ-signing key and a factory id;
+ * `serve` connects to the edge HSMs, watches the file drop, answers the stations' HTTP
+ * API and feeds the MES webhook until SIGTERM; `station add|list|revoke` and `token
+ * add` manage who may call the API. One-time codes and tokens are printed once and
+ * only their SHA-256 is stored.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "base/ct.h"
+#include "crypto/ec.h"
+#include "factory/api_json.h"
+#include "factory/factory.h"
+#include "host/conf.h"
+#include "host/file.h"
+#include "host/log.h"
+#include "wire/writ.h"
+
+struct opts {
+	const char *state, *oem_key, *factory, *listen, *drop, *webhook, *name, *line, *role;
+	const char *hsm[FACTORY_MAX_HSMS];
+	size_t n_hsm;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage:\n"
+		   "  writ-factory init  --state DIR --oem-key writ-signing.pub.pem --factory ID\n"
+		   "  writ-factory serve --state DIR --listen 127.0.0.1:PORT --hsm SOCKET [--hsm SOCKET]...\n"
+		   "                     [--drop DIR] [--webhook URL]\n"
+		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
+		   "  writ-factory station list --state DIR\n"
+		   "  writ-factory station revoke --state DIR ID\n"
+		   "  writ-factory token add --state DIR --role mes            (prints a token once)\n");
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "state", 1, 0, 's' },	 { "oem-key", 1, 0, 'k' }, { "factory", 1, 0, 'f' }, { "listen", 1, 0, 'l' },
+		{ "hsm", 1, 0, 'H' },	 { "drop", 1, 0, 'd' },	   { "webhook", 1, 0, 'w' }, { "name", 1, 0, 'n' },
+		{ "line", 1, 0, 'L' },	 { "role", 1, 0, 'r' },	   { "help", 0, 0, 'h' },    { 0, 0, 0, 0 }
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o->state = optarg; break;
+		case 'k': o->oem_key = optarg; break;
+		case 'f': o->factory = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'd': o->drop = optarg; break;
+		case 'w': o->webhook = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'L': o->line = optarg; break;
+		case 'r': o->role = optarg; break;
+		case 'H':
+			if (o->n_hsm >= FACTORY_MAX_HSMS) {
+				fprintf(stderr, "writ-factory: at most %d --hsm\n", FACTORY_MAX_HSMS);
+				return -1;
+			}
+			o->hsm[o->n_hsm++] = optarg;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (!o->state) {
+		fprintf(stderr, "writ-factory: --state DIR is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int open_store(const struct opts *o, struct store **ret)
+{
+	char path[FACTORY_PATH_MAX];
+	int err;
+
+	if (path_join(path, sizeof(path), o->state, "factory.db") < 0)
+		return WRIT_E_TOOBIG;
+	err = store_open(path, 0, ret);
+	if (err < 0)
+		fprintf(stderr, "writ-factory: cannot open the store %s: %s%s\n", path, writ_strerror(err),
+			err == WRIT_E_NOTFOUND ? " (run writ-factory init first)" : "");
+	return err;
+}
+
+static int cmd_init(struct opts *o)
+{
+	uint8_t *pem = NULL, pub[WRIT_P256_PUB_LEN];
+	size_t pem_len = 0;
+	char path[FACTORY_PATH_MAX], hex[2 * WRIT_P256_PUB_LEN + 1];
+	struct store *s = NULL;
+	int err;
+
+	if (!o->oem_key || !o->factory) {
+		fprintf(stderr, "writ-factory init: --oem-key and --factory are required\n");
+		return 2;
+	}
+	if (!writ_name_valid(o->factory)) {
+		fprintf(stderr, "writ-factory init: the factory id is 1..64 characters of A-Z a-z 0-9 . _ -\n");
+		return 2;
+	}
+	if (file_read(o->oem_key, 4096, &pem, &pem_len) < 0 || ec_pub_from_pem(pem, pem_len, pub) < 0) {
+		fprintf(stderr, "writ-factory init: cannot read a P-256 public key from %s (the OEM's "
+				"writ-signing.pub.pem)\n", o->oem_key);
+		free(pem);
+		return 2;
+	}
+	free(pem);
+	if (mkdir(o->state, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "writ-factory init: cannot create %s: %s\n", o->state, strerror(errno));
+		return 1;
+	}
+	if (path_join(path, sizeof(path), o->state, "firmware") < 0 || (mkdir(path, 0700) < 0 && errno != EEXIST)) {
+		fprintf(stderr, "writ-factory init: cannot create %s/firmware\n", o->state);
+		return 1;
+	}
+	if (path_join(path, sizeof(path), o->state, "factory.db") < 0)
+		return 2;
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "writ-factory init: %s already exists: this state directory is in use\n", path);
+		return 1;
+	}
+	if ((err = store_open(path, 1, &s)) < 0) {
+		fprintf(stderr, "writ-factory init: cannot create the store %s: %s\n", path, writ_strerror(err));
+		return 1;
+	}
+	hex_encode(pub, sizeof(pub), hex);
+	if ((err = store_meta_set(s, "factory", o->factory)) < 0 || (err = store_meta_set(s, "oem_pub", hex)) < 0) {
+		fprintf(stderr, "writ-factory init: cannot write the store: %s\n", writ_strerror(err));
+		store_close(s);
+		return 1;
+	}
+	store_close(s);
+	printf("factory %s ready in %s; bundles must be signed by the pinned OEM key %.16s…\n", o->factory, o->state, hex);
+	return 0;
+}
+
+/* A random secret as base64url text (nbytes of entropy); wiped by the caller. */
+static int random_text(size_t nbytes, char *out, uint8_t ret_sha[32])
+{
+	uint8_t raw[32];
+
+	if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+		return WRIT_E_IO;
+	fj_b64_encode(raw, nbytes, out, 1);
+	writ_memzero(raw, sizeof(raw));
+	return ec_sha256(out, strlen(out), ret_sha);
+}
+
+static void print_station(void *arg, int64_t id, const char *name, const char *line, int enrolled, int revoked)
+{
+	printf("%lld\t%s\t%s\t%s\n", (long long)id, name, line, revoked ? "revoked" : enrolled ? "enrolled" : "pending");
+}
+
+static int cmd_station(struct opts *o, const char *sub, int argc, char **argv)
+{
+	struct store *s = NULL;
+	char code[64];
+	uint8_t sha[32];
+	int64_t id = 0;
+	int err, rc = 1;
+
+	if (open_store(o, &s) < 0)
+		return 1;
+	if (!strcmp(sub, "add")) {
+		if (!o->name || !o->line || !fj_printable(o->name, FJ_TEXT_MAX) || !fj_printable(o->line, FJ_TEXT_MAX)) {
+			fprintf(stderr, "writ-factory station add: --name and --line (1..64 printable characters) are required\n");
+			rc = 2;
+		} else if ((err = random_text(16, code, sha)) < 0 || (err = store_station_add(s, o->name, o->line, sha, &id)) < 0) {
+			fprintf(stderr, "writ-factory station add: %s\n", writ_strerror(err));
+		} else {
+			printf("station %lld\ncode %s\n", (long long)id, code);
+			fprintf(stderr, "give the code to station \"%s\" on line \"%s\": it enrols once with POST "
+					"/v1/stations/enrol\n", o->name, o->line);
+			rc = 0;
+		}
+		writ_memzero(code, sizeof(code));
+	} else if (!strcmp(sub, "list")) {
+		printf("id\tname\tline\tstate\n");
+		rc = store_station_list(s, print_station, NULL) < 0;
+	} else if (!strcmp(sub, "revoke")) {
+		char *end;
+		long long v;
+		errno = 0;
+		v = optind < argc ? strtoll(argv[optind], &end, 10) : 0;
+		if (optind >= argc || errno || *end || v <= 0) {
+			fprintf(stderr, "writ-factory station revoke: give the station id (see station list)\n");
+			rc = 2;
+		} else if ((err = store_station_revoke(s, v)) < 0) {
+			fprintf(stderr, "writ-factory station revoke: %s\n",
+				err == WRIT_E_NOTFOUND ? "no such station (see station list)" : writ_strerror(err));
+		} else {
+			printf("station %lld revoked: its token is refused from now on\n", v);
+			rc = 0;
+		}
+	} else {
+		fprintf(stderr, "writ-factory station: add, list or revoke\n");
+		rc = 2;
+	}
+	store_close(s);
+	return rc;
+}
+
+static int cmd_token(struct opts *o, const char *sub)
+{
+	struct store *s = NULL;
+	char tok[64];
+	uint8_t sha[32];
+	int err, rc = 1;
+
+	if (strcmp(sub, "add") || !o->role || strcmp(o->role, "mes")) {
+		fprintf(stderr, "writ-factory token add --role mes (stations get theirs by enrolling)\n");
+		return 2;
+	}
+	if (open_store(o, &s) < 0)
+		return 1;
+	if ((err = random_text(32, tok, sha)) < 0 || (err = store_token_add(s, "mes", 0, sha)) < 0) {
+		fprintf(stderr, "writ-factory token add: %s\n", writ_strerror(err));
+	} else {
+		printf("%s\n", tok);
+		fprintf(stderr, "mes token made: it is shown only now; it may read records and status\n");
+		rc = 0;
+	}
+	writ_memzero(tok, sizeof(tok));
+	store_close(s);
+	return rc;
+}
+
+static int split_listen(const char *listen, char *host, size_t cap, unsigned *port)
+{
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	char *end;
+	long v;
+
+	if (!colon || (size_t)(colon - listen) >= cap || colon == listen)
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = 0;
+	errno = 0;
+	v = strtol(colon + 1, &end, 10);
+	if (errno || *end || v < 0 || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+static int cmd_serve(struct opts *o)
+{
+	struct factory *f = calloc(1, sizeof(*f));
+	struct http_server *http = NULL;
+	pthread_t webhook_thread;
+	int webhook_started = 0, rc = 1, n, sig;
+	char host[64], hex[2 * WRIT_P256_PUB_LEN + 1];
+	unsigned port = 0;
+	sigset_t set;
+	size_t i;
+
+	if (!f)
+		return 1;
+	factory_init(f);
+	if (split_listen(o->listen, host, sizeof(host), &port) < 0 || !o->n_hsm) {
+		fprintf(stderr, "writ-factory serve: --listen HOST:PORT and at least one --hsm SOCKET are required\n");
+		free(f);
+		return 2;
+	}
+	/* Signals go to sigtimedwait in this thread only; every thread made below inherits
+	 * the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (open_store(o, &f->store) < 0)
+		goto out;
+	if (store_meta_get(f->store, "factory", f->factory_id, sizeof(f->factory_id)) < 0 ||
+	    store_meta_get(f->store, "oem_pub", hex, sizeof(hex)) < 0 || hex_decode(hex, f->oem_pub, sizeof(f->oem_pub)) < 0) {
+		log_error("the store in %s lacks its factory id or OEM key: run writ-factory init", o->state);
+		goto out;
+	}
+	if (snprintf(f->state, sizeof(f->state), "%s", o->state) >= (int)sizeof(f->state))
+		goto out;
+	if (store_dac_recover(f->store, &n) == 0 && n > 0)
+		log_warn("%d DAC requests were cut by a stop: their devices may ask again (the HSM decides)", n);
+	for (i = 0; i < o->n_hsm; i++) {
+		if (snprintf(f->hsms[i].path, sizeof(f->hsms[i].path), "%s", o->hsm[i]) >= (int)sizeof(f->hsms[i].path))
+			goto out;
+	}
+	f->n_hsms = o->n_hsm;
+	f->drop = o->drop;
+	f->webhook = o->webhook;
+	if (f->drop) {
+		char sub[FACTORY_PATH_MAX];
+		if (path_join(sub, sizeof(sub), f->drop, "done") == 0)
+			(void)mkdir(sub, 0755);
+		if (path_join(sub, sizeof(sub), f->drop, "refused") == 0)
+			(void)mkdir(sub, 0755);
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("libcurl cannot start");
+		goto out;
+	}
+	n = factory_refresh(f);
+	log_info("factory %s: %d of %zu edge HSMs answer", f->factory_id, n, f->n_hsms);
+	factory_drop_scan(f);
+	if (http_start(f, host, port, &http) < 0)
+		goto out_curl;
+	if (f->webhook) {
+		if (pthread_create(&webhook_thread, NULL, webhook_main, f) != 0) {
+			log_error("cannot start the webhook thread");
+			goto out_http;
+		}
+		webhook_started = 1;
+	}
+	log_info("serving on %s:%u (state %s%s%s)", host, port, o->state, f->drop ? ", drop " : "", f->drop ? f->drop : "");
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		(void)factory_refresh(f);
+		factory_drop_scan(f);
+	}
+	log_info("stopping on signal %d", sig);
+	rc = 0;
+	atomic_store(&f->stop, 1);
+	if (webhook_started) {
+		webhook_kick(f);
+		pthread_join(webhook_thread, NULL);
+	}
+out_http:
+	http_stop(http);
+out_curl:
+	curl_global_cleanup();
+out:
+	factory_fini(f);
+	store_close(f->store);
+	free(f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	const char *cmd, *sub = NULL;
+	int shift = 1;
+
+	memset(&o, 0, sizeof(o));
+	log_init("writ-factory", getenv("WRIT_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "station") || !strcmp(cmd, "token")) {
+		if (argc < 3) {
+			usage(stderr);
+			return 2;
+		}
+		sub = argv[2];
+		shift = 2;
+	}
+	if (parse(argc - shift, argv + shift, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "init"))
+		return cmd_init(&o);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(&o);
+	if (!strcmp(cmd, "station"))
+		return cmd_station(&o, sub, argc - shift, argv + shift);
+	if (!strcmp(cmd, "token"))
+		return cmd_token(&o, sub);
+	fprintf(stderr, "writ-factory: unknown command %s\n", cmd);
+	usage(stderr);
+	return 2;
+}
