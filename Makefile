@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip clean
+.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line clean
 
 all: build
 
@@ -47,6 +47,9 @@ bench-hsm: deps build
 
 bench-chip: deps build
 	@bash bench/bench_chip.sh $(BUILD)
+
+bench-line: deps build
+	@bash bench/bench_line.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz

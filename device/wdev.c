@@ -691,6 +691,22 @@ static int cmd_get_csr(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp
 	return 0;
 }
 
+/* GET_CHAIN: the stored DAC and PAI (public), so a host that lost them (a station that
+ * restarted after STORE_CHAIN, or one checking a locked chip) can go on. Read-only; also
+ * answers after LOCK. */
+static int cmd_get_chain(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tlv_writer *w, struct reply *r)
+{
+	int err = parse_empty(f, r);
+
+	if (err)
+		return err;
+	if (!c->st.have_chain)
+		REFUSE(r, WDEV_E_STATE, "no chain stored");
+	wdp_tlv_put(w, WDP_T_DAC, c->st.dac, c->st.dac_len);
+	wdp_tlv_put(w, WDP_T_PAI, c->st.pai, c->st.pai_len);
+	return 0;
+}
+
 /* Parse exactly one DER certificate (no trailing bytes). */
 static int parse_cert(mbedtls_x509_crt *crt, const uint8_t *der, size_t n)
 {
@@ -1158,6 +1174,7 @@ static cmd_fn find_cmd(uint16_t code)
 	case WDP_CMD_GENERATE_KEYS: return cmd_generate_keys;
 	case WDP_CMD_GET_ENC_KEY: return cmd_get_enc_key;
 	case WDP_CMD_GET_CSR: return cmd_get_csr;
+	case WDP_CMD_GET_CHAIN: return cmd_get_chain;
 	case WDP_CMD_STORE_CHAIN: return cmd_store_chain;
 	case WDP_CMD_STORE_FACTORY_DATA: return cmd_store_factory_data;
 	case WDP_CMD_STORE_SECRET: return cmd_store_secret;

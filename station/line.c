@@ -9,7 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
+#include <openssl/x509.h>
+
 #include "base/ct.h"
+#include "crypto/matter_cert.h"
+#include "crypto/x509.h"
 #include "matter/spake2p.h"
 #include "wire/hsmclient.h"
 
@@ -17,8 +23,23 @@ int line_open(struct line *l, const char *hsm_socket, const uint8_t writ_id[16],
 	      const struct matter_factory_data *base, uint32_t iterations, const char *serial_prefix,
 	      char *errbuf, size_t errcap)
 {
-	int rc;
+	int rc = line_init(l, writ_id, base, iterations, serial_prefix, errbuf, errcap);
 
+	if (rc < 0)
+		return rc;
+	rc = hsmc_connect(hsm_socket, &l->hsm_fd);
+	if (rc < 0) {
+		snprintf(errbuf, errcap, "cannot reach writ-hsmd at %s (%s); is it running?", hsm_socket,
+			 writ_strerror(rc));
+		line_close(l);
+		return rc;
+	}
+	return 0;
+}
+
+int line_init(struct line *l, const uint8_t writ_id[16], const struct matter_factory_data *base,
+	      uint32_t iterations, const char *serial_prefix, char *errbuf, size_t errcap)
+{
 	memset(l, 0, sizeof *l);
 	l->hsm_fd = -1;
 	if (serial_prefix && strlen(serial_prefix) > LINE_SERIAL_PREFIX_MAX) {
@@ -29,12 +50,6 @@ int line_open(struct line *l, const char *hsm_socket, const uint8_t writ_id[16],
 		snprintf(errbuf, errcap, "SPAKE2+ iterations must be %u..%u", MATTER_SPAKE2P_IT_MIN,
 			 MATTER_SPAKE2P_IT_MAX);
 		return WRIT_E_INVAL;
-	}
-	rc = hsmc_connect(hsm_socket, &l->hsm_fd);
-	if (rc < 0) {
-		snprintf(errbuf, errcap, "cannot reach writ-hsmd at %s (%s); is it running?", hsm_socket,
-			 writ_strerror(rc));
-		return rc;
 	}
 	memcpy(l->writ_id, writ_id, 16);
 	l->base = *base;
@@ -83,6 +98,8 @@ static int issue_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *c
 	ret->pai_len = d.pai_len;
 	ret->serial = d.device_serial;
 	ret->journal_seq = d.seq;
+	memcpy(l->pai, d.pai, d.pai_len);
+	l->pai_len = d.pai_len;
 	hsmc_dac_free(&d);
 	return 0;
 }
@@ -172,15 +189,108 @@ out:
 	return rc;
 }
 
+/* The device serial the HSM wrote into a DAC's subject CN ("<product> DAC <serial>",
+ * hsm/hsmd.c). Returns 0 and *ret, or WRIT_E_FORMAT. */
+static int dac_device_serial(const uint8_t *dac, size_t dac_len, uint64_t *ret)
+{
+	const unsigned char *p = dac;
+	X509 *x = d2i_X509(NULL, &p, (long)dac_len);
+	char cn[128];
+	const char *tag;
+	uint64_t v = 0;
+	int n, rc = WRIT_E_FORMAT;
+
+	if (!x || p != dac + dac_len)
+		goto out;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
+	if (n <= 0 || (size_t)n >= sizeof cn)
+		goto out;
+	tag = strstr(cn, " DAC ");
+	if (!tag || !tag[5])
+		goto out;
+	for (const char *d = tag + 5; *d; d++) {
+		if (*d < '0' || *d > '9' || v > (UINT64_MAX - 9) / 10)
+			goto out;
+		v = v * 10 + (uint64_t)(*d - '0');
+	}
+	*ret = v;
+	rc = 0;
+out:
+	X509_free(x);
+	return rc;
+}
+
+int line_recover_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *dac, size_t dac_len,
+		     const uint8_t *pai, size_t pai_len, struct chip_dac *ret, char *errbuf, size_t errcap)
+{
+	struct line *l = ctx;
+	uint8_t pai_pub[WRIT_P256_PUB_LEN];
+	int vid = -1, pid = -1;
+	uint64_t serial = 0;
+
+	(void)uid;
+	if (dac_len == 0 || dac_len > sizeof ret->dac || pai_len == 0 || pai_len > sizeof ret->pai ||
+	    x509_cert_pub(pai, pai_len, pai_pub) < 0 || x509_verify_signed(dac, dac_len, pai_pub) < 0) {
+		snprintf(errbuf, errcap, "its DAC does not verify under its PAI");
+		return WRIT_E_BADSIG;
+	}
+	if (l->pai_len && (pai_len != l->pai_len || memcmp(pai, l->pai, pai_len) != 0)) {
+		snprintf(errbuf, errcap, "its PAI is not this HSM's");
+		return WRIT_E_SCOPE;
+	}
+	if (matter_cert_vidpid(dac, dac_len, &vid, &pid) < 0 || vid != l->base.vid || pid != l->base.pid) {
+		snprintf(errbuf, errcap, "its DAC is not for VID %04X PID %04X", l->base.vid, l->base.pid);
+		return WRIT_E_SCOPE;
+	}
+	if (dac_device_serial(dac, dac_len, &serial) < 0) {
+		snprintf(errbuf, errcap, "its DAC names no device serial");
+		return WRIT_E_FORMAT;
+	}
+	memcpy(ret->dac, dac, dac_len);
+	ret->dac_len = dac_len;
+	memcpy(ret->pai, pai, pai_len);
+	ret->pai_len = pai_len;
+	ret->serial = serial;
+	ret->journal_seq = 0;
+	return 0;
+}
+
 const struct chip_hsm_ops line_hsm_ops_template = {
 	.ctx = NULL,
 	.issue_dac = issue_dac,
 	.wrap_secret = wrap_secret,
 	.factory_data = factory_data,
+	.recover_dac = line_recover_dac,
 };
 
 void line_hsm_ops(struct line *l, struct chip_hsm_ops *ret)
 {
 	*ret = line_hsm_ops_template;
 	ret->ctx = l;
+}
+
+int line_settings_parse(const char *text, size_t len, struct matter_factory_data *ret, char *reason, size_t cap)
+{
+	struct matter_settings ms;
+	int rc;
+
+	/* Per-device fields are made by the line: give the parser placeholders for them. */
+	rc = matter_settings_parse(text, len, &ms, reason, cap);
+	if (rc == 0) {
+		if (!ms.have_serial) {
+			memcpy(ms.fd.serial, "0", 2);
+			ms.have_serial = 1;
+		}
+		if (!ms.have_discriminator)
+			ms.have_discriminator = 1;
+		if (!ms.have_passcode && !ms.have_verifier) {
+			ms.fd.passcode = 20202021; /* only to let settings_finish validate; replaced per device */
+			ms.have_passcode = 1;
+		}
+		rc = matter_settings_finish(&ms, reason, cap);
+	}
+	if (rc == 0)
+		*ret = ms.fd;
+	matter_fd_clear(&ms.fd);
+	return rc;
 }

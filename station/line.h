@@ -41,6 +41,8 @@ struct line {
 	char serial_prefix[LINE_SERIAL_PREFIX_MAX + 1];
 	struct line_device dev;          /* the device being provisioned */
 	uint32_t passcode;               /* wiped at the next device and at close */
+	uint8_t pai[WDP_CERT_MAX];       /* the HSM's PAI, once a DAC came back */
+	size_t pai_len;
 };
 
 /* Connect to writ-hsmd at hsm_socket for writ writ_id; base holds the product-level
@@ -50,6 +52,25 @@ WRIT_MUST_CHECK int line_open(struct line *l, const char *hsm_socket, const uint
 			      const struct matter_factory_data *base, uint32_t iterations,
 			      const char *serial_prefix, char *errbuf, size_t errcap);
 void line_close(struct line *l);
+
+/* Like line_open without an HSM connection (hsm_fd -1): for stations whose HSM
+ * operations go elsewhere (writ-station, through writ-factory). Only the factory_data
+ * callback of line_hsm_ops_template may then be used with l. */
+WRIT_MUST_CHECK int line_init(struct line *l, const uint8_t writ_id[16], const struct matter_factory_data *base,
+			      uint32_t iterations, const char *serial_prefix, char *errbuf, size_t errcap);
+
+/* Product-level Matter settings text (matter_settings_parse format) into *ret, with the
+ * per-device fields (serial, discriminator, passcode) left to the line. The caller
+ * wipes *ret with matter_fd_clear. 0 or a negative error with a reason. */
+WRIT_MUST_CHECK int line_settings_parse(const char *text, size_t len, struct matter_factory_data *ret,
+					char *reason, size_t cap);
+
+/* chip_hsm_ops.recover_dac for a line: the chain a chip already stores belongs to this
+ * job when its DAC verifies under its PAI (this HSM's, once known), carries the job's
+ * VID/PID, and names a device serial. ctx is the struct line. */
+WRIT_MUST_CHECK int line_recover_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *dac,
+				     size_t dac_len, const uint8_t *pai, size_t pai_len, struct chip_dac *ret,
+				     char *errbuf, size_t errcap);
 
 /* The callbacks for chip_provision; ctx is the struct line. */
 extern const struct chip_hsm_ops line_hsm_ops_template;

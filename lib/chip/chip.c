@@ -500,6 +500,24 @@ int chip_get_csr(struct chip *c, uint8_t *csr, size_t *csr_len, uint8_t enc_pub[
 	return csr_call(c, WDP_CMD_GET_CSR, csr, csr_len, enc_pub, binding, binding_len);
 }
 
+int chip_get_chain(struct chip *c, uint8_t *dac, size_t *dac_len, uint8_t *pai, size_t *pai_len)
+{
+	static const struct wdp_tlv_spec spec[] = {
+		{ WDP_T_DAC, 1, WDP_CERT_MAX, 1 },
+		{ WDP_T_PAI, 1, WDP_CERT_MAX, 1 },
+	};
+	struct wdp_tlv t[2];
+	int rc = call(c, WDP_CMD_GET_CHAIN, NULL, 0, spec, 2, t);
+
+	if (rc < 0)
+		return rc;
+	memcpy(dac, t[0].value, t[0].len);
+	*dac_len = t[0].len;
+	memcpy(pai, t[1].value, t[1].len);
+	*pai_len = t[1].len;
+	return 0;
+}
+
 int chip_get_enc_key(struct chip *c, uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding,
 		     size_t *binding_len)
 {

@@ -78,6 +78,9 @@ WRIT_MUST_CHECK int chip_generate_keys(struct chip *c, uint8_t *csr, size_t *csr
  * when it has no keys or already stores a chain. */
 WRIT_MUST_CHECK int chip_get_csr(struct chip *c, uint8_t *csr, size_t *csr_len,
 				 uint8_t enc_pub[WDP_P256_PUB_LEN], uint8_t *binding, size_t *binding_len);
+/* GET_CHAIN: the stored DAC and PAI (buffers of WDP_CERT_MAX bytes). */
+WRIT_MUST_CHECK int chip_get_chain(struct chip *c, uint8_t *dac, size_t *dac_len, uint8_t *pai,
+				   size_t *pai_len);
 WRIT_MUST_CHECK int chip_get_enc_key(struct chip *c, uint8_t enc_pub[WDP_P256_PUB_LEN],
 				     uint8_t *binding, size_t *binding_len);
 WRIT_MUST_CHECK int chip_store_chain(struct chip *c, const uint8_t *dac, size_t dac_len,

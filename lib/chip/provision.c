@@ -55,6 +55,25 @@ static void step(const struct chip_hsm_ops *ops, struct chip_result *ret, const 
 		ops->step(ops->ctx, name);
 }
 
+/* Read the chain the chip stores and have the station check it belongs to this job. */
+static int recover(struct chip *c, const struct chip_hsm_ops *ops, struct job *j, struct chip_result *ret,
+		   const uint8_t uid[WDP_UID_LEN])
+{
+	uint8_t dac[WDP_CERT_MAX], pai[WDP_CERT_MAX];
+	size_t dac_len = 0, pai_len = 0;
+	char err[256] = "";
+	int rc = chip_get_chain(c, dac, &dac_len, pai, &pai_len);
+
+	if (rc < 0)
+		return chip_fail(c, ret, rc, "read chain");
+	rc = ops->recover_dac(ops->ctx, uid, dac, dac_len, pai, pai_len, &ret->dac, err, sizeof err);
+	if (rc < 0)
+		return fail(ret, rc, "the chip holds a chain that is not this job's: %s; set it aside", err);
+	j->have_dac = 1;
+	ret->dac_recovered = 1;
+	return 0;
+}
+
 static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_hsm_ops *ops,
 		struct job *j, struct chip_result *ret, chip_progress_fn progress, void *pctx)
 {
@@ -70,9 +89,16 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 	if (!j->started) {
 		j->started = 1;
 		memcpy(ret->uid, st.uid, WDP_UID_LEN);
-		if (st.state & WDP_F_LOCKED)
+		if (st.state & WDP_F_LOCKED) {
+			/* Say whose it is when we can: a station that died between lock and
+			 * record finds its own device here. */
+			if (ops->recover_dac && (st.state & WDP_F_CHAIN) && recover(c, ops, j, ret, st.uid) == 0)
+				return fail(ret, WRIT_E_EXISTS,
+					    "the chip is already provisioned and locked under this job (serial %llu)",
+					    (unsigned long long)ret->dac.serial);
 			return fail(ret, WRIT_E_EXISTS,
 				    "the chip is already provisioned and locked; set it aside (rework needs a rework writ)");
+		}
 	} else if (memcmp(ret->uid, st.uid, WDP_UID_LEN) != 0) {
 		return fail(ret, WRIT_E_SCOPE,
 			    "another chip answered after reconnecting; put the original chip back and retry");
@@ -116,6 +142,11 @@ static int pass(struct chip *c, const struct chip_recipe *r, const struct chip_h
 		rc = chip_store_chain(c, ret->dac.dac, ret->dac.dac_len, ret->dac.pai, ret->dac.pai_len);
 		if (rc < 0)
 			return chip_fail(c, ret, rc, "store chain");
+	} else if (!j->have_dac && ops->recover_dac) {
+		step(ops, ret, "chain");
+		rc = recover(c, ops, j, ret, st.uid);
+		if (rc < 0)
+			return rc;
 	} else if (!j->have_dac) {
 		return fail(ret, WRIT_E_STATE,
 			    "the chip holds a certificate chain from an earlier run this station does not know; "
@@ -201,31 +232,31 @@ int chip_provision(struct chip *c, const struct chip_recipe *r, const struct chi
 	memset(ret, 0, sizeof *ret);
 	memset(&j, 0, sizeof j);
 	chip_get_stats(c, &s0);
-	if (!chip_connected(c) && chip_connect(c, NULL) < 0) {
-		(void)chip_fail(c, ret, WRIT_E_IO, "connect");
-		ret->t_total = now_s() - t0;
-		return WRIT_E_IO;
-	}
+	/* A chip that is not there yet (being seated, rebooting) and a link that drops later
+	 * are the same to a line: connect again with backoff, then resume from STATUS. */
+	rc = chip_connected(c) ? 0 : chip_connect(c, NULL);
 	for (;;) {
-		rc = pass(c, r, ops, &j, ret, progress, progress_ctx);
-		if (rc != WRIT_E_IO || chip_last_status(c) != 0 || (int)ret->reconnects >= max_reconnects)
-			break;
-		/* The link dropped (the chip reset, a cable moved): reconnect and resume. */
-		for (;;) {
-			/* 0.1 s, 0.2 s, 0.4 s ... at most 2 s: long enough for a chip to reboot */
-			long ms = 100L << (ret->reconnects < 5 ? ret->reconnects : 5);
-			struct timespec backoff = { (ms > 2000 ? 2000 : ms) / 1000,
-						    ((ms > 2000 ? 2000 : ms) % 1000) * 1000000L };
-			ret->reconnects++;
-			nanosleep(&backoff, NULL);
-			rc = chip_connect(c, NULL);
-			if (rc == 0 || (int)ret->reconnects >= max_reconnects)
+		int connect_failed = rc < 0;
+
+		if (!connect_failed) {
+			rc = pass(c, r, ops, &j, ret, progress, progress_ctx);
+			if (rc != WRIT_E_IO || chip_last_status(c) != 0)
 				break;
-		}
-		if (rc < 0) {
-			(void)chip_fail(c, ret, rc, "reconnect");
+		} else if (chip_last_status(c) != 0) {
+			(void)chip_fail(c, ret, rc, "connect"); /* the chip answered and refused */
 			break;
 		}
+		if ((int)ret->reconnects >= max_reconnects) {
+			if (connect_failed)
+				(void)chip_fail(c, ret, rc, ret->reconnects ? "reconnect" : "connect");
+			break;
+		}
+		/* 0.1 s, 0.2 s, 0.4 s ... at most 2 s: long enough for a chip to reboot */
+		long ms = 100L << (ret->reconnects < 5 ? ret->reconnects : 5);
+		struct timespec backoff = { (ms > 2000 ? 2000 : ms) / 1000, ((ms > 2000 ? 2000 : ms) % 1000) * 1000000L };
+		ret->reconnects++;
+		nanosleep(&backoff, NULL);
+		rc = chip_connect(c, NULL);
 	}
 	chip_get_stats(c, &s1);
 	ret->t_total = now_s() - t0;

@@ -37,6 +37,13 @@ struct chip_hsm_ops {
 			   const uint8_t enc_pub[WDP_P256_PUB_LEN], const uint8_t *binding,
 			   size_t binding_len, const char *label, uint8_t *out, size_t cap,
 			   size_t *ret_len, char *errbuf, size_t errcap);
+	/* Optional (may be NULL): the chip already stores a chain this run did not get from
+	 * the HSM (a station that restarted after STORE_CHAIN, or a locked chip). Check that
+	 * dac/pai belong to this job (the PAI, the VID/PID, the device serial in the DAC) and
+	 * fill *ret (journal_seq 0 when unknown). Without it such a chip is refused. */
+	int (*recover_dac)(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *dac, size_t dac_len,
+			   const uint8_t *pai, size_t pai_len, struct chip_dac *ret, char *errbuf,
+			   size_t errcap);
 	/* Optional (may be NULL): the flow enters a step ("discover", "keys", "dac", "chain",
 	 * "factory-data", "secret", "otp", "firmware", "lock"), for progress lines and for
 	 * naming the step a failure happened in. */
@@ -66,6 +73,7 @@ struct chip_result {
 	uint8_t uid[WDP_UID_LEN];
 	struct chip_dac dac;
 	int dac_issued;      /* a DAC was issued in this run */
+	int dac_recovered;   /* ret->dac was read back from the chip (GET_CHAIN) */
 	unsigned reconnects; /* links re-established */
 	double t_total, t_chip, t_hsm; /* seconds: all, waiting on the chip, in HSM calls */
 	const char *failed_step;  /* on failure: the step it failed in (static string) */
@@ -75,7 +83,9 @@ struct chip_result {
 /*
  * Provision the chip behind c (connected or not). Returns 0 when the recipe completed
  * (and the chip is locked if r->lock), WRIT_E_EXISTS when the chip was already locked
- * before we started, or another negative error with ret->err set. progress (may be
+ * before we started (then, with ops->recover_dac, ret->dac holds its chain when it
+ * belongs to this job and ret->dac_recovered is set), or another negative error with
+ * ret->err set. progress (may be
  * NULL) reports the firmware transfer.
  */
 WRIT_MUST_CHECK int chip_provision(struct chip *c, const struct chip_recipe *r,

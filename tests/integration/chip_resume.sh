@@ -65,6 +65,24 @@ check "the HSM issued exactly one DAC per chip: issued $N remaining $((Q - N))" 
 check "one record per chip ($N), each UID once" "$("$PY" -c '
 import json; u = [json.loads(l)["uid"] for l in open("records.jsonl")]; print(len(u), len(set(u)))')" = "$N $N"
 
+# ---- a station that dies after STORE_CHAIN: the next one reads the chain back ----
+# (drop-after=5: the chip stores its chain, then drops the link at the 5th request,
+# STORE_FACTORY_DATA; the station is killed during its reconnect backoff)
+name=chained
+start_devsim "$name" --fault drop-after=5
+re_before=$(reissued)
+kill_after_dac "$name" $((N + 1))
+st=$(chip_state "$name")
+check "chained: the chip holds its chain and no factory data (state $st)" \
+	"$([[ $st == *chain* && $st != *factory-data* ]] && echo yes)" = yes
+provision "unix:$WORK/$name.sock"
+check "chained: a new station reads the chain back (GET_CHAIN) and finishes ($(head -c 300 "$ERR"))" "$RC" = 0
+check "chained: the chip is secured" "$(chip_state "$name" | grep -c locked)" = 1
+check "chained: no second unit and no re-issue" "$(issued):$(reissued)" = "$((N + 1)):$re_before"
+check "chained: its record has the device serial of its DAC ($((1000 + N)))" \
+	"$(tail -n 1 records.jsonl | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())["serial"])')" = $((1000 + N))
+N=$((N + 1))
+
 # ---- a chip that made new keys after its DAC was issued: a clone, set aside ----
 name=rekeyed
 start_devsim "$name" --fault drop-after=4

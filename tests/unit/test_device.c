@@ -492,6 +492,43 @@ static size_t snap(struct fx *f, uint8_t **ret)
 	return n;
 }
 
+/* GET_CHAIN: STATE without a chain; afterwards the stored DAC and PAI byte for byte,
+ * also after LOCK; it takes no TLVs and writes nothing. */
+static void test_get_chain(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t *v;
+	size_t n;
+	unsigned commits;
+	struct pl p;
+
+	do_discover(f);
+	refuse(f, WDP_CMD_GET_CHAIN, NULL, 0, WDP_S_STATE);
+	do_genkeys(f);
+	refuse(f, WDP_CMD_GET_CHAIN, NULL, 0, WDP_S_STATE);
+	do_chain(f);
+	for (int round = 0; round < 2; round++) {
+		commits = f->m.commits;
+		assert_int_equal(xfer(f, WDP_CMD_GET_CHAIN, NULL, 0), WDP_S_OK);
+		assert_int_equal(f->m.commits, commits);
+		assert_non_null(v = rtlv(f, WDP_T_DAC, &n));
+		assert_int_equal(n, f->dac_len);
+		assert_memory_equal(v, f->dac, n);
+		assert_non_null(v = rtlv(f, WDP_T_PAI, &n));
+		assert_int_equal(n, f->pai_len);
+		assert_memory_equal(v, f->pai, n);
+		if (round == 0) {
+			do_fd(f);
+			do_otp(f);
+			do_fw(f, 1, 5000);
+			assert_int_equal(xfer(f, WDP_CMD_LOCK, NULL, 0), WDP_S_OK);
+		}
+	}
+	pl_init(&p);
+	wdp_tlv_put(&p.w, WDP_T_UID, f->uid, 16);
+	refuse(f, WDP_CMD_GET_CHAIN, p.b, pl_done(&p), WDP_S_MALFORMED);
+}
+
 static void test_get_csr(void **state)
 {
 	struct fx *f = *state;
@@ -1200,6 +1237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generate_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_csr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_factory_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret, setup, teardown),

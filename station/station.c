@@ -1,0 +1,1162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-station: one programming line end to end. `enrol` trades a one-time code for the
+ * station's token; `run` fetches a job from writ-factory (recipe, Matter settings,
+ * firmware checked against its digest and secure-boot signature before any chip is
+ * touched), then provisions chips as they are attached, N at a time: the chip steps
+ * through a driver (station/driver.h), DACs and wrapped secrets through the factory
+ * (the station never talks to an HSM), then verify (STATUS), record (POST /v1/records,
+ * only after verify) and label. A failed device is recorded with its step and reason;
+ * the line stops cleanly when the factory says the HSM or its store cannot go on (503)
+ * or the job is spent (409).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/ct.h"
+#include "crypto/ec.h"
+#include "crypto/fwsig.h"
+#include "crypto/matter_cert.h"
+#include "crypto/x509.h"
+#include "host/file.h"
+#include "matter/label.h"
+#include "station/driver.h"
+#include "station/factory_client.h"
+#include "station/line.h"
+
+#define MAX_WORKERS 64
+#define MAX_PORTS 100000
+#define ADDR_MAX 300
+#define N_STEPS 13
+
+static const char *const step_names[N_STEPS] = { "discover", "keys",   "dac",    "chain", "factory-data",
+						 "secret",   "otp",    "firmware", "lock", "verify",
+						 "record",   "label",  "other" };
+
+static volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig)
+{
+	g_signal = sig;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+	nanosleep(&ts, NULL);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage:\n"
+		"  writ-station enrol --factory URL --code CODE --name NAME --line LINE --out TOKEN_FILE\n"
+		"  writ-station run --factory URL --token-file F --job WRIT\n"
+		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
+		"        [--timeout-ms MS] [--factory-retry-s S]\n"
+		"ADDR is unix:PATH, tcp:HOST:PORT or tty:PATH; --port-dir provisions every chip-*.sock appearing\n"
+		"in DIR (scanned every 0.5 s), each once per run. The line ends after --count devices, when the\n"
+		"job's quantity is spent, with --once when every present port is done, or on SIGINT/SIGTERM\n"
+		"(devices in progress are finished). --label-dir receives UID.png, UID.svg, UID.dac.der and\n"
+		"pai.der per device. The token file (mode 0600) is what `enrol` wrote; it is never logged.\n"
+		"Exit: 0 no device failed, 1 some failed or the line stopped on an error, 2 usage.\n");
+}
+
+static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigned long *ret, const char *what)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || *s == '-' || v < min || v > max) {
+		fprintf(stderr, "writ-station: %s \"%s\" is not a number in %lu..%lu\n", what, s, min, max);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* ---- enrol ---- */
+
+static int cmd_enrol(int argc, char **argv)
+{
+	static const struct option lo[] = { { "factory", 1, 0, 'f' }, { "code", 1, 0, 'c' }, { "name", 1, 0, 'n' },
+					    { "line", 1, 0, 'l' },    { "out", 1, 0, 'o' },  { "help", 0, 0, 'h' },
+					    { 0, 0, 0, 0 } };
+	const char *url = NULL, *code = NULL, *name = NULL, *line = NULL, *out = NULL;
+	struct factory_client *fc = NULL;
+	char station[FC_STR_MAX], token[FC_TOKEN_MAX];
+	int c, rc, ec = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': url = optarg; break;
+		case 'c': code = optarg; break;
+		case 'n': name = optarg; break;
+		case 'l': line = optarg; break;
+		case 'o': out = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || !url || !code || !name || !line || !out) {
+		fprintf(stderr, "writ-station enrol: --factory, --code, --name, --line and --out are required\n");
+		return 2;
+	}
+	if (factory_client_new(url, NULL, NULL, &fc) < 0) {
+		fprintf(stderr, "writ-station: --factory must be http://HOST:PORT\n");
+		return 2;
+	}
+	rc = factory_client_enrol(fc, code, name, line, station, sizeof station, token);
+	if (rc < 0) {
+		fprintf(stderr, "writ-station: enrolment refused: %s\n", factory_client_error(fc));
+		goto out;
+	}
+	{
+		char line_buf[FC_TOKEN_MAX + 1];
+		size_t n = strlen(token);
+		memcpy(line_buf, token, n);
+		line_buf[n] = '\n';
+		rc = file_write_atomic(out, line_buf, n + 1, 0600);
+		writ_memzero(line_buf, sizeof line_buf);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "writ-station: cannot write the token to %s (%s); enrol again with a new code\n", out,
+			writ_strerror(rc));
+		goto out;
+	}
+	printf("station %s\n", station);
+	fprintf(stderr, "writ-station: enrolled as station %s; token in %s (mode 0600)\n", station, out);
+	ec = 0;
+out:
+	writ_memzero(token, sizeof token);
+	factory_client_close(fc);
+	return ec;
+}
+
+/* Read the token file: mode 0600 or stricter, one base64url token and a newline. */
+static int read_token(const char *path, char ret[FC_TOKEN_MAX])
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t len = 0, n;
+	int rc;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "writ-station: cannot read the token file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr, "writ-station: the token file %s is readable by others (mode %03o); chmod 600 it\n", path,
+			(unsigned)(st.st_mode & 0777));
+		return -1;
+	}
+	rc = file_read(path, FC_TOKEN_MAX + 8, &buf, &len);
+	if (rc < 0) {
+		fprintf(stderr, "writ-station: cannot read the token file %s (%s)\n", path, writ_strerror(rc));
+		return -1;
+	}
+	n = len;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	rc = (n >= 16 && n < FC_TOKEN_MAX) ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		uint8_t ch = buf[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_' || ch == '='))
+			rc = -1;
+	}
+	if (rc == 0) {
+		memcpy(ret, buf, n);
+		ret[n] = '\0';
+	} else {
+		fprintf(stderr, "writ-station: %s does not hold a station token (enrol again)\n", path);
+	}
+	writ_memzero(buf, len);
+	free(buf);
+	return rc;
+}
+
+/* ---- run ---- */
+
+struct port {
+	char addr[ADDR_MAX];
+	int state; /* 0 waiting, 1 in progress, 2 done */
+};
+
+struct run_opts {
+	const char *url, *token_file, *job, *port_dir, *label_dir;
+	const char **ports;
+	size_t n_ports;
+	unsigned long parallel, count, timeout_ms, retry_s;
+	int once;
+};
+
+struct line_run;
+
+struct worker {
+	struct line_run *r;
+	size_t idx;
+	struct factory_client *fc;
+	struct line line;
+	int have_line;
+	const char *step; /* the current device's step (under r->mu) */
+	double t_factory;  /* seconds in factory calls for the current device */
+};
+
+struct line_run {
+	const struct run_opts *o;
+	const struct station_driver *forced;
+	struct fc_job job;
+	uint8_t *fw;
+	size_t fw_len;
+	struct chip_recipe recipe;
+	struct matter_factory_data base;
+	uint8_t writ_id[16];
+	int do_label;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct port *ports;
+	size_t n_ports, cap_ports;
+	int no_more_ports; /* --once after the first scan */
+	size_t started, done, ok, failed, by_step[N_STEPS];
+	double *dev_t, *dev_over, *dev_chip, *dev_fac;
+	size_t n_dev, cap_dev;
+	int stop, stop_error;
+	char stop_reason[FC_ERR_MAX + 64];
+	struct worker w[MAX_WORKERS];
+	size_t n_workers;
+	double t0, last_print, t_last_done;
+	size_t last_bucket;
+	int tty;
+	int pai_written;
+};
+
+static void stop_line(struct line_run *r, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void stop_line(struct line_run *r, int error, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&r->mu);
+	if (!r->stop) {
+		r->stop = 1;
+		r->stop_error = error;
+		va_start(ap, fmt);
+		vsnprintf(r->stop_reason, sizeof r->stop_reason, fmt, ap);
+		va_end(ap);
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int add_port(struct line_run *r, const char *addr)
+{
+	for (size_t i = 0; i < r->n_ports; i++)
+		if (strcmp(r->ports[i].addr, addr) == 0)
+			return 0;
+	if (strlen(addr) >= ADDR_MAX || r->n_ports >= MAX_PORTS)
+		return -1;
+	if (r->n_ports == r->cap_ports) {
+		size_t nc = r->cap_ports ? 2 * r->cap_ports : 64;
+		struct port *np = realloc(r->ports, nc * sizeof *np);
+		if (!np)
+			return -1;
+		r->ports = np;
+		r->cap_ports = nc;
+	}
+	memcpy(r->ports[r->n_ports].addr, addr, strlen(addr) + 1);
+	r->ports[r->n_ports].state = 0;
+	r->n_ports++;
+	return 1;
+}
+
+/* Every chip-*.sock in the port dir that is not known yet becomes a waiting port. */
+static void scan_dir(struct line_run *r)
+{
+	DIR *d;
+	struct dirent *e;
+	int added = 0;
+
+	if (!r->o->port_dir)
+		return;
+	d = opendir(r->o->port_dir);
+	if (!d)
+		return;
+	pthread_mutex_lock(&r->mu);
+	while ((e = readdir(d)) != NULL) {
+		char addr[ADDR_MAX];
+		size_t len = strlen(e->d_name);
+		int w;
+		if (strncmp(e->d_name, "chip-", 5) != 0 || len < 6 || strcmp(e->d_name + len - 5, ".sock") != 0)
+			continue;
+		w = snprintf(addr, sizeof addr, "unix:%s/%s", r->o->port_dir, e->d_name);
+		if (w < 0 || (size_t)w >= sizeof addr)
+			continue;
+		if (add_port(r, addr) > 0)
+			added = 1;
+	}
+	closedir(d);
+	if (added)
+		pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static const char *step_of(const char *s)
+{
+	for (size_t i = 0; i + 1 < N_STEPS; i++)
+		if (s && strcmp(s, step_names[i]) == 0)
+			return step_names[i];
+	return step_names[N_STEPS - 1];
+}
+
+static size_t step_index(const char *s)
+{
+	for (size_t i = 0; i + 1 < N_STEPS; i++)
+		if (s && strcmp(s, step_names[i]) == 0)
+			return i;
+	return N_STEPS - 1;
+}
+
+/* under r->mu */
+static void progress(struct line_run *r, int final)
+{
+	double t = now_s(), el = t - r->t0;
+	size_t target = r->o->count ? r->o->count : r->o->once ? r->n_ports : (size_t)r->job.remaining;
+	size_t remaining = target > r->done ? target - r->done : 0;
+	const char *cur = NULL;
+	size_t busy = 0;
+
+	if (!final && !r->tty) {
+		size_t bucket = target ? (10 * r->done) / target : 0;
+		if (bucket == r->last_bucket && t - r->last_print < 5.0)
+			return;
+		r->last_bucket = bucket;
+	}
+	if (!final && r->tty && t - r->last_print < 0.1)
+		return;
+	r->last_print = t;
+	for (size_t i = 0; i < r->n_workers; i++)
+		if (r->w[i].step) {
+			busy++;
+			if (!cur)
+				cur = r->w[i].step;
+		}
+	fprintf(stderr, "%sline: done %zu, failed %zu, remaining %zu; %.2f devices/s; %zu busy%s%s%s",
+		r->tty ? "\r" : "", r->done, r->failed, remaining, el > 0 ? (double)r->ok / el : 0.0, busy,
+		cur ? ", now: " : "", cur ? cur : "", r->tty && !final ? "\033[K" : "\n");
+	fflush(stderr);
+}
+
+static void note_step(void *ctx, const char *name)
+{
+	struct worker *w = ctx;
+
+	pthread_mutex_lock(&w->r->mu);
+	w->step = step_of(name);
+	if (w->r->tty)
+		progress(w->r, 0);
+	pthread_mutex_unlock(&w->r->mu);
+}
+
+/*
+ * A factory call that got no answer at all (the factory restarting, a cable) is retried
+ * with backoff for up to --factory-retry-s; a 503 (HSM unreachable, store full) stops
+ * the line at once with the factory's message; a 409 (quantity spent, window) ends the
+ * job. Returns 1 to retry, 0 to give up with rc.
+ */
+static int should_retry(struct worker *w, int rc, double t_first, int *attempt)
+{
+	struct line_run *r = w->r;
+	long http = factory_client_http(w->fc);
+
+	if (rc == WRIT_E_IO && http == 503) {
+		stop_line(r, 1, "the factory cannot go on: %s", factory_client_error(w->fc));
+		return 0;
+	}
+	if (rc == WRIT_E_QUOTA) {
+		stop_line(r, 0, "the job ended: %s", factory_client_error(w->fc));
+		return 0;
+	}
+	if (rc == WRIT_E_AUTH) {
+		stop_line(r, 1, "the factory refused this station: %s", factory_client_error(w->fc));
+		return 0;
+	}
+	if (rc == WRIT_E_IO && http == 0 && now_s() - t_first < (double)r->o->retry_s && !g_signal) {
+		double b = 0.2 * (double)(1 << (*attempt < 4 ? *attempt : 4));
+		(*attempt)++;
+		sleep_s(b);
+		return 1;
+	}
+	if (rc == WRIT_E_IO && http == 0)
+		stop_line(r, 1, "%s (for %lu s)", factory_client_error(w->fc), r->o->retry_s);
+	return 0;
+}
+
+static int cb_issue_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *csr, size_t csr_len,
+			struct chip_dac *ret, char *errbuf, size_t errcap)
+{
+	struct worker *w = ctx;
+	uint8_t csr_pub[WRIT_P256_PUB_LEN], dac_pub[WRIT_P256_PUB_LEN], pai_pub[WRIT_P256_PUB_LEN];
+	double t0 = now_s(), t;
+	int rc, attempt = 0, vid = -1, pid = -1;
+
+	do {
+		t = now_s();
+		rc = factory_client_dac(w->fc, w->r->job.writ, uid, csr, csr_len, ret);
+		w->t_factory += now_s() - t;
+	} while (rc < 0 && should_retry(w, rc, t0, &attempt));
+	if (rc < 0) {
+		snprintf(errbuf, errcap, "%s", factory_client_error(w->fc));
+		return rc;
+	}
+	/* The HSM does not re-verify its DACs; the receiver does before a chip sees one:
+	 * it certifies the chip's key, under the PAI, for this product. */
+	if (x509_csr_parse_verify(csr, csr_len, csr_pub) < 0 || x509_cert_pub(ret->dac, ret->dac_len, dac_pub) < 0 ||
+	    x509_cert_pub(ret->pai, ret->pai_len, pai_pub) < 0 ||
+	    x509_verify_signed(ret->dac, ret->dac_len, pai_pub) < 0 ||
+	    !writ_ct_memeq(csr_pub, dac_pub, WRIT_P256_PUB_LEN) ||
+	    matter_cert_vidpid(ret->dac, ret->dac_len, &vid, &pid) < 0 || vid != w->r->base.vid ||
+	    pid != w->r->base.pid) {
+		snprintf(errbuf, errcap,
+			 "the DAC from the factory does not certify this chip's key under its PAI for VID %04X PID %04X; "
+			 "not stored on the chip", w->r->base.vid, w->r->base.pid);
+		return WRIT_E_PROTO;
+	}
+	memcpy(w->line.pai, ret->pai, ret->pai_len); /* a chain read back later must carry it */
+	w->line.pai_len = ret->pai_len;
+	return 0;
+}
+
+static int cb_wrap(void *ctx, const uint8_t uid[WDP_UID_LEN], const struct chip_dac *dac,
+		   const uint8_t enc_pub[WDP_P256_PUB_LEN], const uint8_t *binding, size_t binding_len, const char *label,
+		   uint8_t *out, size_t cap, size_t *ret_len, char *errbuf, size_t errcap)
+{
+	struct worker *w = ctx;
+	double t0 = now_s(), t;
+	int rc, attempt = 0;
+
+	do {
+		t = now_s();
+		rc = factory_client_wrap(w->fc, w->r->job.writ, uid, dac->dac, dac->dac_len, enc_pub, binding, binding_len,
+					 label, out, cap, ret_len);
+		w->t_factory += now_s() - t;
+	} while (rc < 0 && should_retry(w, rc, t0, &attempt));
+	if (rc < 0)
+		snprintf(errbuf, errcap, "%s", factory_client_error(w->fc));
+	return rc;
+}
+
+static int cb_factory_data(void *ctx, const uint8_t uid[WDP_UID_LEN], const struct chip_dac *dac, uint8_t *out,
+			   size_t cap, size_t *ret_len, char *errbuf, size_t errcap)
+{
+	struct worker *w = ctx;
+
+	return line_hsm_ops_template.factory_data(&w->line, uid, dac, out, cap, ret_len, errbuf, errcap);
+}
+
+static int cb_recover_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *dac, size_t dac_len,
+			  const uint8_t *pai, size_t pai_len, struct chip_dac *ret, char *errbuf, size_t errcap)
+{
+	struct worker *w = ctx;
+
+	return line_recover_dac(&w->line, uid, dac, dac_len, pai, pai_len, ret, errbuf, errcap);
+}
+
+static int write_file(const char *dir, const char *name, const char *ext, const void *data, size_t len)
+{
+	char path[4096];
+	int n = snprintf(path, sizeof path, "%s/%s%s", dir, name, ext);
+
+	if (n < 0 || (size_t)n >= sizeof path)
+		return WRIT_E_TOOBIG;
+	return file_write_atomic(path, data, len, 0644);
+}
+
+/* The label step: PNG and SVG labels, the DAC (and the PAI once) next to them. */
+static int make_label(struct worker *w, const char *uidhex, const struct chip_dac *dac, char *err, size_t cap)
+{
+	struct line_run *r = w->r;
+	uint8_t *png = NULL;
+	char *svg = NULL;
+	size_t png_len = 0, svg_len = 0;
+	int rc;
+
+	rc = write_file(r->o->label_dir, uidhex, ".dac.der", dac->dac, dac->dac_len);
+	if (rc == 0 && !__atomic_load_n(&r->pai_written, __ATOMIC_ACQUIRE)) {
+		rc = write_file(r->o->label_dir, "pai", ".der", dac->pai, dac->pai_len);
+		__atomic_store_n(&r->pai_written, 1, __ATOMIC_RELEASE);
+	}
+	if (rc < 0) {
+		snprintf(err, cap, "cannot write the DAC into %s (%s)", r->o->label_dir, writ_strerror(rc));
+		return rc;
+	}
+	if (!r->do_label)
+		return 0;
+	rc = matter_label_png(w->line.dev.qr, w->line.dev.manual, w->line.dev.serial_str, &png, &png_len);
+	if (rc == 0)
+		rc = matter_label_svg(w->line.dev.qr, w->line.dev.manual, w->line.dev.serial_str, &svg, &svg_len);
+	if (rc < 0) {
+		snprintf(err, cap, "label: %s", writ_strerror(rc));
+		goto out;
+	}
+	if ((rc = write_file(r->o->label_dir, uidhex, ".png", png, png_len)) < 0 ||
+	    (rc = write_file(r->o->label_dir, uidhex, ".svg", svg, svg_len)) < 0)
+		snprintf(err, cap, "cannot write the label into %s (%s)", r->o->label_dir, writ_strerror(rc));
+out:
+	free(png);
+	free(svg);
+	return rc;
+}
+
+/* The verify step: every flag the recipe sets, locked and secured, nothing else
+ * (no debug), and the firmware version of the job. */
+static int verify_chip(struct line_run *r, const struct station_driver *drv, void *h, char *err, size_t cap)
+{
+	struct chip_info st;
+	uint32_t want = WDP_F_KEYS | WDP_F_CHAIN | WDP_F_FACTORY_DATA | WDP_F_OTP | WDP_F_FIRMWARE | WDP_F_LOCKED;
+	char have_s[128], want_s[128], why[256] = "";
+	int rc;
+
+	if (r->recipe.n_secrets > 0)
+		want |= WDP_F_SECRET;
+	rc = drv->status(h, &st, why, sizeof why);
+	if (rc < 0) {
+		snprintf(err, cap, "verify: cannot read the chip's status (%s)", why);
+		return rc;
+	}
+	if (st.state != want || st.lifecycle != WDP_LC_SECURED || st.fw_version != r->recipe.fw_version) {
+		snprintf(err, cap, "verify: the chip holds %s, lifecycle %u, firmware %u; want %s, secured, firmware %u",
+			 chip_state_str(st.state, have_s, sizeof have_s), st.lifecycle, st.fw_version,
+			 chip_state_str(want, want_s, sizeof want_s), r->recipe.fw_version);
+		return WRIT_E_STATE;
+	}
+	return 0;
+}
+
+static int post_record(struct worker *w, const struct fc_record *rec, char *err, size_t cap)
+{
+	double t0 = now_s(), t;
+	uint64_t seq = 0;
+	int rc, attempt = 0;
+
+	do {
+		t = now_s();
+		rc = factory_client_record(w->fc, rec, &seq);
+		w->t_factory += now_s() - t;
+	} while (rc < 0 && should_retry(w, rc, t0, &attempt));
+	if (rc < 0)
+		snprintf(err, cap, "record: %s", factory_client_error(w->fc));
+	return rc;
+}
+
+static int uid_known(const uint8_t uid[WDP_UID_LEN])
+{
+	static const uint8_t zero[WDP_UID_LEN];
+	return memcmp(uid, zero, WDP_UID_LEN) != 0;
+}
+
+static void one_device(struct worker *w, const char *addr)
+{
+	struct line_run *r = w->r;
+	const struct station_driver *drv = r->forced ? r->forced : station_driver_for(addr);
+	struct station_driver_opts dopts = { (int)r->o->timeout_ms, -1 };
+	struct chip_hsm_ops ops = {
+		.ctx = w, .issue_dac = cb_issue_dac, .wrap_secret = cb_wrap, .step = note_step,
+		.factory_data = cb_factory_data, .recover_dac = cb_recover_dac,
+	};
+	struct chip_result *res = calloc(1, sizeof *res);
+	struct fc_record rec;
+	void *h = NULL;
+	char err[512] = "", uidhex[2 * WDP_UID_LEN + 1] = "-";
+	const char *fstep = NULL;
+	double t0 = now_s(), wait0 = 0, wait1 = 0;
+	int rc, recorded = 0, label_failed = 0;
+
+	w->t_factory = 0;
+	memset(&rec, 0, sizeof rec);
+	if (!res) {
+		snprintf(err, sizeof err, "out of memory");
+		fstep = "other";
+		rc = WRIT_E_NOMEM;
+		goto done;
+	}
+	if (!drv) {
+		snprintf(err, sizeof err, "no driver for the address %s", addr);
+		fstep = "discover";
+		rc = WRIT_E_INVAL;
+		goto done;
+	}
+	rc = drv->open(addr, &dopts, &h, err, sizeof err);
+	if (rc < 0) {
+		fstep = "discover";
+		goto done;
+	}
+	wait0 = drv->wait_seconds(h);
+	rc = drv->provision(h, &r->recipe, &ops, res);
+	if (uid_known(res->uid))
+		hex_encode(res->uid, WDP_UID_LEN, uidhex);
+	if (rc == WRIT_E_EXISTS) {
+		fstep = "discover";
+		snprintf(err, sizeof err, "%s", res->err);
+	} else if (rc < 0) {
+		fstep = res->failed_step ? res->failed_step : "discover";
+		snprintf(err, sizeof err, "%s", res->err[0] ? res->err : writ_strerror(rc));
+	} else {
+		note_step(w, "verify");
+		rc = verify_chip(r, drv, h, err, sizeof err);
+		if (rc < 0)
+			fstep = "verify";
+	}
+	wait1 = drv->wait_seconds(h);
+
+	/* record: only now, after verify, is a device recorded as done; a failed device is
+	 * recorded as failed with its step and reason (when we know which chip it was) */
+	memcpy(rec.uid, res->uid, WDP_UID_LEN);
+	rec.writ = r->job.writ;
+	rec.ok = rc == 0;
+	rec.step = fstep ? step_of(fstep) : NULL;
+	if (rec.step && !strcmp(rec.step, "other"))
+		rec.step = "discover"; /* the record takes recipe steps only */
+	rec.reason = err;
+	rec.firmware_version = r->recipe.fw_version;
+	if (res->dac.dac_len > 0) {
+		rec.have_dac = 1;
+		rec.serial = res->dac.serial;
+		rec.hsm_seq = res->dac.journal_seq;
+		if (ec_sha256(res->dac.dac, res->dac.dac_len, rec.dac_sha256) < 0)
+			rec.have_dac = 0;
+	}
+	if (rc == 0) {
+		rec.qr = w->line.dev.qr;
+		rec.manual = w->line.dev.manual;
+	}
+	pthread_mutex_lock(&r->mu);
+	int line_down = r->stop && r->stop_error;
+	pthread_mutex_unlock(&r->mu);
+	if (uid_known(res->uid) && !(rc < 0 && line_down)) {
+		char rerr[FC_ERR_MAX + 16] = "";
+		note_step(w, "record");
+		if (post_record(w, &rec, rerr, sizeof rerr) == 0) {
+			recorded = 1;
+		} else if (rc == 0) {
+			rc = WRIT_E_IO;
+			fstep = "record";
+			/* bounded: the factory's message is cut to leave room for what to do */
+			snprintf(err, sizeof err, "%.400s; the chip is locked but NOT recorded: keep it aside and report "
+				 "its UID", rerr);
+		}
+	}
+	if (rc == 0 && r->o->label_dir) {
+		note_step(w, "label");
+		if (make_label(w, uidhex, &res->dac, err, sizeof err) < 0) {
+			label_failed = 1;
+			fstep = "label";
+		}
+	}
+done:
+	pthread_mutex_lock(&r->mu);
+	w->step = NULL;
+	r->done++;
+	r->t_last_done = now_s();
+	if (rc == 0 && !label_failed) {
+		r->ok++;
+	} else {
+		r->failed++;
+		r->by_step[step_index(fstep)]++;
+		if (r->tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "writ-station: %s uid %s failed at %s: %s%s\n", addr, uidhex, step_of(fstep), err,
+			rc < 0 && uid_known(res ? res->uid : rec.uid) && !recorded ? " (not recorded)" : "");
+	}
+	if (rc == 0 || label_failed) {
+		/* per-device timing only for devices that went all the way */
+		if (r->n_dev == r->cap_dev) {
+			size_t nc = r->cap_dev ? 2 * r->cap_dev : 256;
+			double *a = realloc(r->dev_t, nc * sizeof *a), *b, *c2, *d;
+			if (a)
+				r->dev_t = a;
+			b = a ? realloc(r->dev_over, nc * sizeof *b) : NULL;
+			if (b)
+				r->dev_over = b;
+			c2 = b ? realloc(r->dev_chip, nc * sizeof *c2) : NULL;
+			if (c2)
+				r->dev_chip = c2;
+			d = c2 ? realloc(r->dev_fac, nc * sizeof *d) : NULL;
+			if (d) {
+				r->dev_fac = d;
+				r->cap_dev = nc;
+			}
+		}
+		if (r->n_dev < r->cap_dev) {
+			double tt = now_s() - t0, cw = wait1 - wait0;
+			r->dev_t[r->n_dev] = tt;
+			r->dev_chip[r->n_dev] = cw;
+			r->dev_over[r->n_dev] = tt - cw;
+			r->dev_fac[r->n_dev] = w->t_factory;
+			r->n_dev++;
+		}
+	}
+	progress(r, 0);
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (h)
+		drv->close(h);
+	free(res);
+}
+
+static int finished_locked(struct line_run *r)
+{
+	if (r->stop || g_signal)
+		return 1;
+	if (r->o->count && r->started >= r->o->count)
+		return 1;
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct line_run *r = w->r;
+
+	for (;;) {
+		struct port *p = NULL;
+		char addr[ADDR_MAX];
+
+		pthread_mutex_lock(&r->mu);
+		for (;;) {
+			if (finished_locked(r))
+				break;
+			for (size_t i = 0; i < r->n_ports; i++)
+				if (r->ports[i].state == 0) {
+					p = &r->ports[i];
+					break;
+				}
+			if (p || r->no_more_ports)
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+		}
+		if (!p) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+		p->state = 1;
+		r->started++;
+		memcpy(addr, p->addr, sizeof addr);
+		w->step = "discover";
+		size_t pi = (size_t)(p - r->ports);
+		pthread_mutex_unlock(&r->mu);
+		one_device(w, addr);
+		pthread_mutex_lock(&r->mu);
+		r->ports[pi].state = 2; /* ports may have moved (realloc): index, not pointer */
+		pthread_mutex_unlock(&r->mu);
+	}
+	return NULL;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, cmp_d);
+	i = (size_t)(p * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+/* Fetch the job and its firmware and check them before any chip is touched. */
+static int prepare(struct line_run *r, struct factory_client *fc)
+{
+	const struct run_opts *o = r->o;
+	uint8_t digest[32];
+	char reason[256] = "";
+	int rc, has_secret = 0;
+
+	rc = factory_client_job(fc, o->job, &r->job);
+	if (rc < 0) {
+		fprintf(stderr, "writ-station: cannot get job %s: %s\n", o->job, factory_client_error(fc));
+		return rc == WRIT_E_INVAL && factory_client_http(fc) == 0 ? 2 : 1;
+	}
+	if (hex_decode(r->job.writ, r->writ_id, 16) < 0)
+		return 1;
+	for (size_t i = 0; i < r->job.n_recipe; i++) {
+		if (!strcmp(r->job.recipe[i], "secret"))
+			has_secret = 1;
+		if (!strcmp(r->job.recipe[i], "label"))
+			r->do_label = 1;
+	}
+	{
+		static const char *const must[] = { "discover", "keys", "dac", "chain", "factory-data", "otp",
+						     "firmware", "lock", "verify", "record" };
+		for (size_t k = 0; k < sizeof must / sizeof must[0]; k++) {
+			size_t i;
+			for (i = 0; i < r->job.n_recipe; i++)
+				if (!strcmp(r->job.recipe[i], must[k]))
+					break;
+			if (i == r->job.n_recipe) {
+				fprintf(stderr, "writ-station: the job's recipe lacks the step \"%s\"; this station only "
+						"leaves out secret and label\n", must[k]);
+				return 1;
+			}
+		}
+	}
+	if (line_settings_parse(r->job.settings, r->job.settings_len, &r->base, reason, sizeof reason) < 0) {
+		fprintf(stderr, "writ-station: the job's Matter settings: %s\n", reason);
+		return 1;
+	}
+	rc = factory_client_firmware(fc, o->job, &r->fw, &r->fw_len);
+	if (rc < 0) {
+		fprintf(stderr, "writ-station: cannot get the job's firmware: %s\n", factory_client_error(fc));
+		return 1;
+	}
+	if (ec_sha256(r->fw, r->fw_len, digest) < 0 || !writ_ct_memeq(digest, r->job.firmware_sha256, 32)) {
+		fprintf(stderr, "writ-station: the firmware image from the factory does not match the job's SHA-256; "
+				"no chip was touched\n");
+		return 1;
+	}
+	if (fwsig_verify(r->job.sb_pub, r->job.fw_version, r->fw, r->fw_len, r->job.fw_sig) != 0) {
+		fprintf(stderr, "writ-station: the firmware (version %u) is not signed by the job's secure-boot key; "
+				"no chip was touched\n", r->job.fw_version);
+		return 1;
+	}
+	r->recipe.fw = r->fw;
+	r->recipe.fw_len = r->fw_len;
+	r->recipe.fw_version = r->job.fw_version;
+	memcpy(r->recipe.fw_sig, r->job.fw_sig, 64);
+	memcpy(r->recipe.sb_pub, r->job.sb_pub, WDP_P256_PUB_LEN);
+	memcpy(r->recipe.debug_root_hash, r->job.debug_root_hash, 32);
+	if (ec_sha256(r->recipe.sb_pub, WDP_P256_PUB_LEN, r->recipe.sb_key_hash) < 0)
+		return 1;
+	if (has_secret) {
+		for (size_t i = 0; i < r->job.n_secret_labels; i++)
+			r->recipe.secret_labels[i] = r->job.secret_labels[i];
+		r->recipe.n_secrets = r->job.n_secret_labels;
+	}
+	r->recipe.lock = 1;
+	r->recipe.reconnects = -1;
+	if (r->job.remaining == 0) {
+		fprintf(stderr, "writ-station: job %s has no quantity left (%llu of %llu issued)\n", r->job.writ,
+			(unsigned long long)r->job.issued, (unsigned long long)r->job.quantity);
+		return 1;
+	}
+	return 0;
+}
+
+static int parse_run(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option lo[] = {
+		{ "factory", 1, 0, 'f' },  { "token-file", 1, 0, 'T' }, { "job", 1, 0, 'j' },
+		{ "port", 1, 0, 'p' },     { "port-dir", 1, 0, 'D' },   { "parallel", 1, 0, 'n' },
+		{ "count", 1, 0, 'c' },    { "label-dir", 1, 0, 'L' },  { "once", 0, 0, 'o' },
+		{ "timeout-ms", 1, 0, 't' }, { "factory-retry-s", 1, 0, 'R' }, { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 }
+	};
+	int c;
+
+	o->parallel = 4;
+	o->timeout_ms = 5000;
+	o->retry_s = 30;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': o->url = optarg; break;
+		case 'T': o->token_file = optarg; break;
+		case 'j': o->job = optarg; break;
+		case 'D': o->port_dir = optarg; break;
+		case 'L': o->label_dir = optarg; break;
+		case 'o': o->once = 1; break;
+		case 'p':
+			if (o->n_ports >= MAX_PORTS)
+				return -1;
+			o->ports[o->n_ports++] = optarg;
+			break;
+		case 'n':
+			if (parse_ul(optarg, 1, MAX_WORKERS, &o->parallel, "--parallel") < 0)
+				return -1;
+			break;
+		case 'c':
+			if (parse_ul(optarg, 1, 100000000, &o->count, "--count") < 0)
+				return -1;
+			break;
+		case 't':
+			if (parse_ul(optarg, 100, 600000, &o->timeout_ms, "--timeout-ms") < 0)
+				return -1;
+			break;
+		case 'R':
+			if (parse_ul(optarg, 0, 3600, &o->retry_s, "--factory-retry-s") < 0)
+				return -1;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "writ-station: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	if (!o->url || !o->token_file || !o->job || (o->n_ports == 0 && !o->port_dir)) {
+		fprintf(stderr, "writ-station run: --factory, --token-file, --job and --port or --port-dir are required\n");
+		return -1;
+	}
+	if (strlen(o->job) != 32) {
+		fprintf(stderr, "writ-station: --job is the 32-hex-digit writ id\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static struct run_opts o;
+	static struct line_run r;
+	struct factory_client *fc = NULL;
+	char token[FC_TOKEN_MAX] = "";
+	pthread_t th[MAX_WORKERS];
+	size_t nw = 0;
+	int ec = 1;
+
+	memset(&o, 0, sizeof o);
+	memset(&r, 0, sizeof r);
+	o.ports = calloc((size_t)argc + 1, sizeof *o.ports);
+	if (!o.ports)
+		return 1;
+	if (parse_run(argc, argv, &o) < 0) {
+		free(o.ports);
+		return 2;
+	}
+	r.o = &o;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	for (size_t i = 0; i < o.n_ports; i++) {
+		if (!station_driver_for(o.ports[i])) {
+			fprintf(stderr, "writ-station: no driver for the port \"%s\" (unix:PATH, tcp:HOST:PORT, tty:PATH)\n",
+				o.ports[i]);
+			ec = 2;
+			goto out;
+		}
+		if (add_port(&r, o.ports[i]) < 0) {
+			ec = 2;
+			goto out;
+		}
+	}
+	if (o.port_dir) {
+		DIR *d = opendir(o.port_dir);
+		if (!d) {
+			fprintf(stderr, "writ-station: cannot open --port-dir %s: %s\n", o.port_dir, strerror(errno));
+			ec = 2;
+			goto out;
+		}
+		closedir(d);
+	}
+	if (o.label_dir) {
+		struct stat st;
+		if (stat(o.label_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "writ-station: --label-dir %s is not a directory\n", o.label_dir);
+			ec = 2;
+			goto out;
+		}
+	}
+	if (read_token(o.token_file, token) < 0)
+		goto out;
+	if (factory_client_global_init() < 0) {
+		fprintf(stderr, "writ-station: libcurl initialisation failed\n");
+		goto out;
+	}
+	{
+		struct fc_opts fo = { 3000, 30000 };
+		if (factory_client_new(o.url, token, &fo, &fc) < 0) {
+			fprintf(stderr, "writ-station: --factory must be http://HOST:PORT\n");
+			ec = 2;
+			goto out;
+		}
+		ec = prepare(&r, fc);
+		if (ec != 0)
+			goto out;
+		ec = 1;
+		nw = o.parallel;
+		for (size_t i = 0; i < nw; i++) {
+			r.w[i].r = &r;
+			r.w[i].idx = i;
+			if (factory_client_new(o.url, token, &fo, &r.w[i].fc) < 0 ||
+			    line_init(&r.w[i].line, r.writ_id, &r.base, r.job.iterations, r.job.serial_prefix, r.stop_reason,
+				      sizeof r.stop_reason) < 0) {
+				fprintf(stderr, "writ-station: cannot set up worker %zu: %s\n", i, r.stop_reason);
+				nw = i + 1;
+				r.n_workers = nw;
+				goto out;
+			}
+			r.w[i].have_line = 1;
+		}
+		r.n_workers = nw;
+	}
+	writ_memzero(token, sizeof token); /* each client holds its own copy, wiped at close */
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+	r.tty = isatty(2);
+	r.t0 = now_s();
+	r.last_print = r.t0;
+	fprintf(stderr, "writ-station: job %s (%s %s): %llu of %llu left; firmware %u (%zu bytes, signature ok); "
+			"%zu workers\n", r.job.writ, r.job.product, r.job.version, (unsigned long long)r.job.remaining,
+		(unsigned long long)r.job.quantity, r.job.fw_version, r.fw_len, nw);
+	scan_dir(&r);
+	if (o.once) {
+		pthread_mutex_lock(&r.mu);
+		r.no_more_ports = 1;
+		pthread_mutex_unlock(&r.mu);
+	}
+	{
+		size_t started = 0;
+		for (size_t i = 0; i < nw; i++) {
+			if (pthread_create(&th[i], NULL, worker_main, &r.w[i]) != 0) {
+				stop_line(&r, 1, "cannot start a worker thread");
+				break;
+			}
+			started++;
+		}
+		/* the main thread scans for new ports and keeps the progress line alive */
+		for (;;) {
+			int all_idle;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 500000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			/* wakes at once when a device finishes (workers broadcast), else every 0.5 s */
+			pthread_mutex_lock(&r.mu);
+			pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+			pthread_mutex_unlock(&r.mu);
+			if (!o.once)
+				scan_dir(&r);
+			pthread_mutex_lock(&r.mu);
+			if (g_signal && !r.stop) {
+				r.stop = 1;
+				snprintf(r.stop_reason, sizeof r.stop_reason, "stopped by signal %d", (int)g_signal);
+				pthread_cond_broadcast(&r.cv);
+			}
+			if (o.count && r.done >= o.count)
+				r.stop = 1;
+			all_idle = 1;
+			for (size_t i = 0; i < r.n_ports; i++)
+				if (r.ports[i].state != 2)
+					all_idle = 0;
+			if (o.once && all_idle)
+				r.stop = 1;
+			progress(&r, 0);
+			int stop = r.stop;
+			if (stop)
+				pthread_cond_broadcast(&r.cv);
+			pthread_mutex_unlock(&r.mu);
+			if (stop)
+				break;
+		}
+		for (size_t i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+	}
+	pthread_mutex_lock(&r.mu);
+	progress(&r, 1);
+	pthread_mutex_unlock(&r.mu);
+	{
+		/* the rate over the time devices were worked on (to the last one's end) */
+		double el = (r.t_last_done > r.t0 ? r.t_last_done : now_s()) - r.t0;
+		double rate = el > 0 ? (double)r.ok / el : 0;
+		double p50 = pct(r.dev_t, r.n_dev, 0.5), p99 = pct(r.dev_t, r.n_dev, 0.99);
+		double o50 = pct(r.dev_over, r.n_dev, 0.5), c50 = pct(r.dev_chip, r.n_dev, 0.5);
+		double f50 = pct(r.dev_fac, r.n_dev, 0.5);
+		char fails[512] = "";
+		size_t off = 0;
+		for (size_t i = 0; i < N_STEPS; i++)
+			if (r.by_step[i] && off < sizeof fails) {
+				int w = snprintf(fails + off, sizeof fails - off, "%s%s %zu", off ? ", " : "", step_names[i],
+						 r.by_step[i]);
+				if (w > 0)
+					off += (size_t)w;
+			}
+		if (r.stop_reason[0])
+			fprintf(stderr, "writ-station: line stopped: %s\n", r.stop_reason);
+		fprintf(stderr,
+			"writ-station: %zu devices: ok %zu, failed %zu%s%s%s in %.2f s: %.2f devices/s; per device p50 %.0f ms, "
+			"p99 %.0f ms (chip %.0f ms, factory %.0f ms, station %.0f ms at p50)\n",
+			r.done, r.ok, r.failed, off ? " (" : "", fails, off ? ")" : "", el, rate, 1000 * p50, 1000 * p99,
+			1000 * c50, 1000 * f50, 1000 * o50);
+		printf("devices=%zu ok=%zu failed=%zu seconds=%.3f devices_per_s=%.3f p50_ms=%.2f p99_ms=%.2f "
+		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f\n",
+		       r.done, r.ok, r.failed, el, rate, 1000 * p50, 1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50);
+		ec = (r.failed == 0 && !r.stop_error) ? 0 : 1;
+	}
+out:
+	writ_memzero(token, sizeof token);
+	for (size_t i = 0; i < r.n_workers; i++) {
+		factory_client_close(r.w[i].fc);
+		if (r.w[i].have_line)
+			line_close(&r.w[i].line);
+	}
+	factory_client_close(fc);
+	fc_job_free(&r.job);
+	matter_fd_clear(&r.base);
+	free(r.fw);
+	free(r.ports);
+	free(r.dev_t);
+	free(r.dev_over);
+	free(r.dev_chip);
+	free(r.dev_fac);
+	free(o.ports);
+	pthread_cond_destroy(&r.cv);
+	pthread_mutex_destroy(&r.mu);
+	return ec;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "enrol"))
+		return cmd_enrol(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	fprintf(stderr, "writ-station: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
+# The line end to end: writ-station + writ-factory + writ-hsmd (SoftHSM) + writ-devsim
+# farms on loopback (line_e2e), and the line's failure handling (line_faults); helpers in
+# line_lib.sh. Label "line".
+foreach(t e2e faults)
+  writ_shell_test(line_${t}
+    SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/line_${t}.sh
+    LABELS line
+    TIMEOUT 900)
+endforeach()
