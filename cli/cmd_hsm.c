@@ -127,6 +127,14 @@ static int bytes_arg(const char *what, const char *arg, size_t min, size_t max, 
 			return 0;
 		}
 	} else if (file_read(arg, 4096, &buf, &len) == 0) {
+		/* raw bytes are taken as they are (a key may well end in 0x0a); only hex text
+		 * may end in a line break */
+		if (len >= min && len <= max && !is_hex((const char *)buf, len)) {
+			memcpy(out, buf, len);
+			*ret_len = len;
+			free(buf);
+			return 0;
+		}
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			len--;
 		if (len <= 2 * max && is_hex((const char *)buf, len)) {

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The line end to end: writ-station + writ-factory + writ-hsmd (SoftHSM) + writ-devsim
 # farms on loopback (line_e2e), and the line's failure handling (line_faults); helpers in
-# line_lib.sh. Label "line".
-foreach(t e2e faults)
+# line_lib.sh; two writs on two lines in parallel (line_writs). Label "line".
+foreach(t e2e faults writs)
   writ_shell_test(line_${t}
     SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/line_${t}.sh
     LABELS line
