@@ -77,11 +77,15 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 	size_t off = 0;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
 		return WRIT_E_TOOBIG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A fresh name created exclusively (O_EXCL, mode 0600): a file or symlink someone
+	 * planted at a predictable temp name can neither be followed nor keep its mode. */
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return WRIT_E_IO;
+	if (fchmod(fd, (mode_t)mode) < 0)
+		goto fail;
 	while (off < len) {
 		ssize_t n = write(fd, p + off, len - off);
 		if (n < 0 && errno == EINTR)
