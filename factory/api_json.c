@@ -285,18 +285,19 @@ int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *w
 			say(why, cap, "must be digits", "manual");
 			goto out;
 		}
-	dacs = !!json_object_get(root, "dac_sha256") + !!json_object_get(root, "serial") +
-	       !!json_object_get(root, "hsm_seq");
-	if (dacs != 0 && dacs != 3) {
-		say(why, cap, "dac_sha256, serial and hsm_seq go together", NULL);
+	/* dac_sha256 and serial name a DAC together; hsm_seq may come with them (0 or
+	 * absent: the factory takes it from its note). */
+	dacs = !!json_object_get(root, "dac_sha256") + !!json_object_get(root, "serial");
+	if (dacs == 1 || (dacs == 0 && json_object_get(root, "hsm_seq"))) {
+		say(why, cap, "dac_sha256 and serial go together (hsm_seq only with them)", NULL);
 		goto out;
 	}
-	if (dacs == 3) {
+	if (dacs == 2) {
 		if (get_hex(root, "dac_sha256", ret->dac_sha256, 32, why, cap) < 0)
 			goto out;
 		ret->has_dac = 1;
 		ret->serial = get_uint(root, "serial");
-		ret->hsm_seq = get_uint(root, "hsm_seq");
+		ret->hsm_seq = json_object_get(root, "hsm_seq") ? get_uint(root, "hsm_seq") : 0;
 	}
 	if (json_object_get(root, "firmware_version")) {
 		ret->has_fw = 1;
@@ -307,7 +308,7 @@ int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *w
 		}
 	}
 	if (ret->ok && (!ret->has_dac || !ret->has_fw)) {
-		say(why, cap, "an \"ok\" record needs dac_sha256, serial, hsm_seq and firmware_version", NULL);
+		say(why, cap, "an \"ok\" record needs dac_sha256, serial and firmware_version", NULL);
 		goto out;
 	}
 	if (!ret->ok && (!ret->step[0] || !ret->reason[0])) {

@@ -59,9 +59,9 @@ struct fj_record {
 	int ok;                          /* result: 1 "ok", 0 "failed" */
 	char step[FJ_STEP_MAX + 1];      /* "" if absent */
 	char reason[FJ_REASON_MAX + 1];  /* "" if absent */
-	int has_dac;                     /* dac_sha256, serial, hsm_seq given (required for ok) */
+	int has_dac;                     /* dac_sha256 and serial given (required for ok) */
 	uint8_t dac_sha256[32];
-	uint64_t serial, hsm_seq;
+	uint64_t serial, hsm_seq;        /* hsm_seq 0 when absent or 0: taken from the note */
 	char qr[FJ_QR_MAX + 1];
 	char manual[FJ_MANUAL_MAX + 1];
 	int has_fw;

@@ -163,10 +163,15 @@ int factory_refresh(struct factory *f)
 	return answered;
 }
 
-static int runnable(const struct fwrit *w, int64_t now)
+/* Loaded, a production writ, not revoked, in its window: a station may fetch it. */
+static int fetchable(const struct fwrit *w, int64_t now)
 {
-	return w->kind == WRIT_KIND_PRODUCTION && !w->revoked && w->remaining > 0 && now >= w->not_before &&
-	       now <= w->not_after;
+	return w->kind == WRIT_KIND_PRODUCTION && !w->revoked && now >= w->not_before && now <= w->not_after;
+}
+
+int factory_runnable(const struct fwrit *w, int64_t now)
+{
+	return fetchable(w, now) && w->remaining > 0;
 }
 
 /* The bundle of writ w: by the version digest the HSM reports (key 14), checking the
@@ -193,7 +198,7 @@ static int job_bundle(struct factory *f, const struct fwrit *w, struct bundle *b
 	return store_bundle_get(f->store, NULL, w->product, b);
 }
 
-int factory_job(struct factory *f, const char *id_hex, int runnable_only, struct fjob *ret)
+int factory_job(struct factory *f, const char *id_hex, int mode, struct fjob *ret)
 {
 	int64_t now = (int64_t)time(NULL);
 	size_t i;
@@ -201,7 +206,9 @@ int factory_job(struct factory *f, const char *id_hex, int runnable_only, struct
 
 	pthread_mutex_lock(&f->writs_lock);
 	for (i = 0; i < f->n_writs; i++)
-		if (!strcmp(f->writs[i].id_hex, id_hex) && (!runnable_only || runnable(&f->writs[i], now))) {
+		if (!strcmp(f->writs[i].id_hex, id_hex) &&
+		    (mode == FJOB_LOADED || (mode == FJOB_FETCHABLE && fetchable(&f->writs[i], now)) ||
+		     (mode == FJOB_RUNNABLE && factory_runnable(&f->writs[i], now)))) {
 			ret->w = f->writs[i];
 			found = 1;
 			break;
@@ -225,7 +232,7 @@ void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j)
 		memcpy(ids[n++], f->writs[i].id_hex, 33);
 	pthread_mutex_unlock(&f->writs_lock);
 	for (i = 0; i < n; i++)
-		if (factory_job(f, ids[i], 1, j) == 0)
+		if (factory_job(f, ids[i], FJOB_RUNNABLE, j) == 0)
 			fn(arg, j);
 	free(j);
 }
@@ -235,7 +242,7 @@ int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char re
 	cbor_item_t *req = cbu_new_map(2), *resp = NULL;
 	uint8_t id[16];
 	size_t i;
-	int err = WRIT_E_IO, any = 0;
+	int err = WRIT_E_IO, any = 0, unreachable = 0, refused = 0, decrypt = 0;
 
 	reason[0] = 0;
 	if (len > WRIT_MAX_SEALED) {
@@ -249,21 +256,33 @@ int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char re
 			cbor_decref(&req);
 		return WRIT_E_NOMEM;
 	}
+	/* Only an HSM that answered may judge; "decrypt" means "not mine". When no HSM took
+	 * it, some were unreachable and every one that answered said "decrypt", the right
+	 * HSM may be among the unreachable: transient (WRIT_E_IO). */
 	for (i = 0; i < f->n_hsms; i++) {
 		char r[HSMC_REASON_MAX];
 		int e = factory_hsm_call(f, (int)i, req, &resp, r, 1);
-		if (!resp)
+		if (!resp) {
+			unreachable++;
 			continue; /* unreachable: another HSM may hold it, or retry later */
+		}
 		any = 1;
 		if (e == 0 && cbu_get_fixed(resp, HSMP_RS_WRIT_ID, id, 16) == 0) {
 			hex_encode(id, 16, ret_id);
-			err = 0;
 			cbor_decref(&resp);
-			break;
+			cbor_decref(&req);
+			return 0;
 		}
 		cbor_decref(&resp);
-		/* A writ encrypted to another HSM is not this one's to judge: try the next. */
-		if (e != WRIT_E_DECRYPT || err == WRIT_E_IO) {
+		if (e == WRIT_E_DECRYPT) {
+			if (!refused && !decrypt) {
+				err = WRIT_E_DECRYPT;
+				memcpy(reason, r, HSMC_REASON_MAX);
+			}
+			decrypt = 1;
+		} else if (!refused) {
+			/* The HSM it is encrypted to refused it: that one's judgement stands. */
+			refused = 1;
 			err = e < 0 ? e : WRIT_E_PROTO;
 			memcpy(reason, r, HSMC_REASON_MAX);
 		}
@@ -271,6 +290,11 @@ int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char re
 	cbor_decref(&req);
 	if (!any) {
 		(void)!snprintf(reason, HSMC_REASON_MAX, "no edge HSM answered: the writ stays in the drop until one does");
+		return WRIT_E_IO;
+	}
+	if (!refused && unreachable) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "no reachable edge HSM can decrypt the writ and %d did not answer: "
+				"it stays in the drop until they do", unreachable);
 		return WRIT_E_IO;
 	}
 	return err;
@@ -346,6 +370,57 @@ static void drop_move(const char *dir, const char *name, const char *sub, const 
 		log_error("drop: cannot move %s to %s: %s", from, to, strerror(errno));
 }
 
+/* Read a dropped file: never following a symlink, never blocking on a FIFO (both may
+ * be swapped in after the directory was listed), a regular file of at most max bytes
+ * as fstat says on the opened descriptor. */
+static int drop_read(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t len = 0, want;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY), err = WRIT_E_IO;
+
+	if (fd < 0)
+		return WRIT_E_IO;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0) {
+		err = WRIT_E_FORMAT;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		err = WRIT_E_TOOBIG;
+		goto out;
+	}
+	want = (size_t)st.st_size;
+	buf = malloc(want + 1);
+	if (!buf) {
+		err = WRIT_E_NOMEM;
+		goto out;
+	}
+	while (len <= want) { /* one byte past the size: a file that grew is refused */
+		n = read(fd, buf + len, want + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len != want) {
+		err = len > want ? WRIT_E_TOOBIG : WRIT_E_IO;
+		goto out;
+	}
+	*ret = buf;
+	*ret_len = len;
+	buf = NULL;
+	err = 0;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
 static int has_suffix(const char *s, const char *suf)
 {
 	size_t n = strlen(s), k = strlen(suf);
@@ -372,15 +447,18 @@ void factory_drop_scan(struct factory *f)
 			continue;
 		if (path_join(path, sizeof(path), f->drop, e->d_name) < 0 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		err = file_read(path, is_writ ? WRIT_MAX_SEALED : BUNDLE_MAX, &buf, &len);
+		err = drop_read(path, is_writ ? WRIT_MAX_SEALED : BUNDLE_MAX, &buf, &len);
 		if (err == WRIT_E_TOOBIG) {
 			log_warn("drop: %s refused: too large", e->d_name);
 			drop_move(f->drop, e->d_name, "refused", is_writ ? "a sealed writ is at most 64 KiB"
 									 : "a bundle is at most 8 MiB");
 			continue;
 		}
-		if (err < 0)
+		if (err < 0) {
+			if (err == WRIT_E_FORMAT)
+				log_warn("drop: %s skipped: not a regular file", e->d_name);
 			continue;
+		}
 		if (is_writ)
 			err = factory_load_writ(f, buf, len, reason, out);
 		else

@@ -87,10 +87,15 @@ void factory_fini(struct factory *f); /* closes HSM connections; not the store *
 /* Ask every HSM for its status and rebuild the writ cache. Returns the number of HSMs
  * that answered. */
 int factory_refresh(struct factory *f);
+/* Modes of factory_job: any loaded writ; loaded, production, not revoked and in its
+ * window (a spent job stays fetchable so a restarted station can finish its last
+ * devices); fetchable with quantity left. */
+enum { FJOB_LOADED = 0, FJOB_RUNNABLE = 1, FJOB_FETCHABLE = 2 };
 /* The job for writ id (hex), from the cache as of the last refresh. WRIT_E_NOTFOUND:
- * not loaded, no bundle, or (runnable_only) not runnable now (window, quantity,
- * revoked). *ret is caller-allocated. */
-WRIT_MUST_CHECK int factory_job(struct factory *f, const char *id_hex, int runnable_only, struct fjob *ret);
+ * not loaded, no bundle, or not in mode's state now. *ret is caller-allocated. */
+WRIT_MUST_CHECK int factory_job(struct factory *f, const char *id_hex, int mode, struct fjob *ret);
+/* 1 if w may be asked for DACs now (fetchable, quantity left). */
+int factory_runnable(const struct fwrit *w, int64_t now);
 /* All runnable jobs: calls fn for each. */
 void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j), void *arg);
 /* Send req to HSM idx and receive its answer (hsmc_call's contract). idempotent=1

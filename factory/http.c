@@ -76,9 +76,32 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 	return send_buf(c, status, s, strlen(s), "application/json");
 }
 
+/* Every error answer: {"error": text for a person, "code": a word for a program}
+ * (docs/factory-api.md, "Error codes"). */
+static enum MHD_Result send_errc(struct MHD_Connection *c, unsigned status, const char *code, const char *msg)
+{
+	return send_json(c, status, json_pack("{s:s,s:s}", "error", msg, "code", code));
+}
+
+/* The default code of a status, for answers that have no more specific one. */
+static const char *status_code(unsigned status)
+{
+	switch (status) {
+	case MHD_HTTP_BAD_REQUEST: return "invalid";
+	case MHD_HTTP_UNAUTHORIZED: return "auth";
+	case MHD_HTTP_FORBIDDEN: return "forbidden";
+	case MHD_HTTP_NOT_FOUND: return "unknown";
+	case MHD_HTTP_METHOD_NOT_ALLOWED: return "method";
+	case MHD_HTTP_CONFLICT: return "refused";
+	case 413: return "too_large";
+	case MHD_HTTP_SERVICE_UNAVAILABLE: return "unavailable";
+	default: return "internal";
+	}
+}
+
 static enum MHD_Result send_err(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-	return send_json(c, status, json_pack("{s:s}", "error", msg));
+	return send_errc(c, status, status_code(status), msg);
 }
 
 /* A response holding a secret (an enrolment token): wiped when MHD is done with it. */
@@ -156,12 +179,18 @@ static int authenticate(struct factory *f, struct MHD_Connection *c, enum role n
 							  "code (writ-factory station add)");
 		return -1;
 	}
+	if (err == WRIT_E_REVOKED && auth->mes) {
+		*ret = send_err(c, MHD_HTTP_UNAUTHORIZED, "this mes token was revoked (writ-factory token revoke): make a "
+							  "new one with writ-factory token add --role mes");
+		return -1;
+	}
 	if (err == WRIT_E_REVOKED) {
 		*ret = send_err(c, MHD_HTTP_FORBIDDEN, "this station or token was revoked: ask the factory operator");
 		return -1;
 	}
 	if (err < 0) {
-		*ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the factory store cannot be read: check the state directory");
+		*ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state "
+										    "directory");
 		return -1;
 	}
 	if ((need == ROLE_STATION && auth->mes) || (need == ROLE_MES && !auth->mes)) {
@@ -199,7 +228,8 @@ static json_t *b64j(const uint8_t *p, size_t n)
 	return s;
 }
 
-static json_t *job_json(const struct fjob *j, int detail)
+/* A job; detail adds the bundle's fields and (pai non-NULL) the writ's PAI. */
+static json_t *job_json(const struct fjob *j, int detail, const uint8_t *pai, size_t pai_len)
 {
 	json_t *o = json_object(), *recipe = json_array(), *labels;
 	size_t i;
@@ -221,8 +251,11 @@ static json_t *job_json(const struct fjob *j, int detail)
 	json_object_set_new(o, "not_before", json_integer(j->w.not_before));
 	json_object_set_new(o, "not_after", json_integer(j->w.not_after));
 	json_object_set_new(o, "recipe", recipe);
+	json_object_set_new(o, "runnable", json_boolean(factory_runnable(&j->w, (int64_t)time(NULL))));
 	if (!detail)
 		return o;
+	if (pai)
+		json_object_set_new(o, "pai", b64j(pai, pai_len));
 	labels = json_array();
 	for (i = 0; labels && i < j->b.n_secrets; i++)
 		json_array_append_new(labels, json_string(j->b.secrets[i]));
@@ -241,23 +274,23 @@ static json_t *job_json(const struct fjob *j, int detail)
 
 static void add_job(void *arg, const struct fjob *j)
 {
-	json_t *o = job_json(j, 0);
+	json_t *o = job_json(j, 0, NULL, 0);
 
 	if (o)
 		json_array_append_new(arg, o);
 }
 
 /* Look a job up, refreshing the HSM status once if the cache does not know it. */
-static int find_job(struct factory *f, const char *id, int runnable_only, struct fjob *j)
+static int find_job(struct factory *f, const char *id, int mode, struct fjob *j)
 {
-	if (factory_job(f, id, runnable_only, j) == 0)
+	if (factory_job(f, id, mode, j) == 0)
 		return 0;
 	(void)factory_refresh(f);
-	return factory_job(f, id, runnable_only, j);
+	return factory_job(f, id, mode, j);
 }
 
-static const char *msg_nojob = "unknown job: the writ is not loaded in an edge HSM here, is not runnable (window, "
-			       "quantity spent, revoked) or has no product-version bundle; see GET /v1/jobs";
+static const char *msg_nojob = "unknown job: the writ is not loaded in an edge HSM here, is outside its window or "
+			       "revoked, or has no product-version bundle; see GET /v1/jobs";
 
 /* ---- handlers ---- */
 
@@ -288,7 +321,7 @@ static enum MHD_Result h_enrol(struct factory *f, struct MHD_Connection *c, stru
 		ret = send_err(c, MHD_HTTP_FORBIDDEN, "this code was made for another station name or line: use the name "
 						      "and line given to writ-factory station add");
 	else if (err < 0)
-		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, MSG_STORE);
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", MSG_STORE);
 	else {
 		log_info("station %lld (%s, line %s) enrolled", (long long)station, e.name, e.line);
 		ret = send_secret_json(c, MHD_HTTP_OK, json_pack("{s:I,s:s}", "station", (json_int_t)station, "token", tok_text));
@@ -307,18 +340,29 @@ static enum MHD_Result h_jobs(struct factory *f, struct MHD_Connection *c)
 	return send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "jobs", arr));
 }
 
+/* A job a station may fetch: loaded, in its window, not revoked, quantity left or not
+ * (a restarted station finishes and records its last devices of a spent job). */
 static enum MHD_Result h_job(struct factory *f, struct MHD_Connection *c, const char *id)
 {
 	struct fjob *j = malloc(sizeof(*j));
+	uint8_t *pai = malloc(HSMP_DAC_MAX);
+	size_t pai_len = 0;
 	enum MHD_Result ret;
 
-	if (!j)
+	if (!j || !pai) {
+		free(j);
+		free(pai);
 		return MHD_NO;
+	}
 	(void)factory_refresh(f);
-	if (factory_job(f, id, 1, j) < 0)
+	if (factory_job(f, id, FJOB_FETCHABLE, j) < 0) {
 		ret = send_err(c, MHD_HTTP_NOT_FOUND, msg_nojob);
-	else
-		ret = send_json(c, MHD_HTTP_OK, job_json(j, 1));
+	} else {
+		/* the PAI the HSM gave with this writ's first noted DAC (none before one) */
+		int have_pai = store_writ_pai(f->store, id, pai, HSMP_DAC_MAX, &pai_len) == 0 && pai_len > 0;
+		ret = send_json(c, MHD_HTTP_OK, job_json(j, 1, have_pai ? pai : NULL, pai_len));
+	}
+	free(pai);
 	free(j);
 	return ret;
 }
@@ -334,7 +378,7 @@ static enum MHD_Result h_firmware(struct factory *f, struct MHD_Connection *c, c
 
 	if (!j)
 		return MHD_NO;
-	if (find_job(f, id, 1, j) < 0) {
+	if (find_job(f, id, FJOB_FETCHABLE, j) < 0) {
 		free(j);
 		return send_err(c, MHD_HTTP_NOT_FOUND, msg_nojob);
 	}
@@ -359,11 +403,13 @@ static enum MHD_Result h_firmware(struct factory *f, struct MHD_Connection *c, c
 	return ret;
 }
 
-/* An HSM refusal as an HTTP status: the request's own fault is 400, the HSM's I/O
- * trouble 503, every other refusal (quantity, window, scope, revoked, replay) 409. */
+/* An HSM refusal as an HTTP status: the request's own fault (a bad CSR, an invalid
+ * argument such as an all-zero UID) is 400, the HSM's I/O trouble 503, every other
+ * refusal (quantity, window, scope, revoked, replay) 409. */
 static unsigned hsm_status_http(int st)
 {
 	switch (st) {
+	case WRIT_E_INVAL:
 	case WRIT_E_FORMAT:
 	case WRIT_E_TOOBIG:
 	case WRIT_E_BADSIG:
@@ -372,6 +418,26 @@ static unsigned hsm_status_http(int st)
 	case WRIT_E_IO: return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default: return MHD_HTTP_CONFLICT;
 	}
+}
+
+/* The "code" of an HSM refusal. */
+static const char *hsm_status_code(int st)
+{
+	switch (st) {
+	case WRIT_E_QUOTA: return "quota";
+	case WRIT_E_EXPIRED:
+	case WRIT_E_CLOCK: return "window";
+	case WRIT_E_REVOKED: return "revoked";
+	case WRIT_E_SCOPE: return "scope";
+	case WRIT_E_REPLAY: return "replay";
+	case WRIT_E_STATE: return "busy";
+	default: return status_code(hsm_status_http(st));
+	}
+}
+
+static enum MHD_Result send_hsm_err(struct MHD_Connection *c, int st, const char *reason)
+{
+	return send_errc(c, hsm_status_http(st), hsm_status_code(st), reason[0] ? reason : writ_strerror(st));
 }
 
 static enum MHD_Result dac_answer(struct MHD_Connection *c, const struct store_dac *d)
@@ -396,7 +462,7 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 	size_t dac_len = 0, pai_len = 0;
 	uint64_t serial = 0, seq = 0;
 	int64_t note = 0;
-	int dup = 0, err, st;
+	int dup = 0, retake = 0, err, st;
 	enum MHD_Result ret;
 
 	memset(&d, 0, sizeof(d));
@@ -410,7 +476,7 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 	}
 	/* A loaded writ with its bundle; whether it still allows a DAC (window, quantity,
 	 * revocation) is the HSM's to say, with its own reason. */
-	if (find_job(f, id, 0, j) < 0) {
+	if (find_job(f, id, FJOB_LOADED, j) < 0) {
 		ret = send_err(c, MHD_HTTP_NOT_FOUND, msg_nojob);
 		goto out;
 	}
@@ -433,19 +499,20 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 	}
 	hex_encode(csr_sha, 32, csr_hex);
 	/* 1. the intent, durably, before the HSM is asked: a full disk stops here */
-	err = store_dac_begin(f->store, id, uid, a->station, csr_hex, &note, &dup);
+	err = store_dac_begin(f->store, id, uid, a->station, csr_hex, &note, &dup, &retake);
 	if (err == WRIT_E_STATE) {
-		ret = send_err(c, MHD_HTTP_CONFLICT, "a DAC request for this device is in progress: wait for its answer");
+		ret = send_errc(c, MHD_HTTP_CONFLICT, "busy", "a DAC request for this device is in progress: wait for its "
+							      "answer");
 		goto out;
 	}
 	if (err == WRIT_E_REPLAY) {
-		ret = send_err(c, MHD_HTTP_CONFLICT, "this device already received a DAC under this writ for another "
-						     "key: record it as failed and set it aside");
+		ret = send_errc(c, MHD_HTTP_CONFLICT, "replay", "this device already received a DAC under this writ for "
+								"another key: record it as failed and set it aside");
 		goto out;
 	}
 	if (err < 0) {
 		log_error("DAC for %s under writ %s refused: the store cannot write (%s)", uid, id, writ_strerror(err));
-		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, MSG_STORE);
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", MSG_STORE);
 		goto out;
 	}
 	if (dup) { /* the same device key asks again: repeat the noted answer */
@@ -460,7 +527,7 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 	req = cbu_new_map(4);
 	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_ISSUE_DAC) < 0 || cbu_put_bytes(req, HSMP_RQ_WRIT_ID, j->w.id, 16) < 0 ||
 	    cbu_put_bytes(req, HSMP_RQ_CSR, r->csr, r->csr_len) < 0 || cbu_put_bytes(req, HSMP_RQ_UID, r->uid, 16) < 0) {
-		(void)!store_dac_abort(f->store, note);
+		(void)!store_dac_abort(f->store, note, retake);
 		ret = MHD_NO;
 		goto out;
 	}
@@ -473,10 +540,10 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 		goto out;
 	}
 	if (st < 0) {
-		if (store_dac_abort(f->store, note) < 0)
+		if (store_dac_abort(f->store, note, retake) < 0)
 			log_warn("DAC for %s: cannot forget the refused request's note", uid);
 		log_warn("DAC for %s under writ %s refused by the HSM: %s", uid, id, reason);
-		ret = send_err(c, hsm_status_http(st), reason[0] ? reason : writ_strerror(st));
+		ret = send_hsm_err(c, st, reason);
 		goto out;
 	}
 	if (cbu_get_bytes(resp, HSMP_RS_DAC, 1, HSMP_DAC_MAX, &dac, &dac_len) < 0 ||
@@ -509,7 +576,7 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 			  "dac_serial %s dac_sha256 %s: not released to the station",
 			  writ_strerror(err), id, uid, d.hsm_id, (unsigned long long)seq, (unsigned long long)serial,
 			  d.dac_serial, d.dac_sha256);
-		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, MSG_STORE);
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", MSG_STORE);
 		d.dac = d.pai = NULL;
 		goto out;
 	}
@@ -545,7 +612,7 @@ static enum MHD_Result h_wrap(struct factory *f, struct MHD_Connection *c, struc
 		ret = send_err(c, MHD_HTTP_BAD_REQUEST, why);
 		goto out;
 	}
-	if (find_job(f, id, 0, j) < 0) {
+	if (find_job(f, id, FJOB_LOADED, j) < 0) {
 		ret = send_err(c, MHD_HTTP_NOT_FOUND, msg_nojob);
 		goto out;
 	}
@@ -561,7 +628,7 @@ static enum MHD_Result h_wrap(struct factory *f, struct MHD_Connection *c, struc
 	if (!resp) {
 		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, reason);
 	} else if (st < 0) {
-		ret = send_err(c, hsm_status_http(st), reason[0] ? reason : writ_strerror(st));
+		ret = send_hsm_err(c, st, reason);
 	} else if (cbu_get_bytes(resp, HSMP_RS_WRAPPED, 1, HSMP_WRAPPED_MAX, &wrapped, &wrapped_len) < 0) {
 		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the edge HSM's answer is malformed");
 	} else {
@@ -600,32 +667,41 @@ static enum MHD_Result h_record(struct factory *f, struct MHD_Connection *c, str
 	}
 	hex_encode(r->writ, 16, writ);
 	hex_encode(r->uid, 16, uid);
-	if (find_job(f, writ, 0, j) < 0) {
+	if (find_job(f, writ, FJOB_LOADED, j) < 0) {
 		ret = send_err(c, MHD_HTTP_NOT_FOUND, "unknown writ: no edge HSM here holds it, or it has no bundle");
 		goto out;
 	}
 	err = store_dac_get(f->store, writ, uid, &d);
 	if (err < 0 && err != WRIT_E_NOTFOUND) {
-		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the factory store cannot be read: check the state directory");
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state directory");
 		goto out;
 	}
 	if (r->ok) {
 		if (err == WRIT_E_NOTFOUND || !d.issued) {
-			ret = send_err(c, MHD_HTTP_NOT_FOUND, "no DAC was issued to this device under this writ by this factory: "
-							      "an ok record needs one (POST .../dac first)");
+			ret = send_errc(c, MHD_HTTP_NOT_FOUND, "no_dac", "no DAC was issued to this device under this writ by "
+									 "this factory: an ok record needs one (POST .../dac first)");
 			goto out;
 		}
 		hex_encode(r->dac_sha256, 32, sha);
-		if (strcmp(sha, d.dac_sha256) || r->hsm_seq != d.hsm_seq || r->serial != d.device_serial) {
-			ret = send_err(c, MHD_HTTP_BAD_REQUEST, "dac_sha256, serial or hsm_seq differ from the DAC this factory "
-								"issued to this device");
+		/* hsm_seq 0 (or none): a restarted station that read the chain back from the
+		 * chip does not know it; dac_sha256 and serial name the DAC, the note the rest. */
+		if (strcmp(sha, d.dac_sha256) || (r->hsm_seq != 0 && r->hsm_seq != d.hsm_seq) ||
+		    r->serial != d.device_serial) {
+			ret = send_errc(c, MHD_HTTP_BAD_REQUEST, "mismatch", "dac_sha256, serial or hsm_seq differ from the DAC "
+									     "this factory issued to this device");
+			goto out;
+		}
+		if (r->firmware_version != j->b.fw_version) {
+			ret = send_errc(c, MHD_HTTP_BAD_REQUEST, "mismatch", "firmware_version differs from the job's bundle "
+									     "(fw_version): the device runs other firmware");
 			goto out;
 		}
 		if (d.station != a->station) {
-			ret = send_err(c, MHD_HTTP_FORBIDDEN, "this device's DAC went to another station: that station records it");
+			ret = send_errc(c, MHD_HTTP_FORBIDDEN, "station", "this device's DAC went to another station: that "
+									  "station records it (or asks for the DAC again to resume)");
 			goto out;
 		}
-		if (d.recorded) { /* a retry after a lost answer: the same record, not a second one */
+		if (d.record_ok) { /* a retry after a lost answer: the same record, not a second one */
 			ret = send_json(c, MHD_HTTP_OK, json_pack("{s:I,s:b}", "seq", (json_int_t)d.record_seq, "duplicate", 1));
 			goto out;
 		}
@@ -640,7 +716,13 @@ static enum MHD_Result h_record(struct factory *f, struct MHD_Connection *c, str
 	hex_encode(j->b.version_digest, 32, rf->version_digest);
 	rf->firmware_version = r->has_fw ? r->firmware_version : j->b.fw_version;
 	memcpy(rf->uid, uid, sizeof(rf->uid));
-	if (d.issued && !d.recorded) { /* a failed device that got a DAC closes that DAC too */
+	/* An ok record closes its note (or re-points one a failed record closed); a failed
+	 * record closes an open note of its own station only. A failed record from another
+	 * station is kept, naming no DAC, and leaves the note to the station that has it. */
+	if (!r->ok && d.issued && !d.recorded && d.station != a->station) {
+		log_warn("failed record for %s under writ %s from station %lld: its DAC note is station %lld's; recorded "
+			 "without closing the note", uid, writ, (long long)a->station, (long long)d.station);
+	} else if (r->ok || (d.issued && !d.recorded)) {
 		note = d.id;
 		rf->device_serial = d.device_serial;
 		memcpy(rf->dac_serial, d.dac_serial, sizeof(rf->dac_serial));
@@ -654,10 +736,19 @@ static enum MHD_Result h_record(struct factory *f, struct MHD_Connection *c, str
 	memcpy(rf->qr, r->qr, sizeof(rf->qr));
 	memcpy(rf->manual, r->manual, sizeof(rf->manual));
 	err = store_record_append(f->store, rf, a->station, note, f->webhook != NULL, &seq);
+	if (err == WRIT_E_EXISTS) { /* another ok record for this device closed the note first */
+		ret = send_json(c, MHD_HTTP_OK, json_pack("{s:I,s:b}", "seq", (json_int_t)seq, "duplicate", 1));
+		goto out;
+	}
+	if (err == WRIT_E_SCOPE) {
+		ret = send_errc(c, MHD_HTTP_FORBIDDEN, "station", "this device's DAC went to another station: that station "
+								  "records it (or asks for the DAC again to resume)");
+		goto out;
+	}
 	if (err < 0) {
 		log_error("record for %s under writ %s (%s) NOT stored: %s", uid, writ, r->ok ? "ok" : "failed",
 			  writ_strerror(err));
-		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, MSG_STORE);
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", MSG_STORE);
 		goto out;
 	}
 	webhook_kick(f);
@@ -760,7 +851,7 @@ static enum MHD_Result h_records_get(struct factory *f, struct MHD_Connection *c
 	err = store_records(f->store, since, limit, rec_emit, &o);
 	if (err < 0) {
 		free(o.buf);
-		return send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the factory store cannot be read: check the state directory");
+		return send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state directory");
 	}
 	if (!o.buf) {
 		o.buf = strdup("");
@@ -787,7 +878,7 @@ static enum MHD_Result h_status(struct factory *f, struct MHD_Connection *c)
 	if (store_counts(f->store, &records, &queue, &pending) < 0) {
 		json_decref(hsms);
 		json_decref(jobs);
-		return send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the factory store cannot be read: check the state directory");
+		return send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state directory");
 	}
 	return send_json(c, MHD_HTTP_OK,
 			 json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:b}", "factory", f->factory_id, "hsms", hsms, "jobs", jobs,

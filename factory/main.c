@@ -44,7 +44,9 @@ static void usage(FILE *f)
 		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
 		   "  writ-factory station list --state DIR\n"
 		   "  writ-factory station revoke --state DIR ID\n"
-		   "  writ-factory token add --state DIR --role mes            (prints a token once)\n");
+		   "  writ-factory token add --state DIR --role mes            (prints a token once)\n"
+		   "  writ-factory token list --state DIR\n"
+		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -218,15 +220,51 @@ static int cmd_station(struct opts *o, const char *sub, int argc, char **argv)
 	return rc;
 }
 
-static int cmd_token(struct opts *o, const char *sub)
+static void print_token(void *arg, int64_t id, const char *role, int64_t station, int64_t created, int revoked)
+{
+	(void)arg;
+	printf("%lld\t%s\t%lld\t%lld\t%s\n", (long long)id, role, (long long)station, (long long)created,
+	       revoked ? "revoked" : "active");
+}
+
+static int cmd_token(struct opts *o, const char *sub, int argc, char **argv)
 {
 	struct store *s = NULL;
 	char tok[64];
 	uint8_t sha[32];
 	int err, rc = 1;
 
+	if (!strcmp(sub, "list") || !strcmp(sub, "revoke")) {
+		char *end;
+		long long v = 0;
+		if (!strcmp(sub, "revoke")) {
+			errno = 0;
+			v = optind < argc ? strtoll(argv[optind], &end, 10) : 0;
+			if (optind >= argc || errno || *end || v <= 0) {
+				fprintf(stderr, "writ-factory token revoke: give the token id (see token list)\n");
+				return 2;
+			}
+		}
+		if (open_store(o, &s) < 0)
+			return 1;
+		if (!strcmp(sub, "list")) {
+			printf("id\trole\tstation\tcreated\tstate\n");
+			rc = store_token_list(s, print_token, NULL) < 0;
+		} else if ((err = store_token_revoke(s, v)) < 0) {
+			fprintf(stderr, "writ-factory token revoke: %s\n",
+				err == WRIT_E_NOTFOUND ? "no such mes token (see token list; a station's token is revoked "
+							 "with station revoke)"
+						       : writ_strerror(err));
+		} else {
+			printf("token %lld revoked: it is refused (401) from now on\n", v);
+			rc = 0;
+		}
+		store_close(s);
+		return rc;
+	}
 	if (strcmp(sub, "add") || !o->role || strcmp(o->role, "mes")) {
-		fprintf(stderr, "writ-factory token add --role mes (stations get theirs by enrolling)\n");
+		fprintf(stderr, "writ-factory token add --role mes (stations get theirs by enrolling), token list, "
+				"token revoke ID\n");
 		return 2;
 	}
 	if (open_store(o, &s) < 0)
@@ -235,7 +273,8 @@ static int cmd_token(struct opts *o, const char *sub)
 		fprintf(stderr, "writ-factory token add: %s\n", writ_strerror(err));
 	} else {
 		printf("%s\n", tok);
-		fprintf(stderr, "mes token made: it is shown only now; it may read records and status\n");
+		fprintf(stderr, "mes token made: it is shown only now; it may read records and status (token list shows "
+				"its id)\n");
 		rc = 0;
 	}
 	writ_memzero(tok, sizeof(tok));
@@ -392,7 +431,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "station"))
 		return cmd_station(&o, sub, argc - shift, argv + shift);
 	if (!strcmp(cmd, "token"))
-		return cmd_token(&o, sub);
+		return cmd_token(&o, sub, argc - shift, argv + shift);
 	fprintf(stderr, "writ-factory: unknown command %s\n", cmd);
 	usage(stderr);
 	return 2;

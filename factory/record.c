@@ -151,10 +151,10 @@ const char *rec_csv_header(void)
 int rec_to_csv(const char *json, char **ret_line)
 {
 	json_t *o = json_loads(json, 0, NULL), *v;
-	size_t i, cap = 2 * strlen(json) + 64, len = 0, k;
+	size_t i, cap = 2 * strlen(json) + 2 * (sizeof(columns) / sizeof(columns[0])) + 64, len = 0, k;
 	char *out, num[32];
 	const char *s;
-	int err = WRIT_E_FORMAT;
+	int err = WRIT_E_FORMAT, inject;
 
 	if (!o)
 		return WRIT_E_FORMAT;
@@ -168,16 +168,23 @@ int rec_to_csv(const char *json, char **ret_line)
 		if (json_is_integer(v)) {
 			(void)!snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
 			s = num;
+			inject = 0;
 		} else {
 			s = json_is_string(v) ? json_string_value(v) : "";
+			/* A text field a spreadsheet would run as a formula gets a leading ' */
+			inject = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
 		}
 		/* RFC 4180: quote every field that holds a comma, quote or newline */
-		if (len + 2 * strlen(s) + 4 > cap)
+		if (len + 2 * strlen(s) + 5 > cap)
 			goto out;
 		if (i)
 			out[len++] = ',';
+		if (inject && !strpbrk(s, ",\"\r\n"))
+			out[len++] = '\'';
 		if (strpbrk(s, ",\"\r\n")) {
 			out[len++] = '"';
+			if (inject)
+				out[len++] = '\'';
 			for (k = 0; s[k]; k++) {
 				if (s[k] == '"')
 					out[len++] = '"';

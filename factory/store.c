@@ -39,7 +39,7 @@ static const char schema[] =
 	" station_id INTEGER REFERENCES stations(id),"
 	" state TEXT NOT NULL CHECK(state IN ('asking','issued','recorded','unknown')),"
 	" hsm_id TEXT, hsm_seq INTEGER, device_serial INTEGER, dac_serial TEXT, dac_sha256 TEXT, csr_sha256 TEXT,"
-	" dac BLOB, pai BLOB, record_seq INTEGER, created INTEGER NOT NULL, UNIQUE(writ, uid));"
+	" dac BLOB, pai BLOB, record_seq INTEGER, created INTEGER NOT NULL, record_ok INTEGER, UNIQUE(writ, uid));"
 	"CREATE TABLE records(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, json TEXT NOT NULL,"
 	" station_id INTEGER REFERENCES stations(id));"
 	"CREATE TABLE webhook_queue(seq INTEGER PRIMARY KEY REFERENCES records(seq),"
@@ -142,6 +142,22 @@ int store_open(const char *path, int create, struct store **ret)
 		}
 		if ((err = commit(s)) < 0)
 			goto fail;
+	} else if (v == 1) {
+		/* 1 -> 2: dacs.record_ok, the outcome of the record that closed the note (the
+		 * canonical record JSON holds "result":"ok" only for an ok record: any text
+		 * field has its quotes escaped). */
+		if ((err = begin(s)) < 0)
+			goto fail;
+		if ((err = exec(s, "ALTER TABLE dacs ADD COLUMN record_ok INTEGER;"
+				   "UPDATE dacs SET record_ok = (SELECT instr(r.json, '\"result\":\"ok\"') > 0 FROM records r"
+				   " WHERE r.seq = dacs.record_seq) WHERE state = 'recorded';"
+				   "PRAGMA user_version=2")) < 0) {
+			rollback(s);
+			goto fail;
+		}
+		if ((err = commit(s)) < 0)
+			goto fail;
+		log_info("store %s: schema upgraded from version 1 to 2", path);
 	} else if (v != STORE_SCHEMA_VERSION) {
 		log_error("store %s has schema version %d; this writ-factory reads version %d", path, v,
 			  STORE_SCHEMA_VERSION);
@@ -506,16 +522,19 @@ out:
 /* ---- DAC notes ---- */
 
 int store_dac_begin(struct store *s, const char *writ, const char *uid, int64_t station, const char *csr_sha,
-		    int64_t *ret_note, int *ret_dup)
+		    int64_t *ret_note, int *ret_dup, int *ret_retake)
 {
 	sqlite3_stmt *st;
-	int err;
+	int err, move = 0;
+	int64_t from = 0;
 
 	*ret_dup = 0;
+	*ret_retake = 0;
 	lock(s);
 	if ((err = begin(s)) < 0)
 		goto out;
-	if ((err = prep(s, "SELECT id, state, csr_sha256 FROM dacs WHERE writ = ? AND uid = ?", &st)) < 0)
+	if ((err = prep(s, "SELECT id, state, csr_sha256, coalesce(station_id, 0), coalesce(record_ok, 0) FROM dacs "
+			   "WHERE writ = ? AND uid = ?", &st)) < 0)
 		goto fail;
 	sqlite3_bind_text(st, 1, writ, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
@@ -523,19 +542,37 @@ int store_dac_begin(struct store *s, const char *writ, const char *uid, int64_t 
 		const char *state = (const char *)sqlite3_column_text(st, 1);
 		const char *csr = (const char *)sqlite3_column_text(st, 2);
 		int64_t id = sqlite3_column_int64(st, 0);
+		from = sqlite3_column_int64(st, 3);
 		if (!strcmp(state, "asking")) {
 			err = WRIT_E_STATE;
 		} else if (!strcmp(state, "unknown")) {
 			*ret_note = id; /* retake an interrupted request: the HSM decides */
+			*ret_retake = 1;
 		} else if (csr && !strcmp(csr, csr_sha)) {
 			*ret_note = id;
 			*ret_dup = 1;
+			/* Another station resumes a device whose DAC is not recorded ok (its
+			 * first station crashed, or recorded it failed): the note follows the
+			 * device, so the resuming station may record it. */
+			move = from != station &&
+			       (!strcmp(state, "issued") || (!strcmp(state, "recorded") && !sqlite3_column_int(st, 4)));
 		} else {
 			err = WRIT_E_REPLAY;
 		}
 		sqlite3_finalize(st);
-		if (err < 0 || *ret_dup)
+		if (err < 0 || (*ret_dup && !move))
 			goto fail; /* nothing to write */
+		if (*ret_dup) {
+			if ((err = prep(s, "UPDATE dacs SET station_id = ? WHERE id = ?", &st)) < 0)
+				goto fail;
+			sqlite3_bind_int64(st, 1, station);
+			sqlite3_bind_int64(st, 2, *ret_note);
+			if ((err = step_done(st)) < 0 || (err = commit(s)) < 0)
+				goto fail_dup;
+			log_info("DAC note of uid %s under writ %s moved from station %lld to station %lld (resumed there)", uid,
+				 writ, (long long)from, (long long)station);
+			goto out;
+		}
 		if ((err = prep(s, "UPDATE dacs SET state = 'asking', station_id = ?, csr_sha256 = ? WHERE id = ?", &st)) < 0)
 			goto fail;
 		sqlite3_bind_int64(st, 1, station);
@@ -559,6 +596,8 @@ int store_dac_begin(struct store *s, const char *writ, const char *uid, int64_t 
 	}
 	err = commit(s);
 	goto out;
+fail_dup:
+	*ret_dup = 0;
 fail:
 	rollback(s);
 out:
@@ -604,9 +643,12 @@ static int dac_set(struct store *s, int64_t note, const char *sql)
 	return err;
 }
 
-int store_dac_abort(struct store *s, int64_t note)
+int store_dac_abort(struct store *s, int64_t note, int retake)
 {
-	return dac_set(s, note, "DELETE FROM dacs WHERE id = ? AND state = 'asking'");
+	/* A retaken 'unknown' note goes back to 'unknown': the interrupted request may have
+	 * been issued (the HSM's refusal of the retry does not say it was not). */
+	return dac_set(s, note, retake ? "UPDATE dacs SET state = 'unknown' WHERE id = ? AND state = 'asking'"
+				       : "DELETE FROM dacs WHERE id = ? AND state = 'asking'");
 }
 
 int store_dac_unknown(struct store *s, int64_t note)
@@ -634,7 +676,7 @@ int store_dac_get(struct store *s, const char *writ, const char *uid, struct sto
 	lock(s);
 	if ((err = prep(s, "SELECT id, state, coalesce(hsm_id,''), coalesce(hsm_seq,0), coalesce(device_serial,0), "
 			   "coalesce(dac_serial,''), coalesce(dac_sha256,''), dac, coalesce(station_id,0), pai, "
-			   "coalesce(record_seq,0) FROM dacs "
+			   "coalesce(record_seq,0), coalesce(record_ok,0) FROM dacs "
 			   "WHERE writ = ? AND uid = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, writ, -1, SQLITE_STATIC);
@@ -650,6 +692,7 @@ int store_dac_get(struct store *s, const char *writ, const char *uid, struct sto
 		d->device_serial = (uint64_t)sqlite3_column_int64(st, 4);
 		d->station = sqlite3_column_int64(st, 8);
 		d->record_seq = (uint64_t)sqlite3_column_int64(st, 10);
+		d->record_ok = d->recorded && sqlite3_column_int(st, 11);
 		(void)!snprintf(d->writ, sizeof(d->writ), "%s", writ);
 		(void)!snprintf(d->uid, sizeof(d->uid), "%s", uid);
 		if ((err = copy_text(st, 2, d->hsm_id, sizeof(d->hsm_id))) == 0 &&
@@ -689,13 +732,35 @@ void store_dac_clear(struct store_dac *d)
 
 /* ---- records ---- */
 
+/* Close note with record seq, inside the caller's transaction. An ok record closes a
+ * note of this station that is issued, or recorded by a failed record (it is then
+ * re-pointed to the ok record); a failed record closes only an issued note of this
+ * station. Returns 1 when closed, 0 when not, or an error. */
+static int note_close(struct store *s, int64_t note, int64_t station, int ok, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	if ((err = prep(s, ok ? "UPDATE dacs SET state = 'recorded', record_seq = ?, record_ok = 1 WHERE id = ? AND "
+				"station_id = ? AND (state = 'issued' OR (state = 'recorded' AND coalesce(record_ok, 0) = 0))"
+			      : "UPDATE dacs SET state = 'recorded', record_seq = ?, record_ok = 0 WHERE id = ? AND "
+				"station_id = ? AND state = 'issued'", &st)) < 0)
+		return err;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
+	sqlite3_bind_int64(st, 2, note);
+	sqlite3_bind_int64(st, 3, station);
+	if ((err = step_done(st)) < 0)
+		return err;
+	return sqlite3_changes(s->db) == 1;
+}
+
 int store_record_append(struct store *s, struct rec_fields *f, int64_t station, int64_t note, int queue,
 			uint64_t *ret_seq)
 {
 	char prev[REC_HASH_HEX], hash[REC_HASH_HEX], *json = NULL;
 	sqlite3_stmt *st;
 	uint64_t seq = 1;
-	int err;
+	int err, closed;
 
 	memset(prev, '0', 64);
 	prev[64] = 0;
@@ -709,7 +774,36 @@ int store_record_append(struct store *s, struct rec_fields *f, int64_t station, 
 		err = copy_text(st, 1, prev, sizeof(prev));
 	}
 	sqlite3_finalize(st);
-	if (err < 0 || (err = rec_build(f, seq, prev, &json, hash)) < 0)
+	if (err < 0)
+		goto fail;
+	/* The note first, in this transaction: of two ok records for one device, posted at
+	 * once, only one closes it; the other is answered as the duplicate it is. */
+	if (note > 0) {
+		if ((closed = note_close(s, note, station, f->ok, seq)) < 0) {
+			err = closed;
+			goto fail;
+		}
+		if (!closed && f->ok) {
+			int rec_ok = 0;
+			if ((err = prep(s, "SELECT coalesce(record_seq, 0), state = 'recorded' AND coalesce(record_ok, 0) = 1 "
+					   "FROM dacs WHERE id = ?", &st)) < 0)
+				goto fail;
+			sqlite3_bind_int64(st, 1, note);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				*ret_seq = (uint64_t)sqlite3_column_int64(st, 0);
+				rec_ok = sqlite3_column_int(st, 1);
+			}
+			sqlite3_finalize(st);
+			err = rec_ok ? WRIT_E_EXISTS : WRIT_E_SCOPE;
+			goto fail;
+		}
+		if (!closed) { /* a failed record that may not close the note: it names no DAC */
+			f->device_serial = 0;
+			f->hsm_seq = 0;
+			f->dac_serial[0] = f->dac_sha256[0] = f->hsm_id[0] = 0;
+		}
+	}
+	if ((err = rec_build(f, seq, prev, &json, hash)) < 0)
 		goto fail;
 	if ((err = prep(s, "INSERT INTO records(seq, hash, json, station_id) VALUES(?, ?, ?, ?)", &st)) < 0)
 		goto fail;
@@ -722,14 +816,6 @@ int store_record_append(struct store *s, struct rec_fields *f, int64_t station, 
 		sqlite3_bind_null(st, 4);
 	if ((err = step_done(st)) < 0)
 		goto fail;
-	if (note > 0) {
-		if ((err = prep(s, "UPDATE dacs SET state = 'recorded', record_seq = ? WHERE id = ?", &st)) < 0)
-			goto fail;
-		sqlite3_bind_int64(st, 1, (int64_t)seq);
-		sqlite3_bind_int64(st, 2, note);
-		if ((err = step_done(st)) < 0)
-			goto fail;
-	}
 	if (queue) {
 		if ((err = prep(s, "INSERT INTO webhook_queue(seq, next_at) VALUES(?, 0)", &st)) < 0)
 			goto fail;
@@ -745,6 +831,61 @@ fail:
 out:
 	unlock(s);
 	free(json);
+	return err;
+}
+
+int store_writ_pai(struct store *s, const char *writ, uint8_t *out, size_t cap, size_t *ret_len)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT pai FROM dacs WHERE writ = ? AND pai IS NOT NULL AND length(pai) > 0 "
+			   "ORDER BY id LIMIT 1", &st)) == 0) {
+		sqlite3_bind_text(st, 1, writ, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			err = WRIT_E_NOTFOUND;
+		else if ((size_t)sqlite3_column_bytes(st, 0) > cap)
+			err = WRIT_E_TOOBIG;
+		else {
+			*ret_len = (size_t)sqlite3_column_bytes(st, 0);
+			memcpy(out, sqlite3_column_blob(st, 0), *ret_len);
+		}
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return err;
+}
+
+int store_token_list(struct store *s, void (*fn)(void *, int64_t, const char *, int64_t, int64_t, int), void *arg)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT id, role, coalesce(station_id, 0), created, revoked FROM tokens ORDER BY id", &st)) == 0) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			fn(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+			   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), sqlite3_column_int(st, 4));
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return err;
+}
+
+int store_token_revoke(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "UPDATE tokens SET revoked = 1 WHERE id = ? AND role = 'mes'", &st)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		err = step_done(st);
+		if (!err && sqlite3_changes(s->db) != 1)
+			err = WRIT_E_NOTFOUND;
+	}
+	unlock(s);
 	return err;
 }
 

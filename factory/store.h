@@ -19,7 +19,7 @@
 #include "factory/record.h"
 #include "wire/bundle.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2 /* 2: dacs.record_ok; version 1 is upgraded on open */
 
 struct store;
 
@@ -67,22 +67,26 @@ WRIT_MUST_CHECK int store_bundle_get(struct store *s, const uint8_t *digest, con
 /* DAC notes. begin: a durable intent for (writ, uid); WRIT_E_STATE if one is being
  * asked; if the device already received a DAC for the key whose SHA-256 (hex) is
  * csr_sha, *ret_dup is set and *ret_note names it (the answer can be repeated from the
- * note); WRIT_E_REPLAY if it received one for another key. */
+ * note; a note not recorded ok moves to the requesting station in the same
+ * transaction, logged); WRIT_E_REPLAY if it received one for another key.
+ * *ret_retake: an 'unknown' note is asked again (pass it to store_dac_abort). */
 struct store_dac {
 	int64_t id;
 	char writ[33], uid[33], hsm_id[65], dac_serial[25], dac_sha256[65];
 	uint64_t hsm_seq, device_serial;
 	int64_t station;
 	int issued, recorded;
-	uint64_t record_seq; /* the record that completed it, once recorded */
+	int record_ok;       /* recorded, and the record that closed it is "ok" */
+	uint64_t record_seq; /* the record that closed it, once recorded */
 	uint8_t *dac, *pai; /* malloc'd in store_dac_get; free with store_dac_clear */
 	size_t dac_len, pai_len;
 };
 WRIT_MUST_CHECK int store_dac_begin(struct store *s, const char *writ, const char *uid, int64_t station,
-				    const char *csr_sha, int64_t *ret_note, int *ret_dup);
+				    const char *csr_sha, int64_t *ret_note, int *ret_dup, int *ret_retake);
 WRIT_MUST_CHECK int store_dac_issued(struct store *s, int64_t note, const struct store_dac *d);
-/* The HSM refused: forget the intent (no state change). */
-WRIT_MUST_CHECK int store_dac_abort(struct store *s, int64_t note);
+/* The HSM refused: forget the intent (no state change); a retaken note (retake=1)
+ * goes back to 'unknown' instead. */
+WRIT_MUST_CHECK int store_dac_abort(struct store *s, int64_t note, int retake);
 /* The answer is unknown (transport failed): keep the note as 'unknown'. */
 WRIT_MUST_CHECK int store_dac_unknown(struct store *s, int64_t note);
 WRIT_MUST_CHECK int store_dac_get(struct store *s, const char *writ, const char *uid, struct store_dac *ret);
@@ -91,9 +95,23 @@ void store_dac_clear(struct store_dac *d);
 WRIT_MUST_CHECK int store_dac_recover(struct store *s, int *ret_n);
 
 /* Append a record (and, when queue is set, its webhook queue entry) in one
- * transaction; note (>0) is marked recorded. Returns the seq in *ret_seq. */
+ * transaction. With a note (>0), in the same transaction: an ok record closes it if it
+ * is station's and issued or recorded by a failed record (re-pointed, record_ok=1),
+ * else nothing is written: WRIT_E_EXISTS with the earlier ok record's seq in *ret_seq
+ * (a duplicate), WRIT_E_SCOPE (another station's note). A failed record closes an
+ * issued note of station; otherwise it is appended naming no DAC (f's DAC fields are
+ * cleared). Returns the seq in *ret_seq. */
 WRIT_MUST_CHECK int store_record_append(struct store *s, struct rec_fields *f, int64_t station, int64_t note,
 					int queue, uint64_t *ret_seq);
+/* The PAI (DER) of the first DAC noted under writ: WRIT_E_NOTFOUND before one. */
+WRIT_MUST_CHECK int store_writ_pai(struct store *s, const char *writ, uint8_t *out, size_t cap, size_t *ret_len);
+/* MES tokens: list (id, role, station, created, revoked) and revoke (role mes only;
+ * WRIT_E_NOTFOUND for another id). */
+WRIT_MUST_CHECK int store_token_list(struct store *s, void (*fn)(void *arg, int64_t id, const char *role,
+								 int64_t station, int64_t created, int revoked),
+				     void *arg);
+WRIT_MUST_CHECK int store_token_revoke(struct store *s, int64_t id);
+
 /* Records with seq > since, oldest first, at most limit; fn gets each JSON. */
 WRIT_MUST_CHECK int store_records(struct store *s, uint64_t since, uint64_t limit,
 				  int (*fn)(void *arg, uint64_t seq, const char *json), void *arg);

@@ -117,6 +117,7 @@ run "$WRIT" authority bundle --dir auth --product lamp --version 1 --firmware fw
 check "a recipe out of order is refused" "$RC" -ne 0
 W1=$(mint w1.cose 3 1000 --version-digest "$VD" --firmware-digest "$FD" --secret ota-key=ota.key)
 W2=$(mint w2.cose 5 2000 --version-digest "$VD" --firmware-digest "$FD")
+W3=$(mint w3.cose 10 3000 --version-digest "$VD" --firmware-digest "$FD")
 
 # ---- the factory: state on a small tmpfs when we may mount one ----
 mkdir -p fstate
@@ -131,6 +132,7 @@ mkdir -p drop
 cp lamp.wbundle drop/lamp.wbundle
 cp w1.cose drop/w1.writ
 cp w2.cose drop/w2.writ
+cp w3.cose drop/w3.writ
 # refused drops: a tampered writ, a bundle whose signature does not verify, one signed by another key
 cp w1.cose drop/tampered.writ
 flip_byte drop/tampered.writ 200
@@ -143,7 +145,7 @@ PORT=$(free_port)
 WPORT=$(free_port)
 start_factory || exit 1
 
-wait_file drop/done/w1.writ && wait_file drop/done/w2.writ && wait_file drop/done/lamp.wbundle
+wait_file drop/done/w1.writ && wait_file drop/done/w2.writ && wait_file drop/done/w3.writ && wait_file drop/done/lamp.wbundle
 check "the writs and the bundle were loaded from the drop" -e drop/done/w1.writ -a -e drop/done/lamp.wbundle
 wait_file drop/refused/tampered.writ.reason || true
 check "a tampered writ lands in refused/" -e drop/refused/tampered.writ
@@ -199,6 +201,7 @@ check "... the same DAC" "$(jget '["dac_sha256"]')" = "$DSHA"
 check "... without a second HSM issuance" "$(counts hsm "$W1")" = "issued 1 remaining 2"
 mkcsr c1c.der
 expect_api "the same device with another key is refused" 409 POST "/v1/jobs/$W1/dac" "$(dac_body "$UID1" c1c.der)" "$TOK"
+check "... with code replay" "$(jget '["code"]')" = replay
 check "... without an HSM issuance" "$(counts hsm "$W1")" = "issued 1 remaining 2"
 
 # ---- refusals, each with no state change ----
@@ -207,12 +210,15 @@ UIDX=$(head -c 16 /dev/urandom | xxd -p)
 mkcsr cx.der
 GOOD=$(dac_body "$UIDX" cx.der)
 expect_api "no token" 401 POST "/v1/jobs/$W1/dac" "$GOOD"
+check "... with code auth" "$(jget '["code"]')" = auth
 expect_api "an unknown token" 401 POST "/v1/jobs/$W1/dac" "$GOOD" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 must "$FACTORYD" station revoke --state "$FST" "$ST2"
 expect_api "a revoked station" 403 POST "/v1/jobs/$W1/dac" "$GOOD" "$TOK2"
 expect_api "an mes token on a station endpoint" 403 POST "/v1/jobs/$W1/dac" "$GOOD" "$MES"
 expect_api "a station token on the mes endpoint" 403 GET "/v1/records" "" "$TOK"
 expect_api "malformed JSON" 400 POST "/v1/jobs/$W1/dac" '{"uid": ' "$TOK"
+check "... with code invalid" "$(jget '["code"]')" = invalid
+expect_api "an all-zero UID (the HSM's WRIT_E_INVAL) is 400" 400 POST "/v1/jobs/$W1/dac" "$(dac_body 00000000000000000000000000000000 cx.der)" "$TOK"
 expect_api "a wrong type" 400 POST "/v1/jobs/$W1/dac" "{\"uid\":12,\"csr\":\"AAAA\"}" "$TOK"
 expect_api "an unknown field" 400 POST "/v1/jobs/$W1/dac" "{\"uid\":\"$UIDX\",\"csr\":\"$(base64 -w0 cx.der)\",\"x\":1}" "$TOK"
 expect_api "a missing field" 400 POST "/v1/jobs/$W1/dac" "{\"uid\":\"$UIDX\"}" "$TOK"
@@ -226,6 +232,7 @@ CODE=$(curl -s -o "$RESP" -w '%{http_code}' -X POST -H "Authorization: Bearer $T
 	--data-binary @big.json "http://127.0.0.1:$PORT/v1/jobs/$W1/dac") || CODE=000
 check "an oversized chunked body (413)" "$CODE" = 413
 expect_api "an unknown writ" 404 POST "/v1/jobs/0123456789abcdef0123456789abcdef/dac" "$GOOD" "$TOK"
+check "... with code unknown" "$(jget '["code"]')" = unknown
 expect_api "an unknown endpoint" 404 GET "/v1/nothing" "" "$TOK"
 mkcsr bad.der -newkey rsa:2048
 expect_api "an RSA CSR is refused before anything is written" 400 POST "/v1/jobs/$W1/dac" "$(dac_body "$UIDX" bad.der)" "$TOK"
@@ -242,6 +249,8 @@ expect_api "an ok record" 200 POST /v1/records "$(rec_ok "$W1" "$UID1" "$DSHA" "
 check "it is record 1" "$(jget '["seq"]')" = 1
 expect_api "the same record again is not a second one" 200 POST /v1/records "$(rec_ok "$W1" "$UID1" "$DSHA" "$DSER" "$DSEQ")" "$TOK"
 check "... it names record 1" "$(jget '["seq"]')" = 1
+expect_api "an ok record with a wrong firmware_version" 400 POST /v1/records "$(rec_ok "$W1" "$UID1" "$DSHA" "$DSER" "$DSEQ" | sed 's/"firmware_version":3/"firmware_version":4/')" "$TOK"
+check "... with code mismatch" "$(jget '["code"]')" = mismatch
 expect_api "an ok record with a wrong dac_sha256" 400 POST /v1/records "$(rec_ok "$W1" "$UID1" "$(printf '0%.0s' {1..64})" "$DSER" "$DSEQ")" "$TOK"
 expect_api "an ok record without a DAC" 404 POST /v1/records "$(rec_ok "$W1" "$UIDX" "$DSHA" 1 1)" "$TOK"
 expect_api "a record with an unknown field" 400 POST /v1/records "{\"writ\":\"$W1\",\"uid\":\"$UIDX\",\"result\":\"failed\",\"step\":\"keys\",\"reason\":\"x\",\"zz\":1}" "$TOK"
@@ -257,9 +266,17 @@ U=$(head -c 16 /dev/urandom | xxd -p)
 mkcsr c4.der
 expect_api "quantity spent: 409 with the HSM's reason" 409 POST "/v1/jobs/$W1/dac" "$(dac_body "$U" c4.der)" "$TOK"
 check_grep "... which says so" "quantity|spent" "$RESP"
+check "... with code quota" "$(jget '["code"]')" = quota
 check "... and nothing changed" "$(state_now)" = "$BEFORE"
 api GET /v1/jobs "" "$TOK"
 check "the spent writ is no longer a job" "$(grep -c "$W1" "$RESP")" = 0
+check "listed jobs say runnable" "$(jget '["jobs"][0]["runnable"]')" = True
+expect_api "a spent job is still fetchable (a restarted station finishes)" 200 GET "/v1/jobs/$W1" "" "$TOK"
+check "... marked not runnable" "$(jget '["runnable"]')" = False
+check "... with the writ's PAI (base64 DER, as the DAC answers carry it)" \
+	"$($PY -c 'import json,sys,base64; print(base64.b64decode(json.load(open(sys.argv[1]))["pai"]).hex())' "$RESP")" = "$(xxd -p -c 10000 pai.der)"
+api GET "/v1/jobs/$W1/firmware" "" "$TOK"
+check "... and its firmware" "$CODE" = 200 -a "$(sha256sum <"$RESP" | cut -d' ' -f1)" = "$FD"
 
 expect_api "records as JSONL (mes)" 200 GET "/v1/records?since=0&limit=100" "" "$MES"
 cp "$RESP" records.jsonl
@@ -333,8 +350,91 @@ else
 	echo "skip: full-disk checks need a tmpfs mount (run as root)"
 fi
 
+# ---- a device's outcome over stations, retries and restarts ----
+newdev() { DEV=$(head -c 16 /dev/urandom | xxd -p); mkcsr "$DEV.der"; }
+dac_for() { expect_api "$1" 200 POST "/v1/jobs/$W3/dac" "$(dac_body "$DEV" "$DEV.der")" "$2"; DSHA=$(jget '["dac_sha256"]'); DSER=$(jget '["serial"]'); DSEQ=$(jget '["hsm_seq"]'); }
+failed_body() { echo "{\"writ\":\"$W3\",\"uid\":\"$1\",\"result\":\"failed\",\"step\":\"$2\",\"reason\":\"$3\"}"; }
+note_of() { sqlite3 "$FST/factory.db" "select state || ' ' || coalesce(record_ok, '-') || ' ' || coalesce(record_seq, 0) || ' ' || station_id from dacs where uid='$1'"; }
+nrec() { sqlite3 "$FST/factory.db" "select count(*) from records where json like '%$1%'"; }
+must "$FACTORYD" station add --state "$FST" --name st3 --line L2
+CODE3=$(sed -n 's/^code //p' "$OUT")
+ST3=$(sed -n 's/^station //p' "$OUT")
+expect_api "enrol station 3" 200 POST /v1/stations/enrol "{\"code\":\"$CODE3\",\"name\":\"st3\",\"line\":\"L2\"}"
+TOK3=$(jget '["token"]')
+
+newdev
+dac_for "failed then ok: the DAC" "$TOK"
+expect_api "... a failed record (the label step, say)" 200 POST /v1/records "$(failed_body "$DEV" verify "first try")" "$TOK"
+FSEQ=$(jget '["seq"]')
+expect_api "... then the ok record of the retried device" 200 POST /v1/records "$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" "$DSEQ")" "$TOK"
+check "... is a new record, not a duplicate" "$(jget '.get("duplicate", False)')" = False -a "$(jget '["seq"]')" -gt "$FSEQ"
+OSEQ=$(jget '["seq"]')
+check "... both records exist" "$(nrec "$DEV")" = 2
+check "... the note points at the ok record" "$(note_of "$DEV" | cut -d' ' -f1-3)" = "recorded 1 $OSEQ"
+expect_api "... the ok record again is its duplicate" 200 POST /v1/records "$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" "$DSEQ")" "$TOK"
+check "... naming it" "$(jget '["seq"]'),$(jget '["duplicate"]')" = "$OSEQ,True"
+
+newdev
+openssl ecparam -name prime256v1 -genkey -noout -out "$DEV.pem"
+openssl req -new -key "$DEV.pem" -subj /CN=device -outform DER -out "$DEV.der"
+dac_for "another station's failed record: station 1's DAC" "$TOK"
+expect_api "... station 3 records the device failed" 200 POST /v1/records "$(failed_body "$DEV" discover "not here")" "$TOK3"
+check "... kept, naming no DAC" "$(sqlite3 "$FST/factory.db" "select json from records where json like '%not here%'" | grep -c "$DSHA")" = 0
+check "... station 1's note stays open" "$(note_of "$DEV" | cut -d' ' -f1)" = issued
+expect_api "... station 3 may not record station 1's DAC ok" 403 POST /v1/records "$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" "$DSEQ")" "$TOK3"
+check "... code station" "$(jget '["code"]')" = station
+openssl req -new -key "$DEV.pem" -subj /CN=device -outform DER -out "$DEV.der"
+expect_api "resume on station 3: the same key asks again" 200 POST "/v1/jobs/$W3/dac" "$(dac_body "$DEV" "$DEV.der")" "$TOK3"
+check "... the same DAC" "$(jget '["dac_sha256"]')" = "$DSHA"
+check "... the note moved to station 3" "$(note_of "$DEV" | cut -d' ' -f4)" = "$ST3"
+check_grep "... logged" "moved from station [0-9]+ to station $ST3" factory.log
+expect_api "... station 3's ok record (hsm_seq 0: read back from the chip)" 200 POST /v1/records "$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" 0)" "$TOK3"
+RSEQ=$(jget '["seq"]')
+check "... names the HSM journal entry from the note" "$(sqlite3 "$FST/factory.db" "select json from records where seq=$RSEQ" | $PY -c 'import json,sys; print(json.load(sys.stdin)["hsm_seq"])')" = "$DSEQ"
+expect_api "an ok record with a non-zero wrong hsm_seq is 400" 400 POST /v1/records "$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" $((DSEQ + 1000)))" "$TOK3"
+expect_api "an ok record without hsm_seq" 200 POST /v1/records "$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" 0 | sed 's/"hsm_seq":0,//')" "$TOK3"
+check "... is the duplicate" "$(jget '["seq"]'),$(jget '["duplicate"]')" = "$RSEQ,True"
+
+newdev
+dac_for "two ok records at once: the DAC" "$TOK"
+BODY=$(rec_ok "$W3" "$DEV" "$DSHA" "$DSER" "$DSEQ")
+PAR=()
+for k in 1 2 3 4; do
+	curl -s -o "par$k.out" -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+		--data-binary "$BODY" "http://127.0.0.1:$PORT/v1/records" &
+	PAR+=($!)
+done
+wait "${PAR[@]}"
+check "... give one record" "$(nrec "$DEV")" = 1
+check "... and every answer names it" "$(cat par1.out par2.out par3.out par4.out | grep -o '"seq":[0-9]*' | sort -u | wc -l)" = 1
+
+# the CSV export neutralises what a spreadsheet would run
+newdev
+expect_api "a failed record whose reason looks like a formula" 200 POST /v1/records "$(failed_body "$DEV" keys "=HYPERLINK(1)")" "$TOK"
+expect_api "a failed record whose reason starts with @" 200 POST /v1/records "$(failed_body "$DEV" keys "@SUM(1+1),x")" "$TOK"
+expect_api "records as CSV" 200 GET "/v1/records?format=csv" "" "$MES"
+check "... a formula gets a leading '" "$(grep -c ",'=HYPERLINK(1)," "$RESP")" = 1
+check "... also when quoted" "$(grep -c ",\"'@SUM(1+1),x\"," "$RESP")" = 1
+check "... and no field starts with = or @" "$(grep -c ',[=@]' "$RESP")" = 0
+expect_api "the JSONL keeps the text as it was" 200 GET "/v1/records?format=jsonl&limit=10000" "" "$MES"
+check_grep "..." '"reason":"=HYPERLINK\(1\)"' "$RESP"
+
+# the file drop: a FIFO does not wedge the serve loop
+mkfifo drop/fifo.writ
+cp w3.cose drop/again.writ
+wait_file drop/done/again.writ || wait_file drop/refused/again.writ || true
+check "a FIFO in the drop does not stop the scan" -e drop/done/again.writ -o -e drop/refused/again.writ
+check "... and is left alone" -p drop/fifo.writ
+
 expect_api "status (any role)" 200 GET /v1/status "" "$MES"
 check_grep "status names the HSM" "\"up\":true" "$RESP"
+must "$FACTORYD" token list --state "$FST"
+MESID=$(awk -F'\t' '$2 == "mes" && $5 == "active" {print $1}' "$OUT" | head -n1)
+check "token list shows the mes token" -n "$MESID"
+must "$FACTORYD" token revoke --state "$FST" "$MESID"
+expect_api "a revoked mes token is refused" 401 GET /v1/records "" "$MES"
+run "$FACTORYD" token revoke --state "$FST" 999
+check "revoking an unknown token fails" "$RC" -ne 0
 stop_factory
 check "SIGTERM stops writ-factory cleanly" "$FRC" = 0
 check_grep "it says so" "stopping on signal" factory.log

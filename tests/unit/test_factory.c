@@ -347,6 +347,19 @@ static void test_record_chain(void **state)
 	/* CSV quotes what needs quoting */
 	assert_int_equal(rec_to_csv(j1, &csv), 0);
 	assert_non_null(strstr(csv, "\"st \"\"1\"\" \\\""));
+	/* CSV: a text field a spreadsheet would run as a formula gets a leading ' */
+	free(csv);
+	fields(&f, 0);
+	(void)!snprintf(f.reason, sizeof(f.reason), "=cmd|' /C calc'!A0");
+	(void)!snprintf(f.qr, sizeof(f.qr), "+1");
+	(void)!snprintf(f.manual, sizeof(f.manual), "%s", "");
+	(void)!snprintf(f.step, sizeof(f.step), "keys");
+	assert_int_equal(rec_build(&f, 3, h2, &p, chk), 0);
+	assert_int_equal(rec_to_csv(p, &csv), 0);
+	free(p);
+	assert_non_null(strstr(csv, ",'=cmd|' /C calc'!A0,'+1,"));
+	assert_null(strstr(csv, ",="));
+	assert_null(strstr(csv, ",+"));
 	/* non-ASCII text cannot enter a record */
 	fields(&f, 1);
 	f.reason[0] = (char)0xc3;
@@ -425,6 +438,18 @@ static void test_json_record(void **state)
 		if (fj_parse_record(bad[i], strlen(bad[i]), &r, why, sizeof(why)) == 0)
 			fail_msg("accepted: %s", bad[i]);
 	assert_int_equal(fj_parse_record(ok, FJ_RECORD_BODY_MAX + 1, &r, why, sizeof(why)), WRIT_E_TOOBIG);
+	/* hsm_seq may be left out of an ok record (the factory takes it from its note), not
+	 * dac_sha256 or serial */
+	{
+		const char *noseq = "{\"writ\":\"0123456789abcdef0123456789abcdef\",\"uid\":\"00112233445566778899aabbccddeeff\","
+				    "\"result\":\"ok\",\"dac_sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+				    "\"serial\":5,\"firmware_version\":3}";
+		const char *seqonly = "{\"writ\":\"0123456789abcdef0123456789abcdef\",\"uid\":\"00112233445566778899aabbccddeeff\","
+				      "\"result\":\"failed\",\"step\":\"keys\",\"reason\":\"x\",\"hsm_seq\":1}";
+		assert_int_equal(fj_parse_record(noseq, strlen(noseq), &r, why, sizeof(why)), 0);
+		assert_true(r.ok && r.has_dac && r.serial == 5 && r.hsm_seq == 0);
+		assert_int_not_equal(fj_parse_record(seqonly, strlen(seqonly), &r, why, sizeof(why)), 0);
+	}
 }
 
 static void test_json_enrol_wrap(void **state)
