@@ -30,6 +30,7 @@ struct factory_client {
 	long http;
 	double secs;
 	char err[FC_ERR_MAX];
+	char code[FC_CODE_MAX]; /* the last error answer's "code", "" when none */
 };
 
 static double now_s(void)
@@ -120,6 +121,32 @@ long factory_client_http(const struct factory_client *fc)
 	return fc ? fc->http : 0;
 }
 
+const char *factory_client_code(const struct factory_client *fc)
+{
+	return fc ? fc->code : "";
+}
+
+enum fc_verdict factory_client_verdict(const struct factory_client *fc, int rc, int record_call)
+{
+	long http = fc ? fc->http : 0;
+
+	if (rc >= 0)
+		return FC_DEVICE;
+	if (rc == WRIT_E_IO && http == 503)
+		return FC_FACTORY_DOWN;
+	if (rc == WRIT_E_IO && http == 0)
+		return FC_RETRY;
+	if (rc == WRIT_E_QUOTA || rc == WRIT_E_EXPIRED || rc == WRIT_E_REVOKED)
+		return http == 409 ? FC_JOB_ENDED : FC_DEVICE;
+	if (rc == WRIT_E_AUTH) {
+		/* a record's 403: that device's DAC went to another station, not the credential */
+		if (record_call && http == 403)
+			return FC_DEVICE;
+		return http == 401 || http == 403 || http == 0 ? FC_STATION : FC_DEVICE;
+	}
+	return FC_DEVICE;
+}
+
 double factory_client_seconds(const struct factory_client *fc)
 {
 	return fc ? fc->secs : 0;
@@ -164,7 +191,23 @@ static void clean_copy(char *out, size_t cap, const char *s)
 	out[i] = '\0';
 }
 
-static int map_status(long st)
+/* A 409 by the factory's code; without one (an older factory) it ends the job, as before. */
+static int map_409(const char *code)
+{
+	if (!strcmp(code, "replay"))
+		return WRIT_E_REPLAY;
+	if (!strcmp(code, "busy"))
+		return WRIT_E_STATE;
+	if (!strcmp(code, "scope"))
+		return WRIT_E_SCOPE;
+	if (!strcmp(code, "window"))
+		return WRIT_E_EXPIRED;
+	if (!strcmp(code, "revoked"))
+		return WRIT_E_REVOKED;
+	return WRIT_E_QUOTA; /* "quota", none, or a code this station does not know */
+}
+
+static int map_status(long st, const char *code)
 {
 	switch (st) {
 	case 400:
@@ -176,7 +219,7 @@ static int map_status(long st)
 	case 404:
 		return WRIT_E_NOTFOUND;
 	case 409:
-		return WRIT_E_QUOTA;
+		return map_409(code);
 	case 503:
 		return WRIT_E_IO;
 	default:
@@ -202,6 +245,7 @@ static int request(struct factory_client *fc, const char *method, const char *pa
 	fc->over = 0;
 	fc->http = 0;
 	fc->err[0] = '\0';
+	fc->code[0] = '\0';
 	fc->max = max;
 	w = snprintf(url, sizeof url, "%s%s", fc->base, path);
 	if (w < 0 || (size_t)w >= sizeof url)
@@ -281,12 +325,27 @@ static int request(struct factory_client *fc, const char *method, const char *pa
 		char msg[FC_ERR_MAX - 64] = "";
 		json_t *j = fc->len ? json_loadb((const char *)fc->buf, fc->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 		json_t *e = json_is_object(j) ? json_object_get(j, "error") : NULL;
+		json_t *k = json_is_object(j) ? json_object_get(j, "code") : NULL;
 		if (json_is_string(e))
 			clean_copy(msg, sizeof msg, json_string_value(e));
 		else
 			snprintf(msg, sizeof msg, "no error message");
+		/* the code: a short lower-case word; anything else is taken as no code */
+		if (json_is_string(k) && json_string_length(k) > 0 && json_string_length(k) < sizeof fc->code) {
+			const char *ks = json_string_value(k);
+			size_t i, n = json_string_length(k);
+			for (i = 0; i < n; i++)
+				if (!((ks[i] >= 'a' && ks[i] <= 'z') || ks[i] == '_' || ks[i] == '-'))
+					break;
+			if (i == n)
+				memcpy(fc->code, ks, n + 1);
+		}
 		json_decref(j);
-		return seterr(fc, map_status(fc->http), "factory: %s %s: HTTP %ld: %s", method, path, fc->http, msg);
+		if (fc->code[0])
+			return seterr(fc, map_status(fc->http, fc->code), "factory: %s %s: HTTP %ld (%s): %s", method, path,
+				      fc->http, fc->code, msg);
+		return seterr(fc, map_status(fc->http, fc->code), "factory: %s %s: HTTP %ld: %s", method, path, fc->http,
+			      msg);
 	}
 }
 
@@ -493,8 +552,12 @@ int factory_client_job(struct factory_client *fc, const char *writ, struct fc_jo
 		j.iterations = 10000;
 	}
 	v = json_object_get(a, "serial_prefix");
-	if (v && !json_is_null(v) && (rc = get_str(fc, a, "serial_prefix", 0, 16, j.serial_prefix,
+	if (v && !json_is_null(v) && (rc = get_str(fc, a, "serial_prefix", 0, FC_PREFIX_MAX, j.serial_prefix,
 						   sizeof j.serial_prefix, what)) < 0)
+		goto out;
+	/* the writ's PAI (a newer factory): a chain read back from a chip is compared with it */
+	v = json_object_get(a, "pai");
+	if (v && !json_is_null(v) && (rc = get_b64(fc, a, "pai", j.pai, sizeof j.pai, &j.pai_len, what)) < 0)
 		goto out;
 	/* the recipe: known steps, in the fixed order, each at most once */
 	v = json_object_get(a, "recipe");
@@ -547,9 +610,10 @@ int factory_client_job(struct factory_client *fc, const char *writ, struct fc_jo
 		}
 	}
 	v = json_object_get(a, "settings");
-	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 8192 ||
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > FC_SETTINGS_MAX ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		rc = seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: \"settings\" is not a text of 1..8192 bytes", what);
+		rc = seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: \"settings\" is not a text of 1..%u bytes", what,
+			    (unsigned)FC_SETTINGS_MAX);
 		goto out;
 	}
 	j.settings = strdup(json_string_value(v));
@@ -692,7 +756,7 @@ int factory_client_wrap(struct factory_client *fc, const char *writ, const uint8
 	return rc;
 }
 
-int factory_client_record(struct factory_client *fc, const struct fc_record *r, uint64_t *ret_seq)
+int factory_client_record(struct factory_client *fc, const struct fc_record *r, uint64_t *ret_seq, int *ret_duplicate)
 {
 	static const char what[] = "POST record";
 	char uidhex[2 * WDP_UID_LEN + 1], dh[65];
@@ -735,8 +799,12 @@ int factory_client_record(struct factory_client *fc, const struct fc_record *r, 
 	if (!(a = parse_answer(fc, what, &rc)))
 		return rc;
 	rc = get_u64(fc, a, "seq", &seq, what);
+	if (rc == 0 && json_object_get(a, "duplicate") && !json_is_boolean(json_object_get(a, "duplicate")))
+		rc = seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: \"duplicate\" is not a boolean", what);
 	if (rc == 0 && ret_seq)
 		*ret_seq = seq;
+	if (rc == 0 && ret_duplicate)
+		*ret_duplicate = json_is_true(json_object_get(a, "duplicate"));
 	json_decref(a);
 	return rc;
 }

@@ -14,11 +14,15 @@
  *
  * Errors: 0 on success, a negative lib/base/err.h code on failure, with
  * factory_client_error() saying what went wrong and factory_client_http() the HTTP
- * status (0 when no answer came). Mapping: transport failure or 503 -> WRIT_E_IO
- * (the line must stop or wait), 400/413 -> WRIT_E_INVAL, 401/403 -> WRIT_E_AUTH,
- * 404 -> WRIT_E_NOTFOUND, 409 -> WRIT_E_QUOTA (the HSM refused: quantity, window,
- * scope, revocation, replay; the factory's reason is in the error text), an answer
- * that does not parse -> WRIT_E_PROTO.
+ * status (0 when no answer came) and factory_client_code() the factory's
+ * machine-readable "code" of an error answer ("" when it sent none). Mapping: transport
+ * failure or 503 -> WRIT_E_IO (the line must stop or wait), 400/413 -> WRIT_E_INVAL,
+ * 401/403 -> WRIT_E_AUTH, 404 -> WRIT_E_NOTFOUND, 409 by its code: "quota" ->
+ * WRIT_E_QUOTA, "window" -> WRIT_E_EXPIRED, "revoked" -> WRIT_E_REVOKED (the job
+ * ended), "replay" -> WRIT_E_REPLAY, "busy" -> WRIT_E_STATE, "scope" -> WRIT_E_SCOPE
+ * (this device only); a 409 without a code or with another code (an older factory)
+ * -> WRIT_E_QUOTA, as before codes existed. An answer that does not parse ->
+ * WRIT_E_PROTO. factory_client_verdict() says what a failed call means for the line.
  */
 #ifndef WRIT_STATION_FACTORY_CLIENT_H
 #define WRIT_STATION_FACTORY_CLIENT_H
@@ -28,6 +32,7 @@
 
 #include "base/err.h"
 #include "chip/provision.h"
+#include "wire/bundle.h"
 
 #define FC_JSON_MAX (64u * 1024u)    /* largest JSON answer read */
 #define FC_FW_MAX (4u * 1024u * 1024u) /* largest firmware image read */
@@ -36,6 +41,9 @@
 #define FC_RECIPE_MAX 16u
 #define FC_LABELS_MAX CHIP_RECIPE_SECRETS_MAX
 #define FC_STR_MAX 128u
+#define FC_CODE_MAX 32u              /* an error answer's "code", NUL included */
+#define FC_SETTINGS_MAX BUNDLE_SETTINGS_MAX /* what a bundle may carry */
+#define FC_PREFIX_MAX BUNDLE_PREFIX_MAX
 
 struct factory_client;
 
@@ -58,6 +66,19 @@ void factory_client_close(struct factory_client *fc); /* accepts NULL; wipes the
 
 const char *factory_client_error(const struct factory_client *fc); /* never NULL */
 long factory_client_http(const struct factory_client *fc);
+const char *factory_client_code(const struct factory_client *fc); /* "" when none; never NULL */
+
+/* What a failed call (rc < 0, the client's last request) means for the line. */
+enum fc_verdict {
+	FC_DEVICE = 0,   /* this device fails (with the reason); the line goes on */
+	FC_RETRY,        /* no answer at all: retry with backoff, then stop the line */
+	FC_JOB_ENDED,    /* 409 quota / window / revoked (or a 409 without a code) */
+	FC_STATION,      /* the factory refused this station's credential: stop the line */
+	FC_FACTORY_DOWN, /* 503: the HSM or the factory's store cannot go on: stop the line */
+};
+/* record_call: the request was POST /v1/records, where a 403 is about that device's
+ * record (its DAC went to another station), not the credential. */
+enum fc_verdict factory_client_verdict(const struct factory_client *fc, int rc, int record_call);
 
 /* POST /v1/stations/enrol. ret_station (cap bytes) receives the station id and
  * ret_token (cap FC_TOKEN_MAX) the token; the caller wipes ret_token after use. */
@@ -84,8 +105,10 @@ struct fc_job {
 	uint8_t sb_pub[65];
 	uint8_t debug_root_hash[32];
 	uint32_t iterations;
-	char serial_prefix[17];
+	char serial_prefix[FC_PREFIX_MAX + 1];
 	uint8_t firmware_sha256[32];
+	uint8_t pai[WDP_CERT_MAX]; /* the writ's PAI (DER) when the factory sends "pai" */
+	size_t pai_len;            /* 0: not sent (an older factory) */
 };
 void fc_job_free(struct fc_job *j);
 
@@ -108,7 +131,8 @@ WRIT_MUST_CHECK int factory_client_wrap(struct factory_client *fc, const char *w
 					size_t cap, size_t *ret_len);
 
 /* One production record (POST /v1/records). Absent optional strings are NULL or "";
- * serial/hsm_seq are sent only when have_dac. */
+ * dac_sha256/serial/hsm_seq are sent only when have_dac; hsm_seq is 0 when the DAC was
+ * read back from the chip (the factory then matches its note by dac_sha256 and serial). */
 struct fc_record {
 	const char *writ;
 	uint8_t uid[WDP_UID_LEN];
@@ -121,7 +145,10 @@ struct fc_record {
 	const char *qr, *manual;
 	uint32_t firmware_version;
 };
-WRIT_MUST_CHECK int factory_client_record(struct factory_client *fc, const struct fc_record *r, uint64_t *ret_seq);
+/* *ret_duplicate (may be NULL) is set when the factory answered that this record was
+ * already taken ("duplicate": true: the device was recorded ok before). */
+WRIT_MUST_CHECK int factory_client_record(struct factory_client *fc, const struct fc_record *r, uint64_t *ret_seq,
+					  int *ret_duplicate);
 
 /* Seconds spent inside HTTP requests since open (for the line's time accounting). */
 double factory_client_seconds(const struct factory_client *fc);

@@ -46,6 +46,12 @@ int line_init(struct line *l, const uint8_t writ_id[16], const struct matter_fac
 		snprintf(errbuf, errcap, "serial prefix longer than %d characters", LINE_SERIAL_PREFIX_MAX);
 		return WRIT_E_INVAL;
 	}
+	/* room for at least one digit of the device serial in a Matter serial number */
+	if (serial_prefix && strlen(serial_prefix) + 1 > MATTER_SERIAL_MAX) {
+		snprintf(errbuf, errcap, "a serial prefix of %zu characters leaves no room for the device serial in a "
+			 "Matter serial number (at most %d characters)", strlen(serial_prefix), MATTER_SERIAL_MAX);
+		return WRIT_E_INVAL;
+	}
 	if (iterations < MATTER_SPAKE2P_IT_MIN || iterations > MATTER_SPAKE2P_IT_MAX) {
 		snprintf(errbuf, errcap, "SPAKE2+ iterations must be %u..%u", MATTER_SPAKE2P_IT_MIN,
 			 MATTER_SPAKE2P_IT_MAX);
@@ -269,13 +275,56 @@ void line_hsm_ops(struct line *l, struct chip_hsm_ops *ret)
 	ret->ctx = l;
 }
 
+/* The settings without the text of comment lines and of blank lines (their newlines
+ * stay, so the parser's line numbers still match the bundle's text): a bundle carries up
+ * to BUNDLE_SETTINGS_MAX bytes, the parser takes MATTER_SETTINGS_MAX. *ret is malloc'd. */
+static int settings_compact(const char *text, size_t len, char **ret, size_t *ret_len)
+{
+	char *out = malloc(len + 1);
+	size_t off = 0, n = 0;
+
+	if (!out)
+		return WRIT_E_NOMEM;
+	while (off < len) {
+		const char *l = text + off;
+		size_t ll = 0, i = 0;
+		while (off + ll < len && l[ll] != '\n')
+			ll++;
+		while (i < ll && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r'))
+			i++;
+		if (i < ll && l[i] != '#') {
+			memcpy(out + n, l, ll);
+			n += ll;
+		}
+		if (off + ll < len)
+			out[n++] = '\n';
+		off += ll + (off + ll < len);
+	}
+	out[n] = '\0';
+	*ret = out;
+	*ret_len = n;
+	return 0;
+}
+
 int line_settings_parse(const char *text, size_t len, struct matter_factory_data *ret, char *reason, size_t cap)
 {
 	struct matter_settings ms;
+	char *compact = NULL;
+	size_t clen = 0;
 	int rc;
 
+	if (!text || len > BUNDLE_SETTINGS_MAX) {
+		snprintf(reason, cap, "settings larger than %u bytes", (unsigned)BUNDLE_SETTINGS_MAX);
+		return WRIT_E_TOOBIG;
+	}
+	rc = settings_compact(text, len, &compact, &clen);
+	if (rc < 0) {
+		snprintf(reason, cap, "out of memory");
+		return rc;
+	}
 	/* Per-device fields are made by the line: give the parser placeholders for them. */
-	rc = matter_settings_parse(text, len, &ms, reason, cap);
+	rc = matter_settings_parse(compact, clen, &ms, reason, cap);
+	free(compact);
 	if (rc == 0) {
 		if (!ms.have_serial) {
 			memcpy(ms.fd.serial, "0", 2);

@@ -19,8 +19,10 @@
 #include "chip/provision.h"
 #include "matter/factory.h"
 #include "matter/payload.h"
+#include "wire/bundle.h"
 
-#define LINE_SERIAL_PREFIX_MAX 16
+/* as long as a bundle may carry (a valid job never fails at the station on it) */
+#define LINE_SERIAL_PREFIX_MAX BUNDLE_PREFIX_MAX
 
 struct line_device {
 	uint64_t serial;             /* from the HSM, in the writ's range */
@@ -41,7 +43,8 @@ struct line {
 	char serial_prefix[LINE_SERIAL_PREFIX_MAX + 1];
 	struct line_device dev;          /* the device being provisioned */
 	uint32_t passcode;               /* wiped at the next device and at close */
-	uint8_t pai[WDP_CERT_MAX];       /* the HSM's PAI, once a DAC came back */
+	uint8_t pai[WDP_CERT_MAX];       /* the writ's PAI: from the job when the factory sends it,
+					  * else the HSM's once a DAC came back; 0 = not known yet */
 	size_t pai_len;
 };
 
@@ -59,9 +62,11 @@ void line_close(struct line *l);
 WRIT_MUST_CHECK int line_init(struct line *l, const uint8_t writ_id[16], const struct matter_factory_data *base,
 			      uint32_t iterations, const char *serial_prefix, char *errbuf, size_t errcap);
 
-/* Product-level Matter settings text (matter_settings_parse format) into *ret, with the
- * per-device fields (serial, discriminator, passcode) left to the line. The caller
- * wipes *ret with matter_fd_clear. 0 or a negative error with a reason. */
+/* Product-level Matter settings text (matter_settings_parse format, up to
+ * BUNDLE_SETTINGS_MAX bytes as a bundle allows; comment and blank lines do not count
+ * against the parser's MATTER_SETTINGS_MAX) into *ret, with the per-device fields
+ * (serial, discriminator, passcode) left to the line. The caller wipes *ret with
+ * matter_fd_clear. 0 or a negative error with a reason. */
 WRIT_MUST_CHECK int line_settings_parse(const char *text, size_t len, struct matter_factory_data *ret,
 					char *reason, size_t cap);
 

@@ -67,7 +67,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage:\n"
-		"  writ-station enrol --factory URL --code CODE --name NAME --line LINE --out TOKEN_FILE\n"
+		"  writ-station enrol --factory URL (--code-file F | --code -) --name NAME --line LINE --out TOKEN_FILE\n"
 		"  writ-station run --factory URL --token-file F --job WRIT\n"
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--timeout-ms MS] [--factory-retry-s S]\n"
@@ -76,6 +76,8 @@ static void usage(FILE *f)
 		"job's quantity is spent, with --once when every present port is done, or on SIGINT/SIGTERM\n"
 		"(devices in progress are finished). --label-dir receives UID.png, UID.svg, UID.dac.der and\n"
 		"pai.der per device. The token file (mode 0600) is what `enrol` wrote; it is never logged.\n"
+		"enrol reads the one-time code from --code-file F, from stdin with --code -, or from the\n"
+		"environment variable WRIT_ENROL_CODE; never from the command line (other users see it in ps).\n"
 		"Exit: 0 no device failed, 1 some failed or the line stopped on an error, 2 usage.\n");
 }
 
@@ -96,21 +98,86 @@ static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigne
 
 /* ---- enrol ---- */
 
+#define CODE_MAX 256u
+
+/* The one-time code: the first line of path ("-": stdin), or $WRIT_ENROL_CODE when path
+ * is NULL. Printable ASCII, 1..CODE_MAX-1 characters, surrounding blanks and the line
+ * end dropped. 0 or -1 with a message; the caller wipes ret. */
+static int read_code(const char *path, char ret[CODE_MAX])
+{
+	char buf[CODE_MAX + 2];
+	size_t n = 0, s = 0;
+	int rc = 0;
+
+	memset(buf, 0, sizeof buf);
+	if (!path) {
+		const char *e = getenv("WRIT_ENROL_CODE");
+		if (!e || !*e) {
+			fprintf(stderr, "writ-station enrol: give the one-time code with --code-file F, --code - (stdin) "
+					"or WRIT_ENROL_CODE\n");
+			return -1;
+		}
+		n = strnlen(e, sizeof buf - 1);
+		memcpy(buf, e, n);
+	} else {
+		FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+		if (!f) {
+			fprintf(stderr, "writ-station enrol: cannot read the code file %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		if (!fgets(buf, (int)sizeof buf, f))
+			buf[0] = '\0';
+		if (f != stdin)
+			fclose(f);
+		n = strnlen(buf, sizeof buf);
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	while (s < n && (buf[s] == ' ' || buf[s] == '\t'))
+		s++;
+	if (n - s == 0 || n - s >= CODE_MAX)
+		rc = -1;
+	for (size_t i = s; rc == 0 && i < n; i++)
+		if (buf[i] < 0x21 || buf[i] > 0x7e)
+			rc = -1;
+	if (rc == 0) {
+		memcpy(ret, buf + s, n - s);
+		ret[n - s] = '\0';
+	} else {
+		fprintf(stderr, "writ-station enrol: the one-time code must be one line of 1..%u printable characters\n",
+			CODE_MAX - 1);
+	}
+	writ_memzero(buf, sizeof buf);
+	return rc;
+}
+
 static int cmd_enrol(int argc, char **argv)
 {
-	static const struct option lo[] = { { "factory", 1, 0, 'f' }, { "code", 1, 0, 'c' }, { "name", 1, 0, 'n' },
-					    { "line", 1, 0, 'l' },    { "out", 1, 0, 'o' },  { "help", 0, 0, 'h' },
-					    { 0, 0, 0, 0 } };
-	const char *url = NULL, *code = NULL, *name = NULL, *line = NULL, *out = NULL;
+	static const struct option lo[] = { { "factory", 1, 0, 'f' }, { "code", 1, 0, 'c' },  { "code-file", 1, 0, 'C' },
+					    { "name", 1, 0, 'n' },    { "line", 1, 0, 'l' },  { "out", 1, 0, 'o' },
+					    { "help", 0, 0, 'h' },    { 0, 0, 0, 0 } };
+	const char *url = NULL, *code_src = NULL, *name = NULL, *line = NULL, *out = NULL;
 	struct factory_client *fc = NULL;
-	char station[FC_STR_MAX], token[FC_TOKEN_MAX];
-	int c, rc, ec = 1;
+	char station[FC_STR_MAX], token[FC_TOKEN_MAX], code[CODE_MAX];
+	int c, rc, ec = 1, n_src = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': url = optarg; break;
-		case 'c': code = optarg; break;
+		case 'c':
+			/* never the code itself on argv: other users of the host see it (ps, /proc) */
+			if (strcmp(optarg, "-") != 0) {
+				writ_memzero(optarg, strlen(optarg));
+				fprintf(stderr, "writ-station enrol: the one-time code is not taken on the command line "
+						"(other users see it in ps); use --code-file F, --code - (stdin) or "
+						"WRIT_ENROL_CODE; ask for a new code, this one may have been seen\n");
+				return 2;
+			}
+			code_src = optarg;
+			n_src++;
+			break;
+		case 'C': code_src = optarg; n_src++; break;
 		case 'n': name = optarg; break;
 		case 'l': line = optarg; break;
 		case 'o': out = optarg; break;
@@ -118,12 +185,17 @@ static int cmd_enrol(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || !url || !code || !name || !line || !out) {
-		fprintf(stderr, "writ-station enrol: --factory, --code, --name, --line and --out are required\n");
+	if (optind != argc || !url || !name || !line || !out || n_src > 1) {
+		fprintf(stderr, "writ-station enrol: --factory, --name, --line and --out are required, and the code from "
+				"one of --code-file F, --code - or WRIT_ENROL_CODE\n");
 		return 2;
 	}
 	if (factory_client_new(url, NULL, NULL, &fc) < 0) {
 		fprintf(stderr, "writ-station: --factory must be http://HOST:PORT\n");
+		return 2;
+	}
+	if (read_code(code_src, code) < 0) {
+		factory_client_close(fc);
 		return 2;
 	}
 	rc = factory_client_enrol(fc, code, name, line, station, sizeof station, token);
@@ -148,6 +220,7 @@ static int cmd_enrol(int argc, char **argv)
 	fprintf(stderr, "writ-station: enrolled as station %s; token in %s (mode 0600)\n", station, out);
 	ec = 0;
 out:
+	writ_memzero(code, sizeof code);
 	writ_memzero(token, sizeof token);
 	factory_client_close(fc);
 	return ec;
@@ -238,7 +311,7 @@ struct line_run {
 	struct port *ports;
 	size_t n_ports, cap_ports;
 	int no_more_ports; /* --once after the first scan */
-	size_t started, done, ok, failed, by_step[N_STEPS];
+	size_t started, done, ok, failed, already, by_step[N_STEPS]; /* already: recorded ok before this run */
 	double *dev_t, *dev_over, *dev_chip, *dev_fac;
 	size_t n_dev, cap_dev;
 	int stop, stop_error;
@@ -341,7 +414,8 @@ static void progress(struct line_run *r, int final)
 {
 	double t = now_s(), el = t - r->t0;
 	size_t target = r->o->count ? r->o->count : r->o->once ? r->n_ports : (size_t)r->job.remaining;
-	size_t remaining = target > r->done ? target - r->done : 0;
+	size_t handled = r->o->count || r->o->once ? r->done : r->done - r->already; /* already: no quantity */
+	size_t remaining = target > handled ? target - handled : 0;
 	const char *cur = NULL;
 	size_t busy = 0;
 
@@ -380,35 +454,39 @@ static void note_step(void *ctx, const char *name)
 /*
  * A factory call that got no answer at all (the factory restarting, a cable) is retried
  * with backoff for up to --factory-retry-s; a 503 (HSM unreachable, store full) stops
- * the line at once with the factory's message; a 409 (quantity spent, window) ends the
- * job. Returns 1 to retry, 0 to give up with rc.
+ * the line at once with the factory's message; a 409 with the code quota, window or
+ * revoked (or without a code: an older factory) ends the job; a 401, or a 403 outside
+ * records, means the credential and stops the line. Everything else (409 replay, busy,
+ * scope; a record's 403; 400, 404) fails only this device, with the factory's reason.
+ * Returns 1 to retry, 0 to give up with rc.
  */
-static int should_retry(struct worker *w, int rc, double t_first, int *attempt)
+static int should_retry(struct worker *w, int rc, double t_first, int *attempt, int record_call)
 {
 	struct line_run *r = w->r;
-	long http = factory_client_http(w->fc);
 
-	if (rc == WRIT_E_IO && http == 503) {
+	switch (factory_client_verdict(w->fc, rc, record_call)) {
+	case FC_FACTORY_DOWN:
 		stop_line(r, 1, "the factory cannot go on: %s", factory_client_error(w->fc));
 		return 0;
-	}
-	if (rc == WRIT_E_QUOTA) {
+	case FC_JOB_ENDED:
 		stop_line(r, 0, "the job ended: %s", factory_client_error(w->fc));
 		return 0;
-	}
-	if (rc == WRIT_E_AUTH) {
+	case FC_STATION:
 		stop_line(r, 1, "the factory refused this station: %s", factory_client_error(w->fc));
 		return 0;
-	}
-	if (rc == WRIT_E_IO && http == 0 && now_s() - t_first < (double)r->o->retry_s && !g_signal) {
-		double b = 0.2 * (double)(1 << (*attempt < 4 ? *attempt : 4));
-		(*attempt)++;
-		sleep_s(b);
-		return 1;
-	}
-	if (rc == WRIT_E_IO && http == 0)
+	case FC_RETRY:
+		if (now_s() - t_first < (double)r->o->retry_s && !g_signal) {
+			double b = 0.2 * (double)(1 << (*attempt < 4 ? *attempt : 4));
+			(*attempt)++;
+			sleep_s(b);
+			return 1;
+		}
 		stop_line(r, 1, "%s (for %lu s)", factory_client_error(w->fc), r->o->retry_s);
-	return 0;
+		return 0;
+	case FC_DEVICE:
+	default:
+		return 0;
+	}
 }
 
 static int cb_issue_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t *csr, size_t csr_len,
@@ -423,7 +501,7 @@ static int cb_issue_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t
 		t = now_s();
 		rc = factory_client_dac(w->fc, w->r->job.writ, uid, csr, csr_len, ret);
 		w->t_factory += now_s() - t;
-	} while (rc < 0 && should_retry(w, rc, t0, &attempt));
+	} while (rc < 0 && should_retry(w, rc, t0, &attempt, 0));
 	if (rc < 0) {
 		snprintf(errbuf, errcap, "%s", factory_client_error(w->fc));
 		return rc;
@@ -439,6 +517,13 @@ static int cb_issue_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], const uint8_t
 		snprintf(errbuf, errcap,
 			 "the DAC from the factory does not certify this chip's key under its PAI for VID %04X PID %04X; "
 			 "not stored on the chip", w->r->base.vid, w->r->base.pid);
+		return WRIT_E_PROTO;
+	}
+	/* the writ's PAI, when the job named it, is the only one a DAC may chain to */
+	if (w->r->job.pai_len &&
+	    (ret->pai_len != w->r->job.pai_len || memcmp(ret->pai, w->r->job.pai, ret->pai_len) != 0)) {
+		snprintf(errbuf, errcap, "the DAC from the factory chains to a PAI that is not the job's; not stored on the "
+			 "chip");
 		return WRIT_E_PROTO;
 	}
 	memcpy(w->line.pai, ret->pai, ret->pai_len); /* a chain read back later must carry it */
@@ -459,7 +544,7 @@ static int cb_wrap(void *ctx, const uint8_t uid[WDP_UID_LEN], const struct chip_
 		rc = factory_client_wrap(w->fc, w->r->job.writ, uid, dac->dac, dac->dac_len, enc_pub, binding, binding_len,
 					 label, out, cap, ret_len);
 		w->t_factory += now_s() - t;
-	} while (rc < 0 && should_retry(w, rc, t0, &attempt));
+	} while (rc < 0 && should_retry(w, rc, t0, &attempt, 0));
 	if (rc < 0)
 		snprintf(errbuf, errcap, "%s", factory_client_error(w->fc));
 	return rc;
@@ -511,6 +596,11 @@ static int make_label(struct worker *w, const char *uidhex, const struct chip_da
 	}
 	if (!r->do_label)
 		return 0;
+	if (!w->line.dev.qr[0]) {
+		snprintf(err, cap, "no label: the chip's factory data was stored by an earlier run and its passcode is not "
+			 "kept, so this station has no onboarding codes for it (DAC written to %s)", r->o->label_dir);
+		return WRIT_E_STATE;
+	}
 	rc = matter_label_png(w->line.dev.qr, w->line.dev.manual, w->line.dev.serial_str, &png, &png_len);
 	if (rc == 0)
 		rc = matter_label_svg(w->line.dev.qr, w->line.dev.manual, w->line.dev.serial_str, &svg, &svg_len);
@@ -552,19 +642,22 @@ static int verify_chip(struct line_run *r, const struct station_driver *drv, voi
 	return 0;
 }
 
-static int post_record(struct worker *w, const struct fc_record *rec, char *err, size_t cap)
+/* *ret_already: the factory had this ok record before this run (a duplicate answer to
+ * the first attempt; a duplicate after a retry is this run's own record). */
+static int post_record(struct worker *w, const struct fc_record *rec, int *ret_already, char *err, size_t cap)
 {
 	double t0 = now_s(), t;
 	uint64_t seq = 0;
-	int rc, attempt = 0;
+	int rc, attempt = 0, dup = 0;
 
 	do {
 		t = now_s();
-		rc = factory_client_record(w->fc, rec, &seq);
+		rc = factory_client_record(w->fc, rec, &seq, &dup);
 		w->t_factory += now_s() - t;
-	} while (rc < 0 && should_retry(w, rc, t0, &attempt));
+	} while (rc < 0 && should_retry(w, rc, t0, &attempt, 1));
 	if (rc < 0)
 		snprintf(err, cap, "record: %s", factory_client_error(w->fc));
+	*ret_already = rc == 0 && dup && attempt == 0;
 	return rc;
 }
 
@@ -589,10 +682,14 @@ static void one_device(struct worker *w, const char *addr)
 	char err[512] = "", uidhex[2 * WDP_UID_LEN + 1] = "-";
 	const char *fstep = NULL;
 	double t0 = now_s(), wait0 = 0, wait1 = 0;
-	int rc, recorded = 0, label_failed = 0;
+	int rc, recorded = 0, label_failed = 0, resumed_locked = 0, already = 0;
 
 	w->t_factory = 0;
 	memset(&rec, 0, sizeof rec);
+	/* nothing of the previous device may reach this one's record or label (a chip
+	 * resumed past its factory data gets no onboarding codes from this run) */
+	memset(&w->line.dev, 0, sizeof w->line.dev);
+	writ_memzero(&w->line.passcode, sizeof w->line.passcode);
 	if (!res) {
 		snprintf(err, sizeof err, "out of memory");
 		fstep = "other";
@@ -614,7 +711,16 @@ static void one_device(struct worker *w, const char *addr)
 	rc = drv->provision(h, &r->recipe, &ops, res);
 	if (uid_known(res->uid))
 		hex_encode(res->uid, WDP_UID_LEN, uidhex);
-	if (rc == WRIT_E_EXISTS) {
+	if (rc == WRIT_E_EXISTS && res->dac_recovered && res->dac.dac_len > 0) {
+		/* Locked, and its chain reads back as this job's: the station that provisioned it
+		 * died between lock and record. Verify it as a fresh one; then it is recorded ok
+		 * (hsm_seq 0: the factory matches its note by dac_sha256 and serial). */
+		resumed_locked = 1;
+		note_step(w, "verify");
+		rc = verify_chip(r, drv, h, err, sizeof err);
+		if (rc < 0)
+			fstep = "verify";
+	} else if (rc == WRIT_E_EXISTS) {
 		fstep = "discover";
 		snprintf(err, sizeof err, "%s", res->err);
 	} else if (rc < 0) {
@@ -645,7 +751,7 @@ static void one_device(struct worker *w, const char *addr)
 		if (ec_sha256(res->dac.dac, res->dac.dac_len, rec.dac_sha256) < 0)
 			rec.have_dac = 0;
 	}
-	if (rc == 0) {
+	if (rc == 0 && w->line.dev.qr[0]) {
 		rec.qr = w->line.dev.qr;
 		rec.manual = w->line.dev.manual;
 	}
@@ -655,8 +761,9 @@ static void one_device(struct worker *w, const char *addr)
 	if (uid_known(res->uid) && !(rc < 0 && line_down)) {
 		char rerr[FC_ERR_MAX + 16] = "";
 		note_step(w, "record");
-		if (post_record(w, &rec, rerr, sizeof rerr) == 0) {
+		if (post_record(w, &rec, &already, rerr, sizeof rerr) == 0) {
 			recorded = 1;
+			already = already && rc == 0 && !res->dac_issued;
 		} else if (rc == 0) {
 			rc = WRIT_E_IO;
 			fstep = "record";
@@ -665,7 +772,7 @@ static void one_device(struct worker *w, const char *addr)
 				 "its UID", rerr);
 		}
 	}
-	if (rc == 0 && r->o->label_dir) {
+	if (rc == 0 && !already && r->o->label_dir) {
 		note_step(w, "label");
 		if (make_label(w, uidhex, &res->dac, err, sizeof err) < 0) {
 			label_failed = 1;
@@ -677,8 +784,21 @@ done:
 	w->step = NULL;
 	r->done++;
 	r->t_last_done = now_s();
-	if (rc == 0 && !label_failed) {
+	if (rc == 0 && already) {
+		/* done before this run: not a new device */
+		r->already++;
+		if (r->tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "writ-station: %s uid %s: already provisioned and recorded ok under this job%s\n", addr,
+			uidhex, resumed_locked ? " (locked)" : "");
+	} else if (rc == 0 && !label_failed) {
 		r->ok++;
+		if (resumed_locked) {
+			if (r->tty)
+				fputc('\n', stderr);
+			fprintf(stderr, "writ-station: %s uid %s: locked but not recorded by an earlier run; verified and "
+					"recorded ok now (serial %llu)\n", addr, uidhex, (unsigned long long)res->dac.serial);
+		}
 	} else {
 		r->failed++;
 		r->by_step[step_index(fstep)]++;
@@ -687,7 +807,7 @@ done:
 		fprintf(stderr, "writ-station: %s uid %s failed at %s: %s%s\n", addr, uidhex, step_of(fstep), err,
 			rc < 0 && uid_known(res ? res->uid : rec.uid) && !recorded ? " (not recorded)" : "");
 	}
-	if (rc == 0 || label_failed) {
+	if ((rc == 0 && !already) || label_failed) {
 		/* per-device timing only for devices that went all the way */
 		if (r->n_dev == r->cap_dev) {
 			size_t nc = r->cap_dev ? 2 * r->cap_dev : 256;
@@ -867,9 +987,11 @@ static int prepare(struct line_run *r, struct factory_client *fc)
 	r->recipe.lock = 1;
 	r->recipe.reconnects = -1;
 	if (r->job.remaining == 0) {
-		fprintf(stderr, "writ-station: job %s has no quantity left (%llu of %llu issued)\n", r->job.writ,
-			(unsigned long long)r->job.issued, (unsigned long long)r->job.quantity);
-		return 1;
+		/* A chip that already holds one of this job's DACs (locked but not recorded, or
+		 * stopped mid-way) can still be finished; a new one ends the job (409 quota). */
+		fprintf(stderr, "writ-station: job %s has no quantity left (%llu of %llu issued): only chips that already "
+				"hold one of its DACs can be finished\n", r->job.writ, (unsigned long long)r->job.issued,
+			(unsigned long long)r->job.quantity);
 	}
 	return 0;
 }
@@ -1018,6 +1140,11 @@ static int cmd_run(int argc, char **argv)
 				goto out;
 			}
 			r.w[i].have_line = 1;
+			/* the writ's PAI from the job: a chain read back is always compared with it */
+			if (r.job.pai_len) {
+				memcpy(r.w[i].line.pai, r.job.pai, r.job.pai_len);
+				r.w[i].line.pai_len = r.job.pai_len;
+			}
 		}
 		r.n_workers = nw;
 	}
@@ -1115,13 +1242,15 @@ static int cmd_run(int argc, char **argv)
 		if (r.stop_reason[0])
 			fprintf(stderr, "writ-station: line stopped: %s\n", r.stop_reason);
 		fprintf(stderr,
-			"writ-station: %zu devices: ok %zu, failed %zu%s%s%s in %.2f s: %.2f devices/s; per device p50 %.0f ms, "
-			"p99 %.0f ms (chip %.0f ms, factory %.0f ms, station %.0f ms at p50)\n",
-			r.done, r.ok, r.failed, off ? " (" : "", fails, off ? ")" : "", el, rate, 1000 * p50, 1000 * p99,
-			1000 * c50, 1000 * f50, 1000 * o50);
+			"writ-station: %zu devices: ok %zu, already recorded %zu, failed %zu%s%s%s in %.2f s: %.2f devices/s; "
+			"per device p50 %.0f ms, p99 %.0f ms (chip %.0f ms, factory %.0f ms, station %.0f ms at p50)\n",
+			r.done, r.ok, r.already, r.failed, off ? " (" : "", fails, off ? ")" : "", el, rate, 1000 * p50,
+			1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50);
+		/* "already" last: scripts read the first fields as before */
 		printf("devices=%zu ok=%zu failed=%zu seconds=%.3f devices_per_s=%.3f p50_ms=%.2f p99_ms=%.2f "
-		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f\n",
-		       r.done, r.ok, r.failed, el, rate, 1000 * p50, 1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50);
+		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f already=%zu\n",
+		       r.done, r.ok, r.failed, el, rate, 1000 * p50, 1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50,
+		       r.already);
 		ec = (r.failed == 0 && !r.stop_error) ? 0 : 1;
 	}
 out:

@@ -67,8 +67,12 @@ static int recover(struct chip *c, const struct chip_hsm_ops *ops, struct job *j
 	if (rc < 0)
 		return chip_fail(c, ret, rc, "read chain");
 	rc = ops->recover_dac(ops->ctx, uid, dac, dac_len, pai, pai_len, &ret->dac, err, sizeof err);
-	if (rc < 0)
+	if (rc < 0) {
+		/* nothing of a refused chain may look like this job's DAC to the caller */
+		memset(&ret->dac, 0, sizeof ret->dac);
 		return fail(ret, rc, "the chip holds a chain that is not this job's: %s; set it aside", err);
+	}
+	ret->dac.journal_seq = 0; /* read back: the HSM journal entry is not known here */
 	j->have_dac = 1;
 	ret->dac_recovered = 1;
 	return 0;

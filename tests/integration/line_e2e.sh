@@ -99,8 +99,19 @@ check "each record names a distinct HSM journal entry" "$(sed -n 's/^hsm_seqs_un
 # the HSM's count equals the ok records
 check "the HSM issued exactly $((2 * N)) DACs (= ok records)" "$(counts hsm "$WRIT_ID")" = "issued $((2 * N)) remaining 0"
 
-# a third run finds nothing left: the job is spent
+# a third run finds nothing left: the job is spent. A factory that still serves a spent
+# job lets the station finish chips holding its DACs: every chip here is already recorded
+# (exit 0, none counted as new); an older one refuses the job (exit 1). Either way no new
+# record and no DAC.
+records
+nrec0=$(grep -c . records.jsonl)
 station a.token --port-dir "$WORK/farm-a" --once
-check "a run on a spent job exits 1 before touching a chip" "$RC" = 1
+check "a run on a spent job: no new device (exit $RC)" "$RC" = 1 -o "$RC" = 0
 check_grep "and says the job has no quantity left" 'no quantity left|not runnable|404|no job|quantity' "$ERR"
+if [[ $RC = 0 ]]; then
+	check "every chip counted as already recorded, none as new" "$(summary "$OUT")" = "ok=0 failed=0 already=$N"
+fi
+records
+check "no record was added" "$(grep -c . records.jsonl)" = "$nrec0"
+check "and no DAC issued" "$(counts hsm "$WRIT_ID")" = "issued $((2 * N)) remaining 0"
 finish

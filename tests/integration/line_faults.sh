@@ -146,10 +146,39 @@ check "a rerun finishes the chip (exit $RC: $(tail -n 2 "$ERR" | head -c 300))" 
 check "and it is secured" "$(locked_count "$WORK/farm-d")" = 1
 stop_farm farm-d
 
-# ---- a locked chip is refused and recorded as such ----
+# ---- locked chips of this job, already recorded ok: done, not new ----
 start_farm farm-c 8
+read -r okc0 _ <<<"$(ok_per_uid)"
+issuedc0=$(counts hsm "$WRIT_ID" | awk '{print $2}')
 station a.token --port-dir "$WORK/farm-c" --once
-check "already locked chips: refused (exit 1)" "$RC" = 1
-check_grep "as already provisioned" 'already provisioned' "$ERR"
+cp "$OUT" c2.out
+cp "$ERR" c2.err
+check "chips of this job already recorded ok: not failed (exit $RC: $(tail -n 2 c2.err | head -c 300))" "$RC" = 0
+check "and counted as already recorded, none as new" "$(summary c2.out)" = \
+	"ok=0 failed=0 already=8"
+read -r okc1 maxok <<<"$(ok_per_uid)"
+check "no second ok record for any of them" "$((okc1 - okc0)):$maxok" = "0:1"
+check "no DAC issued" "$(counts hsm "$WRIT_ID" | awk '{print $2}')" = "$issuedc0"
 stop_farm farm-c
+
+# ---- a locked chip that is not this job's is refused and recorded as failed ----
+start_farm farm-p 2 --fault provisioned
+station a.token --port-dir "$WORK/farm-p" --once
+check "chips locked by someone else: refused (exit 1)" "$RC" = 1
+check_grep "as already provisioned" 'already provisioned' "$ERR"
+records
+check "and recorded as failed" "$(/usr/bin/python3 - "$WORK/farm-p" "$DEVSIM" <<'PY2'
+import json, subprocess, sys, glob
+uids = set()
+for st in glob.glob(sys.argv[1] + "/chip-*.state"):
+    out = subprocess.run([sys.argv[2], "--state", st, "--show"], capture_output=True, text=True).stdout
+    for l in out.splitlines():
+        if l.startswith("uid: "):
+            uids.add(l[5:].strip().lower())
+recs = [json.loads(l) for l in open("records.jsonl") if l.strip()]
+print(sum(1 for r in recs if r["uid"].lower() in uids and r["result"] == "failed"),
+      sum(1 for r in recs if r["uid"].lower() in uids and r["result"] == "ok"))
+PY2
+)" = "2 0"
+stop_farm farm-p
 finish

@@ -135,7 +135,11 @@ enrol()
 	local name=$1 line=$2 tok=$3 code
 	must "$FACTORYD" station add --state fac --name "$name" --line "$line"
 	code=$(grep -Eo '[A-Za-z0-9_-]{6,}' "$OUT" | tail -n 1)
-	must "$STATION" enrol --factory "$FACTORY_URL" --code "$code" --name "$name" --line "$line" --out "$tok"
+	# the one-time code from a file (mode 0600), never on the command line
+	(umask 077 && printf '%s\n' "$code" >"$WORK/$name.code")
+	must "$STATION" enrol --factory "$FACTORY_URL" --code-file "$WORK/$name.code" --name "$name" --line "$line" \
+		--out "$tok"
+	rm -f "$WORK/$name.code"
 	STATION_ID=$(sed -n 's/^station //p' "$OUT")
 }
 
@@ -197,6 +201,14 @@ station()
 	local tok=$1
 	shift
 	run "$STATION" run --factory "$FACTORY_URL" --token-file "$tok" --job "$WRIT_ID" "$@"
+}
+
+# summary FILE: "ok=N failed=N already=N" from writ-station's key=value summary line
+summary()
+{
+	local f=$1
+	printf '%s %s %s\n' "$(grep -Eo '\<ok=[0-9]+' "$f" | tail -n 1)" "$(grep -Eo '\<failed=[0-9]+' "$f" | tail -n 1)" \
+		"$(grep -Eo '\<already=[0-9]+' "$f" | tail -n 1)"
 }
 
 # locked_count DIR: how many chips of a farm report secured + every flag + the firmware

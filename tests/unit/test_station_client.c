@@ -371,6 +371,90 @@ static int job_with(const char *fmt, const char *sig, struct fc_job *j, struct f
 	return rc;
 }
 
+/* A 409's "code" decides what the line does: quota/window/revoked end the job, replay/
+ * busy/scope fail only that device; a 409 without a code (an older factory) ends the job
+ * as before. A 403 on records fails the device; on the job/dac/wrap it is the station. */
+static void test_409_codes(void **state)
+{
+	static const struct {
+		const char *body;
+		int rc;
+		enum fc_verdict v;
+		const char *code;
+	} cases[] = {
+		{ "{\"error\":\"writ has no quantity left\",\"code\":\"quota\"}", WRIT_E_QUOTA, FC_JOB_ENDED, "quota" },
+		{ "{\"error\":\"outside the writ's window\",\"code\":\"window\"}", WRIT_E_EXPIRED, FC_JOB_ENDED, "window" },
+		{ "{\"error\":\"the writ is revoked\",\"code\":\"revoked\"}", WRIT_E_REVOKED, FC_JOB_ENDED, "revoked" },
+		{ "{\"error\":\"this device already received a DAC for another key\",\"code\":\"replay\"}", WRIT_E_REPLAY,
+		  FC_DEVICE, "replay" },
+		{ "{\"error\":\"a DAC request for this device is in progress\",\"code\":\"busy\"}", WRIT_E_STATE, FC_DEVICE,
+		  "busy" },
+		{ "{\"error\":\"the CSR's UID is not the chip's\",\"code\":\"scope\"}", WRIT_E_SCOPE, FC_DEVICE, "scope" },
+		/* an older factory: no code, as before */
+		{ "{\"error\":\"writ has no quantity left\"}", WRIT_E_QUOTA, FC_JOB_ENDED, "" },
+		/* a code this station does not know, or one that is not a word: ends the job */
+		{ "{\"error\":\"x\",\"code\":\"unknown\"}", WRIT_E_QUOTA, FC_JOB_ENDED, "unknown" },
+		{ "{\"error\":\"x\",\"code\":\"re\\u001bplay\"}", WRIT_E_QUOTA, FC_JOB_ENDED, "" },
+		{ "{\"error\":\"x\",\"code\":7}", WRIT_E_QUOTA, FC_JOB_ENDED, "" },
+	};
+	struct factory_client *fc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(dac_with(cases[i].body, 409, &fc), cases[i].rc);
+		assert_int_equal(factory_client_verdict(fc, cases[i].rc, 0), cases[i].v);
+		assert_string_equal(factory_client_code(fc), cases[i].code);
+		assert_null(strchr(factory_client_error(fc), 0x1b));
+		factory_client_close(fc);
+	}
+	/* 503: the factory is down; no answer: retry */
+	assert_int_equal(dac_with("{\"error\":\"the HSM is unreachable\",\"code\":\"hsm\"}", 503, &fc), WRIT_E_IO);
+	assert_int_equal(factory_client_verdict(fc, WRIT_E_IO, 0), FC_FACTORY_DOWN);
+	factory_client_close(fc);
+	/* 403: the credential on the dac endpoint; a device's record problem on records */
+	assert_int_equal(dac_with("{\"error\":\"revoked station\"}", 403, &fc), WRIT_E_AUTH);
+	assert_int_equal(factory_client_verdict(fc, WRIT_E_AUTH, 0), FC_STATION);
+	assert_int_equal(factory_client_verdict(fc, WRIT_E_AUTH, 1), FC_DEVICE);
+	factory_client_close(fc);
+	assert_int_equal(dac_with("{\"error\":\"unknown token\"}", 401, &fc), WRIT_E_AUTH);
+	assert_int_equal(factory_client_verdict(fc, WRIT_E_AUTH, 1), FC_STATION);
+	factory_client_close(fc);
+	/* 400 / 404: this device */
+	assert_int_equal(dac_with("{\"error\":\"bad CSR\"}", 400, &fc), WRIT_E_INVAL);
+	assert_int_equal(factory_client_verdict(fc, WRIT_E_INVAL, 0), FC_DEVICE);
+	factory_client_close(fc);
+	/* a record's 403 through factory_client_record */
+	{
+		struct fc_record r;
+		uint64_t seq = 0;
+		int dup = -1;
+		memset(&r, 0, sizeof r);
+		r.writ = WRIT;
+		memcpy(r.uid, UID, 16);
+		r.ok = 1;
+		r.have_dac = 1;
+		r.serial = 7;
+		r.hsm_seq = 0;
+		fc = client();
+		set_answer(403, "{\"error\":\"this device's DAC went to another station\",\"code\":\"scope\"}");
+		assert_int_equal(factory_client_record(fc, &r, &seq, &dup), WRIT_E_AUTH);
+		assert_int_equal(factory_client_verdict(fc, WRIT_E_AUTH, 1), FC_DEVICE);
+		/* hsm_seq 0 is sent (a DAC read back from the chip): the factory matches by sha/serial */
+		assert_non_null(strstr(g_request, "\"hsm_seq\":0"));
+		assert_non_null(strstr(g_request, "\"serial\":7"));
+		set_answer(200, "{\"seq\":9,\"duplicate\":true}");
+		assert_int_equal(factory_client_record(fc, &r, &seq, &dup), 0);
+		assert_int_equal(seq, 9);
+		assert_int_equal(dup, 1);
+		set_answer(200, "{\"seq\":10}");
+		assert_int_equal(factory_client_record(fc, &r, &seq, &dup), 0);
+		assert_int_equal(dup, 0);
+		set_answer(200, "{\"seq\":10,\"duplicate\":\"yes\"}");
+		assert_int_equal(factory_client_record(fc, &r, &seq, &dup), WRIT_E_PROTO);
+		factory_client_close(fc);
+	}
+}
+
 static void test_job(void **state)
 {
 	char *sig = hexrep(64, '1');
@@ -422,6 +506,29 @@ static void test_job(void **state)
 		assert_int_equal(job_with(fmt, sig, &j, &fc), WRIT_E_PROTO);
 		factory_client_close(fc);
 	}
+	/* a newer factory: the writ's PAI; a serial prefix as long as a bundle allows (32) */
+	{
+		char fmt[2048];
+		const char *at = strstr(JOB_OK, "\"serial_prefix\":\"SN\"");
+		snprintf(fmt, sizeof fmt, "%.*s\"pai\":\"AQID\",\"serial_prefix\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\"%s",
+			 (int)(at - JOB_OK), JOB_OK, at + strlen("\"serial_prefix\":\"SN\""));
+		assert_int_equal(job_with(fmt, sig, &j, &fc), 0);
+		assert_int_equal(j.pai_len, 3);
+		assert_int_equal(j.pai[2], 3);
+		assert_int_equal(strlen(j.serial_prefix), 32);
+		fc_job_free(&j);
+		factory_client_close(fc);
+		/* without "pai" (an older factory): none */
+		assert_int_equal(job_with(JOB_OK, sig, &j, &fc), 0);
+		assert_int_equal(j.pai_len, 0);
+		fc_job_free(&j);
+		factory_client_close(fc);
+		/* a "pai" that is not base64 */
+		snprintf(fmt, sizeof fmt, "%.*s\"pai\":\"A!\",%s", (int)(at - JOB_OK), JOB_OK, at);
+		assert_int_equal(job_with(fmt, sig, &j, &fc), WRIT_E_PROTO);
+		assert_non_null(strstr(factory_client_error(fc), "pai"));
+		factory_client_close(fc);
+	}
 	/* a quantity of the wrong type */
 	{
 		char fmt[2048];
@@ -450,17 +557,17 @@ static void test_record_and_wrap(void **state)
 	r.step = "firmware";
 	r.reason = "chip refused: VERIFY\x1b[31m";
 	set_answer(200, "{\"seq\":42}");
-	assert_int_equal(factory_client_record(fc, &r, &seq), 0);
+	assert_int_equal(factory_client_record(fc, &r, &seq, NULL), 0);
 	assert_int_equal(seq, 42);
 	assert_non_null(strstr(g_request, "\"result\":\"failed\""));
 	assert_non_null(strstr(g_request, "\"step\":\"firmware\""));
 	assert_null(strstr(g_request, "\x1b"));
 	set_answer(200, "{\"seq\":-4}");
-	assert_int_equal(factory_client_record(fc, &r, &seq), WRIT_E_PROTO);
+	assert_int_equal(factory_client_record(fc, &r, &seq, NULL), WRIT_E_PROTO);
 	set_answer(200, "{\"seq\":{}}");
-	assert_int_equal(factory_client_record(fc, &r, &seq), WRIT_E_PROTO);
+	assert_int_equal(factory_client_record(fc, &r, &seq, NULL), WRIT_E_PROTO);
 	set_answer(413, "{\"error\":\"body too large\"}");
-	assert_int_equal(factory_client_record(fc, &r, &seq), WRIT_E_INVAL);
+	assert_int_equal(factory_client_record(fc, &r, &seq, NULL), WRIT_E_INVAL);
 	/* wrap: the wrapped secret bounded by the caller's buffer */
 	set_answer(200, "{\"wrapped\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}");
 	assert_int_equal(factory_client_wrap(fc, WRIT, UID, dac, sizeof dac, pub, bind, sizeof bind, "ota-key", out, 16,
@@ -501,6 +608,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dac_good),   cmocka_unit_test(test_dac_garbage), cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_lying_length), cmocka_unit_test(test_closed),    cmocka_unit_test(test_statuses),
+		cmocka_unit_test(test_409_codes),
 		cmocka_unit_test(test_job),        cmocka_unit_test(test_record_and_wrap), cmocka_unit_test(test_enrol),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
