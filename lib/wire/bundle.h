@@ -30,7 +30,7 @@
 #define BUNDLE_STEP_MAX 16                    /* longest step name + NUL */
 #define BUNDLE_SECRETS_MAX 4                  /* as many as a writ carries */
 #define BUNDLE_LABEL_MAX 32                   /* secret label: 1..32 of [a-z0-9-] */
-#define BUNDLE_PREFIX_MAX 32                  /* serial-number prefix */
+#define BUNDLE_PREFIX_MAX 12                  /* serial-number prefix: a Matter serial is <= 32 characters, and the device number (up to 20 digits) must fit after it */
 #define BUNDLE_ITER_DEFAULT 10000u
 #define BUNDLE_ITER_MIN 1000u                 /* Matter's SPAKE2+ PBKDF2 bounds */
 #define BUNDLE_ITER_MAX 100000u
