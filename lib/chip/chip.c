@@ -26,6 +26,7 @@ struct chip {
 	int fd;
 	int is_sock; /* send with MSG_NOSIGNAL: a chip that went away must not kill us */
 	uint32_t seq;
+	uint32_t max_payload; /* from DISCOVER: the chip's frame payload limit */
 	struct chip_opts opts;
 	unsigned last_status;
 	char detail[512];
@@ -394,6 +395,7 @@ static int discover(struct chip *c, struct chip_info *ret)
 	info.lifecycle = t[3].value[0];
 	info.max_payload = wdp_get_u32(t[4].value);
 	info.state = wdp_get_u32(t[5].value);
+	c->max_payload = info.max_payload;
 	if (info.proto != WDP_PROTO_VERSION) {
 		set_detail(c, 0, "the chip speaks another protocol version");
 		return WRIT_E_UNSUPPORTED;
@@ -601,6 +603,15 @@ int chip_firmware(struct chip *c, uint32_t version, const uint8_t sb_pub[WDP_P25
 		set_detail(c, 0, "firmware image size out of range (1 byte .. 4 MiB)");
 		return WRIT_E_TOOBIG;
 	}
+	/* A chunk fills the chip's payload limit (from DISCOVER): FW_OFFSET takes 8 bytes and
+	 * FW_DATA's header 4. Decided before FW_BEGIN, so no transfer starts that cannot end. */
+	size_t chunk_max = WDP_FW_CHUNK_MAX;
+	if (c->max_payload != 0 && (size_t)c->max_payload < chunk_max + 12)
+		chunk_max = c->max_payload > 12 ? (size_t)c->max_payload - 12 : 0;
+	if (chunk_max == 0) {
+		set_detail(c, 0, "the chip's payload limit is too small for firmware chunks");
+		return WRIT_E_UNSUPPORTED;
+	}
 	{
 		REQ_BEGIN(w, req);
 		wdp_tlv_put_u32(&w, WDP_T_FW_VERSION, version);
@@ -612,7 +623,7 @@ int chip_firmware(struct chip *c, uint32_t version, const uint8_t sb_pub[WDP_P25
 			return rc;
 	}
 	while (off < len) {
-		size_t n = len - off < WDP_FW_CHUNK_MAX ? len - off : WDP_FW_CHUNK_MAX;
+		size_t n = len - off < chunk_max ? len - off : chunk_max;
 		REQ_BEGIN(w, req);
 		wdp_tlv_put_u32(&w, WDP_T_FW_OFFSET, (uint32_t)off);
 		wdp_tlv_put(&w, WDP_T_FW_DATA, image + off, n);

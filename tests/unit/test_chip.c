@@ -83,6 +83,7 @@ struct fake {
 	uint32_t fw_version;
 	const uint8_t *fw_image; /* to check FW_CHUNK data */
 	size_t fw_len;
+	uint32_t max_payload; /* DISCOVER's MAX_PAYLOAD; 0 = WDP_PAYLOAD_MAX */
 	/* drop the link when this command first arrives (before answering it) */
 	uint16_t drop_cmd;
 	int dropped;
@@ -185,7 +186,7 @@ static size_t build_discover(uint8_t *b, int variant, uint16_t proto, const char
 	else
 		raw_tlv(b, &o, WDP_T_CHIP_FAMILY, family, strlen(family));
 	raw_u8(b, &o, WDP_T_LIFECYCLE, WDP_LC_BLANK);
-	raw_u32(b, &o, WDP_T_MAX_PAYLOAD, WDP_PAYLOAD_MAX);
+	raw_u32(b, &o, WDP_T_MAX_PAYLOAD, fk.max_payload ? fk.max_payload : WDP_PAYLOAD_MAX);
 	raw_u32(b, &o, WDP_T_STATE, state);
 	if (variant == DV_DUPLICATE)
 		raw_u32(b, &o, WDP_T_STATE, state);
@@ -1091,6 +1092,46 @@ static void on_progress(void *ctx, size_t done, size_t total)
 	p->total = total;
 }
 
+/* A chip with a smaller payload limit gets smaller chunks (limit - 12 bytes of TLV
+ * headers); one too small for any chunk is refused before FW_BEGIN. */
+static void test_firmware_small_payload(void **state)
+{
+	const size_t len = 10000;
+	uint8_t *img = malloc(len);
+	uint8_t sb[WDP_P256_PUB_LEN] = { 4 }, sig[64] = { 1 };
+	struct chip *c;
+	size_t before;
+
+	(void)state;
+	assert_non_null(img);
+	for (size_t i = 0; i < len; i++)
+		img[i] = (uint8_t)(i * 7u);
+	fk.fw_image = img;
+	fk.fw_len = len;
+	fk.max_payload = 1024;
+	c = new_chip(1);
+	assert_int_equal(chip_connect(c, NULL), 0);
+	assert_int_equal(chip_firmware(c, 9, sb, img, len, sig, NULL, NULL), 0);
+	/* DISCOVER, FW_BEGIN, 10 chunks of 1012 (the last 892), FW_END */
+	assert_int_equal(n_recs(), 2 + 10 + 1);
+	for (size_t i = 2; i < 12; i++) {
+		assert_int_equal(fk.recs[i].code, WDP_CMD_FW_CHUNK);
+		assert_int_equal(fk.recs[i].fw_off, (i - 2) * 1012);
+		assert_int_equal(fk.recs[i].fw_n, i < 11 ? 1012 : len - 9 * 1012);
+		assert_true(fk.recs[i].fw_data_ok);
+	}
+	chip_close(c);
+	fk.max_payload = 12;
+	c = new_chip(1);
+	assert_int_equal(chip_connect(c, NULL), 0);
+	before = n_recs();
+	assert_int_equal(chip_firmware(c, 9, sb, img, len, sig, NULL, NULL), WRIT_E_UNSUPPORTED);
+	assert_int_equal(n_recs(), before); /* nothing sent */
+	chip_close(c);
+	fk.max_payload = 0;
+	free(img);
+}
+
 static void test_firmware_chunking(void **state)
 {
 	const size_t len = 1u << 20;
@@ -1351,6 +1392,7 @@ int main(void)
 		T(test_peer_closes_mid_frame),
 		T(test_peer_gone_before_request),
 		T(test_firmware_chunking),
+		T(test_firmware_small_payload),
 		T(test_provision_flow_and_resume),
 		T(test_provision_refusals),
 #undef T
