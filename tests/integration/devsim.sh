@@ -94,7 +94,8 @@ stop $LAST
 
 # --- corrupt state files are refused with a clear message
 cp "$T/k.state" "$T/bad.state"
-printf '\x01' | dd of="$T/bad.state" bs=1 seek=200 conv=notrunc status=none
+# flip (not set) one byte: writing a fixed value leaves the file intact when it held it
+$PY -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[200]^=0x01; open(p,"wb").write(b)' "$T/bad.state"
 rc=0; err=$("$BIN" --state "$T/bad.state" --show 2>&1) || rc=$?
 check "corrupt state refused" "$rc" '^1$'
 check "corrupt state message" "$err" "corrupt state file: checksum mismatch; refusing to load it"
