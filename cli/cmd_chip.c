@@ -71,40 +71,16 @@ static int parse_ul(const char *s, unsigned long max, unsigned long *ret, const 
 	return 0;
 }
 
-/* Exactly n bytes given as 2n hex digits, or a file holding them raw or as hex. */
-static int bytes_arg(const char *arg, uint8_t *out, size_t n, const char *what)
+/* Exactly n bytes (arg_bytes: hex, or a file raw or hex), or a message naming what. */
+static int fixed_bytes(const char *arg, uint8_t *out, size_t n, const char *what)
 {
-	uint8_t *buf = NULL;
 	size_t len = 0;
-	int rc;
 
-	if (strlen(arg) == 2 * n && hex_decode(arg, out, n) == 0)
+	if (arg_bytes(arg, n, n, out, &len) == 0)
 		return 0;
-	rc = file_read(arg, 4 * n + 16, &buf, &len);
-	if (rc < 0) {
-		fprintf(stderr, "writ chip: %s: neither %zu hex digits nor a readable file (%s)\n", what, 2 * n,
-			writ_strerror(rc));
-		return -1;
-	}
-	if (len != n) /* raw bytes are taken as they are; hex may end in a newline */
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-			len--;
-	if (len == n) {
-		memcpy(out, buf, n);
-		rc = 0;
-	} else if (len == 2 * n) {
-		char hex[2 * 256 + 1];
-		memcpy(hex, buf, len);
-		hex[len] = '\0';
-		rc = hex_decode(hex, out, n) == 0 ? 0 : -1;
-	} else {
-		rc = -1;
-	}
-	free(buf);
-	if (rc < 0)
-		fprintf(stderr, "writ chip: %s: %s holds %zu bytes, want %zu raw or %zu hex digits\n", what, arg,
-			len, n, 2 * n);
-	return rc;
+	fprintf(stderr, "writ chip: %s: %s is neither %zu hex digits nor a file of %zu bytes (raw or hex)\n", what,
+		arg, 2 * n, n);
+	return -1;
 }
 
 static int add_dir(struct opts *o, const char *dir)
@@ -459,9 +435,9 @@ static int cmd_provision(struct opts *o)
 			rc < 0 ? writ_strerror(rc) : "empty");
 		goto out;
 	}
-	if (bytes_arg(o->fw_sig, s.recipe.fw_sig, 64, "--fw-sig") < 0 ||
-	    bytes_arg(o->sb_pub, s.recipe.sb_pub, WDP_P256_PUB_LEN, "--sb-pub") < 0 ||
-	    bytes_arg(o->dbg_hash, s.recipe.debug_root_hash, 32, "--debug-root-hash") < 0)
+	if (fixed_bytes(o->fw_sig, s.recipe.fw_sig, 64, "--fw-sig") < 0 ||
+	    fixed_bytes(o->sb_pub, s.recipe.sb_pub, WDP_P256_PUB_LEN, "--sb-pub") < 0 ||
+	    fixed_bytes(o->dbg_hash, s.recipe.debug_root_hash, 32, "--debug-root-hash") < 0)
 		goto out;
 	if (ec_sha256(s.recipe.sb_pub, WDP_P256_PUB_LEN, s.recipe.sb_key_hash) < 0)
 		goto out;

@@ -67,47 +67,15 @@ static int parse(int argc, char **argv, struct fopts *o)
 	return 0;
 }
 
-static int is_hex(const uint8_t *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
-/* Exactly n bytes: n*2 hex digits on the command line, or a file holding them raw or
- * as hex text (a trailing newline allowed). */
+/* Exactly n bytes (arg_bytes: hex, or a file raw or hex), or a message naming what. */
 static int fixed_arg(const char *what, const char *arg, uint8_t *out, size_t n)
 {
-	uint8_t *buf = NULL;
 	size_t len = 0;
-	char hex[2 * 128 + 1];
-	int err = -1;
 
-	if (n > 128)
-		return -1;
-	if (strlen(arg) == 2 * n && is_hex((const uint8_t *)arg, 2 * n))
-		return hex_decode(arg, out, n) == 0 ? 0 : -1;
-	if (file_read(arg, 1024, &buf, &len) == 0) {
-		if (len == n) {
-			memcpy(out, buf, n);
-			err = 0;
-		} else {
-			while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-				len--;
-			if (len == 2 * n && is_hex(buf, len)) {
-				memcpy(hex, buf, len);
-				hex[len] = 0;
-				err = hex_decode(hex, out, n) == 0 ? 0 : -1;
-			}
-		}
-		free(buf);
-	}
-	if (err < 0)
-		fprintf(stderr, "writ firmware: %s must be %zu bytes (raw file, or %zu hex digits)\n", what, n, 2 * n);
-	return err;
+	if (arg_bytes(arg, n, n, out, &len) == 0)
+		return 0;
+	fprintf(stderr, "writ firmware: %s must be %zu bytes (raw file, or %zu hex digits)\n", what, n, 2 * n);
+	return -1;
 }
 
 static int do_sign(const struct fopts *o)

@@ -100,63 +100,6 @@ static int fail_msg(const char *what, int err, const char *reason)
 	return 1;
 }
 
-static int is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return n > 0 && n % 2 == 0;
-}
-
-/* A byte string given as hex on the command line or as a file (raw bytes, or hex text
- * with an optional trailing newline): min..max bytes into out. */
-static int bytes_arg(const char *what, const char *arg, size_t min, size_t max, uint8_t *out, size_t *ret_len)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0, n = strlen(arg);
-	char hex[2 * 256 + 1];
-	int err = -1;
-
-	if (max > 256)
-		return -1;
-	if (n <= 2 * max && is_hex(arg, n)) {
-		if (n / 2 >= min && hex_decode(arg, out, n / 2) == 0) {
-			*ret_len = n / 2;
-			return 0;
-		}
-	} else if (file_read(arg, 4096, &buf, &len) == 0) {
-		/* raw bytes are taken as they are (a key may well end in 0x0a); only hex text
-		 * may end in a line break */
-		if (len >= min && len <= max && !is_hex((const char *)buf, len)) {
-			memcpy(out, buf, len);
-			*ret_len = len;
-			free(buf);
-			return 0;
-		}
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			len--;
-		if (len <= 2 * max && is_hex((const char *)buf, len)) {
-			memcpy(hex, buf, len);
-			hex[len] = 0;
-			if (len / 2 >= min && hex_decode(hex, out, len / 2) == 0) {
-				*ret_len = len / 2;
-				err = 0;
-			}
-		} else if (len >= min && len <= max) {
-			memcpy(out, buf, len);
-			*ret_len = len;
-			err = 0;
-		}
-		free(buf);
-		if (err == 0)
-			return 0;
-	}
-	fprintf(stderr, "writ hsm wrap: %s must be %zu..%zu bytes, in hex or in a file\n", what, min, max);
-	return -1;
-}
-
 static int do_wrap(int fd, const struct hopts *o)
 {
 	uint8_t id[WRIT_ID_LEN], uid[HSMP_WRAP_UID_LEN], enc_pub[WRIT_P256_PUB_LEN], binding[HSMP_BINDING_MAX];
@@ -180,9 +123,15 @@ static int do_wrap(int fd, const struct hopts *o)
 		fprintf(stderr, "writ hsm wrap: --label is 1..%d characters\n", HSMP_LABEL_MAX);
 		return 2;
 	}
-	if (bytes_arg("--enc-pub", o->enc_pub, WRIT_P256_PUB_LEN, WRIT_P256_PUB_LEN, enc_pub, &n) < 0 ||
-	    bytes_arg("--binding", o->binding, HSMP_BINDING_MIN, HSMP_BINDING_MAX, binding, &binding_len) < 0)
+	if (arg_bytes(o->enc_pub, WRIT_P256_PUB_LEN, WRIT_P256_PUB_LEN, enc_pub, &n) < 0) {
+		fprintf(stderr, "writ hsm wrap: --enc-pub must be %d bytes, in hex or in a file\n", WRIT_P256_PUB_LEN);
 		return 2;
+	}
+	if (arg_bytes(o->binding, HSMP_BINDING_MIN, HSMP_BINDING_MAX, binding, &binding_len) < 0) {
+		fprintf(stderr, "writ hsm wrap: --binding must be %d..%d bytes, in hex or in a file\n", HSMP_BINDING_MIN,
+			HSMP_BINDING_MAX);
+		return 2;
+	}
 	if (file_read(o->dac, X509_CERT_MAX, &dac, &dac_len) < 0 || dac_len == 0 || dac_len > HSMP_DAC_MAX) {
 		fprintf(stderr, "writ hsm wrap: cannot read a DAC (DER, at most %d bytes) from %s\n", HSMP_DAC_MAX,
 			o->dac);

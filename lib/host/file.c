@@ -108,6 +108,51 @@ fail:
 	return WRIT_E_IO;
 }
 
+static int all_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return n > 0 && n % 2 == 0;
+}
+
+int arg_bytes(const char *arg, size_t min, size_t max, uint8_t *out, size_t *ret_len)
+{
+	char hex[2 * 256 + 1];
+	uint8_t *buf = NULL;
+	size_t n = strlen(arg), len = 0;
+	int rc = WRIT_E_FORMAT;
+
+	if (max > 256 || min > max)
+		return WRIT_E_INVAL;
+	if (all_hex(arg, n)) {
+		if (n / 2 < min || n / 2 > max || hex_decode(arg, out, n / 2) < 0)
+			return WRIT_E_FORMAT;
+		*ret_len = n / 2;
+		return 0;
+	}
+	if (file_read(arg, 4 * max + 16, &buf, &len) < 0)
+		return WRIT_E_FORMAT;
+	if (len >= min && len <= max && !all_hex((const char *)buf, len)) {
+		memcpy(out, buf, len);
+		*ret_len = len;
+		rc = 0;
+	} else {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		if (all_hex((const char *)buf, len) && len / 2 >= min && len / 2 <= max) {
+			memcpy(hex, buf, len);
+			hex[len] = '\0';
+			if (hex_decode(hex, out, len / 2) == 0) {
+				*ret_len = len / 2;
+				rc = 0;
+			}
+		}
+	}
+	free(buf);
+	return rc;
+}
+
 void hex_encode(const uint8_t *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -21,6 +21,14 @@ WRIT_MUST_CHECK int file_write_atomic(const char *path, const void *data, size_t
 /* fsync the directory that holds path (after a create or rename). */
 WRIT_MUST_CHECK int file_fsync_dir(const char *path);
 
+/*
+ * A command-line byte-string argument: min..max bytes (max <= 256) given either as hex
+ * digits on the command line, or as a file holding them raw or as hex text (a trailing
+ * line break allowed after hex only: a raw key may well end in 0x0a). Writes out and
+ * *ret_len only on success; WRIT_E_FORMAT otherwise (the caller says which option).
+ */
+WRIT_MUST_CHECK int arg_bytes(const char *arg, size_t min, size_t max, uint8_t *out, size_t *ret_len);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decode exactly n bytes of hex (upper or lower case); WRIT_E_FORMAT otherwise. */

@@ -35,7 +35,7 @@ expect_exit "tcp with a host name (numeric only)" 1 'cannot reach' "$WRIT" chip 
 expect_exit "provision without --hsm" 2 'required' "$WRIT" chip provision --connect "$A"
 expect_exit "a short writ id" 2 '32-hex-digit' "$WRIT" chip provision "${base[@]}" --writ abcd
 head -c 63 fw.sig >short.sig
-expect_exit "a 63-byte signature" 2 'short.sig holds 63 bytes' "$WRIT" chip provision "${base[@]}" --fw-sig short.sig
+expect_exit "a 63-byte signature" 2 'fw-sig: short.sig is neither 128 hex digits nor a file of 64 bytes' "$WRIT" chip provision "${base[@]}" --fw-sig short.sig
 expect_exit "a non-hex public key" 2 'sb-pub' "$WRIT" chip provision "${base[@]}" --sb-pub zz
 expect_exit "a version out of range" 2 'fw-version' "$WRIT" chip provision "${base[@]}" --fw-version 4294967296
 expect_exit "--parallel 0..64" 2 'parallel' "$WRIT" chip provision "${base[@]}" --parallel 65
