@@ -18,6 +18,7 @@
 
 #include "base/ct.h"
 #include "crypto/cose.h"
+#include "base/cborh.h"
 #include "crypto/ec.h"
 
 #define COSE_TAG_SIGN1 18
@@ -86,30 +87,9 @@ static void cw_put(struct cw *w, const void *data, size_t n)
 /* Shortest-form head of a data item (RFC 8949 §4.2.1). */
 static void cw_head(struct cw *w, unsigned major, uint64_t val)
 {
-	uint8_t h[9];
-	size_t n, i;
+	uint8_t h[CBOR_HEAD_MAX];
 
-	if (val < 24) {
-		h[0] = (uint8_t)(major << 5 | val);
-		cw_put(w, h, 1);
-		return;
-	}
-	if (val <= 0xff) {
-		h[0] = (uint8_t)(major << 5 | 24);
-		n = 1;
-	} else if (val <= 0xffff) {
-		h[0] = (uint8_t)(major << 5 | 25);
-		n = 2;
-	} else if (val <= 0xffffffff) {
-		h[0] = (uint8_t)(major << 5 | 26);
-		n = 4;
-	} else {
-		h[0] = (uint8_t)(major << 5 | 27);
-		n = 8;
-	}
-	for (i = 0; i < n; i++)
-		h[1 + i] = (uint8_t)(val >> (8 * (n - 1 - i)));
-	cw_put(w, h, 1 + n);
+	cw_put(w, h, cbor_head_encode(h, major, val));
 }
 
 static void cw_int(struct cw *w, int64_t v)

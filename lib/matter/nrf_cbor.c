@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/ct.h"
+#include "base/cborh.h"
 #include "matter/dbuf.h"
 #include "matter/factory.h"
 
@@ -18,28 +19,9 @@
 
 static void cbor_head(struct dbuf *b, uint8_t major, uint64_t v)
 {
-	uint8_t h[9];
-	size_t n, i;
+	uint8_t h[CBOR_HEAD_MAX];
 
-	if (v < 24) {
-		h[0] = (uint8_t)(major << 5 | v);
-		n = 1;
-	} else if (v <= 0xFF) {
-		h[0] = (uint8_t)(major << 5 | 24);
-		n = 2;
-	} else if (v <= 0xFFFF) {
-		h[0] = (uint8_t)(major << 5 | 25);
-		n = 3;
-	} else if (v <= 0xFFFFFFFFu) {
-		h[0] = (uint8_t)(major << 5 | 26);
-		n = 5;
-	} else {
-		h[0] = (uint8_t)(major << 5 | 27);
-		n = 9;
-	}
-	for (i = 1; i < n; i++)
-		h[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	dbuf_put(b, h, n);
+	dbuf_put(b, h, cbor_head_encode(h, major, v));
 }
 
 static void cbor_key(struct dbuf *b, const char *k)

@@ -13,6 +13,7 @@
 #include "base/ct.h"
 #include "crypto/ec.h"
 #include "wire/bundle.h"
+#include "base/cborh.h"
 
 #define MT_UINT 0
 #define MT_NINT 1
@@ -66,33 +67,9 @@ static void wb_put(struct wb *w, const void *data, size_t n)
 
 static void wb_head(struct wb *w, unsigned major, uint64_t v)
 {
-	uint8_t h[9];
-	size_t n;
+	uint8_t h[CBOR_HEAD_MAX];
 
-	if (v < 24) {
-		h[0] = (uint8_t)(major << 5 | v);
-		n = 1;
-	} else if (v <= 0xff) {
-		h[0] = (uint8_t)(major << 5 | 24);
-		h[1] = (uint8_t)v;
-		n = 2;
-	} else if (v <= 0xffff) {
-		h[0] = (uint8_t)(major << 5 | 25);
-		h[1] = (uint8_t)(v >> 8);
-		h[2] = (uint8_t)v;
-		n = 3;
-	} else if (v <= 0xffffffffu) {
-		h[0] = (uint8_t)(major << 5 | 26);
-		for (n = 0; n < 4; n++)
-			h[1 + n] = (uint8_t)(v >> (24 - 8 * n));
-		n = 5;
-	} else {
-		h[0] = (uint8_t)(major << 5 | 27);
-		for (n = 0; n < 8; n++)
-			h[1 + n] = (uint8_t)(v >> (56 - 8 * n));
-		n = 9;
-	}
-	wb_put(w, h, n);
+	wb_put(w, h, cbor_head_encode(h, major, v));
 }
 
 static void wb_bstr(struct wb *w, const uint8_t *p, size_t n)

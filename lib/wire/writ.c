@@ -10,6 +10,7 @@
  * that the writ was signed by, and names, the pinned issuer key.
  */
 #include "wire/writ.h"
+#include "base/cborh.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -187,28 +188,9 @@ static void put_bytes(struct cbor_out *w, const void *p, size_t n)
 /* A head in its shortest form (RFC 8949 §4.2.1). */
 static void put_head(struct cbor_out *w, unsigned major, uint64_t arg)
 {
-	uint8_t h[9];
-	size_t n, i;
+	uint8_t h[CBOR_HEAD_MAX];
 
-	if (arg < 24) {
-		h[0] = (uint8_t)(major << 5 | arg);
-		n = 1;
-	} else if (arg <= 0xff) {
-		h[0] = (uint8_t)(major << 5 | 24);
-		n = 2;
-	} else if (arg <= 0xffff) {
-		h[0] = (uint8_t)(major << 5 | 25);
-		n = 3;
-	} else if (arg <= 0xffffffffu) {
-		h[0] = (uint8_t)(major << 5 | 26);
-		n = 5;
-	} else {
-		h[0] = (uint8_t)(major << 5 | 27);
-		n = 9;
-	}
-	for (i = 1; i < n; i++)
-		h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
-	put_bytes(w, h, n);
+	put_bytes(w, h, cbor_head_encode(h, major, arg));
 }
 
 static void put_int(struct cbor_out *w, int64_t v)

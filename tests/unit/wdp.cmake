@@ -4,3 +4,9 @@ writ_test(test_wdp
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_wdp.c
   LIBS writ_base
   LABELS chip)
+
+# lib/base's shared CBOR head encoder (RFC 8949 Appendix A examples).
+writ_test(test_cborh
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cborh.c
+  LIBS writ_base
+  LABELS hsm)
