@@ -36,7 +36,7 @@ wait $pe || rce=$?
 rm -f code.fifo
 check "enrol with the code from stdin (--code -) works (exit $rce: $(head -c 200 enrol.err))" "$rce" = 0
 check "the token file is mode 600" "$(stat -c %a s.token 2>/dev/null)" = 600
-check "the token is not in the output" "$(grep -c -F "$(cat s.token)" enrol.out enrol.err | awk -F: '{s+=$2} END {print s}')" = 0
+check "the token is not in the output" "$(grep -c -F -e "$(cat s.token)" enrol.out enrol.err | awk -F: '{s+=$2} END {print s}')" = 0
 must "$FACTORYD" station add --state fac --name station-e --line L2
 code=$(grep -Eo '[A-Za-z0-9_-]{6,}' "$OUT" | tail -n 1)
 WRIT_ENROL_CODE=$code run "$STATION" enrol --factory "$FACTORY_URL" --name station-e --line L2 --out e.token
