@@ -279,6 +279,42 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The device's DAC (and the PAI) into --cert-dir, and its JSON line into --records (one
+ * locked stream write, so lines of parallel workers never interleave). */
+static void save_device(struct shared *s, const char *addr, const struct chip_result *r, const struct line *l)
+{
+	char uid[2 * WDP_UID_LEN + 1], dh[65];
+	uint8_t d[32];
+
+	hex_encode(r->uid, WDP_UID_LEN, uid);
+	if (ec_sha256(r->dac.dac, r->dac.dac_len, d) < 0)
+		memset(d, 0, sizeof d);
+	hex_encode(d, 32, dh);
+	if (s->o->cert_dir) {
+		char path[4096];
+		int w1 = snprintf(path, sizeof path, "%s/%s.dac.der", s->o->cert_dir, uid);
+		if (w1 < 0 || (size_t)w1 >= sizeof path || file_write_atomic(path, r->dac.dac, r->dac.dac_len, 0644) < 0)
+			fprintf(stderr, "writ chip: cannot write %s\n", path);
+		w1 = snprintf(path, sizeof path, "%s/pai.der", s->o->cert_dir);
+		if (w1 < 0 || (size_t)w1 >= sizeof path || file_write_atomic(path, r->dac.pai, r->dac.pai_len, 0644) < 0)
+			fprintf(stderr, "writ chip: cannot write %s\n", path);
+	}
+	if (s->records) {
+		flockfile(s->records);
+		fprintf(s->records, "{\"chip\":");
+		json_str(s->records, addr);
+		fprintf(s->records,
+			",\"uid\":\"%s\",\"serial\":%llu,\"serial_number\":\"%s\",\"dac_sha256\":\"%s\","
+			"\"hsm_seq\":%llu,\"qr\":\"%s\",\"manual\":\"%s\",\"discriminator\":%u,"
+			"\"firmware_version\":%lu,\"reconnects\":%u,\"seconds\":%.4f}\n",
+			uid, (unsigned long long)r->dac.serial, l->dev.serial_str, dh,
+			(unsigned long long)r->dac.journal_seq, l->dev.qr, l->dev.manual, l->dev.discriminator,
+			s->o->fw_version, r->reconnects, r->t_total);
+		fflush(s->records);
+		funlockfile(s->records);
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct shared *s = arg;
@@ -307,6 +343,8 @@ static void *worker(void *arg)
 		if (i >= s->o->n_addrs)
 			break;
 		memset(&r, 0, sizeof r);
+		if (have_line)
+			line_begin_device(&l);
 		if (!have_line) {
 			rc = WRIT_E_IO;
 			snprintf(r.err, sizeof r.err, "no HSM connection");
@@ -315,51 +353,24 @@ static void *worker(void *arg)
 		} else {
 			rc = chip_provision(c, &s->recipe, &ops, &r, NULL, NULL);
 		}
+		/* Files and the record line first, outside the shared lock: one worker's disk
+		 * I/O must not hold up the others. */
+		if (rc == 0)
+			save_device(s, s->o->addrs[i], &r, &l);
+		else
+			fprintf(stderr, "%swrit chip: %s: %s\n", s->tty ? "\n" : "", s->o->addrs[i],
+				r.err[0] ? r.err : writ_strerror(rc));
 		pthread_mutex_lock(&s->lock);
 		s->done++;
 		s->t_chip += r.t_chip;
 		s->t_hsm += r.t_hsm;
 		s->t_total += r.t_total;
-		if (rc == 0) {
-			char uid[2 * WDP_UID_LEN + 1], dh[65];
-			uint8_t d[32];
+		if (rc == 0)
 			s->ok++;
-			hex_encode(r.uid, WDP_UID_LEN, uid);
-			if (ec_sha256(r.dac.dac, r.dac.dac_len, d) < 0)
-				memset(d, 0, sizeof d);
-			hex_encode(d, 32, dh);
-			if (s->o->cert_dir) {
-				char path[4096];
-				int w1 = snprintf(path, sizeof path, "%s/%s.dac.der", s->o->cert_dir, uid);
-				if (w1 < 0 || (size_t)w1 >= sizeof path ||
-				    file_write_atomic(path, r.dac.dac, r.dac.dac_len, 0644) < 0)
-					fprintf(stderr, "writ chip: cannot write %s\n", path);
-				w1 = snprintf(path, sizeof path, "%s/pai.der", s->o->cert_dir);
-				if (w1 < 0 || (size_t)w1 >= sizeof path ||
-				    file_write_atomic(path, r.dac.pai, r.dac.pai_len, 0644) < 0)
-					fprintf(stderr, "writ chip: cannot write %s\n", path);
-			}
-			if (s->records) {
-				fprintf(s->records, "{\"chip\":");
-				json_str(s->records, s->o->addrs[i]);
-				fprintf(s->records,
-					",\"uid\":\"%s\",\"serial\":%llu,\"serial_number\":\"%s\",\"dac_sha256\":\"%s\","
-					"\"hsm_seq\":%llu,\"qr\":\"%s\",\"manual\":\"%s\",\"discriminator\":%u,"
-					"\"firmware_version\":%lu,\"reconnects\":%u,\"seconds\":%.4f}\n",
-					uid, (unsigned long long)r.dac.serial, l.dev.serial_str, dh,
-					(unsigned long long)r.dac.journal_seq, l.dev.qr, l.dev.manual,
-					l.dev.discriminator, s->o->fw_version, r.reconnects, r.t_total);
-				fflush(s->records);
-			}
-		} else {
-			if (rc == WRIT_E_EXISTS)
-				s->already++;
-			else
-				s->failed++;
-			if (s->tty)
-				fputc('\n', stderr);
-			fprintf(stderr, "writ chip: %s: %s\n", s->o->addrs[i], r.err[0] ? r.err : writ_strerror(rc));
-		}
+		else if (rc == WRIT_E_EXISTS)
+			s->already++;
+		else
+			s->failed++;
 		progress_line(s, 0);
 		pthread_mutex_unlock(&s->lock);
 		chip_close(c);

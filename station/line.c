@@ -68,6 +68,12 @@ int line_init(struct line *l, const uint8_t writ_id[16], const struct matter_fac
 	return 0;
 }
 
+void line_begin_device(struct line *l)
+{
+	memset(&l->dev, 0, sizeof l->dev);
+	writ_memzero(&l->passcode, sizeof l->passcode);
+}
+
 void line_close(struct line *l)
 {
 	if (!l)

@@ -77,6 +77,11 @@ WRIT_MUST_CHECK int line_recover_dac(void *ctx, const uint8_t uid[WDP_UID_LEN], 
 				     size_t dac_len, const uint8_t *pai, size_t pai_len, struct chip_dac *ret,
 				     char *errbuf, size_t errcap);
 
+/* Start a new device on this line: forget the last device's Matter data (its codes)
+ * and wipe its passcode, so nothing of one device can end up in another's record or
+ * label (a resumed chip whose factory data is already stored gets none). */
+void line_begin_device(struct line *l);
+
 /* The callbacks for chip_provision; ctx is the struct line. */
 extern const struct chip_hsm_ops line_hsm_ops_template;
 void line_hsm_ops(struct line *l, struct chip_hsm_ops *ret);

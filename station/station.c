@@ -688,8 +688,7 @@ static void one_device(struct worker *w, const char *addr)
 	memset(&rec, 0, sizeof rec);
 	/* nothing of the previous device may reach this one's record or label (a chip
 	 * resumed past its factory data gets no onboarding codes from this run) */
-	memset(&w->line.dev, 0, sizeof w->line.dev);
-	writ_memzero(&w->line.passcode, sizeof w->line.passcode);
+	line_begin_device(&w->line);
 	if (!res) {
 		snprintf(err, sizeof err, "out of memory");
 		fstep = "other";
