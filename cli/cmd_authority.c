@@ -25,6 +25,7 @@
 #include "host/file.h"
 #include "p11/p11.h"
 #include "crypto/fwsig.h"
+#include "wire/authority.h"
 #include "wire/bundle.h"
 #include "wire/enrol.h"
 #include "wire/writ.h"
@@ -209,15 +210,6 @@ static int open_token(struct aopts *o, int create, struct p11_ctx **ret)
 	return err;
 }
 
-static int random_serial(struct p11_ctx *p11, struct x509_cert_params *p)
-{
-	int err = p11_random(p11, p->serial, 8);
-
-	p->serial[0] = (uint8_t)((p->serial[0] & 0x3f) | 0x40);
-	p->serial_len = 8;
-	return err;
-}
-
 static int write_cert(const char *der_path, const uint8_t *der, size_t len)
 {
 	return file_write_atomic(der_path, der, len, 0644);
@@ -244,8 +236,7 @@ static int do_init(struct aopts *o)
 {
 	struct p11_ctx *p11 = NULL;
 	struct writ_signer paa;
-	struct x509_cert_params p;
-	uint8_t wpub[WRIT_P256_PUB_LEN], ppub[WRIT_P256_PUB_LEN], *der = NULL;
+	uint8_t wpub[WRIT_P256_PUB_LEN], ppub[WRIT_P256_PUB_LEN], rnd[8], *der = NULL;
 	size_t der_len = 0;
 	char path[4096], *pem = NULL;
 	int err, added = 0;
@@ -278,17 +269,9 @@ static int do_init(struct aopts *o)
 			err == WRIT_E_EXISTS ? " (this token already holds an authority)" : "");
 		goto fail;
 	}
-	if ((err = p11_signer(p11, KEY_PAA, &paa)) < 0)
-		goto fail;
-	memset(&p, 0, sizeof(p));
-	p.profile = X509_PROFILE_PAA;
-	p.cn = o->cn ? o->cn : "writ Matter PAA";
-	p.vid = o->vid > 0 ? (int)o->vid : -1;
-	p.pid = -1;
-	p.not_before = (int64_t)time(NULL) - 3600;
-	p.not_after = X509_NO_EXPIRY;
-	memcpy(p.subject_pub, ppub, sizeof(ppub));
-	if ((err = random_serial(p11, &p)) < 0 || (err = x509_build_sign(&p, &paa, &der, &der_len)) < 0)
+	if ((err = p11_signer(p11, KEY_PAA, &paa)) < 0 || (err = p11_random(p11, rnd, sizeof(rnd))) < 0 ||
+	    (err = authority_make_paa(&paa, o->cn ? o->cn : "writ Matter PAA", o->vid > 0 ? (int)o->vid : -1, rnd,
+				      (int64_t)time(NULL), &der, &der_len)) < 0)
 		goto fail;
 	if ((err = dir_path(o, "paa.der", path, sizeof(path))) < 0 || (err = write_cert(path, der, der_len)) < 0)
 		goto fail;
@@ -335,10 +318,9 @@ static int do_certify(struct aopts *o)
 	struct enrol_info *info = calloc(1, sizeof(*info));
 	struct p11_ctx *p11 = NULL;
 	struct writ_signer paa;
-	struct x509_cert_params p;
-	uint8_t *paa_der = NULL, *der = NULL, pub[WRIT_P256_PUB_LEN];
+	uint8_t *paa_der = NULL, *der = NULL, rnd[8];
 	size_t paa_len = 0, der_len = 0;
-	char path[4096], cn[96], why[200], hex[17];
+	char path[4096], why[200], hex[17];
 	int err = WRIT_E_INVAL;
 
 	if (!info)
@@ -349,34 +331,21 @@ static int do_certify(struct aopts *o)
 	}
 	if ((err = load_enrolment(o, info)) < 0)
 		goto fail;
-	if ((err = x509_csr_parse_verify(info->csr, info->csr_len, pub)) < 0)
-		goto fail;
 	if ((err = dir_path(o, "paa.der", path, sizeof(path))) < 0 ||
 	    (err = file_read(path, X509_CERT_MAX, &paa_der, &paa_len)) < 0) {
 		fprintf(stderr, "writ authority: no paa.der in %s: run writ authority init\n", o->dir);
 		goto fail;
 	}
-	if ((err = open_token(o, 0, &p11)) < 0 || (err = p11_signer(p11, KEY_PAA, &paa)) < 0)
+	if ((err = open_token(o, 0, &p11)) < 0 || (err = p11_signer(p11, KEY_PAA, &paa)) < 0 ||
+	    (err = p11_random(p11, rnd, sizeof(rnd))) < 0)
 		goto fail;
-	hex_encode(info->hsm_id, 8, hex);
-	(void)!snprintf(cn, sizeof(cn), "writ PAI %s %s", info->factory, hex);
-	cn[64] = 0;
-	memset(&p, 0, sizeof(p));
-	p.profile = X509_PROFILE_PAI;
-	p.cn = cn;
-	p.vid = (int)o->vid;
-	p.pid = o->pid > 0 ? (int)o->pid : -1;
-	p.not_before = (int64_t)time(NULL) - 3600;
-	p.not_after = o->days > 0 ? (int64_t)time(NULL) + o->days * 86400 : X509_NO_EXPIRY;
-	memcpy(p.subject_pub, pub, sizeof(pub));
-	p.issuer_der = paa_der;
-	p.issuer_len = paa_len;
-	if ((err = random_serial(p11, &p)) < 0 || (err = x509_build_sign(&p, &paa, &der, &der_len)) < 0)
-		goto fail;
-	if ((err = matter_cert_check_profile(der, der_len, X509_PROFILE_PAI, why, sizeof(why))) < 0) {
-		fprintf(stderr, "writ authority certify: the PAI would violate the Matter profile: %s\n", why);
+	err = authority_certify_pai(&paa, paa_der, paa_len, info, (int)o->vid, o->pid > 0 ? (int)o->pid : -1, o->days,
+				    rnd, (int64_t)time(NULL), &der, &der_len, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, "writ authority certify: cannot certify this HSM's PAI: %s\n", why[0] ? why : writ_strerror(err));
 		goto fail;
 	}
+	hex_encode(info->hsm_id, 8, hex);
 	if ((err = write_cert(o->out, der, der_len)) < 0)
 		goto fail;
 	printf("PAI for HSM %s… at factory %s written to %s\n", hex, info->factory, o->out);

@@ -29,6 +29,7 @@ const char *writ_strerror(int err)
 	case WRIT_E_STATE: return "wrong state";
 	case WRIT_E_PROTO: return "protocol violation";
 	case WRIT_E_REPLAY: return "replayed";
+	case WRIT_E_RETRY: return "transient conflict, try again";
 	default: return "unknown error";
 	}
 }

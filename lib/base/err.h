@@ -34,6 +34,7 @@ enum writ_err {
 	WRIT_E_STATE = -21,       /* operation not allowed in the current state */
 	WRIT_E_PROTO = -22,       /* protocol violation by a peer */
 	WRIT_E_REPLAY = -23,      /* object seen before */
+	WRIT_E_RETRY = -24,       /* transient conflict (serialization, busy): run it again */
 };
 
 /* Short, stable, human-readable name of an error code. Never NULL. */
