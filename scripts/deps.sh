@@ -9,8 +9,9 @@ pkgs=(
   libssl-dev openssl libcbor-dev libp11-kit-dev softhsm2 opensc
   libcmocka-dev libsqlite3-dev sqlite3
   libmbedtls-dev libqrencode-dev libpng-dev zlib1g-dev
-  python3-cbor2 python3-cryptography zbar-tools
+  python3-cbor2 python3-cryptography python3-yaml zbar-tools
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
+  postgresql libpq-dev wrk
 )
 
 missing=()
