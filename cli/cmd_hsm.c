@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `writ hsm`: a command-line client of writ-hsmd's socket API, for operators and
- * scripts: load a writ, issue a DAC from a CSR, show status, read the journal.
+ * scripts: load a writ, issue a DAC from a CSR, show status, read the journal, have
+ * the HSM sign its journal up to now.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include "wire/cbu.h"
 #include "wire/hsmclient.h"
 #include "wire/hsmproto.h"
+#include "wire/jentry.h"
 #include "wire/writ.h"
 
 struct hopts {
@@ -31,10 +33,13 @@ static void usage(FILE *f)
 		   "  writ hsm issue  --socket S --writ ID --csr CSR.der --uid HEX --out DAC.der [--pai-out PAI.der]\n"
 		   "  writ hsm status --socket S\n"
 		   "  writ hsm journal --socket S [--since N] [--max N]\n"
+		   "  writ hsm checkpoint --socket S\n"
 		   "  writ hsm enrolment --socket S --out FILE\n"
 		   "  writ hsm wrap   --socket S --writ ID --uid HEX32 --dac DAC.der --enc-pub HEX|FILE\n"
 		   "                  --binding HEX|FILE --label L [--out FILE]\n"
-		   "wrap prints WRAPPED in hex unless --out is given (then raw bytes).\n");
+		   "wrap prints WRAPPED in hex unless --out is given (then raw bytes).\n"
+		   "checkpoint has the HSM sign its journal up to now (nothing is written if nothing\n"
+		   "changed) and prints \"checkpoint SEQ next N\".\n");
 }
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *ret)
@@ -234,22 +239,19 @@ static int do_journal(int fd, const struct hopts *o)
 	}
 	arr = cbu_get(resp, HSMP_RS_ENTRIES);
 	for (i = 0; arr && cbor_isa_array(arr) && i < cbor_array_size(arr); i++) {
-		cbor_item_t *b = cbor_array_handle(arr)[i], *e = NULL;
-		uint64_t seq = 0, type = 0;
-		int64_t t = 0;
+		cbor_item_t *b = cbor_array_handle(arr)[i];
+		struct jentry e;
 		uint8_t h[32];
 		char hex[65];
-		if (!cbor_isa_bytestring(b) || cbu_load_map(cbor_bytestring_handle(b), cbor_bytestring_length(b), &e) < 0)
+		/* as writ-hsmd reads its own file: older entries have longer integer heads */
+		if (!cbor_isa_bytestring(b) ||
+		    jentry_decode(cbor_bytestring_handle(b), cbor_bytestring_length(b), JENTRY_LEGACY, &e) < 0)
 			continue;
-		(void)!cbu_get_uint(e, 1, UINT64_MAX, &seq);
-		(void)!cbu_get_uint(e, 4, 255, &type);
-		(void)!cbu_get_int(e, 3, &t);
 		if (ec_sha256(cbor_bytestring_handle(b), cbor_bytestring_length(b), h) == 0) {
 			hex_encode(h, 8, hex);
-			printf("%llu type=%llu time=%lld hash=%s…\n", (unsigned long long)seq, (unsigned long long)type,
-			       (long long)t, hex);
+			printf("%llu type=%u time=%lld hash=%s…\n", (unsigned long long)e.seq, e.type, (long long)e.time,
+			       hex);
 		}
-		cbor_decref(&e);
 	}
 	cbor_decref(&resp);
 	return 0;
@@ -343,6 +345,15 @@ int cmd_hsm(int argc, char **argv)
 		rc = do_status(fd);
 	} else if (!strcmp(sub, "journal")) {
 		rc = do_journal(fd, &o);
+	} else if (!strcmp(sub, "checkpoint")) {
+		uint64_t next = 0, cp = 0;
+		err = hsmc_checkpoint(fd, &next, &cp, reason);
+		if (err) {
+			rc = fail_msg("checkpoint", err, reason);
+			goto out;
+		}
+		printf("checkpoint %llu next %llu\n", (unsigned long long)cp, (unsigned long long)next);
+		rc = 0;
 	} else if (!strcmp(sub, "enrolment")) {
 		cbor_item_t *req = cbu_new_map(1), *resp = NULL;
 		const uint8_t *b;

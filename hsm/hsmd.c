@@ -961,6 +961,20 @@ out:
 	return err;
 }
 
+int hsm_checkpoint(struct hsm *h, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason)
+{
+	uint64_t next = 0, cp = 0;
+	int err = journal_checkpoint_now(h->journal, hsm_now(h), &next, &cp);
+
+	if (err < 0)
+		return refuse(reason, err, "cannot write a journal checkpoint (%s)", writ_strerror(err));
+	if (err > 0)
+		log_debug("journal checkpoint at seq %llu", (unsigned long long)cp);
+	*ret_next = next;
+	*ret_checkpoint = cp;
+	return 0;
+}
+
 int hsm_status(struct hsm *h, cbor_item_t **ret)
 {
 	cbor_item_t *arr;

@@ -135,6 +135,12 @@ int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		    const uint8_t *binding, size_t binding_len, const char *label, size_t label_len,
 		    uint8_t ret_wrapped[HSMP_WRAPPED_MAX], size_t *ret_len, uint64_t *ret_seq, char *reason);
 
+/* Op 7: sign the journal up to now. A checkpoint is written (durably) if, and only if,
+ * an entry was appended since the last one; either way *ret_next is the next journal
+ * seq and *ret_checkpoint the seq of the latest checkpoint, durable. A checkpoint
+ * authorizes nothing, so it is written even while the clock is behind the journal. */
+int hsm_checkpoint(struct hsm *h, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason);
+
 /* Build the status array (HSMP_RS_WRITS). */
 int hsm_status(struct hsm *h, cbor_item_t **ret);
 /* The PAI certificate of a loaded writ (DER, copied into out of cap bytes). */

@@ -40,6 +40,7 @@ struct journal {
 	uint64_t next_seq;      /* seq of the next entry to be assigned */
 	uint8_t head[32];       /* hash of the last assigned entry */
 	uint64_t since_checkpoint;
+	uint64_t last_checkpoint; /* seq of the latest checkpoint assigned */
 	int64_t max_time;
 	/* group commit */
 	uint8_t *pending;
@@ -55,8 +56,6 @@ struct journal {
 	uint64_t alloc_end;     /* the file's size: file_end..alloc_end holds zeros */
 };
 
-static const char checkpoint_ctx[] = "writ-journal-checkpoint";
-
 static void put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -70,39 +69,17 @@ static uint32_t get_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int checkpoint_digest(uint64_t seq, const uint8_t prev[32], uint8_t ret[32])
-{
-	uint8_t buf[sizeof(checkpoint_ctx) - 1 + 8 + 32];
-	int i;
-
-	memcpy(buf, checkpoint_ctx, sizeof(checkpoint_ctx) - 1);
-	for (i = 0; i < 8; i++)
-		buf[sizeof(checkpoint_ctx) - 1 + i] = (uint8_t)(seq >> (56 - 8 * i));
-	memcpy(buf + sizeof(checkpoint_ctx) - 1 + 8, prev, 32);
-	return ec_sha256(buf, sizeof(buf), ret);
-}
-
 /* Serialize entry {seq, prev, time, type, body} into a frame. */
 static int build_frame(uint64_t seq, const uint8_t prev[32], int64_t now, uint32_t type, const cbor_item_t *body,
 		       uint8_t **ret_frame, size_t *ret_len, uint8_t ret_hash[32])
 {
-	cbor_item_t *m = cbu_new_map(5);
 	uint8_t *entry = NULL, *frame = NULL;
 	size_t entry_len = 0;
-	int err = WRIT_E_NOMEM;
+	int err;
 
-	if (!m)
-		return WRIT_E_NOMEM;
-	if (cbu_put_uint(m, 1, seq) < 0 || cbu_put_bytes(m, 2, prev, 32) < 0 || cbu_put_int(m, 3, now) < 0 ||
-	    cbu_put_uint(m, 4, type) < 0 || cbu_put_item(m, 5, (cbor_item_t *)body) < 0)
-		goto out;
-	err = cbu_serialize(m, &entry, &entry_len);
+	err = jentry_encode(seq, prev, now, type, body, &entry, &entry_len);
 	if (err < 0)
-		goto out;
-	if (entry_len > JOURNAL_MAX_ENTRY) {
-		err = WRIT_E_TOOBIG;
-		goto out;
-	}
+		return err;
 	frame = malloc(entry_len + FRAME_OVERHEAD);
 	if (!frame) {
 		err = WRIT_E_NOMEM;
@@ -121,7 +98,6 @@ static int build_frame(uint64_t seq, const uint8_t prev[32], int64_t now, uint32
 out:
 	free(frame);
 	free(entry);
-	cbor_decref(&m);
 	return err;
 }
 
@@ -173,7 +149,7 @@ int journal_create(const char *path, const cbor_item_t *genesis_body, int64_t no
 	err = build_frame(0, zero, now, JT_GENESIS, genesis_body, &f0, &l0, h0);
 	if (err < 0)
 		goto out;
-	err = checkpoint_digest(1, h0, digest);
+	err = jentry_checkpoint_digest(1, h0, digest);
 	if (err < 0)
 		goto out;
 	err = signer->sign(signer->ctx, digest, sig);
@@ -208,58 +184,60 @@ out:
 	return err;
 }
 
-/* Verify one parsed entry against the chain state; update the state. */
-static int verify_entry(struct journal *j, const cbor_item_t *m, const uint8_t *raw, size_t raw_len,
+/* Decode one entry (jentry_decode; JENTRY_LEGACY reads journals written before the
+ * canonical writer too) and verify it against the chain state; update the state. On
+ * success *ret_body is the body as a libcbor map for the replay callback (the caller
+ * decrefs it). */
+static int verify_entry(struct journal *j, const uint8_t *raw, size_t raw_len, uint64_t off,
 			struct journal_entry *ret_e, cbor_item_t **ret_body)
 {
-	uint64_t seq, type;
-	int64_t t;
-	uint8_t prev[32], digest[32];
-	const uint8_t *sig;
-	size_t sig_len;
-	cbor_item_t *body;
+	struct jentry e;
+	const struct jentry_val *v;
+	cbor_item_t *body = NULL;
 
-	if (cbu_get_uint(m, 1, UINT64_MAX, &seq) < 0 || cbu_get_fixed(m, 2, prev, 32) < 0 ||
-	    cbu_get_int(m, 3, &t) < 0 || cbu_get_uint(m, 4, 255, &type) < 0)
+	if (jentry_decode(raw, raw_len, JENTRY_LEGACY, &e) < 0) {
+		log_error("journal: entry at offset %llu is not a valid entry (CBOR map {1 seq, 2 prev, 3 time, "
+			  "4 type, 5 body} of a known type)", (unsigned long long)off);
 		return WRIT_E_JOURNAL;
-	body = cbu_get(m, 5);
-	if (!body || cbor_typeof(body) != CBOR_TYPE_MAP || cbor_map_size(m) != 5)
-		return WRIT_E_JOURNAL;
-	if (seq != j->next_seq) {
-		log_error("journal: entry %llu found where %llu was expected", (unsigned long long)seq,
+	}
+	if (e.seq != j->next_seq) {
+		log_error("journal: entry %llu found where %llu was expected", (unsigned long long)e.seq,
 			  (unsigned long long)j->next_seq);
 		return WRIT_E_JOURNAL;
 	}
-	if (memcmp(prev, j->head, 32) != 0) {
-		log_error("journal: entry %llu does not chain to its predecessor", (unsigned long long)seq);
+	if (memcmp(e.prev, j->head, 32) != 0) {
+		log_error("journal: entry %llu does not chain to its predecessor", (unsigned long long)e.seq);
 		return WRIT_E_JOURNAL;
 	}
-	if ((seq == 0) != (type == JT_GENESIS) || type < JT_GENESIS || type > JT_REISSUE) {
-		log_error("journal: entry %llu has an unexpected type %llu", (unsigned long long)seq,
-			  (unsigned long long)type);
-		return WRIT_E_JOURNAL;
+	if (e.type == JT_GENESIS) {
+		v = &e.vals[3];
+		if (!v->present || v->major != 2 || v->arg != WRIT_P256_PUB_LEN)
+			return WRIT_E_JOURNAL;
+		memcpy(j->identity_pub, v->p, WRIT_P256_PUB_LEN);
 	}
-	if (type == JT_GENESIS && cbu_get_fixed(body, 3, j->identity_pub, WRIT_P256_PUB_LEN) < 0)
-		return WRIT_E_JOURNAL;
-	if (type == JT_CHECKPOINT) {
-		if (cbu_get_bytes(body, 1, WRIT_P256_SIG_LEN, WRIT_P256_SIG_LEN, &sig, &sig_len) < 0 ||
-		    checkpoint_digest(seq, prev, digest) < 0 ||
-		    ec_p256_verify_digest(j->identity_pub, digest, sig) < 0) {
+	if (e.type == JT_CHECKPOINT) {
+		v = &e.vals[1];
+		if (!v->present || v->major != 2 || v->arg != WRIT_P256_SIG_LEN ||
+		    jentry_checkpoint_verify(j->identity_pub, e.seq, e.prev, v->p) < 0) {
 			log_error("journal: checkpoint %llu is not signed by this HSM's identity key",
-				  (unsigned long long)seq);
+				  (unsigned long long)e.seq);
 			return WRIT_E_JOURNAL;
 		}
 	}
-	ret_e->seq = seq;
-	ret_e->time = t;
-	ret_e->type = (uint32_t)type;
+	if (cbu_load_map(e.body, e.body_len, &body) < 0)
+		return WRIT_E_JOURNAL;
+	ret_e->seq = e.seq;
+	ret_e->time = e.time;
+	ret_e->type = e.type;
 	ret_e->body = body;
-	if (ec_sha256(raw, raw_len, ret_e->hash) < 0)
+	if (ec_sha256(raw, raw_len, ret_e->hash) < 0) {
+		cbor_decref(&body);
 		return WRIT_E_CRYPTO;
+	}
 	memcpy(j->head, ret_e->hash, 32);
-	j->next_seq = seq + 1;
-	if (t > j->max_time)
-		j->max_time = t;
+	j->next_seq = e.seq + 1;
+	if (e.time > j->max_time)
+		j->max_time = e.time;
 	*ret_body = body;
 	return 0;
 }
@@ -350,7 +328,7 @@ int journal_open(const char *path, const struct writ_signer *signer, journal_rep
 		goto fail;
 	}
 	while (off < size) {
-		cbor_item_t *m = NULL, *body = NULL;
+		cbor_item_t *body = NULL;
 		struct journal_entry e;
 		uint32_t len = 0;
 
@@ -374,15 +352,11 @@ int journal_open(const char *path, const struct writ_signer *signer, journal_rep
 			info.torn_bytes = data_end - off;
 			break;
 		}
-		if (cbu_load_map(buf, len, &m) < 0) {
-			log_error("journal: entry at offset %llu is not valid CBOR", (unsigned long long)off);
-			err = WRIT_E_JOURNAL;
-			goto fail;
-		}
-		err = verify_entry(j, m, buf, len, &e, &body);
+		err = verify_entry(j, buf, len, off, &e, &body);
 		if (!err && e.type == JT_CHECKPOINT) {
 			info.checkpoints++;
 			j->since_checkpoint = 0;
+			j->last_checkpoint = e.seq;
 		} else {
 			j->since_checkpoint++;
 		}
@@ -390,7 +364,8 @@ int journal_open(const char *path, const struct writ_signer *signer, journal_rep
 			err = offsets_push(j, e.seq, off);
 		if (!err && fn)
 			err = fn(ctx, &e);
-		cbor_decref(&m);
+		if (body)
+			cbor_decref(&body);
 		if (err) {
 			if (err > 0)
 				err = WRIT_E_JOURNAL;
@@ -474,6 +449,8 @@ static int enqueue(struct journal *j, uint32_t type, int64_t now, const cbor_ite
 	j->pending_last = j->next_seq;
 	j->next_seq++;
 	j->since_checkpoint = type == JT_CHECKPOINT ? 0 : j->since_checkpoint + 1;
+	if (type == JT_CHECKPOINT)
+		j->last_checkpoint = *ret_seq;
 	if (now > j->max_time)
 		j->max_time = now;
 	return 0;
@@ -488,7 +465,7 @@ static int enqueue_checkpoint(struct journal *j, int64_t now, uint64_t *ret_seq)
 
 	if (!j->signer)
 		return WRIT_E_STATE;
-	err = checkpoint_digest(j->next_seq, j->head, digest);
+	err = jentry_checkpoint_digest(j->next_seq, j->head, digest);
 	if (err < 0)
 		return err;
 	err = j->signer->sign(j->signer->ctx, digest, sig);
@@ -626,6 +603,30 @@ int journal_checkpoint(struct journal *j, int64_t now)
 		err = wait_durable(j, seq);
 	pthread_mutex_unlock(&j->lock);
 	return err;
+}
+
+int journal_checkpoint_now(struct journal *j, int64_t now, uint64_t *ret_next, uint64_t *ret_checkpoint)
+{
+	uint64_t seq = 0, cp;
+	int err = 0, wrote = 0;
+
+	pthread_mutex_lock(&j->lock);
+	/* since_checkpoint counts queued entries too: a checkpoint queued by another
+	 * caller covers them, and waiting for it to be durable is enough */
+	if (j->failed)
+		err = WRIT_E_IO;
+	else if (j->since_checkpoint > 0 && (err = enqueue_checkpoint(j, now, &seq)) == 0)
+		wrote = 1;
+	/* the one to report: a later one may be queued while this waits, not yet durable */
+	cp = j->last_checkpoint;
+	if (!err)
+		err = wait_durable(j, cp);
+	if (!err) {
+		*ret_next = j->durable_next;
+		*ret_checkpoint = cp;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return err < 0 ? err : wrote;
 }
 
 uint64_t journal_next_seq(struct journal *j)

@@ -28,24 +28,10 @@
 
 #include "base/err.h"
 #include "base/keyops.h"
+#include "wire/jentry.h"
 
-enum journal_type {
-	JT_GENESIS = 1,    /* {1 hsm id, 2 factory, 3 identity pub, 4 kex pub, 5 pai pub,
-			      6 pinned writ-signing pub, 7 dac serial prefix(4), 8 tolerance} */
-	JT_START = 2,      /* {1 version tstr}: a daemon start, anchors trusted time */
-	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)}, or for a writ that
-			      carries secrets {1 writ id, 3 sealed writ (COSE_Encrypt)} */
-	JT_DAC = 4,        /* {1 writ id, 2 index, 3 device uid, 4 device serial,
-			      5 DAC serial, 6 SHA-256 of DAC DER, 7 SHA-256 of the device
-			      public key (65-byte point; absent in entries of older daemons)} */
-	JT_CHECKPOINT = 5, /* {1 signature r||s} */
-	JT_WRAP = 6,       /* {1 writ id, 2 device uid(16), 3 label tstr, 4 SHA-256 of DAC DER,
-			      5 SHA-256 of ENC_PUB}: a secret wrapped to a chip (never the secret) */
-	JT_REISSUE = 7,    /* the body of JT_DAC, 7 required: a DAC again for a device that has
-			      one under the writ, for the same key; uses no quantity */
-};
-
-#define JOURNAL_MAX_ENTRY (96 * 1024)
+/* The entry types (JT_*) and JOURNAL_MAX_ENTRY: wire/jentry.h, the one reader and
+ * writer of the entry format. */
 #define JOURNAL_CHECKPOINT_EVERY 1024
 
 struct journal;
@@ -96,6 +82,13 @@ WRIT_MUST_CHECK int journal_append_typed(struct journal *j, const uint32_t *type
 
 /* Append a signed checkpoint and wait until durable. */
 WRIT_MUST_CHECK int journal_checkpoint(struct journal *j, int64_t now);
+
+/* Sign the journal up to now: append a checkpoint if, and only if, any entry was
+ * appended since the last one, and wait until the latest checkpoint is durable.
+ * Returns 1 if it wrote one, 0 if there was nothing to sign, or a negative error;
+ * *ret_next is the next durable seq and *ret_checkpoint the latest checkpoint's seq. */
+WRIT_MUST_CHECK int journal_checkpoint_now(struct journal *j, int64_t now, uint64_t *ret_next,
+					   uint64_t *ret_checkpoint);
 
 /* Durable entries: next sequence number, and the latest time recorded. */
 uint64_t journal_next_seq(struct journal *j);

@@ -322,6 +322,13 @@ static cbor_item_t *answer(struct server *srv, const struct hsmp_request *rq)
 			goto nomem;
 		break;
 	}
+	case HSMP_OP_CHECKPOINT: {
+		uint64_t next = 0, cp = 0;
+		err = hsm_checkpoint(h, &next, &cp, reason);
+		if (!err && (cbu_put_uint(m, HSMP_RS_SEQ, next) < 0 || cbu_put_uint(m, HSMP_RS_CHECKPOINT, cp) < 0))
+			goto nomem;
+		break;
+	}
 	case HSMP_OP_ENROLMENT:
 		if (!srv->enrolment) {
 			err = WRIT_E_NOTFOUND;

@@ -184,3 +184,71 @@ out:
 		cbor_decref(&resp);
 	return err;
 }
+
+int hsmc_checkpoint(int fd, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason)
+{
+	cbor_item_t *req = cbu_new_map(1), *resp = NULL;
+	uint64_t next = 0, cp = 0;
+	int err = WRIT_E_NOMEM;
+
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_CHECKPOINT) < 0)
+		goto out;
+	err = hsmc_call(fd, req, &resp, reason);
+	if (err)
+		goto out;
+	if (cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &next) < 0 ||
+	    cbu_get_uint(resp, HSMP_RS_CHECKPOINT, UINT64_MAX, &cp) < 0 || cp >= next) {
+		err = WRIT_E_PROTO;
+		goto out;
+	}
+	if (ret_next)
+		*ret_next = next;
+	if (ret_checkpoint)
+		*ret_checkpoint = cp;
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	return err;
+}
+
+int hsmc_journal(int fd, uint64_t since, uint64_t max, cbor_item_t **ret_entries, uint64_t *ret_next,
+		 char *reason)
+{
+	cbor_item_t *req = NULL, *resp = NULL, *arr;
+	uint64_t next = 0;
+	size_t i;
+	int err;
+
+	if (max == 0 || max > HSMP_JOURNAL_BATCH_MAX || !ret_entries)
+		return WRIT_E_INVAL;
+	err = WRIT_E_NOMEM;
+	req = cbu_new_map(3);
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_JOURNAL) < 0 || cbu_put_uint(req, HSMP_RQ_SINCE, since) < 0 ||
+	    cbu_put_uint(req, HSMP_RQ_MAX, max) < 0)
+		goto out;
+	err = hsmc_call(fd, req, &resp, reason);
+	if (err)
+		goto out;
+	err = WRIT_E_PROTO;
+	arr = cbu_get(resp, HSMP_RS_ENTRIES);
+	if (!arr || !cbor_isa_array(arr) || !cbor_array_is_definite(arr) || cbor_array_size(arr) > max ||
+	    cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &next) < 0)
+		goto out;
+	for (i = 0; i < cbor_array_size(arr); i++) {
+		cbor_item_t *b = cbor_array_handle(arr)[i];
+		if (!cbor_isa_bytestring(b) || !cbor_bytestring_is_definite(b) || cbor_bytestring_length(b) == 0)
+			goto out;
+	}
+	*ret_entries = cbor_incref(arr);
+	if (ret_next)
+		*ret_next = next;
+	err = 0;
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	return err;
+}

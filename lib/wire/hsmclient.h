@@ -46,4 +46,17 @@ WRIT_MUST_CHECK int hsmc_wrap_secret(int fd, const uint8_t id[16], const uint8_t
 				     size_t binding_len, const char *label, uint8_t *ret_wrapped, size_t cap,
 				     size_t *ret_len, uint64_t *ret_seq, char *reason);
 
+/* Op 7: have the HSM sign its journal up to now (a checkpoint is written only if an
+ * entry was appended since the last one; calling it again is cheap). *ret_next is the
+ * next journal seq, *ret_checkpoint the seq of the latest checkpoint: entries up to it
+ * are signed. Either pointer may be NULL. */
+WRIT_MUST_CHECK int hsmc_checkpoint(int fd, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason);
+
+/* Op 4: up to max (1..HSMP_JOURNAL_BATCH_MAX) durable journal entries from seq since.
+ * *ret_entries is a CBOR array of byte strings, each one entry's bytes (the caller
+ * decrefs it); *ret_next (may be NULL) is the next journal seq. WRIT_E_INVAL for a max
+ * the HSM would refuse, WRIT_E_PROTO for an answer that is not such an array. */
+WRIT_MUST_CHECK int hsmc_journal(int fd, uint64_t since, uint64_t max, cbor_item_t **ret_entries,
+				 uint64_t *ret_next, char *reason);
+
 #endif

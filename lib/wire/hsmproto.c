@@ -134,6 +134,7 @@ int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret
 		break;
 	case HSMP_OP_STATUS:
 	case HSMP_OP_ENROLMENT:
+	case HSMP_OP_CHECKPOINT:
 		want = 1;
 		break;
 	case HSMP_OP_JOURNAL:

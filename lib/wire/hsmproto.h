@@ -34,6 +34,7 @@ enum hsmp_op {
 	HSMP_OP_ENROLMENT = 5, /* {}                                     -> {8} */
 	HSMP_OP_WRAP_SECRET = 6, /* {3: writ id, 5: uid(16), 8: DAC, 9: ENC_PUB, 10: binding,
 				    11: label}                              -> {14, 9} */
+	HSMP_OP_CHECKPOINT = 7, /* {}: sign the journal up to now       -> {9, 16} */
 };
 
 enum hsmp_req_key {
@@ -66,6 +67,7 @@ enum hsmp_resp_key {
 	HSMP_RS_FACTORY = 13,   /* tstr */
 	HSMP_RS_WRAPPED = 14,   /* bstr: WRAPPED (docs/device-protocol.md) */
 	HSMP_RS_REISSUED = 15,  /* uint 1, op 2 only when the DAC is a re-issue (no quantity used) */
+	HSMP_RS_CHECKPOINT = 16, /* uint: seq of the latest checkpoint (op 7) */
 };
 
 /* Keys of a writ status map in HSMP_RS_WRITS. */

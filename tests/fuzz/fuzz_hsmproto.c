@@ -27,6 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     rq.binding_len < HSMP_BINDING_MIN || rq.binding_len > HSMP_BINDING_MAX || rq.label_len == 0 ||
 		     rq.label_len > HSMP_LABEL_MAX || rq.label[rq.label_len] != 0))
 			abort();
+		if ((rq.op == HSMP_OP_STATUS || rq.op == HSMP_OP_ENROLMENT || rq.op == HSMP_OP_CHECKPOINT) &&
+		    cbor_map_size(rq.root) != 1)
+			abort(); /* these take no key but the op */
 		hsmp_request_free(&rq);
 	}
 	if (cbu_load_map(data, size, &m) == 0)

@@ -8,3 +8,12 @@ foreach(t flow refusals journal socket)
     LABELS hsm
     TIMEOUT 180)
 endforeach()
+# Op 7 (checkpoint now), and a real writ-hsmd journal verified as the cloud does
+# (lib/wire/jseg.c) by jseg_tool.
+add_executable(jseg_tool ${CMAKE_SOURCE_DIR}/tests/integration/jseg_tool.c)
+target_link_libraries(jseg_tool PRIVATE writ_wire writ_crypto writ_host)
+set_target_properties(jseg_tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+writ_shell_test(hsm_checkpoint
+  SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/hsm_checkpoint.sh
+  LABELS hsm cloud
+  TIMEOUT 180)

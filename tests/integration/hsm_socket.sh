@@ -63,6 +63,7 @@ poke issue-long-uid "$MALFORMED"
 poke issue-extra-key "$MALFORMED"
 poke journal-max-zero "$MALFORMED"
 poke journal-max-too-big "$MALFORMED"
+poke checkpoint-extra-key "$MALFORMED"
 # well-formed requests keep the connection for the next one
 poke status-twice "response 0 writs; response 0 writs; open"
 poke issue-unknown-writ "response -4 CSR is malformed (malformed input); open"

@@ -55,6 +55,7 @@ CASES = {
     "issue-extra-key": (frame(cbor2.dumps({1: 2, 3: bytes(16), 4: b"0", 5: b"\x01", 6: 0})), False, 5),
     "journal-max-zero": (frame(cbor2.dumps({1: 4, 6: 0, 7: 0})), False, 5),
     "journal-max-too-big": (frame(cbor2.dumps({1: 4, 6: 0, 7: 513})), False, 5),
+    "checkpoint-extra-key": (frame(bytes.fromhex("a201070901")), False, 5),  # {1: 7, 9: 1}
     # well-formed requests: the connection stays open for the next one
     "status-twice": (frame(STATUS) * 2, False, 1),
     "issue-unknown-writ": (frame(ISSUE_OK_SHAPE), False, 1),

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of writ-hsmd's journal: create, concurrent group-committed appends,
- * reopen and replay, checkpoints, torn-tail recovery, and refusal of a journal that
+ * reopen and replay, checkpoints (and checkpoint now, op 7), torn-tail recovery,
+ * journals written before the canonical entry writer, and refusal of a journal that
  * was damaged in the middle, re-chained, or signed by another identity.
  */
 #include <setjmp.h>
@@ -329,6 +330,99 @@ static void test_export(void **state)
 	journal_close(j);
 }
 
+/* A frame as writ-hsmd wrote them before the canonical writer: libcbor's encoding
+ * (9-byte integer heads). Returns the entry's hash in h. */
+static void legacy_frame(FILE *fp, uint64_t seq, uint8_t h[32], uint32_t type, cbor_item_t *body)
+{
+	cbor_item_t *m = cbu_new_map(5);
+	uint8_t *entry = NULL, len[4];
+	size_t n = 0;
+
+	assert_int_equal(cbu_put_uint(m, 1, seq), 0);
+	assert_int_equal(cbu_put_bytes(m, 2, h, 32), 0);
+	assert_int_equal(cbu_put_int(m, 3, 1000), 0);
+	assert_int_equal(cbu_put_uint(m, 4, type), 0);
+	assert_int_equal(cbu_put_item(m, 5, body), 0);
+	assert_int_equal(cbu_serialize(m, &entry, &n), 0);
+	assert_int_equal(entry[1], 0x1b); /* the long head this is about */
+	len[0] = (uint8_t)(n >> 24);
+	len[1] = (uint8_t)(n >> 16);
+	len[2] = (uint8_t)(n >> 8);
+	len[3] = (uint8_t)n;
+	assert_int_equal(ec_sha256(entry, n, h), 0);
+	assert_int_equal(fwrite(len, 1, 4, fp), 4);
+	assert_int_equal(fwrite(entry, 1, n, fp), n);
+	assert_int_equal(fwrite(h, 1, 4, fp), 4);
+	free(entry);
+	cbor_decref(&m);
+	cbor_decref(&body);
+}
+
+static void test_legacy_encoding_read(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	struct journal_open_info info;
+	struct counts c = { 0 };
+	uint8_t h[32] = { 0 }, d[32], sig[64];
+	cbor_item_t *b;
+	FILE *fp = fopen(f->path, "wb");
+
+	assert_non_null(fp);
+	b = cbu_new_map(2);
+	assert_int_equal(cbu_put_bytes(b, 3, f->signer.pub, WRIT_P256_PUB_LEN), 0);
+	assert_int_equal(cbu_put_uint(b, 8, 300), 0);
+	legacy_frame(fp, 0, h, JT_GENESIS, b);
+	assert_int_equal(jentry_checkpoint_digest(1, h, d), 0);
+	assert_int_equal(f->signer.sign(f->signer.ctx, d, sig), 0);
+	b = cbu_new_map(1);
+	assert_int_equal(cbu_put_bytes(b, 1, sig, 64), 0);
+	legacy_frame(fp, 1, h, JT_CHECKPOINT, b);
+	b = cbu_new_map(1);
+	assert_int_equal(cbu_put_uint(b, 1, 77), 0);
+	legacy_frame(fp, 2, h, JT_DAC, b);
+	fclose(fp);
+	/* it opens, replays, and new (canonical) entries chain onto it */
+	assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, &info), 0);
+	assert_int_equal(info.entries, 3);
+	assert_int_equal(info.checkpoints, 1);
+	assert_int_equal(c.max_value, 77);
+	append_n(j, 0, 2);
+	journal_close(j);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(journal_open(f->path, &f->signer, count_cb, &c, &j, &info), 0);
+	assert_int_equal(info.entries, 6); /* + 2 DACs + the closing checkpoint */
+	assert_int_equal(c.dac, 3);
+	journal_close(j);
+}
+
+/* Checkpoint now (op 7): one only if something was appended since the last. */
+static void test_checkpoint_now(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j = NULL;
+	struct journal_open_info info;
+	uint64_t next = 0, cp = 0;
+
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, NULL), 0);
+	assert_int_equal(journal_checkpoint_now(j, 3000, &next, &cp), 0); /* genesis, checkpoint 1 */
+	assert_int_equal(next, 2);
+	assert_int_equal(cp, 1);
+	append_n(j, 0, 3);
+	assert_int_equal(journal_checkpoint_now(j, 3000, &next, &cp), 1);
+	assert_int_equal(next, 6);
+	assert_int_equal(cp, 5);
+	assert_int_equal(journal_checkpoint_now(j, 3001, &next, &cp), 0);
+	assert_int_equal(next, 6);
+	assert_int_equal(cp, 5);
+	journal_close(j); /* nothing to sign: no closing checkpoint */
+	assert_int_equal(journal_open(f->path, &f->signer, NULL, NULL, &j, &info), 0);
+	assert_int_equal(info.entries, 6);
+	assert_int_equal(journal_checkpoint_now(j, 3002, &next, &cp), 0);
+	assert_int_equal(cp, 5);
+	journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +434,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_identity_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_garbage_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_encoding_read, setup, teardown),
 	};
 
 	log_init("test_journal", LOG_LVL_ERROR);

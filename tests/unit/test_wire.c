@@ -158,6 +158,18 @@ static void test_hsmproto_requests(void **state)
 	assert_int_equal(cbu_put_uint(m, HSMP_RQ_SINCE, 1), 0);
 	n = encode(m, buf, sizeof(buf));
 	assert_int_equal(hsmp_decode_request(buf, n, &rq), WRIT_E_PROTO);
+	/* op 7, checkpoint: no key but the op */
+	m = cbu_new_map(1);
+	assert_int_equal(cbu_put_uint(m, HSMP_RQ_OP, HSMP_OP_CHECKPOINT), 0);
+	n = encode(m, buf, sizeof(buf));
+	assert_int_equal(hsmp_decode_request(buf, n, &rq), 0);
+	assert_int_equal(rq.op, HSMP_OP_CHECKPOINT);
+	hsmp_request_free(&rq);
+	m = cbu_new_map(2);
+	assert_int_equal(cbu_put_uint(m, HSMP_RQ_OP, HSMP_OP_CHECKPOINT), 0);
+	assert_int_equal(cbu_put_uint(m, HSMP_RQ_SINCE, 0), 0);
+	n = encode(m, buf, sizeof(buf));
+	assert_int_equal(hsmp_decode_request(buf, n, &rq), WRIT_E_PROTO);
 	/* unknown op */
 	m = cbu_new_map(1);
 	assert_int_equal(cbu_put_uint(m, HSMP_RQ_OP, 99), 0);
