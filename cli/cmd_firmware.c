@@ -26,6 +26,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage:\n"
 		   "  writ firmware sign   --authority DIR --version V --in IMAGE --out SIG [--pin-file F]\n"
 		   "  writ firmware verify --pub HEX|FILE --version V --in IMAGE --sig SIG\n"
+		   "  writ firmware upload --product ID --image F --fw-version N (--signature HEX128 |\n"
+		   "         --signature-file F | --sign-in-portal)     (writ-cloud; see writ firmware upload --help)\n"
+		   "  writ firmware list --product ID                  (writ-cloud)\n"
 		   "V is 0..4294967295; IMAGE is 1 byte..4 MiB; SIG is r||s, 64 bytes (raw, or 128 hex digits).\n"
 		   "verify exits 0 if the signature is good, 1 if not, 2 on a usage or I/O error.\n");
 }
@@ -180,6 +183,8 @@ int cmd_firmware(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	sub = argv[1];
+	if (!strcmp(sub, "upload") || !strcmp(sub, "list"))
+		return cmd_cloud(argc, argv);
 	if (parse(argc - 1, argv + 1, &o) < 0) {
 		usage(stderr);
 		return 2;

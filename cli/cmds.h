@@ -3,6 +3,8 @@
 #ifndef WRIT_CLI_CMDS_H
 #define WRIT_CLI_CMDS_H
 
+#include <stdio.h>
+
 /* writ matter check-chain --paa F --pai F --dac F: 0 valid, 1 invalid (reason on
  * stderr), 2 usage or I/O error. argv[0] is "matter". */
 int cmd_matter(int argc, char **argv);
@@ -18,6 +20,14 @@ int cmd_firmware(int argc, char **argv);
 
 /* writ chip discover|status|provision: the station's chip driver (argv[0] is "chip"). */
 int cmd_chip(int argc, char **argv);
+
+/* writ product|version|factory|batch|records|device|user|token|alert|whoami and writ
+ * firmware upload|list: a writ-cloud client (argv[0] is the command). Exit 0 done, 1
+ * refused, 2 usage, 3 unreachable. cloud_is_command: whether name is one of them;
+ * cloud_usage_lines: their lines of `writ --help`. */
+int cmd_cloud(int argc, char **argv);
+int cloud_is_command(const char *name);
+void cloud_usage_lines(FILE *f);
 
 struct p11_ctx;
 struct writ_signer;

@@ -12,9 +12,10 @@ static void usage(FILE *f)
 		   "  authority   act as a local OEM authority: roots, Matter PAA, PAI certification, writs\n"
 		   "  hsm         talk to a writ-hsmd over its local socket\n"
 		   "  chip        discover, inspect and provision chips (writ-devsim or real ones)\n"
-		   "  firmware    sign and verify firmware images (secure-boot key)\n"
-		   "  matter      Matter data: check-chain, payload, spake2p, passcode, discriminator, label, factory-data\n"
-		   "Run `writ <command> --help` for the options of each.\n");
+		   "  firmware    sign and verify firmware images (secure-boot key); upload and list them (writ-cloud)\n"
+		   "  matter      Matter data: check-chain, payload, spake2p, passcode, discriminator, label, factory-data\n");
+	cloud_usage_lines(f);
+	fprintf(f, "Run `writ <command> --help` for the options of each.\n");
 }
 
 int main(int argc, char **argv)
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 		return cmd_chip(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "firmware"))
 		return cmd_firmware(argc - 1, argv + 1);
+	if (cloud_is_command(argv[1]))
+		return cmd_cloud(argc - 1, argv + 1);
 	fprintf(stderr, "writ: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -13,10 +13,12 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
@@ -74,6 +76,11 @@ static int digest(EVP_MD *const *md, const void *data, size_t n, uint8_t *out, u
 	if (!fetched() || EVP_Digest(data, n, out, &len, *md, NULL) != 1 || len != want)
 		return WRIT_E_CRYPTO;
 	return 0;
+}
+
+int ec_random(uint8_t *buf, size_t n)
+{
+	return n > INT_MAX || RAND_bytes(buf, (int)n) != 1 ? WRIT_E_CRYPTO : 0;
 }
 
 int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32])

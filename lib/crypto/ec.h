@@ -17,6 +17,9 @@
 /* SHA-256 of n bytes. */
 WRIT_MUST_CHECK int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32]);
 
+/* n bytes from OpenSSL's CSPRNG (WRIT_E_CRYPTO if it is not seeded). */
+WRIT_MUST_CHECK int ec_random(uint8_t *buf, size_t n);
+
 /* SHA-1 of n bytes (only for X.509 key identifiers, which Matter defines with it). */
 WRIT_MUST_CHECK int ec_sha1(const void *data, size_t n, uint8_t ret_digest[20]);
 

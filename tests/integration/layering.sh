@@ -29,6 +29,8 @@ check host base
 check wire base crypto
 check matter base crypto
 check chip base
+check db base host
+check web base host
 # factory/ (writ-factory) is a program: it may use every library, but it never opens a
 # PKCS#11 token (only writ-hsmd holds keys)
 if grep -nE '#include "p11/' factory/*.[ch]; then

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reading what was made: device records (one per DAC the HSMs journalled, with the
+ * factory's record once synced), device search and alerts (docs/cloud-api.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cloud/cloud.h"
+#include "factory/record.h"
+#include "host/file.h"
+
+#define RECORDS_PAGE_MAX 10000
+
+#define DEVICE_COLS                                                                                                   \
+	"d.id, p.name, b.writ_id, d.kind, d.idx, d.uid, d.serial, d.dac_serial, d.dac_sha256, d.time, h.hsm_id,"       \
+	" d.hsm_seq, f.name, d.record_seq, d.record, p.oem_id, b.org_id"
+#define DEVICE_FROM                                                                                                   \
+	" FROM devices d JOIN products p ON p.id = d.product_id JOIN batches b ON b.id = d.batch_id"                   \
+	" JOIN hsms h ON h.id = d.hsm_pk JOIN factories f ON f.id = b.factory_id"
+
+/* Readers of devices: the product's OEM (its OEM roles) and invited ODMs. */
+static const char reader_clause[] =
+	" AND ((? = 1 AND p.oem_id = ?) OR (? = 1 AND EXISTS (SELECT 1 FROM invites i WHERE i.product_id = p.id"
+	" AND i.odm_id = ?)))";
+
+static void reader_params(const struct call *k, struct db_param *p)
+{
+	p[0] = DB_I(k->who.oem);
+	p[1] = DB_I(k->who.org_id);
+	p[2] = DB_I(!k->who.oem && k->who.role == ROLE_ODM_ENGINEER);
+	p[3] = DB_I(k->who.org_id);
+}
+
+static json_t *device_json(struct db_res *r, size_t i)
+{
+	size_t len;
+	json_t *o = json_pack("{s:I, s:s, s:o, s:s, s:I, s:o, s:I, s:o, s:o, s:I, s:o, s:I, s:s}", "id",
+			      (json_int_t)db_int(r, i, 0), "product", db_text(r, i, 1), "batch",
+			      hexj(db_blob(r, i, 2, &len), 16), "operation", db_text(r, i, 3), "index",
+			      (json_int_t)db_int(r, i, 4), "uid", hexj(db_blob(r, i, 5, &len), len), "serial",
+			      (json_int_t)db_int(r, i, 6), "dac_serial", hexj(db_blob(r, i, 7, &len), 12), "dac_sha256",
+			      hexj(db_blob(r, i, 8, &len), 32), "time", (json_int_t)db_int(r, i, 9), "hsm",
+			      hexj(db_blob(r, i, 10, &len), 32), "hsm_seq", (json_int_t)db_int(r, i, 11), "factory",
+			      db_text(r, i, 12));
+	json_t *rec;
+
+	if (!o)
+		return NULL;
+	if (!db_isnull(r, i, 13) && (rec = json_loads(db_text(r, i, 14), 0, NULL)) != NULL) {
+		json_object_set_new(o, "record_seq", json_integer(db_int(r, i, 13)));
+		json_object_set_new(o, "station", json_incref(json_object_get(rec, "station")));
+		json_object_set_new(o, "line", json_incref(json_object_get(rec, "line")));
+		json_object_set_new(o, "result", json_incref(json_object_get(rec, "result")));
+		json_object_set_new(o, "qr", json_incref(json_object_get(rec, "qr")));
+		json_object_set_new(o, "manual", json_incref(json_object_get(rec, "manual")));
+		json_object_set_new(o, "firmware_version", json_incref(json_object_get(rec, "firmware_version")));
+		json_decref(rec);
+	} else {
+		json_object_set_new(o, "record_seq", json_null());
+	}
+	return o;
+}
+
+static const char *csv_cols[] = { "id", "product", "batch", "operation", "index", "uid", "serial", "dac_serial",
+				  "dac_sha256", "time", "hsm", "hsm_seq", "factory", "record_seq", "station", "line",
+				  "result", "qr", "manual", "firmware_version" };
+
+/* One CSV line of a device (RFC 4180; text that a spreadsheet would run as a formula
+ * gets a leading '). */
+static int csv_line(json_t *o, char **out, size_t *len, size_t *cap)
+{
+	size_t i, k;
+	for (i = 0; i < sizeof(csv_cols) / sizeof(csv_cols[0]); i++) {
+		json_t *v = json_object_get(o, csv_cols[i]);
+		char num[32];
+		const char *s = num;
+		int quote, inject = 0;
+		if (json_is_integer(v))
+			(void)!snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		else if (json_is_string(v)) {
+			s = json_string_value(v);
+			inject = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
+		} else
+			num[0] = 0;
+		quote = strpbrk(s, ",\"\r\n") != NULL;
+		if (*len + 2 * strlen(s) + 8 > *cap) {
+			size_t nc = (*cap + 2 * strlen(s) + 8) * 2;
+			char *n = realloc(*out, nc);
+			if (!n)
+				return WRIT_E_NOMEM;
+			*out = n;
+			*cap = nc;
+		}
+		if (i)
+			(*out)[(*len)++] = ',';
+		if (quote)
+			(*out)[(*len)++] = '"';
+		if (inject)
+			(*out)[(*len)++] = '\'';
+		for (k = 0; s[k]; k++) {
+			if (s[k] == '"')
+				(*out)[(*len)++] = '"';
+			(*out)[(*len)++] = s[k];
+		}
+		if (quote)
+			(*out)[(*len)++] = '"';
+	}
+	(*out)[(*len)++] = '\n';
+	return 0;
+}
+
+int h_records(struct call *k)
+{
+	const char *prod = query_arg(k, "product"), *batch = query_arg(k, "batch"), *since = query_arg(k, "since");
+	const char *limit = query_arg(k, "limit"), *format = query_arg(k, "format");
+	struct db_param p[8];
+	struct db_res *r = NULL;
+	uint8_t bid[16] = { 0 };
+	long long s = since ? strtoll(since, NULL, 10) : 0, l = limit ? strtoll(limit, NULL, 10) : 1000;
+	char sql[1024];
+	size_t i, np = 0, len = 0, cap = 0;
+	char *out = NULL;
+	json_t *list;
+	int err;
+
+	if (strcmp(k->method, "GET") || k->n_segs != 1)
+		return fail(k, 405, "method", "GET /v1/records");
+	if (k->who.role == ROLE_FACTORY)
+		return forbid(k, "users");
+	if (!format)
+		format = "json";
+	if (strcmp(format, "json") && strcmp(format, "jsonl") && strcmp(format, "csv"))
+		return fail(k, 400, "bad_request", "format: json, jsonl or csv");
+	if (s < 0 || l < 1 || l > RECORDS_PAGE_MAX)
+		return fail(k, 400, "bad_request", "since >= 0; limit 1..%d", RECORDS_PAGE_MAX);
+	if (batch && (!hex_ok(batch, 16) || hex_decode(batch, bid, 16) < 0))
+		return fail(k, 400, "bad_request", "batch: the batch id (32 hex digits)");
+	(void)!snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLS DEVICE_FROM " WHERE d.id > ?%s%s%s ORDER BY d.id LIMIT ?",
+			prod ? " AND p.name = ?" : "", batch ? " AND b.writ_id = ?" : "", reader_clause);
+	p[np++] = DB_I(s);
+	if (prod)
+		p[np++] = DB_T(prod);
+	if (batch)
+		p[np++] = DB_B(bid, 16);
+	reader_params(k, p + np);
+	np += 4;
+	p[np++] = DB_I(l);
+	if ((err = db_query(k->db, sql, p, np, &r)) < 0)
+		return fail_db(k, err, "records");
+	if (!strcmp(format, "json")) {
+		list = json_array();
+		for (i = 0; i < db_rows(r); i++)
+			json_array_append_new(list, device_json(r, i));
+		answer(k, 200, json_pack("{s:o, s:I}", "records", list, "next",
+					 (json_int_t)(db_rows(r) ? db_int(r, db_rows(r) - 1, 0) : s)));
+		db_res_free(r);
+		return 0;
+	}
+	if (!strcmp(format, "csv")) {
+		const char *hdr = "id,product,batch,operation,index,uid,serial,dac_serial,dac_sha256,time,hsm,hsm_seq,"
+				  "factory,record_seq,station,line,result,qr,manual,firmware_version\n";
+		cap = strlen(hdr) + 1024;
+		if ((out = malloc(cap))) {
+			len = strlen(hdr);
+			memcpy(out, hdr, len);
+		}
+	}
+	for (i = 0; out || !strcmp(format, "jsonl") ? i < db_rows(r) : 0; i++) {
+		json_t *o = device_json(r, i);
+		if (!o)
+			break;
+		if (!strcmp(format, "csv")) {
+			err = csv_line(o, &out, &len, &cap);
+		} else {
+			char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+			size_t tl = t ? strlen(t) : 0;
+			if (t && len + tl + 2 > cap) {
+				size_t nc = (cap + tl + 2) * 2;
+				char *n = realloc(out, nc);
+				if (n) {
+					out = n;
+					cap = nc;
+				}
+			}
+			if (t && len + tl + 2 <= cap) {
+				memcpy(out + len, t, tl);
+				len += tl;
+				out[len++] = '\n';
+			}
+			free(t);
+		}
+		json_decref(o);
+	}
+	db_res_free(r);
+	k->bytes = out ? (uint8_t *)out : malloc(1);
+	k->bytes_len = out ? len : 0;
+	k->content_type = !strcmp(format, "csv") ? "text/csv" : "application/x-ndjson";
+	k->status = 200;
+	return 0;
+}
+
+int h_devices(struct call *k)
+{
+	const char *serial = query_arg(k, "serial"), *uid = query_arg(k, "uid"), *dser = query_arg(k, "dac_serial");
+	uint8_t b[32];
+	struct db_param p[6];
+	struct db_res *r = NULL;
+	char sql[1024], *end;
+	json_t *list;
+	size_t i, np = 0, n;
+	int err;
+
+	if (strcmp(k->method, "GET") || k->n_segs != 1)
+		return fail(k, 405, "method", "GET /v1/devices?serial=|uid=|dac_serial=");
+	if (k->who.role == ROLE_FACTORY)
+		return forbid(k, "users");
+	if (!!serial + !!uid + !!dser != 1)
+		return fail(k, 400, "bad_request", "give exactly one of serial=, uid= (hex), dac_serial= (24 hex digits)");
+	if (serial) {
+		long long v = strtoll(serial, &end, 10);
+		if (!serial[0] || *end || v < 0)
+			return fail(k, 400, "bad_request", "serial: a device serial number");
+		p[np++] = DB_I(v);
+	} else {
+		const char *h = uid ? uid : dser;
+		n = strlen(h) / 2;
+		if (!n || n > 32 || !hex_ok(h, n) || hex_decode(h, b, n) < 0 || (dser && n != 12))
+			return fail(k, 400, "bad_request", "uid: 2..64 hex digits; dac_serial: 24 hex digits");
+		p[np++] = DB_B(b, n);
+	}
+	(void)!snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLS DEVICE_FROM " WHERE %s = ?%s ORDER BY d.id LIMIT 100",
+			serial ? "d.serial" : uid ? "d.uid" : "d.dac_serial", reader_clause);
+	reader_params(k, p + np);
+	np += 4;
+	if ((err = db_query(k->db, sql, p, np, &r)) < 0)
+		return fail_db(k, err, "devices");
+	list = json_array();
+	for (i = 0; i < db_rows(r); i++)
+		json_array_append_new(list, device_json(r, i));
+	db_res_free(r);
+	return answer(k, 200, json_pack("{s:o}", "devices", list));
+}
+
+int h_alerts(struct call *k)
+{
+	struct db_res *r = NULL;
+	json_t *list;
+	size_t i;
+	int err;
+
+	if (strcmp(k->method, "GET") || k->n_segs != 1)
+		return fail(k, 405, "method", "GET /v1/alerts");
+	if (!k->who.oem)
+		return forbid(k, "OEM users");
+	err = db_query(k->db,
+		       "SELECT a.id, a.time, a.kind, coalesce(f.name, ''), a.hsm_pk, a.detail FROM alerts a"
+		       " LEFT JOIN factories f ON f.id = a.factory_id WHERE a.org_id = ? ORDER BY a.id DESC LIMIT 1000",
+		       (struct db_param[]){ DB_I(k->who.org_id) }, 1, &r);
+	if (err < 0)
+		return fail_db(k, err, "alerts");
+	list = json_array();
+	for (i = 0; i < db_rows(r); i++)
+		json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:s, s:s}", "id", (json_int_t)db_int(r, i, 0), "time",
+						      (json_int_t)db_int(r, i, 1), "kind", db_text(r, i, 2), "factory",
+						      db_text(r, i, 3), "detail", db_text(r, i, 5)));
+	db_res_free(r);
+	return answer(k, 200, json_pack("{s:o}", "alerts", list));
+}

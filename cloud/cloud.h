@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-cloud internals (docs/cloud-api.md). The service keeps no state outside its store
+ * (lib/db: SQLite or PostgreSQL) and its PKCS#11 token, so several instances can share
+ * one PostgreSQL. Every handler gets a struct call: the request (method, path segments,
+ * query, body) and the authenticated caller, and answers with one JSON object or bytes.
+ */
+#ifndef WRIT_CLOUD_CLOUD_H
+#define WRIT_CLOUD_CLOUD_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "base/keyops.h"
+#include "db/db.h"
+
+#define CLOUD_BODY_MAX (64u * 1024u)
+#define CLOUD_BULK_MAX (4u * 1024u * 1024u + 64u * 1024u) /* firmware, journal and record pushes */
+#define CLOUD_NAME_MAX 64
+#define CLOUD_WHY_MAX 256
+#define CLOUD_SEGS_MAX 8
+#define CLOUD_CODE_TTL (24 * 3600)
+
+struct p11_ctx;
+
+struct cloud {
+	struct db_pool *pool;
+	const char *db_url;
+	enum db_kind kind;
+	/* the token holding every OEM org's authority keys; one operation at a time */
+	struct p11_ctx *p11;
+	pthread_mutex_t p11_lock;
+	int quiet;
+};
+
+enum role { ROLE_NONE = 0, ROLE_OEM_ADMIN, ROLE_OEM_SECURITY, ROLE_ODM_ENGINEER, ROLE_FACTORY };
+
+struct caller {
+	int64_t token_id;
+	int64_t user_id;         /* 0 for a factory credential */
+	int64_t org_id;          /* the user's org; for a factory: its ODM */
+	int64_t factory_id;      /* factory credentials only */
+	enum role role;
+	int oem;                 /* the caller's org is an OEM */
+	char user[CLOUD_NAME_MAX + 1];
+	char org[CLOUD_NAME_MAX + 1];
+};
+
+struct call {
+	struct cloud *c;
+	struct db *db;
+	const char *method;
+	const char *segs[CLOUD_SEGS_MAX]; /* path segments after /v1 */
+	size_t n_segs;
+	const char *body;
+	size_t body_len;
+	struct MHD_Connection *conn;
+	struct caller who;
+	/* the answer */
+	unsigned status;
+	json_t *json;              /* or */
+	uint8_t *bytes;            /* malloc'd octet-stream answer */
+	size_t bytes_len;
+	const char *content_type;  /* of bytes; default application/octet-stream */
+};
+
+/* Role names as in the API. */
+const char *role_name(enum role r);
+enum role role_parse(const char *s);
+
+/* ---- answers (http.c) ---- */
+/* Set an error answer; returns 0 so handlers can `return fail(...)`. */
+int fail(struct call *k, unsigned status, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The usual answer to a store failure: 503 for WRIT_E_IO/RETRY, 409 for EXISTS. */
+int fail_db(struct call *k, int err, const char *what);
+int answer(struct call *k, unsigned status, json_t *o); /* takes o */
+const char *query_arg(struct call *k, const char *name); /* NULL when absent */
+
+/* ---- request bodies (jreq.c) ---- */
+enum jtype { JV_STR = 1, JV_INT, JV_ARR, JV_OBJ, JV_BOOL };
+struct jfield {
+	const char *name;
+	enum jtype type;
+	int required;
+};
+/* Parse the call's body as one JSON object with only these fields (types checked,
+ * required ones present). On refusal answers 400 and returns WRIT_E_FORMAT. */
+WRIT_MUST_CHECK int jreq(struct call *k, const struct jfield *f, size_t n, json_t **ret);
+const char *jstr(json_t *o, const char *name);             /* NULL when absent */
+int64_t jint(json_t *o, const char *name, int64_t dflt);
+int name_ok(const char *s);                                 /* 1..64 of [A-Za-z0-9._-] */
+int hex_ok(const char *s, size_t nbytes);                   /* exactly 2*nbytes hex digits */
+json_t *hexj(const uint8_t *p, size_t n);
+json_t *b64j(const uint8_t *p, size_t n);
+/* Decode standard base64 (padding required) into a malloc'd buffer of at most max bytes. */
+WRIT_MUST_CHECK int b64_decode_alloc(const char *s, size_t max, uint8_t **ret, size_t *ret_len);
+int64_t now_s(void);
+
+/* ---- tokens and authorization (auth.c) ---- */
+/* Fill k->who from the Authorization header. 0, or an answered 401. */
+WRIT_MUST_CHECK int authenticate(struct call *k);
+/* Make a random API token "wc_..." (out holds 64 bytes) and its SHA-256. */
+WRIT_MUST_CHECK int token_make(char out[64], uint8_t hash[32]);
+/* 1 when the caller's role is one of the given (ROLE_NONE-terminated list). */
+int role_in(const struct call *k, ...);
+/* Answer 403 naming the roles that may; returns 0. */
+int forbid(struct call *k, const char *who_may);
+
+/* A product row the caller may see: 0 and *ret filled, or an answered 404. */
+struct product {
+	int64_t id, oem_id, vid, pid, quota, allocated, produced, next_serial;
+	char name[CLOUD_NAME_MAX + 1];
+	char title[CLOUD_NAME_MAX * 2 + 1];
+	char pai_mode[16];
+	uint8_t sb_pub[WRIT_P256_PUB_LEN];
+	int has_sb_pub;
+};
+WRIT_MUST_CHECK int product_visible(struct call *k, const char *name, struct product *ret);
+/* The caller is the product's OEM (any OEM role of that org). */
+int product_is_own_oem(const struct call *k, const struct product *p);
+
+/* ---- the authority keys of each OEM org (keys.c) ---- */
+enum org_key { KEY_WRIT = 0, KEY_PAA, KEY_DEBUG_ROOT, KEY_SECURE_BOOT, KEY_COUNT };
+/* Create the org's four keys in the token and its PAA certificate (into org_keys). */
+WRIT_MUST_CHECK int keys_create_org(struct cloud *c, struct db *db, int64_t org_id, const char *org_name);
+/* Public key of one of the org's keys. */
+WRIT_MUST_CHECK int keys_pub(struct db *db, int64_t org_id, enum org_key key, uint8_t pub[WRIT_P256_PUB_LEN]);
+WRIT_MUST_CHECK int keys_paa_der(struct db *db, int64_t org_id, uint8_t **ret, size_t *ret_len);
+/* Run fn(signer, arg) with the org's key as a signer, under the token lock. */
+typedef int (*keys_sign_fn)(const struct writ_signer *signer, void *arg);
+WRIT_MUST_CHECK int keys_with_signer(struct cloud *c, int64_t org_id, enum org_key key, keys_sign_fn fn, void *arg);
+WRIT_MUST_CHECK int keys_random(struct cloud *c, uint8_t *buf, size_t n);
+
+/* ---- alerts (sync.c) ---- */
+/* Record an alert for the OEM org (outside any transaction: it must outlive a refusal). */
+void alert_raise(struct call *k, int64_t org_id, int64_t factory_id, int64_t hsm_pk, const char *kind,
+		 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- schema (schema.c) ---- */
+WRIT_MUST_CHECK int schema_create(struct db *db);
+
+/* ---- handlers ---- */
+int h_health(struct call *k);
+int h_me(struct call *k);
+int h_users(struct call *k);
+int h_tokens(struct call *k);
+int h_products(struct call *k);
+int h_firmware(struct call *k);
+int h_versions(struct call *k);
+int h_pai(struct call *k);
+int h_factories(struct call *k);
+int h_enrol(struct call *k);
+int h_batches(struct call *k);
+int h_sync(struct call *k);
+int h_records(struct call *k);
+int h_devices(struct call *k);
+int h_alerts(struct call *k);
+
+/* ---- the server (http.c) ---- */
+struct cloud_server;
+WRIT_MUST_CHECK int cloud_serve_start(struct cloud *c, const char *host, unsigned port, unsigned threads,
+				      struct cloud_server **ret);
+unsigned cloud_serve_port(const struct cloud_server *s);
+void cloud_serve_stop(struct cloud_server *s);
+
+/* Run fn in a transaction, retrying on WRIT_E_RETRY a few times. */
+typedef int (*tx_fn)(struct call *k, void *arg);
+WRIT_MUST_CHECK int in_tx(struct call *k, tx_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writ-cloud: the OEM's portal (docs/cloud-api.md).
+ *
+ *   writ-cloud init    --db URL [--token LABEL] [--module SO]
+ *   writ-cloud org add --db URL --kind oem|odm --name ORG --user NAME [--role ROLE]
+ *   writ-cloud serve   --db URL [--listen 127.0.0.1:8443] [--threads N]
+ *
+ * URL: sqlite:PATH (the embedded default) or postgresql://... (several instances may
+ * serve one PostgreSQL). The token's PIN comes from --pin-file F or $WRIT_CLOUD_PIN;
+ * `init` creates the token when missing, with an SO PIN from --so-pin-file F or
+ * $WRIT_CLOUD_SO_PIN. Nothing secret is ever taken from argv.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "base/ct.h"
+#include "cloud/cloud.h"
+#include "host/log.h"
+#include "p11/p11.h"
+
+#define DEFAULT_TOKEN "writ-cloud"
+
+struct opts {
+	const char *db, *listen, *pin_file, *so_pin_file, *token, *module, *kind, *name, *user, *role;
+	unsigned threads;
+	int verbose;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage:\n"
+		   "  writ-cloud init    --db URL [--token LABEL] [--module SO]\n"
+		   "  writ-cloud org add --db URL --kind oem|odm --name ORG --user NAME [--role ROLE]\n"
+		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose]\n"
+		   "URL: sqlite:PATH or postgresql://... (also $WRIT_CLOUD_DB).\n"
+		   "The token PIN comes from --pin-file F or $WRIT_CLOUD_PIN; init creates the token when it is\n"
+		   "missing, with an SO PIN from --so-pin-file F or $WRIT_CLOUD_SO_PIN. The token is \"%s\" in the\n"
+		   "build's default PKCS#11 module (SoftHSM) unless --token / --module say otherwise.\n"
+		   "org add prints the first user's API token once; the store keeps only its hash.\n"
+		   "Roles: an OEM's first user is oem-admin, an ODM's odm-engineer (--role changes it).\n",
+		DEFAULT_TOKEN);
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "db", required_argument, 0, 'd' },	  { "listen", required_argument, 0, 'l' },
+		{ "pin-file", required_argument, 0, 'p' }, { "so-pin-file", required_argument, 0, 's' },
+		{ "token", required_argument, 0, 't' },	  { "module", required_argument, 0, 'm' },
+		{ "kind", required_argument, 0, 'k' },	  { "name", required_argument, 0, 'n' },
+		{ "user", required_argument, 0, 'u' },	  { "role", required_argument, 0, 'r' },
+		{ "threads", required_argument, 0, 'T' }, { "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->listen = "127.0.0.1:8443";
+	o->token = DEFAULT_TOKEN;
+	o->threads = 8;
+	o->db = getenv("WRIT_CLOUD_DB");
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->db = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'p': o->pin_file = optarg; break;
+		case 's': o->so_pin_file = optarg; break;
+		case 't': o->token = optarg; break;
+		case 'm': o->module = optarg; break;
+		case 'k': o->kind = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'u': o->user = optarg; break;
+		case 'r': o->role = optarg; break;
+		case 'T': o->threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'v': o->verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (!o->db) {
+		fprintf(stderr, "writ-cloud: --db URL (or $WRIT_CLOUD_DB) is required: sqlite:PATH or postgresql://...\n");
+		return -1;
+	}
+	if (o->threads < 1 || o->threads > 256) {
+		fprintf(stderr, "writ-cloud: --threads 1..256\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int open_token(struct opts *o, int create, struct p11_ctx **ret)
+{
+	char pin[P11_PIN_MAX], so[P11_PIN_MAX];
+	int err;
+
+	if (p11_pin_load(o->pin_file, "WRIT_CLOUD_PIN", pin) < 0) {
+		fprintf(stderr, "writ-cloud: no token PIN: use --pin-file F or set WRIT_CLOUD_PIN\n");
+		return WRIT_E_AUTH;
+	}
+	err = p11_open(o->module, o->token, pin, ret);
+	if (err == WRIT_E_NOTFOUND && create) {
+		if (p11_pin_load(o->so_pin_file, "WRIT_CLOUD_SO_PIN", so) < 0) {
+			fprintf(stderr, "writ-cloud: token \"%s\" does not exist; give an SO PIN (--so-pin-file F or "
+					"WRIT_CLOUD_SO_PIN) to create it\n", o->token);
+			writ_memzero(pin, sizeof(pin));
+			return WRIT_E_AUTH;
+		}
+		err = p11_token_init(o->module, o->token, so, pin);
+		writ_memzero(so, sizeof(so));
+		if (!err)
+			err = p11_open(o->module, o->token, pin, ret);
+	}
+	writ_memzero(pin, sizeof(pin));
+	if (err < 0)
+		fprintf(stderr, "writ-cloud: cannot open token \"%s\": %s\n", o->token, writ_strerror(err));
+	return err;
+}
+
+static int do_init(struct opts *o)
+{
+	struct p11_ctx *p11 = NULL;
+	struct db *db = NULL;
+	int err;
+
+	if ((err = open_token(o, 1, &p11)) < 0)
+		return 1;
+	p11_close(p11);
+	if ((err = db_open(o->db, &db)) < 0) {
+		fprintf(stderr, "writ-cloud init: cannot open the store: %s\n", writ_strerror(err));
+		return 1;
+	}
+	err = schema_create(db);
+	if (err < 0)
+		fprintf(stderr, "writ-cloud init: cannot create the schema: %s\n", db_errmsg(db));
+	else
+		printf("writ-cloud store ready (%s), token \"%s\"\n", db_kind(db) == DB_POSTGRES ? "postgresql" : "sqlite",
+		       o->token);
+	db_close(db);
+	return err < 0 ? 1 : 0;
+}
+
+/* `org add`: run through the same call path as the API, without HTTP. */
+struct org_add {
+	struct opts *o;
+	int oem;
+	enum role role;
+	int64_t org_id;
+	char token[64];
+};
+
+static int tx_org_add(struct call *k, void *arg)
+{
+	struct org_add *a = arg;
+	struct db_res *r = NULL;
+	uint8_t hash[32];
+	int64_t uid;
+	int err;
+
+	err = db_query(k->db, "INSERT INTO orgs (name, kind, created) VALUES (?, ?, ?) RETURNING id",
+		       (struct db_param[]){ DB_T(a->o->name), DB_T(a->oem ? "oem" : "odm"), DB_I(now_s()) }, 3, &r);
+	if (err < 0)
+		return err;
+	a->org_id = db_int(r, 0, 0);
+	db_res_free(r);
+	r = NULL;
+	if (a->oem && (err = keys_create_org(k->c, k->db, a->org_id, a->o->name)) < 0)
+		return err;
+	err = db_query(k->db, "INSERT INTO users (org_id, name, role, created) VALUES (?, ?, ?, ?) RETURNING id",
+		       (struct db_param[]){ DB_I(a->org_id), DB_T(a->o->user), DB_T(role_name(a->role)), DB_I(now_s()) }, 4,
+		       &r);
+	if (err < 0)
+		return err;
+	uid = db_int(r, 0, 0);
+	db_res_free(r);
+	if ((err = token_make(a->token, hash)) < 0)
+		return err;
+	return db_exec(k->db, "INSERT INTO tokens (user_id, label, hash, created) VALUES (?, 'first', ?, ?)",
+		       (struct db_param[]){ DB_I(uid), DB_B(hash, 32), DB_I(now_s()) }, 3, NULL);
+}
+
+static int do_org_add(struct opts *o)
+{
+	struct cloud c;
+	struct call k;
+	struct org_add a;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	a.o = o;
+	if (!o->kind || (strcmp(o->kind, "oem") && strcmp(o->kind, "odm")) || !name_ok(o->name) || !name_ok(o->user)) {
+		fprintf(stderr, "writ-cloud org add: --kind oem|odm, --name ORG and --user NAME (1..64 of A-Z a-z 0-9 . _ -)\n");
+		return 2;
+	}
+	a.oem = !strcmp(o->kind, "oem");
+	a.role = o->role ? role_parse(o->role) : a.oem ? ROLE_OEM_ADMIN : ROLE_ODM_ENGINEER;
+	if (a.oem ? (a.role != ROLE_OEM_ADMIN && a.role != ROLE_OEM_SECURITY) : a.role != ROLE_ODM_ENGINEER) {
+		fprintf(stderr, "writ-cloud org add: an OEM's user is oem-admin or oem-security; an ODM's odm-engineer\n");
+		return 2;
+	}
+	memset(&c, 0, sizeof(c));
+	memset(&k, 0, sizeof(k));
+	pthread_mutex_init(&c.p11_lock, NULL);
+	if (a.oem && open_token(o, 0, &c.p11) < 0)
+		return 1;
+	if ((err = db_open(o->db, &k.db)) < 0) {
+		fprintf(stderr, "writ-cloud org add: cannot open the store: %s\n", writ_strerror(err));
+		p11_close(c.p11);
+		return 1;
+	}
+	k.c = &c;
+	err = in_tx(&k, tx_org_add, &a);
+	if (err == WRIT_E_EXISTS)
+		fprintf(stderr, "writ-cloud org add: an organisation named \"%s\" exists\n", o->name);
+	else if (err < 0)
+		fprintf(stderr, "writ-cloud org add: failed: %s %s\n", writ_strerror(err), db_errmsg(k.db));
+	else {
+		printf("%s\n", a.token);
+		fprintf(stderr, "%s organisation %s with user %s (%s); the line above is the user's API token, shown once\n",
+			a.oem ? "OEM" : "ODM", o->name, o->user, role_name(a.role));
+	}
+	writ_memzero(a.token, sizeof(a.token));
+	db_close(k.db);
+	p11_close(c.p11);
+	return err < 0 ? 1 : 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int do_serve(struct opts *o)
+{
+	struct cloud c;
+	struct cloud_server *s = NULL;
+	struct db *db = NULL;
+	char host[64];
+	const char *colon = strrchr(o->listen, ':');
+	unsigned port;
+	int err;
+
+	if (!colon || (size_t)(colon - o->listen) >= sizeof(host)) {
+		fprintf(stderr, "writ-cloud serve: --listen HOST:PORT\n");
+		return 2;
+	}
+	memcpy(host, o->listen, (size_t)(colon - o->listen));
+	host[colon - o->listen] = 0;
+	port = (unsigned)strtoul(colon + 1, NULL, 10);
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.p11_lock, NULL);
+	c.quiet = !o->verbose;
+	if (open_token(o, 0, &c.p11) < 0)
+		return 1;
+	if ((err = db_open(o->db, &db)) < 0 || (err = schema_create(db)) < 0) {
+		fprintf(stderr, "writ-cloud serve: the store is not reachable or not initialised: %s %s (run writ-cloud init)\n",
+			writ_strerror(err), db ? db_errmsg(db) : "");
+		db_close(db);
+		p11_close(c.p11);
+		return 1;
+	}
+	c.kind = db_kind(db);
+	db_close(db);
+	if ((err = db_pool_new(o->db, o->threads + 2, &c.pool)) < 0) {
+		fprintf(stderr, "writ-cloud serve: store pool: %s\n", writ_strerror(err));
+		p11_close(c.p11);
+		return 1;
+	}
+	c.db_url = o->db;
+	if ((err = cloud_serve_start(&c, host, port, o->threads, &s)) < 0) {
+		fprintf(stderr, "writ-cloud serve: cannot listen on %s: %s\n", o->listen, writ_strerror(err));
+		db_pool_free(c.pool);
+		p11_close(c.p11);
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("writ-cloud listening on http://%s:%u (%s store)\n", host, cloud_serve_port(s),
+	       c.kind == DB_POSTGRES ? "postgresql" : "sqlite");
+	fflush(stdout);
+	while (!stop)
+		pause();
+	cloud_serve_stop(s);
+	db_pool_free(c.pool);
+	p11_close(c.p11);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	const char *cmd;
+
+	prctl(PR_SET_DUMPABLE, 0);
+	log_init("writ-cloud", LOG_LVL_INFO);
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "org")) {
+		if (argc < 3 || strcmp(argv[2], "add")) {
+			usage(stderr);
+			return 2;
+		}
+		if (parse(argc - 2, argv + 2, &o) < 0)
+			return 2;
+		return do_org_add(&o);
+	}
+	if (parse(argc - 1, argv + 1, &o) < 0)
+		return 2;
+	if (o.verbose)
+		log_init("writ-cloud", LOG_LVL_DEBUG);
+	if (!strcmp(cmd, "init"))
+		return do_init(&o);
+	if (!strcmp(cmd, "serve"))
+		return do_serve(&o);
+	fprintf(stderr, "writ-cloud: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
+}

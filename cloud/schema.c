@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The writ-cloud store. One schema text for both engines: @PK@ (an integer primary key
+ * the engine numbers), @BLOB@ and @BIG@ are replaced by each engine's spelling. The
+ * invariants the API promises are also constraints here, so no code path can break
+ * them: allocated <= quota, serial ranges taken from a per-product counter, one HSM per
+ * identity key, one journal entry per (HSM, seq), one device per (HSM, seq).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cloud/cloud.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS orgs (id @PK@, name TEXT NOT NULL UNIQUE,"
+	" kind TEXT NOT NULL CHECK (kind IN ('oem', 'odm')), created @BIG@ NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS users (id @PK@, org_id @BIG@ NOT NULL REFERENCES orgs(id),"
+	" name TEXT NOT NULL, role TEXT NOT NULL, created @BIG@ NOT NULL, UNIQUE (org_id, name));"
+	"CREATE TABLE IF NOT EXISTS factories (id @PK@, name TEXT NOT NULL UNIQUE,"
+	" oem_id @BIG@ NOT NULL REFERENCES orgs(id), odm_id @BIG@ NOT NULL REFERENCES orgs(id),"
+	" created @BIG@ NOT NULL, last_contact @BIG@ NOT NULL DEFAULT 0,"
+	" rec_next @BIG@ NOT NULL DEFAULT 1, rec_hash TEXT NOT NULL DEFAULT '',"
+	" writ_seq_seen @BIG@ NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS tokens (id @PK@, user_id @BIG@ REFERENCES users(id),"
+	" factory_id @BIG@ REFERENCES factories(id), label TEXT NOT NULL, hash @BLOB@ NOT NULL UNIQUE,"
+	" created @BIG@ NOT NULL, revoked @BIG@);"
+	"CREATE TABLE IF NOT EXISTS org_keys (org_id @BIG@ PRIMARY KEY REFERENCES orgs(id),"
+	" writ_pub @BLOB@ NOT NULL, paa_pub @BLOB@ NOT NULL, paa_der @BLOB@ NOT NULL,"
+	" debug_pub @BLOB@ NOT NULL, sb_pub @BLOB@ NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS products (id @PK@, name TEXT NOT NULL UNIQUE, title TEXT NOT NULL,"
+	" oem_id @BIG@ NOT NULL REFERENCES orgs(id), vid @BIG@ NOT NULL, pid @BIG@ NOT NULL,"
+	" quota @BIG@ NOT NULL, allocated @BIG@ NOT NULL DEFAULT 0, produced @BIG@ NOT NULL DEFAULT 0,"
+	" next_serial @BIG@ NOT NULL DEFAULT 1, pai_mode TEXT NOT NULL, sb_pub @BLOB@,"
+	" created @BIG@ NOT NULL, CHECK (allocated >= 0 AND allocated <= quota));"
+	"CREATE TABLE IF NOT EXISTS invites (product_id @BIG@ NOT NULL REFERENCES products(id),"
+	" odm_id @BIG@ NOT NULL REFERENCES orgs(id), created @BIG@ NOT NULL, PRIMARY KEY (product_id, odm_id));"
+	"CREATE TABLE IF NOT EXISTS firmware (product_id @BIG@ NOT NULL REFERENCES products(id),"
+	" sha256 @BLOB@ NOT NULL, fw_version @BIG@ NOT NULL, size @BIG@ NOT NULL, signature @BLOB@ NOT NULL,"
+	" image @BLOB@ NOT NULL, created @BIG@ NOT NULL, PRIMARY KEY (product_id, sha256));"
+	"CREATE TABLE IF NOT EXISTS versions (id @PK@, product_id @BIG@ NOT NULL REFERENCES products(id),"
+	" name TEXT NOT NULL, digest @BLOB@ NOT NULL UNIQUE, firmware_sha256 @BLOB@ NOT NULL,"
+	" fw_version @BIG@ NOT NULL, bundle @BLOB@ NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+	" created_by TEXT NOT NULL, created @BIG@ NOT NULL, decided_by TEXT NOT NULL DEFAULT '',"
+	" decided @BIG@ NOT NULL DEFAULT 0, UNIQUE (product_id, name));"
+	"CREATE TABLE IF NOT EXISTS codes (hash @BLOB@ PRIMARY KEY, factory_id @BIG@ NOT NULL REFERENCES factories(id),"
+	" expires @BIG@ NOT NULL, used @BIG@);"
+	"CREATE TABLE IF NOT EXISTS hsms (id @PK@, hsm_id @BLOB@ NOT NULL UNIQUE,"
+	" factory_id @BIG@ NOT NULL REFERENCES factories(id), identity_pub @BLOB@ NOT NULL,"
+	" kex_pub @BLOB@ NOT NULL, pai_pub @BLOB@ NOT NULL, pai_csr @BLOB@ NOT NULL, enrolled @BIG@ NOT NULL,"
+	" next_seq @BIG@ NOT NULL DEFAULT 0, head @BLOB@ NOT NULL, last_contact @BIG@ NOT NULL DEFAULT 0,"
+	" halted TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE IF NOT EXISTS pais (product_id @BIG@ NOT NULL REFERENCES products(id),"
+	" hsm_pk @BIG@ NOT NULL REFERENCES hsms(id), der @BLOB@ NOT NULL, PRIMARY KEY (product_id, hsm_pk));"
+	"CREATE TABLE IF NOT EXISTS batches (id @PK@, writ_id @BLOB@ NOT NULL UNIQUE,"
+	" product_id @BIG@ NOT NULL REFERENCES products(id), version_id @BIG@ NOT NULL REFERENCES versions(id),"
+	" factory_id @BIG@ NOT NULL REFERENCES factories(id), hsm_pk @BIG@ NOT NULL REFERENCES hsms(id),"
+	" org_id @BIG@ NOT NULL REFERENCES orgs(id), created_by TEXT NOT NULL, quantity @BIG@ NOT NULL,"
+	" serial_first @BIG@ NOT NULL, serial_last @BIG@ NOT NULL, not_before @BIG@ NOT NULL,"
+	" not_after @BIG@ NOT NULL, dac_days @BIG@ NOT NULL, state TEXT NOT NULL,"
+	" produced @BIG@ NOT NULL DEFAULT 0, reissued @BIG@ NOT NULL DEFAULT 0, revocation_id @BLOB@,"
+	" final_count @BIG@, created @BIG@ NOT NULL, CHECK (produced <= quantity));"
+	"CREATE TABLE IF NOT EXISTS writs (seq @PK@, writ_id @BLOB@ NOT NULL UNIQUE,"
+	" factory_id @BIG@ NOT NULL REFERENCES factories(id), hsm_pk @BIG@ NOT NULL REFERENCES hsms(id),"
+	" kind @BIG@ NOT NULL, batch_id @BIG@ NOT NULL REFERENCES batches(id), version_digest @BLOB@ NOT NULL,"
+	" sealed @BLOB@ NOT NULL, created @BIG@ NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS journal (hsm_pk @BIG@ NOT NULL REFERENCES hsms(id), seq @BIG@ NOT NULL,"
+	" hash @BLOB@ NOT NULL, type @BIG@ NOT NULL, time @BIG@ NOT NULL, entry @BLOB@ NOT NULL,"
+	" PRIMARY KEY (hsm_pk, seq));"
+	"CREATE TABLE IF NOT EXISTS devices (id @PK@, hsm_pk @BIG@ NOT NULL REFERENCES hsms(id),"
+	" hsm_seq @BIG@ NOT NULL, batch_id @BIG@ NOT NULL REFERENCES batches(id),"
+	" product_id @BIG@ NOT NULL REFERENCES products(id), kind TEXT NOT NULL, idx @BIG@ NOT NULL,"
+	" uid @BLOB@ NOT NULL, serial @BIG@ NOT NULL, dac_serial @BLOB@ NOT NULL, dac_sha256 @BLOB@ NOT NULL,"
+	" time @BIG@ NOT NULL, record_seq @BIG@, record TEXT, UNIQUE (hsm_pk, hsm_seq));"
+	"CREATE INDEX IF NOT EXISTS devices_batch ON devices (batch_id, id);"
+	"CREATE INDEX IF NOT EXISTS devices_product ON devices (product_id, id);"
+	"CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial);"
+	"CREATE INDEX IF NOT EXISTS devices_uid ON devices (uid);"
+	"CREATE INDEX IF NOT EXISTS devices_dac_serial ON devices (dac_serial);"
+	"CREATE TABLE IF NOT EXISTS frecords (factory_id @BIG@ NOT NULL REFERENCES factories(id),"
+	" seq @BIG@ NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (factory_id, seq));"
+	"CREATE TABLE IF NOT EXISTS alerts (id @PK@, time @BIG@ NOT NULL, org_id @BIG@ NOT NULL,"
+	" factory_id @BIG@ NOT NULL DEFAULT 0, hsm_pk @BIG@ NOT NULL DEFAULT 0, kind TEXT NOT NULL,"
+	" detail TEXT NOT NULL);";
+
+static char *subst(const char *in, const char *const pairs[][2], size_t n)
+{
+	size_t cap = strlen(in) * 2 + 1, len = 0, i, k;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	for (i = 0; in[i];) {
+		for (k = 0; k < n; k++) {
+			size_t pl = strlen(pairs[k][0]);
+			if (!strncmp(in + i, pairs[k][0], pl)) {
+				size_t rl = strlen(pairs[k][1]);
+				memcpy(out + len, pairs[k][1], rl);
+				len += rl;
+				i += pl;
+				break;
+			}
+		}
+		if (k == n)
+			out[len++] = in[i++];
+	}
+	out[len] = 0;
+	return out;
+}
+
+int schema_create(struct db *db)
+{
+	static const char *const lite[][2] = {
+		{ "@PK@", "INTEGER PRIMARY KEY AUTOINCREMENT" }, { "@BLOB@", "BLOB" }, { "@BIG@", "INTEGER" },
+	};
+	static const char *const pg[][2] = {
+		{ "@PK@", "BIGSERIAL PRIMARY KEY" }, { "@BLOB@", "BYTEA" }, { "@BIG@", "BIGINT" },
+	};
+	char *sql = db_kind(db) == DB_POSTGRES ? subst(schema, pg, 3) : subst(schema, lite, 3);
+	int err;
+
+	if (!sql)
+		return WRIT_E_NOMEM;
+	err = db_exec_script(db, sql);
+	free(sql);
+	if (err < 0)
+		return err;
+	return db_exec(db, "INSERT INTO meta (k, v) VALUES ('schema', '1') ON CONFLICT (k) DO NOTHING", NULL, 0,
+		       NULL);
+}

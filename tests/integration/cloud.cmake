@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: Apache-2.0
+# writ-cloud: the loop (OEM -> ODM -> approval -> batches -> writ -> HSM -> journal and
+# records back), role and tenant isolation and bad input, on SQLite and on PostgreSQL
+# with two instances sharing the store.
+foreach(engine sqlite postgresql)
+  add_test(NAME cloud_flow_${engine} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cloud_flow.sh ${engine})
+  set_tests_properties(cloud_flow_${engine} PROPERTIES LABELS cloud TIMEOUT 600
+    ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin;WRIT_P11_MODULE=${WRIT_SOFTHSM_MODULE}")
+endforeach()

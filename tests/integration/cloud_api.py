@@ -1,0 +1,573 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""The writ-cloud loop with real processes (cloud_flow.sh starts the cloud and the orgs).
+
+OEM sets up -> ODM prepares -> OEM approves -> ODM creates batches (in parallel, through
+every instance given) -> the writ reaches a real writ-hsmd -> DACs -> the HSM's journal
+and the factory's records are pushed and verified -> revocation and its acknowledgement.
+Along the way: every role and tenant that must be refused is refused, and bad input
+(tampered journals, forks, gaps, forged records, bad firmware signatures, oversized
+bodies, malformed JSON) gets a clear error and changes nothing.
+
+Environment: WRIT_BIN, WORK, CLOUD_URLS (space-separated), TOKENS_FILE (JSON of the
+users' tokens), SOFTHSM2_CONF and the HSM PINs. Debian's python3 (cbor2) runs it.
+"""
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import cbor2
+
+BIN = os.environ["WRIT_BIN"]
+WORK = os.environ["WORK"]
+URLS = os.environ["CLOUD_URLS"].split()
+URL = URLS[0]
+TOK = json.load(open(os.environ["TOKENS_FILE"]))
+PASSED = 0
+FAILED = 0
+
+
+def check(what, cond, detail=""):
+    global PASSED, FAILED
+    if cond:
+        PASSED += 1
+        print("ok:", what)
+    else:
+        FAILED += 1
+        print("FAIL:", what, detail, file=sys.stderr)
+
+
+def req(method, path, token=None, body=None, raw=None, url=None, ctype=None):
+    data = None
+    headers = {}
+    if body is not None:
+        data = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (
+            body.encode() if isinstance(body, str) else body)
+        headers["Content-Type"] = "application/json"
+    if raw is not None:
+        data = raw
+        headers["Content-Type"] = ctype or "application/octet-stream"
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    r = urllib.request.Request((url or URL) + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(r, timeout=60) as resp:
+            st, b, ct = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        st, b, ct = e.code, e.read(), e.headers.get("Content-Type", "")
+    if ct.startswith("application/json"):
+        return st, json.loads(b)
+    return st, b
+
+
+def expect(what, st, want, ans, code=None):
+    ok = st == want and (code is None or (isinstance(ans, dict) and ans.get("code") == code))
+    check(f"{what}: {want}" + (f" {code}" if code else ""), ok, f"got {st} {str(ans)[:300]}")
+    return ans
+
+
+def run(*args, env=None, input=None):
+    p = subprocess.run(list(args), capture_output=True, text=True, env=env, input=input)
+    return p.returncode, p.stdout, p.stderr
+
+
+# ---- the HSM socket (op 4 journal) ----
+def hsm_call(sock_path, m):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    body = cbor2.dumps(m)
+    s.sendall(struct.pack(">I", len(body)) + body)
+    hdr = b""
+    while len(hdr) < 4:
+        hdr += s.recv(4 - len(hdr))
+    n = struct.unpack(">I", hdr)[0]
+    out = b""
+    while len(out) < n:
+        out += s.recv(n - len(out))
+    s.close()
+    return cbor2.loads(out)
+
+
+def journal(sock_path, since):
+    entries = []
+    while True:
+        r = hsm_call(sock_path, {1: 4, 6: since, 7: 512})
+        got = r.get(7, [])
+        entries += got
+        since += len(got)
+        if len(got) < 512:
+            return entries
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def main():
+    oem, sec, odm = TOK["oem"], TOK["sec"], TOK["odm"]
+    oem2, odm2 = TOK["oem2"], TOK["odm2"]
+    now = int(time.time())
+
+    # ---- OEM sets up ----
+    st, a = req("GET", "/v1/me", oem)
+    expect("whoami", st, 200, a)
+    st, a = req("POST", "/v1/users", oem, {"name": "sally", "role": "oem-security"})
+    expect("OEM admin adds a security user", st, 201, a)
+    sec = a.get("token", sec)
+    st, a = req("POST", "/v1/users", odm, {"name": "eve", "role": "oem-admin"})
+    expect("an ODM cannot add an OEM admin", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/products", oem,
+                {"id": "lamp", "name": "Smart lamp", "vid": 0xFFF1, "pid": 0x8000, "quota": 100})
+    prod = expect("product created", st, 201, a)
+    for role, t in (("oem-security", sec), ("odm-engineer", odm)):
+        st, a = req("POST", "/v1/products", t, {"id": "x" + role, "name": "x", "vid": 1, "pid": 1, "quota": 1})
+        expect(f"{role} cannot create a product", st, 403, a, "forbidden")
+    st, a = req("POST", "/v1/products", oem, {"id": "lamp", "name": "again", "vid": 1, "pid": 1, "quota": 1})
+    expect("duplicate product id", st, 409, a, "conflict")
+    st, a = req("POST", "/v1/products", oem, {"id": "bulb", "name": "B", "vid": 1, "pid": 1, "quota": 0})
+    expect("quota 0 refused", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/products", oem, {"id": "bulb", "name": "B", "vid": 1, "pid": 1, "quota": 5, "x": 1})
+    expect("unknown field refused", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/products", oem, '{"id": "bulb", "id": "b2"}')
+    expect("duplicate JSON key refused", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/products", oem, "[1,2")
+    expect("malformed JSON refused", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/products", oem, "{" + " " * (70 * 1024) + "}")
+    expect("oversized JSON body refused", st, 413, a, "too_big")
+
+    # tenant isolation before the invitation
+    st, a = req("GET", "/v1/products/lamp", odm)
+    expect("an uninvited ODM does not see the product", st, 404, a, "not_found")
+    st, a = req("GET", "/v1/products/lamp", oem2)
+    expect("another OEM does not see the product", st, 404, a, "not_found")
+    st, a = req("GET", "/v1/products", oem2)
+    check("another OEM's product list is empty", st == 200 and a["products"] == [], str(a))
+    st, a = req("POST", "/v1/products/lamp/invites", sec, {"odm": "foxy"})
+    expect("oem-security cannot invite", st, 403, a, "forbidden")
+    st, a = req("POST", "/v1/products/lamp/invites", oem2, {"odm": "foxy"})
+    expect("another OEM cannot invite to it", st, 404, a, "not_found")
+    st, a = req("POST", "/v1/products/lamp/invites", oem, {"odm": "foxy"})
+    expect("OEM invites the ODM", st, 201, a)
+    st, a = req("GET", "/v1/products/lamp", odm)
+    expect("the invited ODM sees the product", st, 200, a)
+    st, a = req("GET", "/v1/products/lamp", odm2)
+    expect("another ODM does not", st, 404, a, "not_found")
+
+    # factory and HSM enrolment
+    st, a = req("POST", "/v1/factories", odm, {"id": "foxy-sz1", "odm": "foxy"})
+    expect("an ODM cannot register a factory", st, 403, a, "forbidden")
+    st, a = req("POST", "/v1/factories", oem, {"id": "foxy-sz1", "odm": "foxy"})
+    fac = expect("OEM registers the factory", st, 201, a)
+    code = fac.get("code", "")
+    st, a = req("GET", "/v1/enrol/" + "A" * 20)
+    expect("unknown enrolment code", st, 401, a, "unauthenticated")
+    st, info = req("GET", "/v1/enrol/" + code)
+    expect("enrolment info", st, 200, info)
+    pem = os.path.join(WORK, "oem.pem")
+    open(pem, "w").write(info["writ_signing_pem"])
+    rc, out, err = run(BIN + "/writ-hsmd", "init", "--state", WORK + "/hsm", "--factory", "foxy-sz1",
+                       "--oem-key", pem)
+    check("writ-hsmd init pinned to the OEM's key", rc == 0, err)
+    enrol_bundle = open(WORK + "/hsm/enrolment.cbor", "rb").read()
+    hsmd = subprocess.Popen([BIN + "/writ-hsmd", "serve", "--state", WORK + "/hsm"],
+                            stdout=open(WORK + "/hsmd.log", "w"), stderr=subprocess.STDOUT)
+    sock = WORK + "/hsm/hsmd.sock"
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    try:
+        flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now)
+    finally:
+        hsmd.kill()
+        hsmd.wait()
+    print(f"{PASSED} passed, {FAILED} failed")
+    sys.exit(0 if FAILED == 0 and PASSED > 0 else 1)
+
+
+def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
+    tampered = bytearray(enrol_bundle)
+    tampered[len(tampered) // 2] ^= 1
+    st, a = req("POST", "/v1/enrol", None, {"code": code, "enrolment": b64(bytes(tampered))})
+    expect("a tampered enrolment bundle", st, 422, a)
+    st, a = req("POST", "/v1/enrol", None, {"code": code, "enrolment": b64(enrol_bundle)})
+    en = expect("HSM enrolled with the one-time code", st, 201, a)
+    ftok, hsm = en.get("token", ""), en.get("hsm", "")
+    st, a = req("POST", "/v1/enrol", None, {"code": code, "enrolment": b64(enrol_bundle)})
+    expect("the code is used up", st, 401, a, "unauthenticated")
+    st, a = req("GET", "/v1/products", ftok)
+    expect("a factory credential cannot list products", st, 403, a, "forbidden")
+
+    # ---- ODM prepares: firmware and version ----
+    image = os.urandom(3000)
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&signature=" + "00" * 64, odm, raw=image)
+    expect("firmware with a bad signature", st, 422, a, "bad_signature")
+    st, a = req("GET", "/v1/products/lamp/firmware", odm)
+    check("nothing stored after the bad signature", st == 200 and a["firmware"] == [], str(a))
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&sign=portal", odm, raw=image)
+    expect("an ODM cannot sign with the portal's key", st, 403, a, "forbidden")
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&sign=portal", sec, raw=image)
+    fw = expect("OEM security signs the image in the portal", st, 201, a)
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&signature=" + fw["signature"], odm, raw=image)
+    expect("the ODM uploads the same signed image again (content-addressed)", st, 200, a)
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=4&signature=" + fw["signature"], odm, raw=image)
+    expect("a signature for another fw_version", st, 422, a, "bad_signature")
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&signature=" + fw["signature"], odm,
+                raw=b"\0" * (4 * 1024 * 1024 + 1))
+    expect("an oversized image", st, 413, a, "too_big")
+    st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&signature=" + fw["signature"], odm2, raw=image)
+    expect("an uninvited ODM cannot upload", st, 404, a, "not_found")
+
+    settings = "vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\n"
+    st, a = req("POST", "/v1/products/lamp/versions", odm,
+                {"name": "1.0.0", "firmware": fw["sha256"], "settings": "vendor_id = 0x1234\n"})
+    expect("settings for another VID", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/products/lamp/versions", odm,
+                {"name": "1.0.0", "firmware": "00" * 32, "settings": settings})
+    expect("a version of unknown firmware", st, 404, a, "not_found")
+    st, a = req("POST", "/v1/products/lamp/versions", odm,
+                {"name": "1.0.0", "firmware": fw["sha256"], "settings": settings, "serial_prefix": "LMP-"})
+    ver = expect("ODM creates the version", st, 201, a)
+    st, a = req("POST", "/v1/products/lamp/versions", odm,
+                {"name": "1.0.0", "firmware": fw["sha256"], "settings": settings})
+    expect("versions are immutable", st, 409, a, "conflict")
+    st, bundle = req("GET", "/v1/products/lamp/versions/1.0.0/bundle", odm)
+    check("the bundle's digest is the version digest",
+          st == 200 and hashlib.sha256(cbor2.loads(bundle).value[2] if hasattr(cbor2.loads(bundle), "value")
+                                       else cbor2.loads(bundle)[2]).hexdigest() == ver["digest"], str(st))
+
+    st, hsm_list = req("GET", "/v1/factories", odm)
+    check("the ODM sees its factory and HSM", st == 200 and hsm_list["factories"][0]["hsms"][0]["id"] == hsm,
+          str(hsm_list))
+    batch = {"product": "lamp", "version": "1.0.0", "factory": "foxy-sz1", "hsm": hsm, "quantity": 5,
+             "not_before": now - 60, "not_after": now + 86400}
+    st, a = req("POST", "/v1/batches", odm, batch)
+    expect("a batch for an unapproved version", st, 409, a, "state")
+    st, a = req("POST", "/v1/products/lamp/versions/1.0.0/approve", odm, {})
+    expect("an ODM cannot approve", st, 403, a, "forbidden")
+    st, a = req("POST", "/v1/products/lamp/versions/1.0.0/approve", oem2, {})
+    expect("another OEM cannot approve", st, 404, a, "not_found")
+    st, a = req("POST", "/v1/products/lamp/versions/1.0.0/approve", sec, {})
+    expect("OEM security approves", st, 200, a)
+    st, a = req("POST", "/v1/products/lamp/versions/1.0.0/reject", oem, {"reason": "late"})
+    expect("a decided version cannot be decided again", st, 409, a, "state")
+
+    # ---- batches under the quota ----
+    st, a = req("POST", "/v1/batches", oem, batch)
+    expect("an OEM does not create batches", st, 403, a, "forbidden")
+    st, a = req("POST", "/v1/batches", odm2, batch)
+    expect("an uninvited ODM cannot create a batch", st, 404, a, "not_found")
+    st, a = req("POST", "/v1/batches", odm, dict(batch, quantity=101))
+    expect("a batch over quota", st, 409, a, "quota")
+    st, a = req("POST", "/v1/batches", odm, dict(batch, hsm="ab" * 32))
+    expect("a batch for an HSM not at that factory", st, 404, a, "not_found")
+    st, b1 = req("POST", "/v1/batches", odm, batch)
+    expect("ODM creates a batch of 5", st, 201, b1)
+    st, p = req("GET", "/v1/products/lamp", oem)
+    check("allocated 5 of 100", p.get("allocated") == 5, str(p))
+
+    # parallel batch creation through every instance: never over the quota
+    results = []
+    lock = threading.Lock()
+
+    def make(i):
+        s, ans = req("POST", "/v1/batches", odm, dict(batch, quantity=10), url=URLS[i % len(URLS)])
+        with lock:
+            results.append((s, ans))
+
+    threads = [threading.Thread(target=make, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [a for s, a in results if s == 201]
+    over = [a for s, a in results if s == 409 and a.get("code") == "quota"]
+    check(f"16 parallel batches of 10 with 95 left: 9 made, 7 over quota (got {len(made)}, {len(over)})",
+          len(made) == 9 and len(over) == 7, str([s for s, _ in results]))
+    st, p = req("GET", "/v1/products/lamp", oem)
+    check("allocated exactly 95 of 100 after the race", p.get("allocated") == 95, str(p))
+    ranges = sorted((a["serial_first"], a["serial_last"]) for a in made + [b1])
+    check("serial ranges never overlap", all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1)),
+          str(ranges))
+
+    # ---- the writ reaches the HSM ----
+    st, feed = req("GET", "/v1/sync/writs?since=0", ftok)
+    check("the factory pulls 10 writs", st == 200 and len(feed["writs"]) == 10, str(st))
+    st, a = req("GET", "/v1/sync/writs?since=0", odm)
+    expect("an ODM user cannot use the sync API", st, 403, a, "forbidden")
+    w1 = next(w for w in feed["writs"] if w["id"] == b1["id"])
+    open(WORK + "/b1.writ", "wb").write(base64.b64decode(w1["sealed"]))
+    rc, out, err = run(BIN + "/writ", "hsm", "load", "--socket", sock, WORK + "/b1.writ")
+    check("the HSM loads the cloud's writ", rc == 0, err + out)
+    st, bb = req("GET", "/v1/sync/bundles/" + w1["version_digest"], ftok)
+    check("the factory pulls the version's bundle", st == 200 and bb == bundle, str(st))
+    st, a = req("GET", "/v1/sync/bundles/" + "00" * 32, ftok)
+    expect("an unknown bundle", st, 404, a, "not_found")
+
+    uids = []
+    for i in range(6):
+        csr = WORK + f"/csr{i}.der"
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", "/dev/null", "-subj", "/CN=d", "-outform", "DER", "-out", csr],
+                       capture_output=True, check=True)
+        uid = os.urandom(16).hex()
+        rc, out, err = run(BIN + "/writ", "hsm", "issue", "--socket", sock, "--writ", b1["id"], "--csr", csr,
+                           "--uid", uid, "--out", WORK + f"/dac{i}.der")
+        if i < 5:
+            check(f"DAC {i + 1} of 5", rc == 0, err)
+            uids.append(uid)
+        else:
+            check("the 6th DAC is refused by the HSM", rc != 0, out)
+
+    # ---- the journal comes back ----
+    rc, out, err = run(BIN + "/writ", "hsm", "checkpoint", "--socket", sock)
+    check("the HSM signs its journal", rc == 0, err)
+    entries = journal(sock, 0)
+    st, cur = req("GET", f"/v1/sync/hsms/{hsm}/cursor", ftok)
+    check("a fresh HSM's cursor is 0", st == 200 and cur["next"] == 0, str(cur))
+    bad = list(entries)
+    flip = bytearray(bad[3])
+    flip[-1] ^= 1
+    bad[3] = bytes(flip)
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in bad]})
+    check("a tampered journal is refused", st in (422, 409) and a.get("code") not in (None, "gap"), str(a))
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in entries[2:]]})
+    expect("a journal that starts after the cursor", st, 409, a, "gap")
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in entries[:2] + entries[3:]]})
+    check("a journal with a hole is refused", st in (409, 422), str(a))
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": ["!!"]})
+    expect("an entry that is not base64", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in entries]})
+    ok = expect("the journal is verified and stored", st, 200, a)
+    check("every entry accepted", ok.get("accepted") == len(entries), str(ok))
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in entries]})
+    check("a retried push is idempotent", st == 200 and a.get("duplicate") == len(entries) and a.get("accepted") == 0,
+          str(a))
+    forged = bytearray(entries[-2])
+    forged[-1] ^= 1
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in entries[:-2]] +
+                                                    [b64(bytes(forged)), b64(entries[-1])]})
+    check("other bytes for an accepted entry: refused", st in (409, 422), str(a))
+    st, al = req("GET", "/v1/alerts", oem)
+    kinds = [x["kind"] for x in al.get("alerts", [])]
+    check("forged and forked journals raised alerts", "bad_journal" in kinds and ("fork" in kinds or
+                                                                                  kinds.count("bad_journal") >= 2),
+          str(kinds))
+    st, a = req("GET", "/v1/alerts", odm)
+    expect("ODM users do not read OEM alerts", st, 403, a, "forbidden")
+    st, a = req("GET", "/v1/alerts", oem2)
+    check("another OEM sees none of these alerts", st == 200 and a["alerts"] == [], str(a))
+    st, bat = req("GET", "/v1/batches/" + b1["id"], oem)
+    check("the batch counts 5 produced from the verified journal", bat.get("produced") == 5, str(bat))
+    st, p = req("GET", "/v1/products/lamp", oem)
+    check("the product counts 5 produced", p.get("produced") == 5, str(p))
+
+    # ---- factory records ----
+    hsm_entries = [cbor2.loads(e) for e in entries]
+    dacs = [(e[1], e[5]) for e in hsm_entries if e[4] == 4]
+    prev = "0" * 64
+    recs = []
+    for n, (seq, body) in enumerate(dacs, start=1):
+        r = {"seq": n, "prev": prev, "time": now, "factory": "foxy-sz1", "line": "L1", "station": "st1",
+             "writ": b1["id"], "product": "lamp", "version": "1.0.0", "version_digest": ver["digest"],
+             "firmware_version": 3, "uid": body[3].hex(), "device_serial": body[4], "dac_serial": body[5].hex(),
+             "dac_sha256": body[6].hex(), "hsm_id": hsm, "hsm_seq": seq, "operation": "provision",
+             "result": "ok", "step": "", "reason": "", "qr": "MT:TEST", "manual": "12345678901"}
+        r["hash"] = hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        prev = r["hash"]
+        recs.append(json.dumps(r, sort_keys=True, separators=(",", ":")))
+    forged = json.loads(recs[1])
+    forged["qr"] = "MT:FORGED"
+    st, a = req("POST", "/v1/sync/records", ftok, {"records": [recs[0], json.dumps(forged)] + recs[2:]})
+    expect("a forged record", st, 422, a, "bad_record")
+    st, a = req("POST", "/v1/sync/records", ftok, {"records": [recs[1], recs[0]] + recs[2:]})
+    check("reordered records are refused", st in (409, 422), str(a))
+    st, a = req("POST", "/v1/sync/records", ftok, {"records": recs})
+    ok = expect("the factory's records are verified against the journal", st, 200, a)
+    check("5 records accepted", ok.get("accepted") == 5, str(ok))
+    st, a = req("POST", "/v1/sync/records", ftok, {"records": recs})
+    check("records re-sent are duplicates", st == 200 and a.get("duplicate") == 5, str(a))
+    st, devs = req("GET", "/v1/records?batch=" + b1["id"], oem)
+    check("5 device records with the station's QR", st == 200 and len(devs["records"]) == 5 and
+          all(d.get("qr") == "MT:TEST" for d in devs["records"]), str(devs)[:300])
+    st, csv = req("GET", "/v1/records?batch=" + b1["id"] + "&format=csv", odm)
+    check("CSV export for the ODM", st == 200 and csv.count(b"\n") == 6, str(csv[:200]))
+    st, a = req("GET", "/v1/records?batch=" + b1["id"], odm2)
+    check("another ODM sees no records", st == 200 and a["records"] == [], str(a)[:200])
+    st, a = req("GET", "/v1/devices?uid=" + uids[0], oem)
+    check("device search by UID", st == 200 and len(a["devices"]) == 1 and a["devices"][0]["result"] == "ok", str(a))
+    st, a = req("GET", "/v1/devices?uid=" + uids[0], oem2)
+    check("another OEM cannot find it", st == 200 and a["devices"] == [], str(a))
+
+    # ---- revocation: quota returns only with the HSM's signed acknowledgement ----
+    b2 = made[0]
+    w2 = next(w for w in feed["writs"] if w["id"] == b2["id"])
+    open(WORK + "/b2.writ", "wb").write(base64.b64decode(w2["sealed"]))
+    run(BIN + "/writ", "hsm", "load", "--socket", sock, WORK + "/b2.writ")
+    rc, out, err = run(BIN + "/writ", "hsm", "issue", "--socket", sock, "--writ", b2["id"], "--csr",
+                       WORK + "/csr5.der", "--uid", os.urandom(16).hex(), "--out", WORK + "/dacb2.der")
+    check("one DAC under the second batch", rc == 0, err)
+    st, a = req("POST", f"/v1/batches/{b2['id']}/revoke", odm2, {})
+    expect("another ODM cannot revoke", st, 404, a, "not_found")
+    st, a = req("POST", f"/v1/batches/{b2['id']}/revoke", sec, {})
+    rv = expect("OEM security revokes the batch", st, 200, a)
+    st, p = req("GET", "/v1/products/lamp", oem)
+    check("units are not given back before the HSM acknowledges", p.get("allocated") == 95, str(p))
+    st, feed2 = req("GET", f"/v1/sync/writs?since={feed['next']}", ftok)
+    rw = [w for w in feed2.get("writs", []) if w["id"] == rv.get("revocation")]
+    check("the revocation writ is in the factory's feed", len(rw) == 1 and rw[0]["kind"] == 3, str(feed2)[:300])
+    if rw:
+        open(WORK + "/rev.writ", "wb").write(base64.b64decode(rw[0]["sealed"]))
+        rc, out, err = run(BIN + "/writ", "hsm", "load", "--socket", sock, WORK + "/rev.writ")
+        check("the HSM accepts the revocation", rc == 0, err)
+    run(BIN + "/writ", "hsm", "checkpoint", "--socket", sock)
+    st, cur = req("GET", f"/v1/sync/hsms/{hsm}/cursor", ftok)
+    more = journal(sock, cur["next"])
+    st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in more]})
+    expect("the acknowledgement is pushed", st, 200, a)
+    st, b2s = req("GET", "/v1/batches/" + b2["id"], oem)
+    check("the batch is revoked with final count 1", b2s.get("state") == "revoked" and b2s.get("final_count") == 1,
+          str(b2s))
+    st, p = req("GET", "/v1/products/lamp", oem)
+    check("9 unused units went back to the quota", p.get("allocated") == 86, str(p))
+    st, a = req("POST", f"/v1/batches/{b2['id']}/revoke", sec, {})
+    expect("a revoked batch cannot be revoked again", st, 409, a, "state")
+
+    tokens = {"oem-admin": oem, "oem-security": sec, "odm-engineer": odm, "factory": ftok,
+              "other-oem": oem2, "other-odm": odm2, "anonymous": None}
+    authz_matrix(tokens, hsm, b1["id"], b2["id"])
+    json_fuzz(tokens, hsm)
+
+
+# Every endpoint, every caller: the roles not listed must be refused (401 without a
+# token, 403 for a role that may never, 404 for an object of another tenant). The roles
+# listed must get past authorization (the bodies are chosen so that this changes
+# nothing or little: most fail validation right after it).
+def authz_matrix(t, hsm, b1, b2):
+    users = {"oem-admin", "oem-security", "odm-engineer", "other-oem", "other-odm"}
+    lamp = {"oem-admin", "oem-security", "odm-engineer"}
+    E = [
+        ("GET", "/v1/me", None, users | {"factory"}),
+        ("GET", "/v1/users", None, {"oem-admin", "odm-engineer", "other-oem", "other-odm"}),
+        ("POST", "/v1/users", {"name": "", "role": "x"}, {"oem-admin", "odm-engineer", "other-oem", "other-odm"}),
+        ("GET", "/v1/tokens", None, users),
+        ("POST", "/v1/tokens", {"label": ""}, users),
+        ("DELETE", "/v1/tokens/999999", None, users),
+        ("POST", "/v1/products", {"id": ""}, {"oem-admin", "other-oem"}),
+        ("GET", "/v1/products", None, users),
+        ("GET", "/v1/products/lamp", None, lamp),
+        ("POST", "/v1/products/lamp/invites", {"odm": "foxy"}, {"oem-admin"}),
+        ("DELETE", "/v1/products/lamp/invites/foxy-not", None, {"oem-admin"}),
+        ("GET", "/v1/products/lamp/firmware", None, lamp),
+        ("POST", "/v1/products/lamp/firmware?fw_version=x", b"x", lamp),
+        ("GET", "/v1/products/lamp/versions", None, lamp),
+        ("GET", "/v1/products/lamp/versions/1.0.0", None, lamp),
+        ("GET", "/v1/products/lamp/versions/1.0.0/bundle", None, lamp),
+        ("POST", "/v1/products/lamp/versions", {"x": 1}, {"oem-admin", "odm-engineer"}),
+        ("POST", "/v1/products/lamp/versions/1.0.0/approve", {"x": 1}, {"oem-admin", "oem-security"}),
+        ("POST", "/v1/products/lamp/versions/1.0.0/reject", {"x": 1}, {"oem-admin", "oem-security"}),
+        ("GET", f"/v1/products/lamp/pai/{hsm}/csr", None, {"oem-admin", "oem-security"}),
+        ("PUT", f"/v1/products/lamp/pai/{hsm}", {"pai": "!"}, {"oem-admin", "oem-security"}),
+        ("POST", "/v1/factories", {"id": ""}, {"oem-admin", "other-oem"}),
+        ("GET", "/v1/factories", None, users | {"factory"}),
+        ("POST", "/v1/factories/foxy-sz1/codes", {}, {"oem-admin"}),
+        ("POST", "/v1/batches", {"x": 1}, {"odm-engineer", "other-odm"}),
+        ("GET", "/v1/batches", None, users | {"factory"}),
+        ("GET", f"/v1/batches/{b1}", None, lamp | {"factory"}),
+        ("GET", f"/v1/batches/{b1}/writ", None, lamp | {"factory"}),
+        ("POST", f"/v1/batches/{b2}/revoke", {}, lamp),
+        ("GET", "/v1/records", None, users),
+        ("GET", "/v1/devices?serial=1", None, users),
+        ("GET", "/v1/alerts", None, {"oem-admin", "oem-security", "other-oem"}),
+        ("GET", "/v1/sync/writs?since=0", None, {"factory"}),
+        ("GET", "/v1/sync/bundles/" + "00" * 32, None, {"factory"}),
+        ("GET", f"/v1/sync/hsms/{hsm}/cursor", None, {"factory"}),
+        ("POST", "/v1/sync/hsms", {"enrolment": "!"}, {"factory"}),
+        ("POST", "/v1/sync/journal", {"hsm": hsm, "entries": []}, {"factory"}),
+        ("GET", "/v1/sync/records/cursor", None, {"factory"}),
+        ("POST", "/v1/sync/records", {"records": []}, {"factory"}),
+    ]
+    bad = []
+    for method, path, body, allowed in E:
+        for role, tok in t.items():
+            raw = body if isinstance(body, bytes) else None
+            st, a = req(method, path, tok, None if raw is not None else body, raw=raw)
+            code = a.get("code") if isinstance(a, dict) else None
+            if role in allowed:
+                if st in (401, 403) or (st == 404 and code == "not_found" and "no such" in str(a.get("error", ""))
+                                        and path.count("/") <= 4 and method == "GET"):
+                    bad.append(f"{role} {method} {path}: {st} {a}")
+            else:
+                want = (401,) if tok is None else (403, 404)
+                if st not in want:
+                    bad.append(f"{role} {method} {path}: {st} (want {want}) {str(a)[:120]}")
+    check(f"authorization matrix: {len(E)} endpoints x {len(t)} callers", not bad, "\n".join(bad[:20]))
+
+
+# Mutated JSON bodies to every POST/PUT endpoint: never a 5xx, always writ's error shape,
+# and the sync cursors and the quota do not move.
+def json_fuzz(t, hsm):
+    import random
+    rnd = random.Random(int(os.environ.get("FUZZ_SEED", "7")))
+    targets = [
+        ("POST", "/v1/products", t["oem-admin"], {"id": "fz", "name": "f", "vid": 1, "pid": 1, "quota": 5}),
+        ("POST", "/v1/users", t["oem-admin"], {"name": "fz", "role": "oem-security"}),
+        ("POST", "/v1/products/lamp/versions", t["odm-engineer"], {"name": "fz", "firmware": "00" * 32,
+                                                                   "settings": "vendor_id = 1\n"}),
+        ("POST", "/v1/batches", t["odm-engineer"], {"product": "lamp", "version": "1.0.0", "factory": "foxy-sz1",
+                                                    "hsm": hsm, "quantity": 1000, "not_before": 0,
+                                                    "not_after": 1}),
+        ("POST", "/v1/sync/journal", t["factory"], {"hsm": hsm, "entries": ["AAAA"]}),
+        ("POST", "/v1/sync/records", t["factory"], {"records": ["{}"]}),
+        ("POST", "/v1/enrol", None, {"code": "A" * 20, "enrolment": "AAAA"}),
+        ("PUT", f"/v1/products/lamp/pai/{hsm}", t["oem-admin"], {"pai": "AAAA"}),
+    ]
+    junk = [None, True, -1, 2 ** 63, -2 ** 64, 1.5, "", "\u0000", "x" * 70000, [], {}, [[[[[]]]]], "é", "../..",
+            "' OR 1=1 --"]
+    _, before = req("GET", "/v1/products/lamp", t["oem-admin"])
+    _, cur0 = req("GET", f"/v1/sync/hsms/{hsm}/cursor", t["factory"])
+    _, rc0 = req("GET", "/v1/sync/records/cursor", t["factory"])
+    bad = []
+    sent = 0
+    for method, path, tok, good in targets:
+        for i in range(40):
+            m = dict(good)
+            op = rnd.randrange(5)
+            if op == 0 and m:
+                m[rnd.choice(list(m))] = rnd.choice(junk)
+            elif op == 1 and m:
+                del m[rnd.choice(list(m))]
+            elif op == 2:
+                m["extra%d" % i] = rnd.choice(junk)
+            body = json.dumps(m)
+            if op == 3:
+                body = body[:rnd.randrange(len(body))]
+            elif op == 4:
+                b = bytearray(body.encode())
+                for _ in range(rnd.randrange(1, 6)):
+                    b[rnd.randrange(len(b))] = rnd.randrange(256)
+                body = bytes(b)
+            st, a = req(method, path, tok, body)
+            sent += 1
+            if st >= 500 or (st >= 400 and not (isinstance(a, dict) and a.get("error") and a.get("code"))):
+                bad.append(f"{method} {path} {body[:80]!r}: {st} {str(a)[:120]}")
+    _, after = req("GET", "/v1/products/lamp", t["oem-admin"])
+    _, cur1 = req("GET", f"/v1/sync/hsms/{hsm}/cursor", t["factory"])
+    _, rc1 = req("GET", "/v1/sync/records/cursor", t["factory"])
+    check(f"{sent} mutated bodies: no 5xx, every refusal with error and code", not bad, "\n".join(bad[:10]))
+    check("garbage moved neither the quota nor the sync cursors",
+          before.get("allocated") == after.get("allocated") and cur0 == cur1 and rc0 == rc1,
+          f"{before.get('allocated')} {after.get('allocated')} {cur0} {cur1} {rc0} {rc1}")
+
+
+if __name__ == "__main__":
+    main()
