@@ -53,6 +53,7 @@ struct journal {
 	uint64_t *offsets;
 	size_t offsets_cap;
 	uint64_t file_end;      /* file offset where the next frame is written */
+	uint64_t inflight_len;  /* bytes the commit leader is writing at file_end, lock released */
 	uint64_t alloc_end;     /* the file's size: file_end..alloc_end holds zeros */
 };
 
@@ -436,7 +437,8 @@ static int enqueue(struct journal *j, uint32_t type, int64_t now, const cbor_ite
 		j->pending = n;
 		j->pending_cap = cap;
 	}
-	err = offsets_push(j, j->next_seq, j->file_end + j->pending_len);
+	/* after what is durable, what the leader is writing and what is already queued */
+	err = offsets_push(j, j->next_seq, j->file_end + j->inflight_len + j->pending_len);
 	if (err < 0) {
 		free(frame);
 		return err;
@@ -497,6 +499,7 @@ static int wait_durable(struct journal *j, uint64_t seq)
 		int err;
 
 		j->committing = 1;
+		j->inflight_len = len;
 		j->pending = NULL;
 		j->pending_len = j->pending_cap = 0;
 		pthread_mutex_unlock(&j->lock);
@@ -515,6 +518,7 @@ static int wait_durable(struct journal *j, uint64_t seq)
 		free(batch);
 		pthread_mutex_lock(&j->lock);
 		j->committing = 0;
+		j->inflight_len = 0;
 		if (err) {
 			log_error("journal: write failed (%s); refusing every further operation",
 				  writ_strerror(err));
