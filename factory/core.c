@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ void factory_init(struct factory *f)
 	pthread_mutex_init(&f->writs_lock, NULL);
 	pthread_mutex_init(&f->wake_lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
+	pthread_mutex_init(&f->cloud.lock, NULL);
+	pthread_cond_init(&f->cloud.wake, NULL);
 	for (i = 0; i < FACTORY_MAX_HSMS; i++)
 		for (k = 0; k < FACTORY_HSM_CONNS; k++) {
 			pthread_mutex_init(&f->hsms[i].conns[k].lock, NULL);
@@ -50,6 +53,19 @@ void factory_fini(struct factory *f)
 			}
 }
 
+/* An idle connection never has anything to read (the HSM answers only requests): if it
+ * reads, the HSM closed it (a restart). Reconnect before sending, so that a request
+ * that may not be repeated (a DAC) is not lost on it. Under c->lock. */
+static void drop_if_closed(struct fhsm_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	if (c->fd >= 0 && poll(&p, 1, 0) > 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
 int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_item_t **ret_resp,
 		     char reason[HSMC_REASON_MAX], int idempotent)
 {
@@ -60,6 +76,7 @@ int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_it
 	reason[0] = 0;
 	*ret_resp = NULL;
 	pthread_mutex_lock(&c->lock);
+	drop_if_closed(c);
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (c->fd < 0 && hsmc_connect(h->path, &c->fd) < 0) {
 			c->fd = -1;
@@ -76,6 +93,37 @@ int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_it
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (!*ret_resp && !reason[0])
+		(void)!snprintf(reason, HSMC_REASON_MAX, "edge HSM %s is unreachable: check that writ-hsmd runs", h->path);
+	return err;
+}
+
+int factory_hsm_with(struct factory *f, int idx, int (*fn)(int fd, void *arg, char *reason), void *arg,
+		     char reason[HSMC_REASON_MAX], int idempotent)
+{
+	struct fhsm *h = &f->hsms[idx];
+	struct fhsm_conn *c = &h->conns[atomic_fetch_add(&h->next, 1) % FACTORY_HSM_CONNS];
+	int err = WRIT_E_IO, attempt;
+
+	reason[0] = 0;
+	pthread_mutex_lock(&c->lock);
+	drop_if_closed(c);
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (c->fd < 0 && hsmc_connect(h->path, &c->fd) < 0) {
+			c->fd = -1;
+			err = WRIT_E_IO;
+			break;
+		}
+		err = fn(c->fd, arg, reason);
+		if (err != WRIT_E_IO && err != WRIT_E_PROTO)
+			break;
+		/* the transport failed (or the HSM could not write): a fresh connection next time */
+		close(c->fd);
+		c->fd = -1;
+		if (!idempotent || reason[0])
+			break; /* reason set: the HSM answered and refused */
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (err == WRIT_E_IO && !reason[0])
 		(void)!snprintf(reason, HSMC_REASON_MAX, "edge HSM %s is unreachable: check that writ-hsmd runs", h->path);
 	return err;
 }
@@ -237,14 +285,41 @@ void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j)
 	free(j);
 }
 
-int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX], char ret_id[33])
+/* The index of the HSM whose id is id_hex (as its status last said), or -1. */
+static int hsm_index(struct factory *f, const char *id_hex)
+{
+	size_t i;
+	int found = -1;
+
+	pthread_mutex_lock(&f->writs_lock);
+	for (i = 0; i < f->n_hsms && found < 0; i++)
+		if (f->hsms[i].id_hex[0] && !strcmp(f->hsms[i].id_hex, id_hex))
+			found = (int)i;
+	pthread_mutex_unlock(&f->writs_lock);
+	return found;
+}
+
+int factory_load_writ(struct factory *f, const char *hsm_id, const uint8_t *buf, size_t len,
+		      char reason[HSMC_REASON_MAX], char ret_id[33])
 {
 	cbor_item_t *req = cbu_new_map(2), *resp = NULL;
 	uint8_t id[16];
-	size_t i;
+	size_t i, lo = 0, hi = f->n_hsms;
 	int err = WRIT_E_IO, any = 0, unreachable = 0, refused = 0, decrypt = 0;
 
 	reason[0] = 0;
+	if (hsm_id) {
+		int k = hsm_index(f, hsm_id);
+		if (k < 0) {
+			(void)!snprintf(reason, HSMC_REASON_MAX, "edge HSM %.16s… that the writ is for is not connected to "
+					"this factory (not among --hsm, or it has not answered yet)", hsm_id);
+			if (req)
+				cbor_decref(&req);
+			return WRIT_E_IO;
+		}
+		lo = (size_t)k;
+		hi = lo + 1;
+	}
 	if (len > WRIT_MAX_SEALED) {
 		(void)!snprintf(reason, HSMC_REASON_MAX, "a sealed writ is at most %d bytes", WRIT_MAX_SEALED);
 		if (req)
@@ -259,7 +334,7 @@ int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char re
 	/* Only an HSM that answered may judge; "decrypt" means "not mine". When no HSM took
 	 * it, some were unreachable and every one that answered said "decrypt", the right
 	 * HSM may be among the unreachable: transient (WRIT_E_IO). */
-	for (i = 0; i < f->n_hsms; i++) {
+	for (i = lo; i < hi; i++) {
 		char r[HSMC_REASON_MAX];
 		int e = factory_hsm_call(f, (int)i, req, &resp, r, 1);
 		if (!resp) {
@@ -428,11 +503,39 @@ static int has_suffix(const char *s, const char *suf)
 	return n > k && !strcmp(s + n - k, suf);
 }
 
+int factory_offer(struct factory *f, int is_writ, const char *hsm_id, const uint8_t *buf, size_t len,
+		  const char *what, char reason[HSMC_REASON_MAX], char out[65], int *ret_err)
+{
+	int err;
+
+	out[0] = 0;
+	if (len > (is_writ ? (size_t)WRIT_MAX_SEALED : (size_t)BUNDLE_MAX)) {
+		(void)!snprintf(reason, HSMC_REASON_MAX, "%s", is_writ ? "a sealed writ is at most 64 KiB"
+								       : "a bundle is at most 8 MiB");
+		err = WRIT_E_TOOBIG;
+	} else if (is_writ) {
+		err = factory_load_writ(f, hsm_id, buf, len, reason, out);
+	} else {
+		err = factory_load_bundle(f, buf, len, reason, out);
+	}
+	if (ret_err)
+		*ret_err = err;
+	if (err == WRIT_E_IO)
+		return FOFFER_RETRY; /* the HSM or the disk is unavailable: try again later */
+	if (err < 0) {
+		if (!reason[0])
+			(void)!snprintf(reason, HSMC_REASON_MAX, "%s", writ_strerror(err));
+		return FOFFER_REFUSED;
+	}
+	log_info("%s loaded (%s %s)", what, is_writ ? "writ" : "bundle", out);
+	return FOFFER_LOADED;
+}
+
 void factory_drop_scan(struct factory *f)
 {
 	DIR *d;
 	struct dirent *e;
-	char path[FACTORY_PATH_MAX], reason[HSMC_REASON_MAX], out[65];
+	char path[FACTORY_PATH_MAX], reason[HSMC_REASON_MAX], out[65], what[300];
 	struct stat st;
 
 	if (!f->drop || !(d = opendir(f->drop)))
@@ -459,22 +562,19 @@ void factory_drop_scan(struct factory *f)
 				log_warn("drop: %s skipped: not a regular file", e->d_name);
 			continue;
 		}
-		if (is_writ)
-			err = factory_load_writ(f, buf, len, reason, out);
-		else
-			err = factory_load_bundle(f, buf, len, reason, out);
-		free(buf);
-		if (err == WRIT_E_IO) {
+		(void)!snprintf(what, sizeof(what), "drop: %s", e->d_name);
+		switch (factory_offer(f, is_writ, NULL, buf, len, what, reason, out, NULL)) {
+		case FOFFER_RETRY:
 			log_warn("drop: %s left in place: %s", e->d_name, reason);
-			continue; /* the HSM or the disk is unavailable: try again on the next scan */
-		}
-		if (err < 0) {
+			break; /* the HSM or the disk is unavailable: try again on the next scan */
+		case FOFFER_REFUSED:
 			log_warn("drop: %s refused: %s", e->d_name, reason);
 			drop_move(f->drop, e->d_name, "refused", reason);
-		} else {
-			log_info("drop: %s loaded (%s %s)", e->d_name, is_writ ? "writ" : "bundle", out);
+			break;
+		default:
 			drop_move(f->drop, e->d_name, "done", NULL);
 		}
+		free(buf);
 	}
 	closedir(d);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <cbor.h>
+#include <jansson.h>
 
 #include "base/err.h"
 #include "base/keyops.h"
@@ -57,6 +58,28 @@ struct fwrit {
 	uint8_t vd[32], fd[32];
 };
 
+/* The sync with writ-cloud (cloud.c); url NULL when not configured. */
+struct fcloud {
+	const char *url;
+	unsigned interval;                 /* seconds between rounds */
+	char token[256];                   /* the factory token; wiped when the thread ends */
+	pthread_mutex_t lock;              /* guards what follows: the status reads it */
+	pthread_cond_t wake;
+	int64_t last_ok;                   /* end of the last round without error; 0: never */
+	char last_error[256];              /* the latest round's first error, "" when none */
+	int64_t last_error_at;
+	int down;                          /* the cloud is unreachable since down_since */
+	int64_t down_since;
+	uint64_t records_next;             /* the cloud's record cursor, as last seen */
+	struct {
+		char hsm[65];              /* the HSM id the cursor is of, "" before one was read */
+		uint64_t next;             /* the cloud's journal cursor of that HSM */
+		int stopped;               /* fork / 422: no more pushes until a restart */
+		int not_enrolled;          /* the cloud does not know this HSM (logged once; the
+					      sync thread's own: not under lock) */
+	} journal[FACTORY_MAX_HSMS];
+};
+
 struct factory {
 	struct store *store;
 	char state[FACTORY_PATH_MAX];
@@ -73,6 +96,7 @@ struct factory {
 	atomic_int warned_fallback;
 	pthread_mutex_t wake_lock; /* webhook wake-up */
 	pthread_cond_t wake;
+	struct fcloud cloud;
 };
 
 /* A runnable job: the writ and its bundle (bundle.firmware is NULL). */
@@ -102,15 +126,31 @@ void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j)
  * retries once on a fresh connection after a transport failure. */
 WRIT_MUST_CHECK int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_item_t **ret_resp,
 				     char reason[HSMC_REASON_MAX], int idempotent);
-/* Load a sealed writ into the HSM it is encrypted to (each HSM is tried; one that
- * cannot decrypt it says so without trying further keys). 0, WRIT_E_IO when no HSM
- * answered (try again later), or the refusal with its reason. */
-WRIT_MUST_CHECK int factory_load_writ(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX],
-				      char ret_id[33]);
+/* Run fn (an hsmc_* call on fd) on one of HSM idx's connections, connecting first when
+ * needed. WRIT_E_IO / WRIT_E_PROTO close that connection; idempotent=1 then tries once
+ * more on a fresh one unless the HSM gave a reason. Returns fn's result. */
+WRIT_MUST_CHECK int factory_hsm_with(struct factory *f, int idx, int (*fn)(int fd, void *arg, char *reason), void *arg,
+				     char reason[HSMC_REASON_MAX], int idempotent);
+/* Load a sealed writ into the HSM it is encrypted to: hsm_id (64 hex digits) names
+ * it, or NULL: each HSM is tried (one that cannot decrypt it says so without trying
+ * further keys). 0, WRIT_E_IO when no HSM answered or the named one is not connected
+ * (try again later), or the refusal with its reason. */
+WRIT_MUST_CHECK int factory_load_writ(struct factory *f, const char *hsm_id, const uint8_t *buf, size_t len,
+				      char reason[HSMC_REASON_MAX], char ret_id[33]);
 /* Verify a .wbundle under the pinned OEM key, keep its firmware in STATE/firmware/
  * and its metadata in the store. */
 WRIT_MUST_CHECK int factory_load_bundle(struct factory *f, const uint8_t *buf, size_t len, char reason[HSMC_REASON_MAX],
 					char ret_digest[65]);
+/* Offer the bytes of a sealed writ (is_writ) or of a .wbundle, as the file drop and
+ * the cloud sync both do: the size bound, the load (factory_load_writ with hsm_id,
+ * factory_load_bundle), and the verdict: FOFFER_LOADED (logged as "<what> loaded"),
+ * FOFFER_RETRY (an HSM or the store is unavailable: offer it again later) or
+ * FOFFER_REFUSED; for these two, reason says why and the caller logs what it does about
+ * it. out gets the writ id or the bundle's version digest (hex); *ret_err (may be NULL)
+ * the load's error. */
+enum { FOFFER_LOADED = 0, FOFFER_RETRY = 1, FOFFER_REFUSED = 2 };
+int factory_offer(struct factory *f, int is_writ, const char *hsm_id, const uint8_t *buf, size_t len,
+		  const char *what, char reason[HSMC_REASON_MAX], char out[65], int *ret_err);
 /* Scan the drop directory once. */
 void factory_drop_scan(struct factory *f);
 /* STATE/firmware/<hex> */
@@ -120,6 +160,27 @@ WRIT_MUST_CHECK int factory_firmware_path(struct factory *f, const uint8_t diges
 struct http_server;
 WRIT_MUST_CHECK int http_start(struct factory *f, const char *host, unsigned port, struct http_server **ret);
 void http_stop(struct http_server *h); /* accepts NULL */
+
+/* cloud.c: the sync thread's body (f->cloud.url set); returns when f->stop is set.
+ * cloud_wake makes it start a round now (or notice the stop). */
+void *cloud_main(void *arg);
+void cloud_wake(struct factory *f);
+/* The "cloud" object of GET /v1/status (json null without --cloud); caller decrefs. */
+json_t *cloud_status_json(struct factory *f);
+/* cloud_enrol.c: writ-factory enrol-info | enrol | add-hsm; each returns the exit code. */
+struct cloud_cmd {
+	const char *cmd;        /* the command's name, for messages */
+	const char *cloud;      /* --cloud URL */
+	const char *code, *code_file; /* the one-time enrolment code, or a file holding it */
+	const char *out;        /* enrol-info: the PEM file */
+	const char *token_out;  /* enrol: the factory token file (0600) */
+	const char *token_file; /* add-hsm: the factory token file */
+	const char *hsm;        /* the edge HSM's socket */
+	int force;              /* overwrite an existing output file */
+};
+int cloud_cmd_enrol_info(const struct cloud_cmd *o);
+int cloud_cmd_enrol(const struct cloud_cmd *o);
+int cloud_cmd_add_hsm(const struct cloud_cmd *o);
 
 /* webhook.c: the thread's body; returns when f->stop is set. */
 void *webhook_main(void *arg);

@@ -881,9 +881,10 @@ static enum MHD_Result h_status(struct factory *f, struct MHD_Connection *c)
 		return send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state directory");
 	}
 	return send_json(c, MHD_HTTP_OK,
-			 json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:b}", "factory", f->factory_id, "hsms", hsms, "jobs", jobs,
+			 json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:b,s:o}", "factory", f->factory_id, "hsms", hsms, "jobs", jobs,
 				   "records", (json_int_t)records, "queue", (json_int_t)queue, "dacs_open",
-				   (json_int_t)pending, "store_writable", store_writable(f->store) == 0));
+				   (json_int_t)pending, "store_writable", store_writable(f->store) == 0, "cloud",
+				   cloud_status_json(f)));
 }
 
 /* ---- routing ---- */

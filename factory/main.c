@@ -3,9 +3,11 @@
  * writ-factory: the factory service (docs/factory-api.md). `init` creates the state
  * directory and its store, pinned to the OEM's writ-signing key and a factory id;
  * `serve` connects to the edge HSMs, watches the file drop, answers the stations' HTTP
- * API and feeds the MES webhook until SIGTERM; `station add|list|revoke` and `token
- * add` manage who may call the API. One-time codes and tokens are printed once and
- * only their SHA-256 is stored.
+ * API, feeds the MES webhook and syncs with writ-cloud (--cloud) until SIGTERM;
+ * `station add|list|revoke` and `token add` manage who may call the API. One-time
+ * codes and tokens are printed once and only their SHA-256 is stored. `enrol-info`,
+ * `enrol` and `add-hsm` (cloud_enrol.c) register the factory and its HSMs with
+ * writ-cloud.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,12 +29,15 @@
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/log.h"
+#include "web/httpc.h"
 #include "wire/writ.h"
 
 struct opts {
 	const char *state, *oem_key, *factory, *listen, *drop, *webhook, *name, *line, *role;
 	const char *hsm[FACTORY_MAX_HSMS];
 	size_t n_hsm;
+	struct cloud_cmd cloud; /* --cloud, --code, --code-file, --out, --token-out, --cloud-token-file, --force */
+	unsigned sync_interval;
 };
 
 static void usage(FILE *f)
@@ -41,12 +46,16 @@ static void usage(FILE *f)
 		   "  writ-factory init  --state DIR --oem-key writ-signing.pub.pem --factory ID\n"
 		   "  writ-factory serve --state DIR --listen 127.0.0.1:PORT --hsm SOCKET [--hsm SOCKET]...\n"
 		   "                     [--drop DIR] [--webhook URL]\n"
+		   "                     [--cloud URL --cloud-token-file FILE [--sync-interval SECONDS]]\n"
 		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
 		   "  writ-factory station list --state DIR\n"
 		   "  writ-factory station revoke --state DIR ID\n"
 		   "  writ-factory token add --state DIR --role mes            (prints a token once)\n"
 		   "  writ-factory token list --state DIR\n"
-		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n");
+		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n"
+		   "  writ-factory enrol-info --cloud URL (--code CODE | --code-file F) --out oem-writ-signing.pem [--force]\n"
+		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) --hsm SOCKET --token-out FILE [--force]\n"
+		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -54,8 +63,13 @@ static int parse(int argc, char **argv, struct opts *o)
 	static const struct option lo[] = {
 		{ "state", 1, 0, 's' },	 { "oem-key", 1, 0, 'k' }, { "factory", 1, 0, 'f' }, { "listen", 1, 0, 'l' },
 		{ "hsm", 1, 0, 'H' },	 { "drop", 1, 0, 'd' },	   { "webhook", 1, 0, 'w' }, { "name", 1, 0, 'n' },
-		{ "line", 1, 0, 'L' },	 { "role", 1, 0, 'r' },	   { "help", 0, 0, 'h' },    { 0, 0, 0, 0 }
+		{ "line", 1, 0, 'L' },	 { "role", 1, 0, 'r' },	   { "help", 0, 0, 'h' },    { "cloud", 1, 0, 'C' },
+		{ "code", 1, 0, 'c' },	 { "code-file", 1, 0, 'F' }, { "out", 1, 0, 'o' }, { "token-out", 1, 0, 'T' },
+		{ "cloud-token-file", 1, 0, 't' }, { "sync-interval", 1, 0, 'i' }, { "force", 0, 0, 'x' },
+		{ 0, 0, 0, 0 }
 	};
+	char *end;
+	long v;
 	int c;
 
 	optind = 1;
@@ -70,6 +84,22 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'n': o->name = optarg; break;
 		case 'L': o->line = optarg; break;
 		case 'r': o->role = optarg; break;
+		case 'C': o->cloud.cloud = optarg; break;
+		case 'c': o->cloud.code = optarg; break;
+		case 'F': o->cloud.code_file = optarg; break;
+		case 'o': o->cloud.out = optarg; break;
+		case 'T': o->cloud.token_out = optarg; break;
+		case 't': o->cloud.token_file = optarg; break;
+		case 'x': o->cloud.force = 1; break;
+		case 'i':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 86400) {
+				fprintf(stderr, "writ-factory: --sync-interval is 1..86400 seconds\n");
+				return -1;
+			}
+			o->sync_interval = (unsigned)v;
+			break;
 		case 'H':
 			if (o->n_hsm >= FACTORY_MAX_HSMS) {
 				fprintf(stderr, "writ-factory: at most %d --hsm\n", FACTORY_MAX_HSMS);
@@ -80,10 +110,6 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
-	}
-	if (!o->state) {
-		fprintf(stderr, "writ-factory: --state DIR is required\n");
-		return -1;
 	}
 	return 0;
 }
@@ -304,8 +330,8 @@ static int cmd_serve(struct opts *o)
 {
 	struct factory *f = calloc(1, sizeof(*f));
 	struct http_server *http = NULL;
-	pthread_t webhook_thread;
-	int webhook_started = 0, rc = 1, n, sig;
+	pthread_t webhook_thread, cloud_thread;
+	int webhook_started = 0, cloud_started = 0, rc = 1, n, sig, err;
 	char host[64], hex[2 * WRIT_P256_PUB_LEN + 1];
 	unsigned port = 0;
 	sigset_t set;
@@ -318,6 +344,21 @@ static int cmd_serve(struct opts *o)
 		fprintf(stderr, "writ-factory serve: --listen HOST:PORT and at least one --hsm SOCKET are required\n");
 		free(f);
 		return 2;
+	}
+	if (!!o->cloud.cloud != !!o->cloud.token_file) {
+		fprintf(stderr, "writ-factory serve: --cloud URL and --cloud-token-file FILE go together\n");
+		free(f);
+		return 2;
+	}
+	if (o->cloud.cloud) {
+		if ((err = httpc_token_load(o->cloud.token_file, NULL, f->cloud.token)) < 0) {
+			fprintf(stderr, "writ-factory serve: cannot read the factory token from %s: %s\n", o->cloud.token_file,
+				err == WRIT_E_AUTH ? "the file may be read by others: chmod 600 it" : writ_strerror(err));
+			free(f);
+			return 2;
+		}
+		f->cloud.url = o->cloud.cloud;
+		f->cloud.interval = o->sync_interval ? o->sync_interval : 5;
 	}
 	/* Signals go to sigtimedwait in this thread only; every thread made below inherits
 	 * the mask. */
@@ -368,6 +409,13 @@ static int cmd_serve(struct opts *o)
 		}
 		webhook_started = 1;
 	}
+	if (f->cloud.url) {
+		if (pthread_create(&cloud_thread, NULL, cloud_main, f) != 0) {
+			log_error("cannot start the cloud sync thread");
+			goto out_threads;
+		}
+		cloud_started = 1;
+	}
 	log_info("serving on %s:%u (state %s%s%s)", host, port, o->state, f->drop ? ", drop " : "", f->drop ? f->drop : "");
 	for (;;) {
 		struct timespec ts = { 1, 0 };
@@ -379,7 +427,12 @@ static int cmd_serve(struct opts *o)
 	}
 	log_info("stopping on signal %d", sig);
 	rc = 0;
+out_threads:
 	atomic_store(&f->stop, 1);
+	if (cloud_started) {
+		cloud_wake(f);
+		pthread_join(cloud_thread, NULL);
+	}
 	if (webhook_started) {
 		webhook_kick(f);
 		pthread_join(webhook_thread, NULL);
@@ -389,6 +442,7 @@ out_http:
 out_curl:
 	curl_global_cleanup();
 out:
+	writ_memzero(f->cloud.token, sizeof(f->cloud.token));
 	factory_fini(f);
 	store_close(f->store);
 	free(f);
@@ -421,6 +475,22 @@ int main(int argc, char **argv)
 		shift = 2;
 	}
 	if (parse(argc - shift, argv + shift, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	o.cloud.cmd = cmd;
+	o.cloud.hsm = o.n_hsm ? o.hsm[0] : NULL;
+	if (!strcmp(cmd, "enrol-info"))
+		return cloud_cmd_enrol_info(&o.cloud);
+	if (!strcmp(cmd, "enrol") || !strcmp(cmd, "add-hsm")) {
+		if (o.n_hsm != 1) {
+			fprintf(stderr, "writ-factory %s: give exactly one --hsm SOCKET\n", cmd);
+			return 2;
+		}
+		return !strcmp(cmd, "enrol") ? cloud_cmd_enrol(&o.cloud) : cloud_cmd_add_hsm(&o.cloud);
+	}
+	if (!o.state) {
+		fprintf(stderr, "writ-factory: --state DIR is required\n");
 		usage(stderr);
 		return 2;
 	}

@@ -23,6 +23,15 @@ struct store {
 	pthread_mutex_t lock;
 };
 
+/* Schema 3: the writs pulled from writ-cloud, kept until loaded (or refused), so a
+ * restart neither pulls them again nor forgets one the HSM did not take yet. */
+#define CLOUD_WRITS_SQL \
+	"CREATE TABLE cloud_writs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL, hsm TEXT NOT NULL, kind TEXT NOT NULL," \
+	" version_digest TEXT NOT NULL, sealed BLOB NOT NULL," \
+	" state TEXT NOT NULL CHECK(state IN ('pending','loaded','refused')), reason TEXT NOT NULL DEFAULT ''," \
+	" attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, first_refused INTEGER NOT NULL DEFAULT 0," \
+	" received INTEGER NOT NULL, done INTEGER);"
+
 static const char schema[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE stations(id INTEGER PRIMARY KEY, name TEXT NOT NULL, line TEXT NOT NULL,"
@@ -43,7 +52,8 @@ static const char schema[] =
 	"CREATE TABLE records(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, json TEXT NOT NULL,"
 	" station_id INTEGER REFERENCES stations(id));"
 	"CREATE TABLE webhook_queue(seq INTEGER PRIMARY KEY REFERENCES records(seq),"
-	" attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL);";
+	" attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL);"
+	CLOUD_WRITS_SQL;
 
 static int xlate(int rc)
 {
@@ -142,22 +152,22 @@ int store_open(const char *path, int create, struct store **ret)
 		}
 		if ((err = commit(s)) < 0)
 			goto fail;
-	} else if (v == 1) {
+	} else if (v >= 1 && v < STORE_SCHEMA_VERSION) {
 		/* 1 -> 2: dacs.record_ok, the outcome of the record that closed the note (the
 		 * canonical record JSON holds "result":"ok" only for an ok record: any text
-		 * field has its quotes escaped). */
+		 * field has its quotes escaped). 2 -> 3: cloud_writs. One transaction. */
 		if ((err = begin(s)) < 0)
 			goto fail;
-		if ((err = exec(s, "ALTER TABLE dacs ADD COLUMN record_ok INTEGER;"
-				   "UPDATE dacs SET record_ok = (SELECT instr(r.json, '\"result\":\"ok\"') > 0 FROM records r"
-				   " WHERE r.seq = dacs.record_seq) WHERE state = 'recorded';"
-				   "PRAGMA user_version=2")) < 0) {
+		if ((v < 2 && (err = exec(s, "ALTER TABLE dacs ADD COLUMN record_ok INTEGER;"
+					     "UPDATE dacs SET record_ok = (SELECT instr(r.json, '\"result\":\"ok\"') > 0 "
+					     "FROM records r WHERE r.seq = dacs.record_seq) WHERE state = 'recorded';")) < 0) ||
+		    (err = exec(s, CLOUD_WRITS_SQL "PRAGMA user_version=3")) < 0) {
 			rollback(s);
 			goto fail;
 		}
 		if ((err = commit(s)) < 0)
 			goto fail;
-		log_info("store %s: schema upgraded from version 1 to 2", path);
+		log_info("store %s: schema upgraded from version %d to %d", path, v, STORE_SCHEMA_VERSION);
 	} else if (v != STORE_SCHEMA_VERSION) {
 		log_error("store %s has schema version %d; this writ-factory reads version %d", path, v,
 			  STORE_SCHEMA_VERSION);
@@ -967,6 +977,165 @@ int store_queue_retry(struct store *s, uint64_t seq, unsigned attempts, int64_t 
 		sqlite3_bind_int64(st, 2, next_at);
 		sqlite3_bind_int64(st, 3, (int64_t)seq);
 		err = step_done(st);
+	}
+	unlock(s);
+	return err;
+}
+
+/* ---- cloud sync ---- */
+
+int store_bundle_has(struct store *s, const uint8_t digest[32])
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT 1 FROM bundles WHERE version_digest = ?", &st)) == 0) {
+		sqlite3_bind_blob(st, 1, digest, 32, SQLITE_STATIC);
+		err = sqlite3_step(st) == SQLITE_ROW ? 0 : WRIT_E_NOTFOUND;
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return err;
+}
+
+int store_records_last(struct store *s, uint64_t *ret_seq)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT coalesce(max(seq), 0) FROM records", &st)) == 0) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*ret_seq = (uint64_t)sqlite3_column_int64(st, 0);
+		else
+			err = WRIT_E_IO;
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return err;
+}
+
+int store_cloud_writ_add(struct store *s, const struct store_cloud_writ *w)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "INSERT OR IGNORE INTO cloud_writs(seq, id, hsm, kind, version_digest, sealed, state, received) "
+			   "VALUES(?, ?, ?, ?, ?, ?, 'pending', ?)", &st)) == 0) {
+		sqlite3_bind_int64(st, 1, (int64_t)w->seq);
+		sqlite3_bind_text(st, 2, w->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, w->hsm, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, w->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, w->version_digest, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 6, w->sealed, (int)w->sealed_len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, (int64_t)time(NULL));
+		err = step_done(st);
+	}
+	unlock(s);
+	return err;
+}
+
+void store_cloud_writs_free(struct store_cloud_writ *w, size_t n)
+{
+	size_t i;
+
+	if (!w)
+		return;
+	for (i = 0; i < n; i++)
+		free(w[i].sealed);
+	free(w);
+}
+
+int store_cloud_writs_due(struct store *s, int64_t now, size_t max, struct store_cloud_writ **ret, size_t *ret_n)
+{
+	struct store_cloud_writ *w = calloc(max ? max : 1, sizeof(*w));
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int err;
+
+	if (!w)
+		return WRIT_E_NOMEM;
+	lock(s);
+	if ((err = prep(s, "SELECT seq, id, hsm, kind, version_digest, sealed, attempts, first_refused, reason "
+			   "FROM cloud_writs WHERE state = 'pending' AND next_at <= ? ORDER BY seq LIMIT ?", &st)) == 0) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_bind_int64(st, 2, (int64_t)max);
+		while (!err && n < max && sqlite3_step(st) == SQLITE_ROW) {
+			struct store_cloud_writ *x = &w[n];
+			int len = sqlite3_column_bytes(st, 5);
+			x->seq = (uint64_t)sqlite3_column_int64(st, 0);
+			if ((err = copy_text(st, 1, x->id, sizeof(x->id))) < 0 ||
+			    (err = copy_text(st, 2, x->hsm, sizeof(x->hsm))) < 0 ||
+			    (err = copy_text(st, 3, x->kind, sizeof(x->kind))) < 0 ||
+			    (err = copy_text(st, 4, x->version_digest, sizeof(x->version_digest))) < 0 ||
+			    (err = copy_text(st, 8, x->reason, sizeof(x->reason))) < 0)
+				break;
+			x->attempts = (unsigned)sqlite3_column_int(st, 6);
+			x->first_refused = sqlite3_column_int64(st, 7);
+			x->sealed_len = len > 0 ? (size_t)len : 0;
+			x->sealed = malloc(x->sealed_len ? x->sealed_len : 1);
+			if (!x->sealed) {
+				err = WRIT_E_NOMEM;
+				break;
+			}
+			if (x->sealed_len)
+				memcpy(x->sealed, sqlite3_column_blob(st, 5), x->sealed_len);
+			n++;
+		}
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	if (err < 0) {
+		store_cloud_writs_free(w, n);
+		return err;
+	}
+	*ret = w;
+	*ret_n = n;
+	return 0;
+}
+
+int store_cloud_writ_set(struct store *s, uint64_t seq, const char *state, const char *reason, unsigned attempts,
+			 int64_t next_at, int64_t first_refused)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "UPDATE cloud_writs SET state = ?, reason = ?, attempts = ?, next_at = ?, first_refused = ?, "
+			   "done = CASE WHEN ? = 'pending' THEN NULL ELSE ? END WHERE seq = ?", &st)) == 0) {
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, attempts);
+		sqlite3_bind_int64(st, 4, next_at);
+		sqlite3_bind_int64(st, 5, first_refused);
+		sqlite3_bind_text(st, 6, state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, (int64_t)time(NULL));
+		sqlite3_bind_int64(st, 8, (int64_t)seq);
+		err = step_done(st);
+		if (!err && sqlite3_changes(s->db) != 1)
+			err = WRIT_E_NOTFOUND;
+	}
+	unlock(s);
+	return err;
+}
+
+int store_cloud_writ_counts(struct store *s, uint64_t *ret_pending, uint64_t *ret_refused)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT (SELECT count(*) FROM cloud_writs WHERE state = 'pending'), "
+			   "(SELECT count(*) FROM cloud_writs WHERE state = 'refused')", &st)) == 0) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*ret_pending = (uint64_t)sqlite3_column_int64(st, 0);
+			*ret_refused = (uint64_t)sqlite3_column_int64(st, 1);
+		} else {
+			err = WRIT_E_IO;
+		}
+		sqlite3_finalize(st);
 	}
 	unlock(s);
 	return err;

@@ -19,7 +19,7 @@
 #include "factory/record.h"
 #include "wire/bundle.h"
 
-#define STORE_SCHEMA_VERSION 2 /* 2: dacs.record_ok; version 1 is upgraded on open */
+#define STORE_SCHEMA_VERSION 3 /* 2: dacs.record_ok; 3: cloud_writs; older versions are upgraded on open */
 
 struct store;
 
@@ -116,6 +116,37 @@ WRIT_MUST_CHECK int store_token_revoke(struct store *s, int64_t id);
 WRIT_MUST_CHECK int store_records(struct store *s, uint64_t since, uint64_t limit,
 				  int (*fn)(void *arg, uint64_t seq, const char *json), void *arg);
 WRIT_MUST_CHECK int store_counts(struct store *s, uint64_t *ret_records, uint64_t *ret_queue, uint64_t *ret_pending);
+
+/* Whether a bundle with this version digest is stored: 0, or WRIT_E_NOTFOUND. */
+WRIT_MUST_CHECK int store_bundle_has(struct store *s, const uint8_t digest[32]);
+/* The seq of the last record (0 when there is none). */
+WRIT_MUST_CHECK int store_records_last(struct store *s, uint64_t *ret_seq);
+
+/*
+ * Writs pulled from writ-cloud (cloud.c). A writ is added 'pending' (a seq already
+ * kept is left as it is: a repeated pull is harmless), then marked 'loaded' or
+ * 'refused' with the HSM's reason, or left 'pending' with a reason and a time before
+ * which it is not offered again.
+ */
+struct store_cloud_writ {
+	uint64_t seq;
+	char id[33], hsm[65], kind[33], version_digest[65]; /* version_digest "" for none */
+	uint8_t *sealed; /* malloc'd by store_cloud_writs_due; store_cloud_writs_free */
+	size_t sealed_len;
+	unsigned attempts;     /* time-bound refusals so far */
+	int64_t first_refused; /* time of the first of them, 0 for none */
+	char reason[257];      /* the last reason it was not loaded, "" for none */
+};
+WRIT_MUST_CHECK int store_cloud_writ_add(struct store *s, const struct store_cloud_writ *w);
+/* Pending writs due at now, oldest seq first, at most max: *ret is malloc'd (free it
+ * with store_cloud_writs_free), written only on success. */
+WRIT_MUST_CHECK int store_cloud_writs_due(struct store *s, int64_t now, size_t max, struct store_cloud_writ **ret,
+					  size_t *ret_n);
+void store_cloud_writs_free(struct store_cloud_writ *w, size_t n); /* accepts NULL */
+/* state: "pending", "loaded" or "refused". */
+WRIT_MUST_CHECK int store_cloud_writ_set(struct store *s, uint64_t seq, const char *state, const char *reason,
+					 unsigned attempts, int64_t next_at, int64_t first_refused);
+WRIT_MUST_CHECK int store_cloud_writ_counts(struct store *s, uint64_t *ret_pending, uint64_t *ret_refused);
 
 /* Webhook queue: the oldest entry due at now (WRIT_E_NOTFOUND if none). */
 WRIT_MUST_CHECK int store_queue_next(struct store *s, int64_t now, uint64_t *ret_seq, char **ret_json,

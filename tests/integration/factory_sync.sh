@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# writ-factory <-> writ-cloud with real processes: a writ-cloud (SQLite), two
+# writ-hsmd (SoftHSM) and a writ-factory that reaches the cloud through a TCP proxy this
+# test controls (cut_proxy.py). Enrolment (enrol-info, enrol, add-hsm), then:
+#   A. the cloud down for the whole production run (the writ comes by the file drop),
+#      then up: everything arrives; the outage is logged once, not every round;
+#   B. the link cut in the middle of a bundle download (twice), then whole;
+#   C. the cloud killed (SIGKILL) and restarted in the middle of a records push and of
+#      a journal push, and the factory killed in the middle of a push and restarted.
+# After each: every factory record is in the cloud exactly once (seq and hash, from
+# both stores), each batch's "produced" equals the factory's ok records and the HSM's
+# DACs, GET /v1/records lists each device once, and the factory's status shows nothing
+# queued.
+source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
+
+PY=/usr/bin/python3
+CLOUDD=$WRIT_BIN/writ-cloud
+FACTORYD=$WRIT_BIN/writ-factory
+FACTORY_ID=foxy-sz1
+CLOUD_PID=
+PROXY_PID=
+FPID=
+export WRIT_CLOUD_PIN=2468 WRIT_CLOUD_SO_PIN=1357
+
+_sync_cleanup()
+{
+	local p
+	for p in "$FPID" "$PROXY_PID" "$CLOUD_PID"; do
+		[[ -n $p ]] || continue
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [[ ${KEEP_WORKDIR:-0} == 1 ]]; then echo "workdir kept: $WORK" >&2; fi
+	_cleanup
+}
+
+hsm_setup
+trap _sync_cleanup EXIT
+for tool in "$CLOUDD" "$FACTORYD"; do
+	[[ -x $tool ]] || { echo "FAIL: $tool not built" >&2; exit 1; }
+done
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_for SECONDS CMD...: until CMD succeeds (polled every 0.1 s); 1 on timeout.
+wait_for()
+{
+	local n=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- the cloud (SQLite), and the proxy the factory goes through ----
+CDB=sqlite:$WORK/cloud.db
+must "$CLOUDD" init --db "$CDB"
+OEM=$("$CLOUDD" org add --db "$CDB" --kind oem --name acme --user alice 2>/dev/null)
+ODM=$("$CLOUDD" org add --db "$CDB" --kind odm --name foxy --user bob 2>/dev/null)
+CPORT=$(free_port)
+CURL_CLOUD=http://127.0.0.1:$CPORT
+
+start_cloud()
+{
+	local i
+	: >cloud.out
+	"$CLOUDD" serve --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 >cloud.out 2>>cloud.log &
+	CLOUD_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'listening on' cloud.out && return 0
+		kill -0 "$CLOUD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "FAIL: writ-cloud did not start: $(tail -n 5 cloud.log)" >&2
+	exit 1
+}
+
+stop_cloud()
+{
+	[[ -n $CLOUD_PID ]] || return 0
+	kill -"${1:-TERM}" "$CLOUD_PID" 2>/dev/null || true
+	wait "$CLOUD_PID" 2>/dev/null || true
+	CLOUD_PID=
+}
+
+PPORT=$(free_port)
+PROXY_URL=http://127.0.0.1:$PPORT
+echo pass >proxy.ctl
+: >proxy.log
+$PY "$WRIT_SRC/tests/integration/cut_proxy.py" "$PPORT" "$CPORT" proxy.ctl proxy.log &
+PROXY_PID=$!
+wait_for 10 grep -q listening proxy.log || { echo "FAIL: the proxy did not start" >&2; exit 1; }
+proxy() { echo "$*" >proxy.ctl; }
+
+start_cloud
+
+# capi METHOD PATH TOKEN [JSON | @FILE]: the cloud's API, directly; CODE and $RESP.
+RESP=$WORK/.resp
+capi()
+{
+	local args=(-s -o "$RESP" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3")
+	if [[ -n ${4:-} ]]; then
+		if [[ $4 == @* ]]; then
+			args+=(-H 'Content-Type: application/octet-stream' --data-binary "$4")
+		else
+			args+=(-H 'Content-Type: application/json' --data-binary "$4")
+		fi
+	fi
+	CODE=$(curl "${args[@]}" "$CURL_CLOUD$2") || CODE=000
+}
+cmust()
+{
+	local want=$1
+	shift
+	capi "$@"
+	if [[ $CODE != "$want" ]]; then
+		echo "FAIL (setup): $1 $2: HTTP $CODE, want $want: $(head -c 300 "$RESP")" >&2
+		exit 1
+	fi
+}
+jr() { jq -r "$1" "$RESP"; }
+
+# ---- the OEM and the ODM set up ----
+cmust 201 POST /v1/users "$OEM" '{"name": "sally", "role": "oem-security"}'
+SEC=$(jr .token)
+cmust 201 POST /v1/products "$OEM" '{"id": "lamp", "name": "Lamp", "vid": 65521, "pid": 32768, "quota": 1000}'
+cmust 201 POST /v1/products/lamp/invites "$OEM" '{"odm": "foxy"}'
+cmust 201 POST /v1/factories "$OEM" "{\"id\": \"$FACTORY_ID\", \"odm\": \"foxy\"}"
+(umask 077 && jr .code >code)
+SETTINGS='vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\n'
+
+# version NAME FW_VERSION FW_BYTES [PRODUCT]: firmware signed in the portal, a version,
+# approved.
+version()
+{
+	local p=${4:-lamp} sha
+	head -c "$3" /dev/urandom >"fw-$p-$1.bin"
+	cmust 201 POST "/v1/products/$p/firmware?fw_version=$2&sign=portal" "$SEC" "@fw-$p-$1.bin"
+	sha=$(jr .sha256)
+	cmust 201 POST "/v1/products/$p/versions" "$ODM" \
+		"{\"name\": \"$1\", \"firmware\": \"$sha\", \"settings\": \"$SETTINGS\", \"serial_prefix\": \"LMP\"}"
+	cmust 200 POST "/v1/products/$p/versions/$1/approve" "$SEC" '{}'
+}
+
+# batch VERSION HSM QUANTITY [NOT_BEFORE_FROM_NOW [PRODUCT]]: prints the batch (= writ) id.
+batch()
+{
+	local now
+	now=$(date +%s)
+	cmust 201 POST /v1/batches "$ODM" "{\"product\": \"${5:-lamp}\", \"version\": \"$1\", \"factory\": \"$FACTORY_ID\",
+		\"hsm\": \"$2\", \"quantity\": $3, \"not_before\": $((now + ${4:--60})), \"not_after\": $((now + 86400))}"
+	jr .id
+}
+
+# ---- enrolment: the factory, its first HSM, a second HSM ----
+run "$FACTORYD" enrol-info --cloud "$PROXY_URL" --code-file code --out oem.pem
+check "enrol-info prints the factory id" "$RC $(sed -n 's/^factory //p' "$OUT")" = "0 $FACTORY_ID"
+check "enrol-info writes the OEM's writ-signing key" "$(openssl pkey -pubin -in oem.pem -noout -text 2>/dev/null |
+	grep -c 'prime256v1\|P-256')" -ge 1
+run "$FACTORYD" enrol-info --cloud "$PROXY_URL" --code-file code --out oem.pem
+check "enrol-info does not overwrite a file without --force" "$RC" -ne 0
+run "$FACTORYD" enrol-info --cloud "$PROXY_URL" --code "$(cat code)" --code-file code --out x.pem
+check "--code and --code-file together are refused" "$RC" -eq 2
+must "$HSMD" init --state hsm --token writ-hsm --factory "$FACTORY_ID" --oem-key oem.pem
+must "$HSMD" init --state hsm2 --token writ-hsm2 --factory "$FACTORY_ID" --oem-key oem.pem
+start_hsmd hsm
+start_hsmd hsm2
+must "$FACTORYD" init --state fac --oem-key oem.pem --factory "$FACTORY_ID"
+echo "stale" >taken.token
+run "$FACTORYD" enrol --cloud "$PROXY_URL" --code-file code --hsm hsm/hsmd.sock --token-out taken.token
+check "enrol refuses to overwrite a token file (before the code is spent)" "$RC" -ne 0 -a "$(cat taken.token)" = stale
+run "$FACTORYD" enrol --cloud "$PROXY_URL" --code-file code --hsm hsm/hsmd.sock --token-out fac.token
+check "enrol succeeds" "$RC" -eq 0
+HSM1=$(sed -n 's/^hsm //p' "$OUT")
+check "enrol prints the factory and a 64-hex HSM id" "$(sed -n 's/^factory //p' "$OUT") ${#HSM1}" = "$FACTORY_ID 64"
+check "the token file is mode 0600" "$(stat -c %a fac.token)" = 600
+check "the token is not printed" "$(grep -c "$(head -c 20 fac.token)" "$OUT" "$ERR" | awk -F: '{s+=$2} END {print s}')" = 0
+run "$FACTORYD" enrol --cloud "$PROXY_URL" --code-file code --hsm hsm2/hsmd.sock --token-out other.token
+check "a used code is refused (401) and leaves no token file" "$RC/$(grep -c 401 "$ERR")/$([[ -e other.token ]] && echo y)" = "1/1/"
+run "$FACTORYD" add-hsm --cloud "$PROXY_URL" --cloud-token-file fac.token --hsm hsm2/hsmd.sock
+HSM2=$(sed -n 's/^hsm //p' "$OUT")
+check "add-hsm enrols the second HSM" "$RC ${#HSM2}" = "0 64"
+cmust 200 GET /v1/factories "$OEM"
+check "the cloud lists both HSMs of the factory" "$(jq '.factories[0].hsms | length' "$RESP")" = 2
+
+# ---- the line: stations and devices through the factory API ----
+FPORT=$(free_port)
+FURL=http://127.0.0.1:$FPORT
+mkdir -p drop
+start_factory()
+{
+	"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --hsm hsm2/hsmd.sock --drop drop \
+		--cloud "$PROXY_URL" --cloud-token-file fac.token --sync-interval 1 >>factory.log 2>&1 &
+	FPID=$!
+	wait_for 10 curl -s -o /dev/null "$FURL/v1/status" || { echo "FAIL: writ-factory: $(tail -n 5 factory.log)" >&2; exit 1; }
+}
+stop_factory()
+{
+	kill -"${1:-TERM}" "$FPID" 2>/dev/null || true
+	wait "$FPID" 2>/dev/null || true
+	FPID=
+}
+fstatus() { curl -s -H "Authorization: Bearer $MES" "$FURL/v1/status" >status.json; }
+# synced: the factory's status shows nothing queued and the last round was clean
+synced()
+{
+	fstatus && [[ $(jq -r '"\(.cloud.queued_records) \(.cloud.queued_journal) \(.cloud.last_error)"' status.json) == "0 0 null" ]] &&
+		[[ $(jq -r '.cloud.last_ok' status.json) != null ]]
+}
+
+# device WRIT FW_VERSION: one device through DAC and an ok record. The DAC is asked
+# again after a 503, as a station does (a restarted HSM: the factory's first request on
+# an old connection fails).
+device()
+{
+	local uid dac i
+	uid=$(head -c 16 /dev/urandom | xxd -p)
+	mkcsr csr.der
+	for i in 1 2 3; do
+		dac=$(curl -s -f -X POST -H "Authorization: Bearer $STOK" -H 'Content-Type: application/json' \
+			--data-binary "{\"uid\":\"$uid\",\"csr\":\"$(base64 -w0 csr.der)\"}" "$FURL/v1/jobs/$1/dac") && break
+		dac=
+		sleep 0.2
+	done
+	[[ -n $dac ]] || { echo "FAIL: DAC for $uid under $1" >&2; return 1; }
+	curl -s -f -o /dev/null -X POST -H "Authorization: Bearer $STOK" -H 'Content-Type: application/json' \
+		--data-binary "$(jq -c --arg w "$1" --arg u "$uid" --argjson fv "$2" \
+			'{writ: $w, uid: $u, result: "ok", dac_sha256: .dac_sha256, serial: .serial, hsm_seq: .hsm_seq,
+			  firmware_version: $fv, qr: "MT:TEST", manual: "12345678901"}' <<<"$dac")" "$FURL/v1/records" ||
+		{ echo "FAIL: record of $uid" >&2; return 1; }
+}
+# failed WRIT: a failed device (no DAC), with a long reason so that records are large.
+REASON=$(printf 'the chip did not answer after flashing; %.0s' {1..5})
+failed()
+{
+	curl -s -f -o /dev/null -X POST -H "Authorization: Bearer $STOK" -H 'Content-Type: application/json' \
+		--data-binary "{\"writ\":\"$1\",\"uid\":\"$(head -c 16 /dev/urandom | xxd -p)\",\"result\":\"failed\",\"step\":\"firmware\",\"reason\":\"${REASON:0:250}\"}" \
+		"$FURL/v1/records"
+}
+
+# issued WRIT: the DACs both HSMs issued under WRIT
+issued()
+{
+	local n=0 st v
+	for st in hsm hsm2; do
+		v=$(counts "$st" "$1" | sed -n 's/^issued \([0-9]*\) .*/\1/p')
+		n=$((n + ${v:-0}))
+	done
+	echo "$n"
+}
+
+# exactly_once WHAT WRIT...: the end state the cloud and the factory must agree on.
+exactly_once()
+{
+	local what=$1 w fdb=fac/factory.db cdb=$WORK/cloud.db ok produced listed
+	shift
+	sqlite3 "$fdb" 'select seq, hash from records order by seq' >f.rec
+	sqlite3 "$cdb" "select r.seq, r.hash from frecords r join factories f on f.id = r.factory_id
+		where f.name = '$FACTORY_ID' order by r.seq" >c.rec 2>/dev/null ||
+		sqlite3 "$cdb" 'select seq, hash from frecords order by seq' >c.rec
+	check "$what: every factory record is in the cloud exactly once ($(wc -l <f.rec) records)" \
+		"$(md5sum <f.rec)" = "$(md5sum <c.rec)" -a -s f.rec
+	for w in "$@"; do
+		ok=$(sqlite3 "$fdb" "select count(*) from records where json like '%\"result\":\"ok\"%' and json like '%\"writ\":\"$w\"%'")
+		capi GET "/v1/batches/$w" "$OEM"
+		produced=$(jr .produced)
+		capi GET "/v1/records?batch=$w&limit=10000" "$OEM"
+		listed=$(jq '[.records[] | .uid] | unique | length' "$RESP")
+		check "$what: batch ${w:0:8}: produced = the factory's ok records = devices listed once ($ok)" \
+			"$produced $listed $(jq '.records | length' "$RESP")" = "$ok $ok $ok"
+		check "$what: batch ${w:0:8}: the HSMs issued as many DACs" "$(issued "$w")" = "$ok"
+	done
+}
+
+version 1.0.0 3 65536
+B1=$(batch 1.0.0 "$HSM1" 40)
+
+# ---- A. the cloud down for the whole run (the writ by the file drop), then up ----
+capi GET "/v1/batches/$B1/writ" "$ODM"
+cp "$RESP" drop/b1.writ.part && mv drop/b1.writ.part drop/b1.writ
+capi GET /v1/products/lamp/versions/1.0.0/bundle "$ODM"
+cp "$RESP" drop/v1.wbundle.part && mv drop/v1.wbundle.part drop/v1.wbundle
+stop_cloud
+start_factory
+must "$FACTORYD" token add --state fac --role mes
+MES=$(cat "$OUT")
+wait_for 10 test -e drop/done/b1.writ -a -e drop/done/v1.wbundle
+check "A: the writ and the bundle came by the drop" -e drop/done/b1.writ
+must "$FACTORYD" station add --state fac --name st1 --line L1
+SCODE=$(sed -n 's/^code //p' "$OUT")
+STOK=$(curl -s -X POST -H 'Content-Type: application/json' \
+	--data-binary "{\"code\":\"$SCODE\",\"name\":\"st1\",\"line\":\"L1\"}" "$FURL/v1/stations/enrol" | jq -r .token)
+for i in $(seq 8); do device "$B1" 3; done
+for i in $(seq 3); do failed "$B1"; done
+sleep 4 # several rounds (interval 1 s) against a cloud that is down
+fstatus
+check "A: production went on: 11 records, all queued" "$(jq -r '"\(.records) \(.cloud.queued_records)"' status.json)" = "11 11"
+check "A: the journal is queued too" "$(jq '.cloud.queued_journal' status.json)" -gt 0
+check "A: the status says the cloud is unreachable" "$(jq -r '"\(.cloud.last_ok) \(.cloud.reachable)"' status.json)" = "null false"
+check "A: the outage is logged once, not every round" "$(grep -c 'unreachable since' factory.log)" = 1
+check_grep "A: ... with what is queued" 'unreachable since [0-9]+ .*[0-9]+ records and [0-9]+ journal entries queued' factory.log
+start_cloud
+wait_for 60 synced || true
+check "A: once the cloud is up, nothing is queued" "$(jq -r '"\(.cloud.queued_records) \(.cloud.queued_journal)"' status.json)" = "0 0"
+check_grep "A: the end of the outage is logged" 'reachable again after' factory.log
+check "A: the writ the drop loaded was pulled again, harmlessly (loaded)" \
+	"$(sqlite3 fac/factory.db "select state from cloud_writs where id = '$B1'")" = loaded
+exactly_once A "$B1"
+JN=$(jq -c '[.hsms[].journal_next]' status.json)
+sleep 3
+fstatus
+check "an idle factory's rounds do not grow the HSM journals (checkpoints only after new entries)" \
+	"$(jq -c '[.hsms[].journal_next]' status.json)" = "$JN"
+
+# ---- B. the link cut in the middle of a bundle (twice), then whole ----
+version 2.0.0 4 1500000
+proxy cut-down 262144 2 # before the batch: the factory pulls its writ within a second
+B2=$(batch 2.0.0 "$HSM2" 10)
+wait_for 60 grep -q "\"$B2\"" <(curl -s -H "Authorization: Bearer $STOK" "$FURL/v1/jobs") || true
+check "B: the proxy cut two downloads" "$(grep -c '^cut-down' proxy.log)" = 2
+check "B: the writ for HSM 2 became a job once its bundle arrived" \
+	"$(curl -s -H "Authorization: Bearer $STOK" "$FURL/v1/jobs" | jq --arg w "$B2" '[.jobs[] | select(.writ == $w)] | length')" = 1
+check "B: the bundle was stored once" "$(grep -c 'cloud: bundle .* loaded' factory.log)" = 1
+check_grep "B: the cut download was logged as a wait" 'waits: its bundle .* could not be fetched' factory.log
+check "B: no writ was refused" "$(sqlite3 fac/factory.db "select count(*) from cloud_writs where state != 'loaded'")" = 0
+proxy pass
+# a backup of HSM 2's state (stopped: a consistent copy), restored in D
+stop_hsmd hsm2
+cp -a hsm2 hsm2.bak
+start_hsmd hsm2
+for i in $(seq 5); do device "$B2" 4; done
+wait_for 30 synced || true
+exactly_once B "$B1" "$B2"
+
+# ---- C. the cloud killed in the middle of ingesting, the factory killed mid-push ----
+stop_cloud
+for i in $(seq 6); do device "$B1" 3; done
+for i in $(seq 150); do failed "$B1"; done
+for i in $(seq 3); do device "$B2" 4; done
+proxy slow 40000
+: >proxy.log
+start_cloud
+if wait_for 30 grep -q 'POST /v1/sync/journal' proxy.log; then
+	stop_cloud KILL
+	pass "C: the cloud was killed during a journal push"
+	start_cloud
+fi
+if wait_for 30 grep -q 'POST /v1/sync/records' proxy.log; then
+	sleep 1
+	stop_cloud KILL
+	pass "C: the cloud was killed during a records push ($(tail -n 1 proxy.log))"
+	start_cloud
+else
+	fail "C: no records push seen"
+fi
+: >proxy.log
+if wait_for 30 grep -q 'POST /v1/sync/records' proxy.log; then
+	sleep 1
+	stop_factory KILL
+	pass "C: the factory was killed during a records push"
+	start_factory
+fi
+proxy pass
+wait_for 60 synced || true
+check "C: after the restarts nothing is queued" "$(jq -r '"\(.cloud.queued_records) \(.cloud.queued_journal) \(.cloud.last_error)"' status.json)" = "0 0 null"
+exactly_once C "$B1" "$B2"
+check "no writ pulled from the cloud so far was refused" "$(sqlite3 fac/factory.db "select count(*) from cloud_writs where state = 'refused'")" = 0
+
+# ---- E. writs the HSM refuses: for good (more devices than it takes), for now (not valid yet) ----
+cmust 201 POST /v1/products "$OEM" '{"id": "bulb", "name": "Bulb", "vid": 65521, "pid": 32768, "quota": 20000000}'
+cmust 201 POST /v1/products/bulb/invites "$OEM" '{"odm": "foxy"}'
+version 1.0.0 3 4096 bulb
+BIG=$(batch 1.0.0 "$HSM1" 17000000 -60 bulb)
+LATER=$(batch 1.0.0 "$HSM1" 5 3600)
+writ_state() { sqlite3 fac/factory.db "select state from cloud_writs where id = '$1'"; }
+later_waits() { [[ $(writ_state "$BIG") == refused && $(writ_state "$LATER") == pending ]] &&
+	sqlite3 fac/factory.db "select reason from cloud_writs where id = '$LATER'" | grep -q 'not valid before'; }
+wait_for 30 later_waits || true
+check "E: a writ the HSM refuses is kept refused, with the HSM's reason" \
+	"$(writ_state "$BIG") $(sqlite3 fac/factory.db "select reason like '%at most%' from cloud_writs where id = '$BIG'")" = "refused 1"
+check "E: a writ not valid yet waits, offered again later" "$(writ_state "$LATER") $(sqlite3 fac/factory.db \
+	"select attempts >= 1 and next_at > strftime('%s','now') from cloud_writs where id = '$LATER'")" = "pending 1"
+sleep 3
+check "E: the refused writ is not offered again (one log line)" "$(grep -c "($BIG) refused" factory.log)" = 1
+fstatus
+check "E: the status counts them" "$(jq -r '"\(.cloud.writs_refused) \(.cloud.writs_pending)"' status.json)" = "1 1"
+
+# ---- D. HSM 2 restored from its backup: its journal forks from what the cloud verified ----
+stop_hsmd hsm2
+rm -rf hsm2
+mv hsm2.bak hsm2
+start_hsmd hsm2
+device "$B2" 4
+stopped() { fstatus && [[ $(jq -r --arg h "$HSM2" '.cloud.journal_stopped | index($h)' status.json) != null ]]; }
+wait_for 30 stopped || true
+check "D: the factory stops pushing the forked journal" "$(jq -r --arg h "$HSM2" '.cloud.journal_stopped | index($h)' status.json)" != null
+check_grep "D: ... and says so loudly" "THE CLOUD REFUSED THE JOURNAL OF EDGE HSM $HSM2 \(fork" factory.log
+capi GET /v1/alerts "$OEM"
+check "D: the cloud raised a fork alert" "$(jq '[.alerts[] | select(.kind == "fork")] | length' "$RESP")" -ge 1
+check "D: the forked HSM's device record waits; nothing else is queued" \
+	"$(jq -r '"\(.cloud.queued_records) \(.cloud.last_error != null)"' status.json)" = "1 true"
+check "the token never reached the factory's log" "$(grep -c "$(head -c 20 fac.token)" factory.log)" = 0
+
+stop_factory
+check "writ-factory stops cleanly with the sync thread" "$(grep -c 'stopping on signal' factory.log)" -ge 1
+check "no sanitizer report from writ-factory or writ-cloud" "$(cat factory.log cloud.log | grep -c 'Sanitizer\|runtime error')" = 0
+finish
