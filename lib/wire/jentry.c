@@ -51,36 +51,10 @@ struct rd {
  * JENTRY_LEGACY; a string's bytes must fit in what remains (they are not consumed). */
 static int get_head(struct rd *r, unsigned *ret_major, uint64_t *ret_arg)
 {
-	unsigned major, ai;
-	uint64_t arg = 0;
-	size_t n, i;
-
-	if (r->off >= r->len)
-		return WRIT_E_FORMAT;
-	major = r->p[r->off] >> 5;
-	ai = r->p[r->off] & 31;
-	r->off++;
-	if (ai < 24) {
-		arg = ai;
-	} else if (ai <= 27) {
-		n = (size_t)1 << (ai - 24);
-		if (r->len - r->off < n)
-			return WRIT_E_FORMAT;
-		for (i = 0; i < n; i++)
-			arg = arg << 8 | r->p[r->off + i];
-		r->off += n;
-		/* shortest form: the argument must not fit a smaller head */
-		if (!(r->flags & JENTRY_LEGACY) &&
-		    (ai == 24 ? arg < 24 : ai == 25 ? arg <= 0xff : ai == 26 ? arg <= 0xffff : arg <= 0xffffffffu))
-			return WRIT_E_FORMAT;
-	} else {
-		return WRIT_E_FORMAT; /* reserved, or an indefinite length */
-	}
-	if ((major == MAJ_BSTR || major == MAJ_TSTR) && arg > r->len - r->off)
-		return WRIT_E_FORMAT;
-	*ret_major = major;
-	*ret_arg = arg;
-	return 0;
+	return cbor_head_decode(r->p, r->len, &r->off, r->flags & JENTRY_LEGACY ? CBOR_HEAD_ANY_LENGTH : 0, ret_major,
+				ret_arg) < 0
+		       ? WRIT_E_FORMAT
+		       : 0;
 }
 
 static int get_uint(struct rd *r, uint64_t *ret)

@@ -318,37 +318,13 @@ struct cbor_in {
  * not in its shortest form. */
 static int get_head(struct cbor_in *r, unsigned *ret_major, uint64_t *ret_arg)
 {
-	unsigned major, ai;
-	uint64_t arg = 0;
-	size_t n, i;
+	size_t at = r->off;
 
-	if (r->off >= r->len)
+	if (at < r->len && (r->p[at] >> 5) > CBOR_MAP) {
+		r->off++;
 		return WRIT_E_FORMAT;
-	major = r->p[r->off] >> 5;
-	ai = r->p[r->off] & 0x1f;
-	r->off++;
-	if (major > CBOR_MAP)
-		return WRIT_E_FORMAT;
-	if (ai < 24) {
-		*ret_major = major;
-		*ret_arg = ai;
-		return WRIT_OK;
 	}
-	if (ai > 27)
-		return WRIT_E_FORMAT; /* 28-30 reserved, 31 indefinite */
-	n = (size_t)1 << (ai - 24);
-	if (n > r->len - r->off)
-		return WRIT_E_FORMAT;
-	for (i = 0; i < n; i++)
-		arg = arg << 8 | r->p[r->off + i];
-	r->off += n;
-	/* shortest form: the argument must not fit a smaller head */
-	if ((n == 1 && arg < 24) || (n == 2 && arg <= 0xff) || (n == 4 && arg <= 0xffff) ||
-	    (n == 8 && arg <= 0xffffffffu))
-		return WRIT_E_FORMAT;
-	*ret_major = major;
-	*ret_arg = arg;
-	return WRIT_OK;
+	return cbor_head_decode(r->p, r->len, &r->off, 0, ret_major, ret_arg) < 0 ? WRIT_E_FORMAT : WRIT_OK;
 }
 
 static int get_uint(struct cbor_in *r, uint64_t max, uint64_t *ret)
