@@ -184,28 +184,16 @@ static int dir_path(const struct aopts *o, const char *name, char *out, size_t c
 /* Open the authority's token; create it first when create is set and it is missing. */
 static int open_token(struct aopts *o, int create, struct p11_ctx **ret)
 {
-	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX];
-	int err;
+	const struct p11_pin_source src = { o->pin_file, "WRIT_AUTHORITY_PIN", o->so_pin_file, "WRIT_AUTHORITY_SO_PIN" };
+	const char *missing = NULL;
+	int err = p11_open_pins(o->tc.module, o->tc.token, &src, create, ret, &missing);
 
-	if (p11_pin_load(o->pin_file, "WRIT_AUTHORITY_PIN", pin) < 0) {
+	if (missing && !strcmp(missing, "PIN"))
 		fprintf(stderr, "writ authority: no PIN: use --pin-file F or set WRIT_AUTHORITY_PIN\n");
-		return WRIT_E_AUTH;
-	}
-	err = p11_open(o->tc.module, o->tc.token, pin, ret);
-	if (err == WRIT_E_NOTFOUND && create) {
-		if (p11_pin_load(o->so_pin_file, "WRIT_AUTHORITY_SO_PIN", so_pin) < 0) {
-			fprintf(stderr, "writ authority: token \"%s\" does not exist; give an SO PIN with "
-					"--so-pin-file F or WRIT_AUTHORITY_SO_PIN to create it\n", o->tc.token);
-			writ_memzero(pin, sizeof(pin));
-			return WRIT_E_AUTH;
-		}
-		err = p11_token_init(o->tc.module, o->tc.token, so_pin, pin);
-		writ_memzero(so_pin, sizeof(so_pin));
-		if (!err)
-			err = p11_open(o->tc.module, o->tc.token, pin, ret);
-	}
-	writ_memzero(pin, sizeof(pin));
-	if (err < 0)
+	else if (missing)
+		fprintf(stderr, "writ authority: token \"%s\" does not exist; give an SO PIN with "
+				"--so-pin-file F or WRIT_AUTHORITY_SO_PIN to create it\n", o->tc.token);
+	else if (err < 0)
 		fprintf(stderr, "writ authority: cannot open token \"%s\": %s\n", o->tc.token, writ_strerror(err));
 	return err;
 }

@@ -96,28 +96,16 @@ static int parse(int argc, char **argv, struct opts *o)
 
 static int open_token(struct opts *o, int create, struct p11_ctx **ret)
 {
-	char pin[P11_PIN_MAX], so[P11_PIN_MAX];
-	int err;
+	const struct p11_pin_source src = { o->pin_file, "WRIT_CLOUD_PIN", o->so_pin_file, "WRIT_CLOUD_SO_PIN" };
+	const char *missing = NULL;
+	int err = p11_open_pins(o->module, o->token, &src, create, ret, &missing);
 
-	if (p11_pin_load(o->pin_file, "WRIT_CLOUD_PIN", pin) < 0) {
+	if (missing && !strcmp(missing, "PIN"))
 		fprintf(stderr, "writ-cloud: no token PIN: use --pin-file F or set WRIT_CLOUD_PIN\n");
-		return WRIT_E_AUTH;
-	}
-	err = p11_open(o->module, o->token, pin, ret);
-	if (err == WRIT_E_NOTFOUND && create) {
-		if (p11_pin_load(o->so_pin_file, "WRIT_CLOUD_SO_PIN", so) < 0) {
-			fprintf(stderr, "writ-cloud: token \"%s\" does not exist; give an SO PIN (--so-pin-file F or "
-					"WRIT_CLOUD_SO_PIN) to create it\n", o->token);
-			writ_memzero(pin, sizeof(pin));
-			return WRIT_E_AUTH;
-		}
-		err = p11_token_init(o->module, o->token, so, pin);
-		writ_memzero(so, sizeof(so));
-		if (!err)
-			err = p11_open(o->module, o->token, pin, ret);
-	}
-	writ_memzero(pin, sizeof(pin));
-	if (err < 0)
+	else if (missing)
+		fprintf(stderr, "writ-cloud: token \"%s\" does not exist; give an SO PIN (--so-pin-file F or "
+				"WRIT_CLOUD_SO_PIN) to create it\n", o->token);
+	else if (err < 0)
 		fprintf(stderr, "writ-cloud: cannot open token \"%s\": %s\n", o->token, writ_strerror(err));
 	return err;
 }

@@ -126,7 +126,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 static int cmd_init(struct opts *o)
 {
-	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX], path[4096], cn[96];
+	const struct p11_pin_source src = { o->pin_file, "WRIT_HSM_PIN", o->so_pin_file, "WRIT_HSM_SO_PIN" };
+	const char *missing = NULL;
+	char path[4096], cn[96];
 	uint8_t oem_pub[WRIT_P256_PUB_LEN], id_pub[WRIT_P256_PUB_LEN], kex_pub[WRIT_P256_PUB_LEN];
 	uint8_t pai_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL, *bundle = NULL, *csr = NULL;
 	size_t pem_len = 0, bundle_len = 0, csr_len = 0;
@@ -164,24 +166,16 @@ static int cmd_init(struct opts *o)
 				"initialised HSM\n", path);
 		return 2;
 	}
-	if (p11_pin_load(o->pin_file, "WRIT_HSM_PIN", pin) < 0) {
+	err = p11_open_pins(o->tc.module, o->tc.token, &src, 1, &p11, &missing);
+	if (missing && !strcmp(missing, "PIN")) {
 		fprintf(stderr, "writ-hsmd init: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
 		return 2;
 	}
-	err = p11_open(o->tc.module, o->tc.token, pin, &p11);
-	if (err == WRIT_E_NOTFOUND) {
-		if (p11_pin_load(o->so_pin_file, "WRIT_HSM_SO_PIN", so_pin) < 0) {
-			fprintf(stderr, "writ-hsmd init: token \"%s\" does not exist; to create it give an SO PIN "
-					"with --so-pin-file F or WRIT_HSM_SO_PIN\n", o->tc.token);
-			writ_memzero(pin, sizeof(pin));
-			return 2;
-		}
-		err = p11_token_init(o->tc.module, o->tc.token, so_pin, pin);
-		writ_memzero(so_pin, sizeof(so_pin));
-		if (!err)
-			err = p11_open(o->tc.module, o->tc.token, pin, &p11);
+	if (missing) {
+		fprintf(stderr, "writ-hsmd init: token \"%s\" does not exist; to create it give an SO PIN "
+				"with --so-pin-file F or WRIT_HSM_SO_PIN\n", o->tc.token);
+		return 2;
 	}
-	writ_memzero(pin, sizeof(pin));
 	if (err < 0) {
 		fprintf(stderr, "writ-hsmd init: cannot open token \"%s\": %s\n", o->tc.token, writ_strerror(err));
 		return 1;

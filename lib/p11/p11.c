@@ -1225,3 +1225,30 @@ int p11_random(struct p11_ctx *ctx, uint8_t *buf, size_t n)
 	}
 	return 0;
 }
+
+int p11_open_pins(const char *module_path, const char *token_label, const struct p11_pin_source *src, int create,
+		  struct p11_ctx **ret, const char **ret_missing)
+{
+	char pin[P11_PIN_MAX], so_pin[P11_PIN_MAX];
+	int err;
+
+	*ret_missing = NULL;
+	if (p11_pin_load(src->pin_file, src->pin_env, pin) < 0) {
+		*ret_missing = "PIN";
+		return WRIT_E_AUTH;
+	}
+	err = p11_open(module_path, token_label, pin, ret);
+	if (err == WRIT_E_NOTFOUND && create) {
+		if (p11_pin_load(src->so_pin_file, src->so_pin_env, so_pin) < 0) {
+			*ret_missing = "SO PIN";
+			err = WRIT_E_AUTH;
+		} else {
+			err = p11_token_init(module_path, token_label, so_pin, pin);
+			writ_memzero(so_pin, sizeof(so_pin));
+			if (!err)
+				err = p11_open(module_path, token_label, pin, ret);
+		}
+	}
+	writ_memzero(pin, sizeof(pin));
+	return err;
+}

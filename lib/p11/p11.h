@@ -55,6 +55,20 @@ WRIT_MUST_CHECK int p11_open(const char *module_path, const char *token_label, c
 /* Accepts NULL; invalidates every view. No operation on ctx may be in progress. */
 void p11_close(struct p11_ctx *ctx);
 
+/* Where a program's PINs come from: a file given on its command line, else its
+ * environment variable (p11_pin_load). The SO PIN is read only to create a token. */
+struct p11_pin_source {
+	const char *pin_file, *pin_env;
+	const char *so_pin_file, *so_pin_env;
+};
+
+/* Load the user PIN, open the token; with create set and no such token, load the SO PIN
+ * and initialise the token first. Every PIN copy is wiped. WRIT_E_AUTH with *ret_missing
+ * set to "PIN" or "SO PIN" when that one could not be loaded (the caller tells the user
+ * where it is looked for); otherwise p11_open's and p11_token_init's errors. */
+WRIT_MUST_CHECK int p11_open_pins(const char *module_path, const char *token_label, const struct p11_pin_source *src,
+				  int create, struct p11_ctx **ret, const char **ret_missing);
+
 /* Generate a P-256 key pair named label (CKA_LABEL on both halves; CKA_ID = key id).
  * WRIT_E_EXISTS if a private key with that label exists. */
 WRIT_MUST_CHECK int p11_keygen_p256(struct p11_ctx *ctx, const char *label, unsigned usage,
