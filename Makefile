@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line clean
+.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line bench-cloud clean
 
 all: build
 
@@ -50,6 +50,9 @@ bench-chip: deps build
 
 bench-line: deps build
 	@bash bench/bench_line.sh $(BUILD)
+
+bench-cloud: deps build
+	@bash bench/bench_cloud.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -272,8 +272,9 @@ static int batch_create(struct call *k)
 	t.not_before = jint(o, "not_before", 0);
 	t.not_after = jint(o, "not_after", 0);
 	t.dac_days = jint(o, "dac_days", 0);
-	if (t.quantity < 1 || t.quantity > 100000000) {
-		fail(k, 400, "bad_request", "quantity: 1..100000000");
+	if (t.quantity < 1 || t.quantity > WRIT_QUANTITY_MAX) {
+		fail(k, 400, "bad_request", "quantity: 1..%u per batch (an edge HSM runs at most that many under one writ: "
+					    "split larger runs into several batches)", WRIT_QUANTITY_MAX);
 		goto out;
 	}
 	if (t.not_before < 0 || t.not_after <= t.not_before || t.not_after <= now_s() ||

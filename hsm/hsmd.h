@@ -24,7 +24,7 @@
 #define HSM_KEY_KEX "writ-hsm-kex"
 #define HSM_KEY_PAI "writ-hsm-pai"
 #define HSM_MAX_WRITS 1024
-#define HSM_MAX_QUANTITY (16u * 1024 * 1024)
+#define HSM_MAX_QUANTITY WRIT_QUANTITY_MAX
 #define HSM_DEFAULT_TOLERANCE 300 /* seconds the clock may step back */
 #define HSM_REASON_MAX 256
 

@@ -23,6 +23,8 @@
 #define WRIT_PAI_MAX 600    /* Matter certificates are at most 600 bytes DER */
 #define WRIT_MAX_REVOKES 64
 #define WRIT_MAX_SEALED (64 * 1024) /* a sealed writ larger than this is refused */
+#define WRIT_QUANTITY_MAX (16u * 1024 * 1024) /* the most devices one writ may allow: writ-hsmd keeps a
+                                                per-writ index of issued devices this large */
 #define WRIT_MAX_SECRETS 4
 #define WRIT_SECRET_LABEL_MAX 32 /* 1..32 bytes of [a-z0-9-], unique within a writ */
 #define WRIT_SECRET_MIN 16

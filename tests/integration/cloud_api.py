@@ -268,6 +268,8 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     expect("an uninvited ODM cannot create a batch", st, 404, a, "not_found")
     st, a = req("POST", "/v1/batches", odm, dict(batch, quantity=101))
     expect("a batch over quota", st, 409, a, "quota")
+    st, a = req("POST", "/v1/batches", odm, dict(batch, quantity=16 * 1024 * 1024 + 1))
+    expect("a batch larger than one HSM writ can hold", st, 400, a, "bad_request")
     st, a = req("POST", "/v1/batches", odm, dict(batch, hsm="ab" * 32))
     expect("a batch for an HSM not at that factory", st, 404, a, "not_found")
     st, b1 = req("POST", "/v1/batches", odm, batch)
