@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # writ-factory <-> writ-cloud: enrolment, the sync loop through a cut/refused/slow link
 # (cut_proxy.py), the cloud and the factory killed mid-push (curl, jq, sqlite3, python3).
-writ_shell_test(factory_sync SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/factory_sync.sh LABELS cloud TIMEOUT 600)
+foreach(engine sqlite postgresql)
+  add_test(NAME factory_sync_${engine} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/factory_sync.sh ${engine})
+  set_tests_properties(factory_sync_${engine} PROPERTIES LABELS cloud TIMEOUT 600
+    ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin;WRIT_P11_MODULE=${WRIT_SOFTHSM_MODULE}")
+endforeach()
