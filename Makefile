@@ -34,7 +34,7 @@ check-fuzz:
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWRIT_FUZZ=ON \
 		-DWRIT_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	@cmake --build build-fuzz -j$(JOBS) --target writ_fuzzers
-	ctest --test-dir build-fuzz --output-on-failure -L fuzz
+	ctest --test-dir build-fuzz --output-on-failure -j$(JOBS) -L fuzz
 
 demo: deps build
 	@bash scripts/demo.sh

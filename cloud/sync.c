@@ -559,52 +559,150 @@ struct rec_tx {
 	int moved;
 };
 
+/* The first ok record of rows [from, to) whose device the cloud has not verified. */
+static int64_t first_missing(struct call *k, struct rec_tx *t, const int64_t *pk, size_t from, size_t to)
+{
+	struct db_res *r = NULL;
+	size_t i;
+	int found;
+
+	for (i = from; i < to; i++) {
+		struct rec_in *x = &t->r[i];
+		if (x->dup || !x->ok)
+			continue;
+		found = pk[i] && db_query(k->db, "SELECT 1 FROM devices WHERE hsm_pk = ? AND hsm_seq = ? AND dac_sha256 = ?",
+					  (struct db_param[]){ DB_I(pk[i]), DB_I(x->hsm_seq), DB_B(x->dac_sha, 32) }, 3,
+					  &r) == 0 && db_rows(r) == 1;
+		db_res_free(r);
+		r = NULL;
+		if (!found)
+			return x->seq;
+	}
+	return t->r[from].seq;
+}
+
+/*
+ * Store the new records (in multi-row statements: one round trip per INSERT_CHUNK rows,
+ * which is what PostgreSQL's speed depends on) and attach each ok record to its device;
+ * an ok record whose device the verified journal does not hold stops everything
+ * (WRIT_E_NOTFOUND, t->missing_at). Then the factory's record position moves, only from
+ * where it was read.
+ */
 static int tx_records(struct call *k, void *arg)
 {
 	struct rec_tx *t = arg;
-	int64_t changes = 0;
-	size_t i, last = 0;
-	int err, any = 0;
+	struct db_param *p = NULL;
+	struct db_res *r = NULL;
+	int64_t changes = 0, *pk = NULL;
+	size_t i, j, last = 0, rows, np, ok_rows, n_hsm = 0;
+	char *sql = NULL;
+	int err = 0, any = 0;
 
 	t->missing_at = -1;
 	t->moved = 0;
+	if (!(p = calloc(INSERT_CHUNK * 5, sizeof(*p))) || !(pk = calloc(t->n ? t->n : 1, sizeof(*pk)))) {
+		err = WRIT_E_NOMEM;
+		goto out;
+	}
+	/* the factory's HSMs, once: an ok record names its HSM by id */
+	if ((err = db_query(k->db, "SELECT id, hsm_id FROM hsms WHERE factory_id = ?",
+			    (struct db_param[]){ DB_I(k->who.factory_id) }, 1, &r)) < 0)
+		goto out;
+	n_hsm = db_rows(r);
 	for (i = 0; i < t->n; i++) {
-		struct rec_in *r = &t->r[i];
-		if (r->dup)
+		if (t->r[i].dup)
 			continue;
 		any = 1;
 		last = i;
-		if ((err = db_exec(k->db, "INSERT INTO frecords (factory_id, seq, hash, record) VALUES (?, ?, ?, ?)",
-				   (struct db_param[]){ DB_I(k->who.factory_id), DB_I(r->seq), DB_T(r->hash), DB_T(r->text) },
-				   4, NULL)) < 0)
-			return err;
-		if (!r->ok)
-			continue;
-		err = db_exec(k->db,
-			      "UPDATE devices SET record_seq = ?, record = ? WHERE hsm_pk = (SELECT id FROM hsms WHERE hsm_id = ?"
-			      " AND factory_id = ?) AND hsm_seq = ? AND dac_sha256 = ?",
-			      (struct db_param[]){ DB_I(r->seq), DB_T(r->text), DB_B(r->hsm_id, 32), DB_I(k->who.factory_id),
-						   DB_I(r->hsm_seq), DB_B(r->dac_sha, 32) },
-			      6, &changes);
-		if (err < 0)
-			return err;
-		if (!changes) {
-			t->missing_at = r->seq;
-			return WRIT_E_NOTFOUND;
+		for (j = 0; t->r[i].ok && j < n_hsm; j++) {
+			size_t len = 0;
+			const uint8_t *id = db_blob(r, j, 1, &len);
+			if (len == 32 && !memcmp(id, t->r[i].hsm_id, 32))
+				pk[i] = db_int(r, j, 0);
 		}
 	}
+	db_res_free(r);
+	r = NULL;
 	if (!any)
-		return 0;
+		goto out;
+	for (i = 0; i < t->n && !err; i += rows) {
+		rows = t->n - i < INSERT_CHUNK ? t->n - i : INSERT_CHUNK;
+		/* the records themselves */
+		np = 0;
+		for (j = i; j < i + rows; j++) {
+			if (t->r[j].dup)
+				continue;
+			p[np++] = DB_I(k->who.factory_id);
+			p[np++] = DB_I(t->r[j].seq);
+			p[np++] = DB_T(t->r[j].hash);
+			p[np++] = DB_T(t->r[j].text);
+		}
+		if (np) {
+			free(sql);
+			sql = multi_insert("INSERT INTO frecords (factory_id, seq, hash, record) VALUES", 4, np / 4);
+			if (!sql || (err = db_exec(k->db, sql, p, np, NULL)) < 0) {
+				err = sql ? err : WRIT_E_NOMEM;
+				break;
+			}
+		}
+		/* their devices */
+		np = 0;
+		ok_rows = 0;
+		for (j = i; j < i + rows; j++) {
+			struct rec_in *x = &t->r[j];
+			if (x->dup || !x->ok)
+				continue;
+			if (!pk[j]) {
+				t->missing_at = x->seq;
+				err = WRIT_E_NOTFOUND;
+				goto out;
+			}
+			p[np++] = DB_I(x->seq);
+			p[np++] = DB_T(x->text);
+			p[np++] = DB_I(pk[j]);
+			p[np++] = DB_I(x->hsm_seq);
+			p[np++] = DB_B(x->dac_sha, 32);
+			ok_rows++;
+		}
+		if (!ok_rows)
+			continue;
+		free(sql);
+		if (!(sql = malloc(256 + ok_rows * 80))) { /* a row: 66 characters */
+			err = WRIT_E_NOMEM;
+			break;
+		}
+		{
+			size_t len = (size_t)sprintf(sql, "UPDATE devices SET record_seq = v.column1, record = v.column2 FROM (VALUES");
+			for (j = 0; j < ok_rows; j++)
+				len += (size_t)sprintf(sql + len, "%s(CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?)",
+						       j ? ", " : " ");
+			(void)sprintf(sql + len, ") AS v WHERE devices.hsm_pk = v.column3 AND devices.hsm_seq = v.column4"
+						 " AND devices.dac_sha256 = v.column5");
+		}
+		if ((err = db_exec(k->db, sql, p, np, &changes)) < 0)
+			break;
+		if (changes != (int64_t)ok_rows) {
+			t->missing_at = first_missing(k, t, pk, i, i + rows);
+			err = WRIT_E_NOTFOUND;
+			break;
+		}
+	}
+	if (err < 0)
+		goto out;
 	err = db_exec(k->db, "UPDATE factories SET rec_next = ?, rec_hash = ?, last_contact = ? WHERE id = ? AND rec_next = ?",
 		      (struct db_param[]){ DB_I(t->r[last].seq + 1), DB_T(t->r[last].hash), DB_I(now_s()),
 					   DB_I(k->who.factory_id), DB_I(t->next0) },
 		      5, &changes);
-	if (err < 0)
-		return err;
-	if (!changes)
-		return WRIT_E_STATE;
-	t->moved = 1;
-	return 0;
+	if (err == 0 && !changes)
+		err = WRIT_E_STATE;
+	if (err == 0)
+		t->moved = 1;
+out:
+	db_res_free(r);
+	free(sql);
+	free(pk);
+	free(p);
+	return err;
 }
 
 static int sync_records(struct call *k)

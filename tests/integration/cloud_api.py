@@ -434,8 +434,23 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     run(BIN + "/writ", "hsm", "checkpoint", "--socket", sock)
     st, cur = req("GET", f"/v1/sync/hsms/{hsm}/cursor", ftok)
     more = journal(sock, cur["next"])
+    # a record for the new DAC, pushed before the journal that holds it
+    seq, body = next((e[1], e[5]) for e in map(cbor2.loads, more) if e[4] == 4)
+    r = {"seq": len(recs) + 1, "prev": prev, "time": now, "factory": "foxy-sz1", "line": "L1", "station": "st1",
+         "writ": b2["id"], "product": "lamp", "version": "1.0.0", "version_digest": ver["digest"],
+         "firmware_version": 3, "uid": body[3].hex(), "device_serial": body[4], "dac_serial": body[5].hex(),
+         "dac_sha256": body[6].hex(), "hsm_id": hsm, "hsm_seq": seq, "operation": "provision",
+         "result": "ok", "step": "", "reason": "", "qr": "MT:TEST2", "manual": "12345678901"}
+    r["hash"] = hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    early = json.dumps(r, sort_keys=True, separators=(",", ":"))
+    st, a = req("POST", "/v1/sync/records", ftok, {"records": [early]})
+    expect("a record ahead of the journal", st, 409, a, "journal_first")
+    st, a = req("GET", "/v1/sync/records/cursor", ftok)
+    check("the refused record moved nothing", st == 200 and a.get("next") == len(recs) + 1, str(a))
     st, a = req("POST", "/v1/sync/journal", ftok, {"hsm": hsm, "entries": [b64(e) for e in more]})
     expect("the acknowledgement is pushed", st, 200, a)
+    st, a = req("POST", "/v1/sync/records", ftok, {"records": [early]})
+    expect("the record is accepted once its DAC is verified", st, 200, a)
     st, b2s = req("GET", "/v1/batches/" + b2["id"], oem)
     check("the batch is revoked with final count 1", b2s.get("state") == "revoked" and b2s.get("final_count") == 1,
           str(b2s))
