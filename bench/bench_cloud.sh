@@ -87,7 +87,7 @@ run_round()
 		sha=$(TOKF=sec.tok W firmware upload --product lamp --image fw.bin --fw-version 1 --sign-in-portal --json |
 			$PY -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')
 	fi
-	printf 'vendor_id = 0xFFF1\nproduct_id = 0x8000\n' >settings.txt
+	printf 'vendor_id = 0xFFF1\nproduct_id = 0x8000\nmfg_date = 2026-11-23\nhw_ver = 1\n' >settings.txt
 	TOKF=odm.tok W version create --product lamp --version 1.0 --firmware "$sha" --settings settings.txt >/dev/null
 	TOKF=oem.tok W version approve --product lamp --version 1.0 >/dev/null
 	wid=$(TOKF=odm.tok W batch create --product lamp --version 1.0 --factory foxy-sz1 --hsm "$hsm" --quantity "$n" \

@@ -401,6 +401,11 @@ static int version_create(struct call *k, struct product *p)
 		fail(k, 400, "bad_request", "settings: %s", settings[0] ? why : "empty");
 		goto out;
 	}
+	if (!ms->have_vid || !ms->have_pid || !ms->have_date || !ms->have_hw_ver) {
+		fail(k, 400, "bad_request", "settings: vendor_id, product_id, mfg_date and hw_ver are required (the line "
+					    "makes serial_num, discriminator and passcode per device)");
+		goto out;
+	}
 	if ((ms->have_vid && ms->fd.vid != p->vid) || (ms->have_pid && ms->fd.pid != p->pid)) {
 		fail(k, 400, "bad_request", "settings: vendor_id/product_id differ from the product's VID/PID");
 		goto out;

@@ -1,120 +1,196 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `make demo`: writ end to end on embedded defaults (SoftHSM, writ-devsim chips).
-# An OEM authority mints a writ for one edge HSM; a line provisions simulated chips
-# through it with no network (keys made on each chip, DACs from the HSM, factory data,
-# the OTA key wrapped to each chip, signed firmware, lock) until the writ's quantity is
-# spent, and the next chip is refused. Everything lands in demo-run/; `make demo-clean` removes it.
+# `make demo`: the whole writ story on embedded defaults (SQLite, SoftHSM, writ-devsim
+# chips), every program started for real on loopback:
+#   writ-cloud (the OEM's portal) - writ-factory + writ-hsmd (one factory) - two
+#   writ-station lines with DEMO_CHIPS simulated chips each.
+# The OEM sets up a product and invites its ODM; the ODM brings firmware and a version;
+# the OEM approves; the ODM orders a batch; the writ reaches the factory's HSM; the
+# portal goes down and the lines produce anyway; the portal comes back and every
+# record is verified into it; one chip more than the batch allows is refused.
+# Everything lands in demo-run/; `make demo-clean` removes it.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin="${WRIT_BIN:-$top/build/bin}"
 run="$top/demo-run"
-quantity="${DEMO_QUANTITY:-20}"
+chips="${DEMO_CHIPS:-50}"
+quantity=$((2 * chips))
+PY=/usr/bin/python3
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+n=0
+step() { n=$((n + 1)); printf '\033[1m%2d. %s\033[0m\n' "$n" "$*"; }
+quiet() { "$@" >>"$run/demo.log" 2>&1; }
+json() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 rm -rf "$run"
-mkdir -p "$run/devices"
+mkdir -p "$run"
 cd "$run"
+: >demo.log
 
-# SoftHSM keeps its tokens in this folder; PINs come from the environment, never argv.
+# SoftHSM keeps every token in this folder; PINs come from the environment, never argv.
 # shellcheck source=scripts/softhsm-env.sh
 source "$top/scripts/softhsm-env.sh"
 writ_softhsm_env "$run"
-export WRIT_AUTHORITY_PIN=demo-authority-pin WRIT_AUTHORITY_SO_PIN=demo-authority-so
+export WRIT_CLOUD_PIN=demo-cloud-pin WRIT_CLOUD_SO_PIN=demo-cloud-so
 export WRIT_HSM_PIN=demo-hsm-pin WRIT_HSM_SO_PIN=demo-hsm-so
 
-hsmd_pid=""
-devsim_pid=""
+PIDS=()
 cleanup() {
-	[ -n "$hsmd_pid" ] && kill "$hsmd_pid" 2>/dev/null && wait "$hsmd_pid" 2>/dev/null
-	[ -n "$devsim_pid" ] && kill "$devsim_pid" 2>/dev/null && wait "$devsim_pid" 2>/dev/null
-	true
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_url() {
+	for _ in $(seq 200); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ] && return 0
+		sleep 0.05
+	done
+	echo "demo: $1 did not come up" >&2
+	exit 1
+}
+# the factory's status, as its MES integration sees it (a read-only token)
+fstatus() { curl -sf -H "Authorization: Bearer $(cat tokens/mes)" "$FACTORY_URL/v1/status"; }
 
-step "OEM: create the authority (writ-signing key + Matter PAA, inside its own token)"
-"$bin/writ" authority init --dir authority --vid FFF1 --cn "Demo OEM Matter PAA"
+CPORT=$(free_port)
+FPORT=$(free_port)
+export WRIT_CLOUD_URL=http://127.0.0.1:$CPORT
+FACTORY_URL=http://127.0.0.1:$FPORT
+start_cloud() {
+	"$bin/writ-cloud" serve --db sqlite:cloud/cloud.db --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
+	CLOUD_PID=$!
+	PIDS+=("$CLOUD_PID")
+	wait_url "$WRIT_CLOUD_URL/v1/health"
+}
+# as ROLE: run the writ CLI with that user's token file
+as() { local who=$1; shift; "$bin/writ" "$@" --token-file "tokens/$who"; }
 
-step "Factory: initialise the edge HSM (identity, key-agreement and PAI keys generated in its token)"
-"$bin/writ-hsmd" init --state hsm --factory demo-factory-1 --oem-key authority/writ-signing.pub.pem
+mkdir -p cloud tokens && chmod 700 tokens
+step "Portal: writ-cloud on $WRIT_CLOUD_URL (SQLite store; the OEM's keys generated inside its SoftHSM token)"
+quiet "$bin/writ-cloud" init --db sqlite:cloud/cloud.db
+(umask 077
+	"$bin/writ-cloud" org add --db sqlite:cloud/cloud.db --kind oem --name acme --user alice >tokens/oem 2>>demo.log
+	"$bin/writ-cloud" org add --db sqlite:cloud/cloud.db --kind odm --name foxconnish --user bob >tokens/odm 2>>demo.log)
+start_cloud
+(umask 077; curl -sf -H "Authorization: Bearer $(cat tokens/oem)" -d '{"name": "sam", "role": "oem-security"}' \
+	"$WRIT_CLOUD_URL/v1/users" | json 'd["token"]' >tokens/sec)
 
-step "OEM: verify the HSM's enrolment bundle and certify its PAI"
-"$bin/writ" authority certify --dir authority --enrolment hsm/enrolment.cbor --vid FFF1 --pid 8000 --out pai.der
+step "OEM (alice, oem-admin): product 'lamp' (VID FFF1, PID 8000), lifetime quota 1000, workspace shared with the ODM"
+quiet as oem product create --product lamp --name "Smart lamp" --vid FFF1 --pid 8000 --quota 1000
+quiet as oem product invite --product lamp --odm foxconnish
 
-step "OEM: sign firmware v3 with the secure-boot key (in the authority's token); the chips will check it"
-head -c 1048576 /dev/urandom > firmware-v3.bin
-"$bin/writ" firmware sign --authority authority --version 3 --in firmware-v3.bin --out firmware-v3.sig
-sb_pub=$("$bin/writ" authority pubkey --dir authority --key secure-boot)
-debug_root_hash=$("$bin/writ" authority pubkey --dir authority --key debug-root --hash)
+step "OEM: registers factory 'shenzhen-1', run by the ODM; its one-time enrolment code goes to the factory"
+as oem factory create --factory shenzhen-1 --odm foxconnish --json | json 'd["code"]' >factory.code
+chmod 600 factory.code
 
-step "OEM: mint a writ for $quantity devices of product 'lamp' (VID FFF1, PID 8000) with the OTA image key, encrypted to this HSM"
-head -c 32 /dev/urandom > ota-image.key
-writ_id=$("$bin/writ" authority mint --dir authority --enrolment hsm/enrolment.cbor --pai pai.der \
-	--product lamp --vid FFF1 --pid 8000 --quantity "$quantity" --serial-first 100000 --days 7 \
-	--secret ota-key=ota-image.key --out writ.cose)
-shred -u ota-image.key 2>/dev/null || rm -f ota-image.key
+step "Factory: writ-hsmd pins the OEM's writ key, makes its own keys in its token; the HSM enrols with the code"
+quiet "$bin/writ-factory" enrol-info --cloud "$WRIT_CLOUD_URL" --code-file factory.code --out oem-writ.pem
+quiet "$bin/writ-hsmd" init --state hsm --factory shenzhen-1 --oem-key oem-writ.pem
+"$bin/writ-hsmd" serve --state hsm >hsmd.log 2>&1 &
+PIDS+=($!)
+for _ in $(seq 200); do [ -S hsm/hsmd.sock ] && break; sleep 0.05; done
+quiet "$bin/writ-factory" init --state factory --oem-key oem-writ.pem --factory shenzhen-1
+(umask 077; "$bin/writ-factory" token add --state factory --role mes 2>>demo.log | grep -Eo '[A-Za-z0-9_-]{40,}' |
+	tail -n 1 >tokens/mes)
+quiet "$bin/writ-factory" enrol --cloud "$WRIT_CLOUD_URL" --code-file factory.code --hsm hsm/hsmd.sock --token-out tokens/factory
+rm -f factory.code
+hsm_id=$(as odm factory list --json | json 'd["factories"][0]["hsms"][0]["id"]')
+"$bin/writ-factory" serve --state factory --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock \
+	--cloud "$WRIT_CLOUD_URL" --cloud-token-file tokens/factory --sync-interval 1 >factory.log 2>&1 &
+PIDS+=($!)
+wait_url "$FACTORY_URL/v1/status"
 
-step "Factory: start writ-hsmd (no network: a Unix socket only) and load the writ (it could arrive on a USB stick)"
-"$bin/writ-hsmd" serve --state hsm > hsmd.log 2>&1 &
-hsmd_pid=$!
-for _ in $(seq 100); do [ -S hsm/hsmd.sock ] && break; sleep 0.05; done
-"$bin/writ" hsm load --socket hsm/hsmd.sock writ.cose
-
-step "Line: $((quantity + 1)) simulated chips (writ-devsim: libwrit-device on Mbed TLS, state in chips/)"
-mkdir -p chips
-"$bin/writ-devsim" --count "$((quantity + 1))" --dir chips > chips.ready 2> devsim.log &
-devsim_pid=$!
-for _ in $(seq 200); do [ "$(grep -c '^ready' chips.ready)" -gt "$quantity" ] && break; sleep 0.05; done
-mkdir -p extra
-mv "chips/chip-$quantity.sock" extra/ # one chip more than the writ allows, set aside for later
-cat > lamp.settings <<SET
+step "ODM (bob): firmware v3, signed in the portal by the OEM's security officer (the secure-boot key never leaves the token)"
+head -c 262144 /dev/urandom >firmware-v3.bin
+fw=$(as sec firmware upload --product lamp --image firmware-v3.bin --fw-version 3 --sign-in-portal --json | json 'd["sha256"]')
+cat >lamp.settings <<SET
 vendor_id = 0xFFF1
 product_id = 0x8000
-vendor_name = Demo OEM
-product_name = Lamp
+vendor_name = Acme
+product_name = Smart lamp
 mfg_date = $(date +%Y-%m-%d)
 hw_ver = 1
 hw_ver_str = rev-A
 SET
-recipe=(--hsm hsm/hsmd.sock --writ "$writ_id" --settings lamp.settings --firmware firmware-v3.bin
-	--fw-version 3 --fw-sig firmware-v3.sig --sb-pub "$sb_pub" --debug-root-hash "$debug_root_hash"
-	--secret ota-key --records records.jsonl --cert-dir devices)
+step "ODM: version 1.0.0 = that firmware + Matter settings + recipe, frozen and signed as a bundle"
+quiet as odm version create --product lamp --version 1.0.0 --firmware "$fw" --settings lamp.settings --serial-prefix LMP-
+step "OEM: approves version 1.0.0"
+quiet as oem version approve --product lamp --version 1.0.0
+step "ODM: batch of $quantity at shenzhen-1 for 7 days; the portal mints its writ, encrypted to that HSM"
+batch=$(as odm batch create --product lamp --version 1.0.0 --factory shenzhen-1 --hsm "$hsm_id" --quantity "$quantity" \
+	--days 7 --json | json 'd["id"]')
+for _ in $(seq 200); do
+	fstatus | grep -q "$batch" && break
+	sleep 0.1
+done
+step "Factory: pulled the writ and the bundle; the HSM verified the writ and holds it (batch $batch)"
 
-step "Line: provision them, 8 at a time: keys and CSR on the chip, DAC from the HSM, factory data, OTA key wrapped to each chip, OTP, firmware, lock"
-mkdir -p devices
-"$bin/writ" chip provision --connect-dir chips --parallel 8 "${recipe[@]}"
+step "The portal goes down. The factory keeps producing."
+kill "$CLOUD_PID"; wait "$CLOUD_PID" 2>/dev/null || true
 
-step "Check one device: its chain, its label"
-first_uid=$(head -n 1 records.jsonl | sed 's/.*"uid":"\([0-9a-f]*\)".*/\1/')
-"$bin/writ" matter check-chain --paa authority/paa.der --pai pai.der --dac "devices/$first_uid.dac.der"
-qr=$(head -n 1 records.jsonl | sed 's/.*"qr":"\([^"]*\)".*/\1/')
-manual=$(head -n 1 records.jsonl | sed 's/.*"manual":"\([0-9]*\)".*/\1/')
-serial=$(head -n 1 records.jsonl | sed 's/.*"serial_number":"\([^"]*\)".*/\1/')
-"$bin/writ" matter label --qr "$qr" --manual "$manual" --serial "$serial" --out "devices/$first_uid.label.png"
-"$bin/writ" chip status --connect "unix:chips/chip-0.sock"
+step "Lines: 2 stations, $chips simulated chips each (writ-devsim: keys made on the chip, CSR, DAC, factory data, OTP, signed firmware, lock)"
+for line in L1 L2; do
+	mkdir -p "chips-$line" "labels-$line"
+	"$bin/writ-devsim" --count "$chips" --dir "chips-$line" >"chips-$line.ready" 2>>demo.log &
+	PIDS+=($!)
+	(umask 077
+		"$bin/writ-factory" station add --state factory --name "station-$line" --line "$line" 2>>demo.log |
+			grep -Eo '[A-Za-z0-9_-]{6,}' | tail -n 1 >"station-$line.code")
+	quiet "$bin/writ-station" enrol --factory "$FACTORY_URL" --code-file "station-$line.code" --name "station-$line" \
+		--line "$line" --out "tokens/station-$line"
+	rm -f "station-$line.code"
+done
+for line in L1 L2; do
+	for _ in $(seq 400); do [ "$(grep -c '^ready' "chips-$line.ready")" -ge "$chips" ] && break; sleep 0.05; done
+done
+"$bin/writ-station" run --factory "$FACTORY_URL" --token-file tokens/station-L1 --job "$batch" --port-dir chips-L1 \
+	--parallel 8 --once --label-dir labels-L1 >>station-L1.log 2>&1 &
+l1=$!
+"$bin/writ-station" run --factory "$FACTORY_URL" --token-file tokens/station-L2 --job "$batch" --port-dir chips-L2 \
+	--parallel 8 --once --label-dir labels-L2 >>station-L2.log 2>&1
+wait "$l1"
+for line in L1 L2; do echo "    $line: $(grep -E '^writ-station: [0-9]+ devices' "station-$line.log" | tail -n 1 | sed 's/^writ-station: //')"; done
+queued=$(fstatus | json 'd["cloud"]["queued_records"]')
+step "Factory: $quantity devices made offline; $queued records queued for the portal"
 
-step "One more chip: the writ's quantity is spent, so the HSM refuses and the chip stays blank"
-if "$bin/writ" chip provision --connect "unix:extra/chip-$quantity.sock" "${recipe[@]}"; then
-	echo "demo: the HSM signed beyond the quantity: this is a bug" >&2
+step "One chip more than the batch allows: the HSM refuses, the chip stays blank"
+mkdir -p chips-extra
+"$bin/writ-devsim" --count 1 --dir chips-extra >chips-extra.ready 2>>demo.log &
+PIDS+=($!)
+for _ in $(seq 200); do grep -q '^ready' chips-extra.ready && break; sleep 0.05; done
+if "$bin/writ-station" run --factory "$FACTORY_URL" --token-file tokens/station-L1 --job "$batch" --port-dir chips-extra \
+	--once >station-extra.log 2>&1; then
+	echo "demo: a device beyond the quantity was made: this is a bug" >&2
 	exit 1
 fi
-kill "$devsim_pid"; wait "$devsim_pid" 2>/dev/null || true
+echo "    $(grep -Eo 'HTTP 409 \(quota\): .*' station-extra.log | head -n 1)"
 
-step "Status and journal"
-"$bin/writ" hsm status --socket hsm/hsmd.sock
-"$bin/writ" hsm journal --socket hsm/hsmd.sock --max 6
-kill "$hsmd_pid"; wait "$hsmd_pid" 2>/dev/null || true; hsmd_pid=""
-"$bin/writ-hsmd" verify-journal --state hsm
+step "The portal comes back; the factory drains: HSM journal (checkpoint-signed) and records, verified"
+start_cloud
+for _ in $(seq 600); do
+	produced=$(as oem batch show --batch "$batch" --json 2>/dev/null | json 'd["produced"]' 2>/dev/null || echo 0)
+	left=$(fstatus | json 'd["cloud"]["queued_records"]')
+	[ "$produced" = "$quantity" ] && [ "$left" = 0 ] && break
+	sleep 0.2
+done
+as oem batch show --batch "$batch" | grep -E '^(state|quantity|produced|serial_first|serial_last):' | sed 's/^/    /'
+[ "$produced" = "$quantity" ] || { echo "demo: the portal counts $produced of $quantity" >&2; exit 1; }
+quiet as oem records export --product lamp --format csv --out records.csv
+step "Portal: $produced devices verified for batch $batch; records in records.csv"
 
-step "Done. Look at:"
+first=$(ls labels-L1/*.png | head -n 1)
+uid=$(basename "$first" .png)
+step "One device, as the portal knows it:"
+as oem device find --uid "$uid" | head -n 1 | tr ' ' '\n' | grep -E '^(serial|uid|dac_serial|station|line|qr|manual|result)=' |
+	sed 's/^/    /' 
 cat <<MSG
-  $run/records.jsonl            one record per device (UID, serial, DAC hash, onboarding codes)
-  $run/devices/                 each device's DAC, and the label of the first one (PNG)
-  $run/chips/                   the simulated chips' flash/OTP (writ-devsim --state chips/chip-0.state --show)
-  $run/pai.der, authority/paa.der  the Matter chain (writ matter check-chain --paa --pai --dac)
-  $run/hsm/journal              the HSM's hash-chained journal (writ-hsmd verify-journal --state ...)
-  $run/hsmd.log                 what the HSM logged, including the refusal
+
+Look at:
+  $run/records.csv         every device as the portal verified it (serial, UID, DAC, station, QR)
+  $run/labels-L1/          each device's onboarding label (PNG/SVG), DAC and the PAI
+  $run/hsm/journal         the edge HSM's signed journal (writ-hsmd verify-journal --state $run/hsm)
+  $run/*.log               what each program said (cloud, factory, stations, HSM)
+  the portal's API          $WRIT_CLOUD_URL (stopped with the demo; tokens in $run/tokens/)
 Remove it all with: make demo-clean
 MSG

@@ -227,7 +227,7 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     st, a = req("POST", "/v1/products/lamp/firmware?fw_version=3&signature=" + fw["signature"], odm2, raw=image)
     expect("an uninvited ODM cannot upload", st, 404, a, "not_found")
 
-    settings = "vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\n"
+    settings = "vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\nmfg_date = 2026-11-23\nhw_ver = 1\n"
     st, a = req("POST", "/v1/products/lamp/versions", odm,
                 {"name": "1.0.0", "firmware": fw["sha256"], "settings": "vendor_id = 0x1234\n"})
     expect("settings for another VID", st, 400, a, "bad_request")

@@ -122,7 +122,7 @@ expect_rc "firmware list" 0 "$WRIT" firmware list --product lamp "${B[@]}"
 check "firmware list: one image" "$(grep -c "^$FW " "$OUT")" = 1
 
 # ---- versions ----
-printf 'vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\n' >settings.txt
+printf 'vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\nmfg_date = 2026-11-23\nhw_ver = 1\n' >settings.txt
 expect_rc "version create" 0 "$WRIT" version create --product lamp --version 1.0.0 --firmware "$FW" --settings settings.txt --serial-prefix LMP- "${B[@]}"
 check_grep "version create: pending" "^created 1.0.0 .*state=pending" "$OUT"
 expect_rc "version create (recipe, iterations)" 0 "$WRIT" version create --product lamp --version 1.0.1 --firmware "$FW" --settings settings.txt --recipe discover,keys,dac,chain,factory-data,otp,firmware,lock,verify,record --iterations 2000 "${B[@]}"

@@ -147,7 +147,7 @@ cmust 201 POST /v1/products "$OEM" '{"id": "lamp", "name": "Lamp", "vid": 65521,
 cmust 201 POST /v1/products/lamp/invites "$OEM" '{"odm": "foxy"}'
 cmust 201 POST /v1/factories "$OEM" "{\"id\": \"$FACTORY_ID\", \"odm\": \"foxy\"}"
 (umask 077 && jr .code >code)
-SETTINGS='vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\n'
+SETTINGS='vendor_id = 0xFFF1\nproduct_id = 0x8000\nvendor_name = Acme\nproduct_name = Lamp\nmfg_date = 2026-11-23\nhw_ver = 1\n'
 
 # version NAME FW_VERSION FW_BYTES [PRODUCT]: firmware signed in the portal, a version,
 # approved.
