@@ -487,9 +487,17 @@ int h_batches(struct call *k)
 		return batch_create(k);
 	if (k->n_segs == 1 && !strcmp(k->method, "GET")) {
 		prod = query_arg(k, "product");
-		err = db_query(k->db, prod ? "SELECT " BATCH_COLS BATCH_FROM " WHERE p.name = ? ORDER BY b.id"
-					   : "SELECT " BATCH_COLS BATCH_FROM " WHERE ? = '' ORDER BY b.id",
-			       (struct db_param[]){ DB_T(prod ? prod : "") }, 1, &r);
+		/* the tenancy of batch_readable, in SQL, so a caller reads only its own rows
+		 * (batch_readable still decides, below) */
+		err = db_query(k->db,
+			       "SELECT " BATCH_COLS BATCH_FROM " WHERE (? = '' OR p.name = ?) AND"
+			       " ((? = 1 AND b.factory_id = ?) OR (? = 1 AND p.oem_id = ?) OR (? = 1 AND b.org_id = ?))"
+			       " ORDER BY b.id",
+			       (struct db_param[]){ DB_T(prod ? prod : ""), DB_T(prod ? prod : ""),
+						    DB_I(k->who.role == ROLE_FACTORY), DB_I(k->who.factory_id),
+						    DB_I(k->who.role != ROLE_FACTORY && k->who.oem), DB_I(k->who.org_id),
+						    DB_I(k->who.role != ROLE_FACTORY && !k->who.oem), DB_I(k->who.org_id) },
+			       8, &r);
 		if (err < 0)
 			return fail_db(k, err, "batches");
 		list = json_array();

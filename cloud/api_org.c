@@ -135,8 +135,19 @@ int h_tokens(struct call *k)
 	if (k->who.role == ROLE_FACTORY)
 		return forbid(k, "users (a factory's credential is managed by its OEM)");
 	if (k->n_segs == 1 && !strcmp(k->method, "GET")) {
-		if ((err = db_query(k->db, "SELECT id, label, created, revoked FROM tokens WHERE user_id = ? ORDER BY id",
-				    (struct db_param[]){ DB_I(k->who.user_id) }, 1, &r)) < 0)
+		/* ?user=NAME: an oem-admin lists a user of its org (to revoke one of them) */
+		const char *user = query_arg(k, "user");
+		if (user && k->who.role != ROLE_OEM_ADMIN)
+			return forbid(k, "an oem-admin (for another user's tokens)");
+		if (user)
+			err = db_query(k->db,
+				       "SELECT t.id, t.label, t.created, t.revoked FROM tokens t JOIN users u ON u.id = t.user_id"
+				       " WHERE u.org_id = ? AND u.name = ? ORDER BY t.id",
+				       (struct db_param[]){ DB_I(k->who.org_id), DB_T(user) }, 2, &r);
+		else
+			err = db_query(k->db, "SELECT id, label, created, revoked FROM tokens WHERE user_id = ? ORDER BY id",
+				       (struct db_param[]){ DB_I(k->who.user_id) }, 1, &r);
+		if (err < 0)
 			return fail_db(k, err, "tokens");
 		list = json_array();
 		for (i = 0; i < db_rows(r); i++)

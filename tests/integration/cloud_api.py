@@ -123,6 +123,21 @@ def main():
     st, a = req("POST", "/v1/users", oem, {"name": "sally", "role": "oem-security"})
     expect("OEM admin adds a security user", st, 201, a)
     sec = a.get("token", sec)
+    st, a = req("GET", "/v1/tokens?user=sally", oem)
+    check("an OEM admin lists another user's tokens", st == 200 and len(a.get("tokens", [])) == 1, str(a))
+    sally_tok = a["tokens"][0]["id"] if st == 200 and a.get("tokens") else 0
+    st, a = req("GET", "/v1/tokens?user=sally", sec)
+    expect("oem-security cannot list another user's tokens", st, 403, a, "forbidden")
+    st, a = req("GET", "/v1/tokens?user=sally", oem2)
+    check("another OEM's admin sees none of them", st == 200 and a.get("tokens") == [], str(a))
+    st, a = req("DELETE", f"/v1/tokens/{sally_tok}", oem2)
+    expect("another OEM's admin cannot revoke it", st, 404, a, "not_found")
+    st, a = req("POST", "/v1/tokens", sec, {"label": "spare"})
+    spare = expect("a user makes a second token", st, 201, a)
+    st, a = req("DELETE", f"/v1/tokens/{spare.get('id', 0)}", oem)
+    expect("the OEM admin revokes it", st, 200, a)
+    st, a = req("GET", "/v1/me", spare.get("token"))
+    expect("a revoked token is refused", st, 401, a, "unauthenticated")
     st, a = req("POST", "/v1/users", odm, {"name": "eve", "role": "oem-admin"})
     expect("an ODM cannot add an OEM admin", st, 400, a, "bad_request")
     st, a = req("POST", "/v1/products", oem,
@@ -300,6 +315,11 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     ranges = sorted((a["serial_first"], a["serial_last"]) for a in made + [b1])
     check("serial ranges never overlap", all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1)),
           str(ranges))
+
+    for who, tok, want in (("the ODM", odm, 10), ("the OEM", oem, 10), ("another ODM", odm2, 0),
+                           ("another OEM", oem2, 0)):
+        st, a = req("GET", "/v1/batches", tok)
+        check(f"{who} lists {want} batches", st == 200 and len(a.get("batches", [])) == want, str(st))
 
     # ---- the writ reaches the HSM ----
     st, feed = req("GET", "/v1/sync/writs?since=0", ftok)
