@@ -33,6 +33,8 @@ static void usage(FILE *f)
 		"usage:\n"
 		"  writ chip discover --connect ADDR\n"
 		"  writ chip status   --connect ADDR\n"
+		"  writ chip debug challenge|lock|status --connect ADDR\n"
+		"  writ chip debug unlock --connect ADDR --root-pub HEX|FILE --chain FILE --token HEX|FILE\n"
 		"  writ chip provision (--connect ADDR)... | --connect-dir DIR\n"
 		"        --hsm SOCKET --writ ID --settings FILE\n"
 		"        --firmware IMG --fw-version V --fw-sig SIG --sb-pub HEX|FILE --debug-root-hash HEX\n"
@@ -43,6 +45,8 @@ static void usage(FILE *f)
 		"--records appends one JSON line per device; --cert-dir writes UID.dac.der and pai.der.\n"
 		"--settings holds the product-level Matter data (see `writ matter factory-data`);\n"
 		"serial, passcode, discriminator, salt and rotating-ID are made per device.\n"
+		"debug: secure debug (docs/device-protocol.md); --chain holds 1 or 2 raw 209-byte\n"
+		"certificates, root-issued first; --token the 156-byte token over the challenge.\n"
 		"Exit: 0 every chip provisioned, 1 some failed (one line each on stderr), 2 usage.\n");
 }
 
@@ -50,6 +54,7 @@ struct opts {
 	const char *addrs[MAX_CHIPS];
 	size_t n_addrs;
 	const char *hsm, *writ, *settings, *firmware, *fw_sig, *sb_pub, *dbg_hash, *records, *prefix, *cert_dir;
+	const char *root_pub, *chain, *token; /* debug unlock */
 	const char *labels[CHIP_RECIPE_SECRETS_MAX];
 	size_t n_labels;
 	unsigned long fw_version, parallel, iterations, timeout_ms;
@@ -124,6 +129,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "debug-root-hash", 1, 0, 'd' }, { "secret", 1, 0, 'l' }, { "parallel", 1, 0, 'p' },
 		{ "serial-prefix", 1, 0, 'P' }, { "iterations", 1, 0, 'i' }, { "records", 1, 0, 'r' },
 		{ "no-lock", 0, 0, 'n' },   { "cert-dir", 1, 0, 'D' },   { "timeout-ms", 1, 0, 't' },  { "help", 0, 0, 'h' },
+		{ "root-pub", 1, 0, 'R' },  { "chain", 1, 0, 'K' },      { "token", 1, 0, 'T' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -153,6 +159,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'P': o->prefix = optarg; break;
 		case 'D': o->cert_dir = optarg; break;
 		case 'n': o->no_lock = 1; break;
+		case 'R': o->root_pub = optarg; break;
+		case 'K': o->chain = optarg; break;
+		case 'T': o->token = optarg; break;
 		case 'l':
 			if (o->n_labels >= CHIP_RECIPE_SECRETS_MAX) {
 				fprintf(stderr, "writ chip: at most %d --secret\n", CHIP_RECIPE_SECRETS_MAX);
@@ -228,6 +237,90 @@ static int cmd_info(struct opts *o, int status)
 		printf("firmware-version %u\n", info.fw_version);
 	chip_close(c);
 	return 0;
+}
+
+/* ---- secure debug ---- */
+
+static void print_debug(const uint8_t perms[WDP_DBG_PERMS_LEN], uint32_t seconds, uint32_t key_gen)
+{
+	char hx[2 * WDP_DBG_PERMS_LEN + 1];
+
+	hex_encode(perms, WDP_DBG_PERMS_LEN, hx);
+	printf("debug %s\npermissions %s\nseconds-left %u\nkey-generation %u\n", seconds ? "unlocked" : "locked", hx,
+	       seconds, key_gen);
+}
+
+static int cmd_debug(struct opts *o, const char *verb)
+{
+	struct chip *c = NULL;
+	struct chip_info info;
+	struct chip_opts co = { (int)o->timeout_ms, 3 };
+	uint8_t root_pub[WDP_P256_PUB_LEN], token[WDP_DBG_TOKEN_LEN], *chain = NULL;
+	size_t n = 0, chain_len = 0;
+	int rc, unlock = !strcmp(verb, "unlock");
+
+	if (strcmp(verb, "challenge") && !unlock && strcmp(verb, "lock") && strcmp(verb, "status")) {
+		fprintf(stderr, "writ chip debug: unknown verb \"%s\"\n", verb);
+		return 2;
+	}
+	if (o->n_addrs != 1) {
+		fprintf(stderr, "writ chip: give exactly one --connect\n");
+		return 2;
+	}
+	if (unlock) {
+		if (!o->root_pub || !o->chain || !o->token) {
+			fprintf(stderr, "writ chip debug unlock: needs --root-pub, --chain and --token\n");
+			return 2;
+		}
+		if (arg_bytes(o->root_pub, WDP_P256_PUB_LEN, WDP_P256_PUB_LEN, root_pub, &n) < 0) {
+			fprintf(stderr, "writ chip: --root-pub is not a 65-byte public key\n");
+			return 2;
+		}
+		if (file_read(o->chain, WDP_DBG_CERT_LEN * WDP_DBG_CHAIN_MAX, &chain, &chain_len) < 0) {
+			fprintf(stderr, "writ chip: cannot read --chain %s\n", o->chain);
+			return 2;
+		}
+		if (arg_bytes(o->token, WDP_DBG_TOKEN_LEN, WDP_DBG_TOKEN_LEN, token, &n) < 0) {
+			fprintf(stderr, "writ chip: --token is not a %u-byte token\n", WDP_DBG_TOKEN_LEN);
+			free(chain);
+			return 2;
+		}
+	}
+	if (chip_new(o->addrs[0], &co, &c) < 0) {
+		free(chain);
+		return 2;
+	}
+	rc = chip_connect(c, NULL);
+	if (rc == 0 && !strcmp(verb, "challenge")) {
+		uint8_t uid[WDP_UID_LEN], chal[WDP_DBG_CHALLENGE_LEN];
+		char hu[2 * WDP_UID_LEN + 1], hc[2 * WDP_DBG_CHALLENGE_LEN + 1];
+
+		rc = chip_debug_challenge(c, uid, chal);
+		if (rc == 0) {
+			hex_encode(uid, sizeof uid, hu);
+			hex_encode(chal, sizeof chal, hc);
+			printf("uid %s\nchallenge %s\n", hu, hc);
+		}
+	} else if (rc == 0 && unlock) {
+		struct chip_debug d;
+
+		rc = chip_debug_unlock(c, root_pub, chain, chain_len, token, &d);
+		if (rc == 0)
+			print_debug(d.perms, d.seconds, d.key_gen);
+	} else if (rc == 0 && !strcmp(verb, "lock")) {
+		rc = chip_debug_lock(c);
+		if (rc == 0)
+			printf("debug locked\n");
+	} else if (rc == 0) {
+		rc = chip_status(c, &info);
+		if (rc == 0)
+			print_debug(info.debug_perms, info.debug_seconds, info.debug_key_gen);
+	}
+	if (rc < 0)
+		fprintf(stderr, "writ chip: %s\n", chip_last_detail(c));
+	chip_close(c);
+	free(chain);
+	return rc < 0 ? 1 : 0;
 }
 
 /* ---- provisioning many chips ---- */
@@ -516,7 +609,8 @@ int cmd_chip(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (parse(argc - 1, argv + 1, &o) < 0) {
+	/* `writ chip debug VERB --opts`: the verb stands where getopt expects argv[0] */
+	if (!strcmp(argv[1], "debug") ? argc < 3 || parse(argc - 2, argv + 2, &o) < 0 : parse(argc - 1, argv + 1, &o) < 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -526,6 +620,8 @@ int cmd_chip(int argc, char **argv)
 		return cmd_info(&o, 1);
 	if (!strcmp(argv[1], "provision"))
 		return cmd_provision(&o);
+	if (!strcmp(argv[1], "debug"))
+		return cmd_debug(&o, argv[2]);
 	fprintf(stderr, "writ chip: unknown subcommand \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -167,6 +167,8 @@ static uint32_t state_flags(const struct wdev_ctx *c)
 	if (otp_burnt(c))
 		f |= WDP_F_OTP;
 	f |= is_locked(c) ? WDP_F_LOCKED : WDP_F_DEBUG;
+	if (c->dbg.unlocked)
+		f |= WDP_F_DEBUG | WDP_F_DEBUG_UNLOCKED;
 	return f;
 }
 
@@ -198,7 +200,8 @@ enum {
 	S_FW_SIZE = 0x41,
 	S_FW_SLOT = 0x42,
 	S_FW_DIGEST = 0x43,
-	S_LOCKED_AT = 0x50
+	S_LOCKED_AT = 0x50,
+	S_DEBUG_GEN = 0x51
 };
 #define REC_HDR 8u
 #define REC_BODY_MAX (WDEV_STATE_AREA_SIZE - REC_HDR - 4u)
@@ -225,10 +228,11 @@ static const struct wdp_tlv_spec rec_spec[] = {
 	{ S_FW_SLOT, 1, 1, 0 },
 	{ S_FW_DIGEST, 32, 32, 0 },
 	{ S_LOCKED_AT, 8, 8, 0 },
+	{ S_DEBUG_GEN, 4, 4, 0 },
 };
 #define REC_NSPEC (sizeof(rec_spec) / sizeof(rec_spec[0]))
 enum { R_ATT_PRIV, R_ATT_PUB, R_ENC_PRIV, R_ENC_PUB, R_BINDING, R_DAC, R_PAI, R_FD, R_SEC0,
-       R_FW_VERSION = R_SEC0 + 8, R_FW_SIZE, R_FW_SLOT, R_FW_DIGEST, R_LOCKED_AT };
+       R_FW_VERSION = R_SEC0 + 8, R_FW_SIZE, R_FW_SLOT, R_FW_DIGEST, R_LOCKED_AT, R_DEBUG_GEN };
 
 static int serialize(struct wdev_ctx *c, size_t *ret_len)
 {
@@ -270,6 +274,8 @@ static int serialize(struct wdev_ctx *c, size_t *ret_len)
 		wdp_put_u32(t8 + 4, (uint32_t)s->locked_at);
 		wdp_tlv_put(&w, S_LOCKED_AT, t8, 8);
 	}
+	if (s->debug_key_gen)
+		wdp_tlv_put_u32(&w, S_DEBUG_GEN, s->debug_key_gen);
 	if (wdp_tlv_finish(&w, &body) != 0) {
 		writ_memzero(c->work, sizeof c->work);
 		return WDEV_E_STORAGE;
@@ -371,6 +377,8 @@ static int load_state(struct wdev_ctx *c)
 	if (t[R_LOCKED_AT].value)
 		s->locked_at = (uint64_t)wdp_get_u32(t[R_LOCKED_AT].value) << 32 |
 			       wdp_get_u32(t[R_LOCKED_AT].value + 4);
+	if (t[R_DEBUG_GEN].value)
+		s->debug_key_gen = wdp_get_u32(t[R_DEBUG_GEN].value);
 	err = 0;
 out:
 	writ_memzero(c->work, sizeof c->work);
@@ -577,6 +585,8 @@ static int parse_empty(const struct wdp_frame *f, struct reply *r)
 			REFUSE(r, WDEV_E_LOCKED, "chip is secured");                               \
 	} while (0)
 
+static uint32_t dbg_seconds_left(const struct wdev_ctx *c);
+
 static int cmd_discover(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tlv_writer *w, struct reply *r)
 {
 	int err = parse_empty(f, r);
@@ -602,6 +612,9 @@ static int cmd_status(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_
 	wdp_tlv_put_u8(w, WDP_T_LIFECYCLE, lifecycle(c));
 	wdp_tlv_put_u32(w, WDP_T_STATE, state_flags(c));
 	wdp_tlv_put_u32(w, WDP_T_FW_VERSION, c->st.have_fw ? c->st.fw_version : 0);
+	wdp_tlv_put(w, WDP_T_DEBUG_PERMS, c->dbg.perms, WDP_DBG_PERMS_LEN);
+	wdp_tlv_put_u32(w, WDP_T_DEBUG_SECONDS, dbg_seconds_left(c));
+	wdp_tlv_put_u32(w, WDP_T_DEBUG_KEY_GEN, c->st.debug_key_gen);
 	return 0;
 }
 
@@ -1164,6 +1177,357 @@ static int cmd_lock(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tl
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Secure debug (docs/device-protocol.md, "Secure debug"): ADAC-style. DEBUG_CHALLENGE
+ * issues a single-use random challenge; DEBUG_UNLOCK verifies root (hash in OTP) ->
+ * [intermediate] -> delegate -> token over that challenge, checks every scope field and
+ * opens debug in RAM only; DEBUG_LOCK, a reset or the session's end closes it. The only
+ * persistent effect is the debug key generation, which only grows.
+ */
+static const char dbg_cert_magic[4] = { 'W', 'D', 'C', '1' };
+static const char dbg_token_magic[4] = { 'W', 'D', 'T', '1' };
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	return (uint64_t)wdp_get_u32(p) << 32 | wdp_get_u32(p + 4);
+}
+
+static int dbg_parse_cert(const uint8_t *p, struct wdev_dbg_cert *c, const char **why)
+{
+	if (memcmp(p, dbg_cert_magic, 4) != 0 || p[4] != 1) {
+		*why = "debug certificate: bad magic or version";
+		return WDEV_E_MALFORMED;
+	}
+	memset(c, 0, sizeof *c);
+	c->role = p[5];
+	c->vendor_id = wdp_get_u16(p + 6);
+	c->product_id = wdp_get_u16(p + 8);
+	c->key_gen = wdp_get_u32(p + 12);
+	c->not_before = get_u64(p + 16);
+	c->not_after = get_u64(p + 24);
+	memcpy(c->perms, p + 32, WDP_DBG_PERMS_LEN);
+	memcpy(c->hsm_id, p + 48, WDP_DBG_HSM_ID_LEN);
+	c->pub = p + 80;
+	c->signed_part = p;
+	c->sig = p + WDP_DBG_CERT_SIGNED;
+	if (c->role != WDP_DBG_ROLE_INTERMEDIATE && c->role != WDP_DBG_ROLE_DELEGATE) {
+		*why = "debug certificate: unknown role";
+		return WDEV_E_MALFORMED;
+	}
+	if (p[10] != 0 || p[11] != 0 || c->vendor_id == 0 || c->not_after <= c->not_before || c->pub[0] != 0x04 ||
+	    all_zero(c->perms, WDP_DBG_PERMS_LEN)) {
+		*why = "debug certificate: a field is out of range";
+		return WDEV_E_MALFORMED;
+	}
+	if (c->role == WDP_DBG_ROLE_DELEGATE && all_zero(c->hsm_id, WDP_DBG_HSM_ID_LEN)) {
+		*why = "delegate certificate names no HSM";
+		return WDEV_E_MALFORMED;
+	}
+	return 0;
+}
+
+int wdev_dbg_parse(const uint8_t *chain, size_t chain_len, const uint8_t *token, size_t token_len,
+		   struct wdev_dbg_cert ret_certs[WDP_DBG_CHAIN_MAX], size_t *ret_n, struct wdev_dbg_token *ret_token,
+		   const char **ret_detail)
+{
+	const char *why = "debug credentials: bad length";
+	size_t n;
+	int err = WDEV_E_MALFORMED;
+
+	if (!ret_certs || !ret_n || !ret_token || !chain || !token)
+		goto out;
+	if (chain_len == 0 || chain_len % WDP_DBG_CERT_LEN != 0 || chain_len / WDP_DBG_CERT_LEN > WDP_DBG_CHAIN_MAX ||
+	    token_len != WDP_DBG_TOKEN_LEN)
+		goto out;
+	n = chain_len / WDP_DBG_CERT_LEN;
+	for (size_t i = 0; i < n; i++)
+		if ((err = dbg_parse_cert(chain + i * WDP_DBG_CERT_LEN, &ret_certs[i], &why)) != 0)
+			goto out;
+	err = WDEV_E_MALFORMED;
+	if (n == 2 && ret_certs[0].key_gen != ret_certs[1].key_gen) {
+		why = "debug chain: mixed key generations";
+		goto out;
+	}
+	if (memcmp(token, dbg_token_magic, 4) != 0 || token[4] != 1 || token[5] != 0 || token[6] != 0 ||
+	    token[7] != 0) {
+		why = "debug token: bad magic or version";
+		goto out;
+	}
+	memset(ret_token, 0, sizeof *ret_token);
+	memcpy(ret_token->uid, token + 8, WDP_UID_LEN);
+	ret_token->not_before = get_u64(token + 24);
+	ret_token->not_after = get_u64(token + 32);
+	memcpy(ret_token->perms, token + 40, WDP_DBG_PERMS_LEN);
+	ret_token->session_s = wdp_get_u32(token + 56);
+	ret_token->challenge = token + 60;
+	ret_token->signed_part = token;
+	ret_token->sig = token + WDP_DBG_TOKEN_SIGNED;
+	if (all_zero(ret_token->uid, WDP_UID_LEN)) {
+		why = "debug token: all-zero UID (wildcard) refused";
+		goto out;
+	}
+	if (ret_token->not_after <= ret_token->not_before || all_zero(ret_token->perms, WDP_DBG_PERMS_LEN) ||
+	    ret_token->session_s == 0 || ret_token->session_s > WDP_DBG_SESSION_MAX) {
+		why = "debug token: a field is out of range";
+		goto out;
+	}
+	*ret_n = n;
+	err = 0;
+out:
+	if (ret_detail)
+		*ret_detail = err ? why : NULL;
+	return err;
+}
+
+/* ECDSA P-256 verify of r ‖ s over hash with an uncompressed public key. 0 = valid. */
+static int p256_verify(const uint8_t pub[65], const uint8_t hash[32], const uint8_t sig[64])
+{
+	mbedtls_ecp_group grp;
+	mbedtls_ecp_point q;
+	mbedtls_mpi sr, ss;
+	int ok;
+
+	mbedtls_ecp_group_init(&grp);
+	mbedtls_ecp_point_init(&q);
+	mbedtls_mpi_init(&sr);
+	mbedtls_mpi_init(&ss);
+	ok = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
+	     mbedtls_ecp_point_read_binary(&grp, &q, pub, 65) == 0 && mbedtls_ecp_check_pubkey(&grp, &q) == 0 &&
+	     mbedtls_mpi_read_binary(&sr, sig, 32) == 0 && mbedtls_mpi_read_binary(&ss, sig + 32, 32) == 0 &&
+	     mbedtls_ecdsa_verify(&grp, hash, 32, &q, &sr, &ss) == 0;
+	mbedtls_mpi_free(&ss);
+	mbedtls_mpi_free(&sr);
+	mbedtls_ecp_point_free(&q);
+	mbedtls_ecp_group_free(&grp);
+	return ok ? 0 : -1;
+}
+
+static int dbg_now(const struct wdev_ctx *c, uint64_t *ret)
+{
+	*ret = 0;
+	return c->pal.time(c->pal.ctx, ret) == 0 && *ret != 0 ? 0 : -1;
+}
+
+static void dbg_close(struct wdev_ctx *c)
+{
+	c->dbg.unlocked = 0;
+	c->dbg.until = 0;
+	writ_memzero(c->dbg.perms, sizeof c->dbg.perms);
+}
+
+/* End an unlock whose session ran out (or when the clock is gone). */
+static void dbg_expire(struct wdev_ctx *c)
+{
+	uint64_t now;
+
+	if (c->dbg.unlocked && (dbg_now(c, &now) != 0 || now >= c->dbg.until))
+		dbg_close(c);
+}
+
+static uint32_t dbg_seconds_left(const struct wdev_ctx *c)
+{
+	uint64_t now, left;
+
+	if (!c->dbg.unlocked || dbg_now(c, &now) != 0 || now >= c->dbg.until)
+		return 0;
+	left = c->dbg.until - now;
+	return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+}
+
+static int cmd_debug_challenge(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tlv_writer *w,
+			       struct reply *r)
+{
+	uint8_t chal[WDP_DBG_CHALLENGE_LEN];
+	int err;
+
+	if ((err = parse_empty(f, r)) != 0)
+		return err;
+	if (all_zero(c->otp + WDEV_OTP_DEBUG_HASH, 32))
+		REFUSE(r, WDEV_E_STATE, "no debug root in OTP: BURN_OTP first");
+	if (rng_cb(c, chal, sizeof chal) != 0)
+		REFUSE(r, WDEV_E_RNG, "RNG failed its health test");
+	if (c->dbg.have_chal) { /* superseded: a token made for it is stale from now on */
+		if (mbedtls_sha256_ret(c->dbg.chal, sizeof c->dbg.chal, c->dbg.stale_digest, 0) != 0) {
+			writ_memzero(chal, sizeof chal);
+			REFUSE(r, WDEV_E_CRYPTO, "SHA-256 failed");
+		}
+		c->dbg.have_stale = 1;
+	}
+	memcpy(c->dbg.chal, chal, sizeof chal);
+	c->dbg.have_chal = 1;
+	wdp_tlv_put(w, WDP_T_UID, c->otp + WDEV_OTP_UID, WDP_UID_LEN);
+	wdp_tlv_put(w, WDP_T_DEBUG_CHALLENGE, chal, sizeof chal);
+	writ_memzero(chal, sizeof chal);
+	return 0;
+}
+
+/* The window check of one certificate or the token. */
+static int dbg_window(uint64_t now, uint64_t nb, uint64_t na, const char *early, const char *late, struct reply *r)
+{
+	if (now < nb)
+		REFUSE(r, WDEV_E_EXPIRED, early);
+	if (now >= na)
+		REFUSE(r, WDEV_E_EXPIRED, late);
+	return 0;
+}
+
+/* Everything DEBUG_UNLOCK checks, in order; chal is the challenge this attempt consumed
+ * (NULL if none was live). Writes nothing. */
+static int dbg_verify(struct wdev_ctx *c, const struct wdp_tlv *t, const uint8_t *chal, int had_used,
+		      const uint8_t used_prev[32], struct wdev_dbg_token *tok, uint32_t *ret_max_gen,
+		      struct reply *r)
+{
+	struct wdev_dbg_cert cert[WDP_DBG_CHAIN_MAX];
+	mbedtls_sha256_context sha;
+	const char *why = NULL;
+	const uint8_t *issuer;
+	uint8_t hash[32];
+	uint16_t vid = 0, pid = 0;
+	uint64_t now;
+	uint32_t max_gen = 0;
+	size_t n = 0;
+	int err;
+
+	if ((err = wdev_dbg_parse(t[1].value, t[1].len, t[2].value, t[2].len, cert, &n, tok, &why)) != 0)
+		REFUSE(r, err, why);
+	if (dbg_now(c, &now) != 0)
+		REFUSE(r, WDEV_E_STATE, "chip has no clock: cannot check validity windows");
+	if (!c->st.have_fd || wdev_wfd_product(c->st.fd, c->st.fd_len, &vid, &pid) != 0)
+		REFUSE(r, WDEV_E_STATE, "no factory data: the chip's product is unknown");
+	/* the challenge: the one live now, else say why not */
+	if (!chal || !writ_ct_memeq(chal, tok->challenge, WDP_DBG_CHALLENGE_LEN)) {
+		if (mbedtls_sha256_ret(tok->challenge, WDP_DBG_CHALLENGE_LEN, hash, 0) != 0)
+			REFUSE(r, WDEV_E_CRYPTO, "SHA-256 failed");
+		if (had_used && writ_ct_memeq(hash, used_prev, 32))
+			REFUSE(r, WDEV_E_SEQUENCE, "replayed token: its challenge was already used");
+		if (c->dbg.have_stale && writ_ct_memeq(hash, c->dbg.stale_digest, 32))
+			REFUSE(r, WDEV_E_SEQUENCE, "stale challenge: a newer one was issued since");
+		REFUSE(r, WDEV_E_SEQUENCE, chal ? "token is not for the current challenge"
+						: "no challenge: DEBUG_CHALLENGE first");
+	}
+	if (!writ_ct_memeq(tok->uid, c->otp + WDEV_OTP_UID, WDP_UID_LEN))
+		REFUSE(r, WDEV_E_MISMATCH, "token is for another device UID");
+	/* the chain, in order, from the root whose hash is in OTP */
+	if (mbedtls_sha256_ret(t[0].value, WDP_P256_PUB_LEN, hash, 0) != 0)
+		REFUSE(r, WDEV_E_CRYPTO, "SHA-256 failed");
+	if (!writ_ct_memeq(hash, c->otp + WDEV_OTP_DEBUG_HASH, 32))
+		REFUSE(r, WDEV_E_VERIFY, "chain does not end at the debug root in OTP");
+	for (size_t i = 0; i < n; i++)
+		if (cert[i].role != (i + 1 == n ? WDP_DBG_ROLE_DELEGATE : WDP_DBG_ROLE_INTERMEDIATE))
+			REFUSE(r, WDEV_E_VERIFY, "wrong chain order: root-issued first, delegate last");
+	issuer = t[0].value;
+	for (size_t i = 0; i < n; i++) {
+		if (mbedtls_sha256_ret(cert[i].signed_part, WDP_DBG_CERT_SIGNED, hash, 0) != 0)
+			REFUSE(r, WDEV_E_CRYPTO, "SHA-256 failed");
+		if (p256_verify(issuer, hash, cert[i].sig) != 0)
+			REFUSE(r, WDEV_E_VERIFY, i + 1 == n ? "delegate certificate signature does not verify"
+							    : "intermediate certificate signature does not verify");
+		issuer = cert[i].pub;
+	}
+	mbedtls_sha256_init(&sha);
+	err = mbedtls_sha256_starts_ret(&sha, 0) != 0 ||
+	      mbedtls_sha256_update_ret(&sha, tok->signed_part, WDP_DBG_TOKEN_SIGNED) != 0 ||
+	      mbedtls_sha256_update_ret(&sha, tok->challenge, WDP_DBG_CHALLENGE_LEN) != 0 ||
+	      mbedtls_sha256_finish_ret(&sha, hash) != 0;
+	mbedtls_sha256_free(&sha);
+	if (err)
+		REFUSE(r, WDEV_E_CRYPTO, "SHA-256 failed");
+	if (p256_verify(issuer, hash, tok->sig) != 0)
+		REFUSE(r, WDEV_E_VERIFY, "token signature does not verify under the delegate key");
+	/* scope: product, key generation, windows, permissions (a request beyond any mask is
+	 * refused, never reduced) */
+	for (size_t i = 0; i < n; i++) {
+		if (cert[i].vendor_id != vid || (cert[i].product_id != 0 && cert[i].product_id != pid))
+			REFUSE(r, WDEV_E_MISMATCH, "certificate is for another product");
+		if (cert[i].key_gen < c->st.debug_key_gen)
+			REFUSE(r, WDEV_E_ROLLBACK, "older debug key generation: revoked on this chip");
+		if (cert[i].key_gen > max_gen)
+			max_gen = cert[i].key_gen;
+		if ((err = dbg_window(now, cert[i].not_before, cert[i].not_after,
+				      i + 1 == n ? "delegate certificate not yet valid" : "intermediate not yet valid",
+				      i + 1 == n ? "delegate certificate expired" : "intermediate expired", r)) != 0)
+			return err;
+	}
+	if ((err = dbg_window(now, tok->not_before, tok->not_after, "token not yet valid", "token expired", r)) != 0)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < WDP_DBG_PERMS_LEN; k++)
+			if (tok->perms[k] & (uint8_t)~cert[i].perms[k])
+				REFUSE(r, WDEV_E_DENIED, "requested permission outside a certificate's mask");
+	*ret_max_gen = max_gen;
+	return 0;
+}
+
+static int cmd_debug_unlock(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tlv_writer *w,
+			    struct reply *r)
+{
+	static const struct wdp_tlv_spec spec[] = {
+		{ WDP_T_DEBUG_ROOT_PUB, WDP_P256_PUB_LEN, WDP_P256_PUB_LEN, 1 },
+		{ WDP_T_DEBUG_CHAIN, WDP_DBG_CERT_LEN, WDP_DBG_CERT_LEN * WDP_DBG_CHAIN_MAX, 1 },
+		{ WDP_T_DEBUG_TOKEN, WDP_DBG_TOKEN_LEN, WDP_DBG_TOKEN_LEN, 1 },
+	};
+	struct wdp_tlv t[3];
+	struct wdev_dbg_token tok;
+	uint8_t chal[WDP_DBG_CHALLENGE_LEN], used_prev[32];
+	const int had_chal = c->dbg.have_chal, had_used = c->dbg.have_used;
+	uint32_t max_gen = 0, old_gen = c->st.debug_key_gen;
+	uint64_t now = 0;
+	int err;
+
+	/* One attempt per challenge: consume it first, whatever follows. */
+	memcpy(chal, c->dbg.chal, sizeof chal);
+	memcpy(used_prev, c->dbg.used_digest, sizeof used_prev);
+	if (had_chal) {
+		if (mbedtls_sha256_ret(chal, sizeof chal, c->dbg.used_digest, 0) != 0)
+			memset(c->dbg.used_digest, 0xFF, sizeof c->dbg.used_digest);
+		c->dbg.have_used = 1;
+	}
+	writ_memzero(c->dbg.chal, sizeof c->dbg.chal);
+	c->dbg.have_chal = 0;
+	if ((err = parse(f, spec, 3, t, r)) != 0)
+		goto out;
+	if (all_zero(c->otp + WDEV_OTP_DEBUG_HASH, 32)) {
+		r->detail = "no debug root in OTP: BURN_OTP first";
+		err = WDEV_E_STATE;
+		goto out;
+	}
+	if ((err = dbg_verify(c, t, had_chal ? chal : NULL, had_used, used_prev, &tok, &max_gen, r)) != 0)
+		goto out;
+	if (dbg_now(c, &now) != 0) {
+		r->detail = "chip has no clock";
+		err = WDEV_E_STATE;
+		goto out;
+	}
+	if (max_gen > old_gen) { /* a newer generation revokes every older delegate */
+		c->st.debug_key_gen = max_gen;
+		if ((err = persist(c, NULL)) != 0) {
+			c->st.debug_key_gen = old_gen;
+			r->detail = "storage failed";
+			goto out;
+		}
+	}
+	c->dbg.unlocked = 1;
+	memcpy(c->dbg.perms, tok.perms, sizeof c->dbg.perms);
+	c->dbg.until = now + tok.session_s < tok.not_after ? now + tok.session_s : tok.not_after;
+	wdp_tlv_put(w, WDP_T_DEBUG_PERMS, c->dbg.perms, WDP_DBG_PERMS_LEN);
+	wdp_tlv_put_u32(w, WDP_T_DEBUG_SECONDS, dbg_seconds_left(c));
+	wdp_tlv_put_u32(w, WDP_T_DEBUG_KEY_GEN, c->st.debug_key_gen);
+out:
+	writ_memzero(chal, sizeof chal);
+	return err;
+}
+
+static int cmd_debug_lock(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_tlv_writer *w, struct reply *r)
+{
+	int err = parse_empty(f, r);
+
+	(void)w;
+	if (err)
+		return err;
+	dbg_close(c);
+	return 0;
+}
+
 typedef int (*cmd_fn)(struct wdev_ctx *, const struct wdp_frame *, struct wdp_tlv_writer *, struct reply *);
 
 static cmd_fn find_cmd(uint16_t code)
@@ -1183,6 +1547,9 @@ static cmd_fn find_cmd(uint16_t code)
 	case WDP_CMD_FW_END: return cmd_fw_end;
 	case WDP_CMD_BURN_OTP: return cmd_burn_otp;
 	case WDP_CMD_LOCK: return cmd_lock;
+	case WDP_CMD_DEBUG_CHALLENGE: return cmd_debug_challenge;
+	case WDP_CMD_DEBUG_UNLOCK: return cmd_debug_unlock;
+	case WDP_CMD_DEBUG_LOCK: return cmd_debug_lock;
 	default: return NULL;
 	}
 }
@@ -1223,6 +1590,7 @@ static void handle_frame(struct wdev_ctx *c, const struct wdp_frame *f, uint8_t 
 
 	r.detail = NULL;
 	r.buf[0] = '\0';
+	dbg_expire(c);
 	if (f->code != WDP_CMD_DISCOVER) {
 		if (!c->have_session) {
 			r.detail = "no session: DISCOVER first";
@@ -1373,5 +1741,10 @@ int wdev_info(const struct wdev_ctx *ctx, struct wdev_info *ret)
 		k++;
 	}
 	ret->n_labels = k;
+	ret->debug_seconds_left = dbg_seconds_left(ctx);
+	ret->debug_unlocked = ret->debug_seconds_left != 0;
+	if (ret->debug_unlocked)
+		memcpy(ret->debug_perms, ctx->dbg.perms, WDP_DBG_PERMS_LEN);
+	ret->debug_key_gen = ctx->st.debug_key_gen;
 	return 0;
 }

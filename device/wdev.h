@@ -46,7 +46,9 @@ enum wdev_err {
 	WDEV_E_CRYPTO = -WDP_S_CRYPTO,
 	WDEV_E_OTP = -WDP_S_OTP,
 	WDEV_E_DECRYPT = -WDP_S_DECRYPT,
-	WDEV_E_ROLLBACK = -WDP_S_ROLLBACK
+	WDEV_E_ROLLBACK = -WDP_S_ROLLBACK,
+	WDEV_E_DENIED = -WDP_S_DENIED,
+	WDEV_E_EXPIRED = -WDP_S_EXPIRED
 };
 
 #define WDEV_FW_MAX WDP_FW_MAX
@@ -82,6 +84,7 @@ struct wdev_state {
 	uint8_t fw_slot; /* WDEV_AREA_FW0 or WDEV_AREA_FW1 */
 	uint8_t fw_digest[32];
 	uint64_t locked_at;
+	uint32_t debug_key_gen; /* highest debug key generation seen in a valid chain */
 };
 
 struct wdev_ctx {
@@ -106,6 +109,18 @@ struct wdev_ctx {
 	uint8_t rng_failed;
 	uint8_t rng_have_prev;
 	uint8_t rng_prev_digest[32];
+	/* secure debug (RAM only: a reset, i.e. a new wdev_init, locks debug again) */
+	struct {
+		uint8_t unlocked;
+		uint8_t perms[WDP_DBG_PERMS_LEN];
+		uint64_t until; /* Unix seconds at which the unlock ends */
+		uint8_t have_chal;
+		uint8_t chal[WDP_DBG_CHALLENGE_LEN];
+		/* SHA-256 of the last challenge consumed by DEBUG_UNLOCK and of the last one a
+		 * new DEBUG_CHALLENGE superseded: only to name the refusal (replay / stale) */
+		uint8_t have_used, have_stale;
+		uint8_t used_digest[32], stale_digest[32];
+	} dbg;
 	/* session and the cached last response */
 	uint8_t have_session;
 	uint32_t last_seq;
@@ -157,6 +172,10 @@ struct wdev_info {
 	uint32_t fw_version, fw_size;
 	unsigned n_labels;
 	char labels[WDEV_MAX_SECRETS][WDP_LABEL_MAX + 1];
+	uint8_t debug_unlocked;                  /* 1 while a secure-debug unlock is active */
+	uint8_t debug_perms[WDP_DBG_PERMS_LEN];  /* granted permissions (zero when locked) */
+	uint32_t debug_seconds_left;
+	uint32_t debug_key_gen;                  /* persisted minimum delegate generation */
 };
 /* Fill *ret from an initialised ctx. Returns 0 or WDEV_E_MALFORMED. */
 WDEV_MUST_CHECK int wdev_info(const struct wdev_ctx *ctx, struct wdev_info *ret);
@@ -169,5 +188,43 @@ WDEV_MUST_CHECK int wdev_info(const struct wdev_ctx *ctx, struct wdev_info *ret)
  */
 WDEV_MUST_CHECK int wdev_wfd_check(const uint8_t *blob, size_t n, const uint8_t **ret_dac, size_t *ret_dac_len,
 				   const uint8_t **ret_pai, size_t *ret_pai_len);
+
+/* The VENDOR_ID and PRODUCT_ID of a WFD1 blob (checked as wdev_wfd_check does).
+ * Returns 0 or WDEV_E_MALFORMED. */
+WDEV_MUST_CHECK int wdev_wfd_product(const uint8_t *blob, size_t n, uint16_t *ret_vid, uint16_t *ret_pid);
+
+/* A parsed debug certificate or token (docs/device-protocol.md, "Secure debug"). */
+struct wdev_dbg_cert {
+	uint8_t role; /* enum wdp_dbg_role */
+	uint16_t vendor_id, product_id;
+	uint32_t key_gen;
+	uint64_t not_before, not_after;
+	uint8_t perms[WDP_DBG_PERMS_LEN];
+	uint8_t hsm_id[WDP_DBG_HSM_ID_LEN];
+	const uint8_t *pub;    /* 65 bytes, into the input */
+	const uint8_t *signed_part; /* WDP_DBG_CERT_SIGNED bytes */
+	const uint8_t *sig;    /* r ‖ s */
+};
+struct wdev_dbg_token {
+	uint8_t uid[WDP_UID_LEN];
+	uint64_t not_before, not_after;
+	uint8_t perms[WDP_DBG_PERMS_LEN];
+	uint32_t session_s;
+	const uint8_t *challenge; /* 32 bytes, into the input */
+	const uint8_t *signed_part; /* WDP_DBG_TOKEN_SIGNED bytes */
+	const uint8_t *sig;
+};
+
+/*
+ * Strictly parse a debug certificate chain (1..WDP_DBG_CHAIN_MAX certificates of
+ * WDP_DBG_CERT_LEN bytes, concatenated) and a token (WDP_DBG_TOKEN_LEN bytes): magic,
+ * version, role, reserved bytes, field ranges. Signatures, scope and time are NOT
+ * checked here (DEBUG_UNLOCK does that). ret_certs receives *ret_n entries; pointers go
+ * into the inputs. Returns 0 or WDEV_E_MALFORMED; *ret_detail (may be NULL) names the
+ * problem. Reads no more than the given lengths.
+ */
+WDEV_MUST_CHECK int wdev_dbg_parse(const uint8_t *chain, size_t chain_len, const uint8_t *token, size_t token_len,
+				   struct wdev_dbg_cert ret_certs[WDP_DBG_CHAIN_MAX], size_t *ret_n,
+				   struct wdev_dbg_token *ret_token, const char **ret_detail);
 
 #endif

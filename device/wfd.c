@@ -162,3 +162,16 @@ int wdev_wfd_check(const uint8_t *blob, size_t n, const uint8_t **ret_dac, size_
 	}
 	return 0;
 }
+
+int wdev_wfd_product(const uint8_t *blob, size_t n, uint16_t *ret_vid, uint16_t *ret_pid)
+{
+	struct wdp_tlv t[WFD_NSPEC];
+
+	if (!ret_vid || !ret_pid || wdev_wfd_check(blob, n, NULL, NULL, NULL, NULL) != 0)
+		return WDEV_E_MALFORMED;
+	if (wdp_tlv_parse(blob + WFD_HDR, wdp_get_u16(blob + 4), wfd_spec, WFD_NSPEC, t) != 0)
+		return WDEV_E_MALFORMED;
+	*ret_vid = wdp_get_u16(t[WFD_VENDOR_ID - 1].value);
+	*ret_pid = wdp_get_u16(t[WFD_PRODUCT_ID - 1].value);
+	return 0;
+}

@@ -755,10 +755,21 @@ static int show(struct chip *c)
 	for (int i = 0; i < 8; i++)
 		if (in.flags & (1u << i))
 			printf(" %s", fl[i]);
+	if (in.flags & WDP_F_DEBUG_UNLOCKED)
+		printf(" debug-unlocked");
 	printf("\nfw_version: %" PRIu32 "\nfw_size: %" PRIu32 "\nlabels:", in.fw_version, in.fw_size);
 	for (unsigned i = 0; i < in.n_labels; i++)
 		printf(" %s", in.labels[i]);
-	printf("\n");
+	/* A secure-debug unlock lives in one process's RAM: a chip opened here (like a
+	 * devsim restart) is always debug-locked. The key generation is persistent. */
+	printf("\ndebug: %s", in.debug_unlocked ? "unlocked" : "locked");
+	if (in.debug_unlocked) {
+		printf(" perms=");
+		for (unsigned i = 0; i < WDP_DBG_PERMS_LEN; i++)
+			printf("%02x", in.debug_perms[i]);
+		printf(" seconds_left=%" PRIu32, in.debug_seconds_left);
+	}
+	printf("\ndebug_key_gen: %" PRIu32 "\n", in.debug_key_gen);
 	return 0;
 }
 

@@ -308,3 +308,66 @@ out:
 	EVP_MD_CTX_free(m);
 	return err;
 }
+
+/* ---- secure debug credentials (docs/device-protocol.md, "Secure debug") ---- */
+
+int hs_sign_p256(EVP_PKEY *key, const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t sig[64])
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	uint8_t der[80];
+	size_t dlen = sizeof der;
+	const uint8_t *p = der;
+	ECDSA_SIG *es = NULL;
+	int err = -1;
+
+	if (!m || EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, key) != 1 || EVP_DigestSignUpdate(m, a, an) != 1 ||
+	    (bn && EVP_DigestSignUpdate(m, b, bn) != 1) || EVP_DigestSignFinal(m, der, &dlen) != 1)
+		goto out;
+	es = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+	if (!es || BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) != 32 ||
+	    BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) != 32)
+		goto out;
+	err = 0;
+out:
+	ECDSA_SIG_free(es);
+	EVP_MD_CTX_free(m);
+	return err;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+int hs_dbg_cert(EVP_PKEY *issuer, const struct hs_dbg_cert_in *in, const uint8_t subject_pub[65], uint8_t out[209])
+{
+	memset(out, 0, 209);
+	memcpy(out, "WDC1", 4);
+	out[4] = 1;
+	out[5] = in->role;
+	put_be(out + 6, in->vendor_id, 2);
+	put_be(out + 8, in->product_id, 2);
+	put_be(out + 12, in->key_gen, 4);
+	put_be(out + 16, in->not_before, 8);
+	put_be(out + 24, in->not_after, 8);
+	memcpy(out + 32, in->perms, 16);
+	memcpy(out + 48, in->hsm_id, 32);
+	memcpy(out + 80, subject_pub, 65);
+	return hs_sign_p256(issuer, out, 145, NULL, 0, out + 145);
+}
+
+int hs_dbg_token(EVP_PKEY *delegate, const uint8_t uid[16], uint64_t not_before, uint64_t not_after,
+		 const uint8_t perms[16], uint32_t session_s, const uint8_t challenge[32], uint8_t out[156])
+{
+	memset(out, 0, 156);
+	memcpy(out, "WDT1", 4);
+	out[4] = 1;
+	memcpy(out + 8, uid, 16);
+	put_be(out + 24, not_before, 8);
+	put_be(out + 32, not_after, 8);
+	memcpy(out + 40, perms, 16);
+	put_be(out + 56, session_s, 4);
+	memcpy(out + 60, challenge, 32);
+	return hs_sign_p256(delegate, out, 92, challenge, 32, out + 92);
+}

@@ -42,4 +42,21 @@ int hs_wrap(const uint8_t uid[16], const uint8_t enc_pub[65], const char *label,
 /* FW_SIGNATURE (r ‖ s) over "writ fw v1" ‖ version ‖ size ‖ image. */
 int hs_sign_fw(EVP_PKEY *sb_key, uint32_t version, const uint8_t *image, size_t size, uint8_t sig[64]);
 
+/* ECDSA-SHA256 by key over a ‖ b (bn may be 0), as r ‖ s. */
+int hs_sign_p256(EVP_PKEY *key, const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t sig[64]);
+/* Secure debug credentials, byte for byte as docs/device-protocol.md ("Secure debug")
+ * defines them: a 209-byte certificate for subject_pub signed by issuer, and a 156-byte
+ * token signed by the delegate over SHA-256(token[0..92) ‖ challenge). */
+struct hs_dbg_cert_in {
+	uint8_t role; /* 1 intermediate, 2 delegate */
+	uint16_t vendor_id, product_id;
+	uint32_t key_gen;
+	uint64_t not_before, not_after;
+	uint8_t perms[16];
+	uint8_t hsm_id[32];
+};
+int hs_dbg_cert(EVP_PKEY *issuer, const struct hs_dbg_cert_in *in, const uint8_t subject_pub[65], uint8_t out[209]);
+int hs_dbg_token(EVP_PKEY *delegate, const uint8_t uid[16], uint64_t not_before, uint64_t not_after,
+		 const uint8_t perms[16], uint32_t session_s, const uint8_t challenge[32], uint8_t out[156]);
+
 #endif

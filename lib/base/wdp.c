@@ -13,6 +13,7 @@ static const char *const status_names[WDP_S_MAX_ + 1] = {
 	"OK",        "FRAME",    "INTEGRITY", "TOO_BIG", "UNKNOWN_COMMAND", "MALFORMED",
 	"SEQUENCE",  "STATE",    "LOCKED",    "VERIFY",  "MISMATCH",        "RNG",
 	"STORAGE",   "CRYPTO",   "OTP",       "DECRYPT", "ROLLBACK",
+	"DENIED",    "EXPIRED",
 };
 
 const char *wdp_status_name(unsigned status)

@@ -41,7 +41,9 @@ enum wdp_status {
 	WDP_S_OTP = 14,
 	WDP_S_DECRYPT = 15,
 	WDP_S_ROLLBACK = 16,
-	WDP_S_MAX_ = 16
+	WDP_S_DENIED = 17,  /* a debug request beyond a permission mask */
+	WDP_S_EXPIRED = 18, /* outside a debug certificate's or token's validity window */
+	WDP_S_MAX_ = 18
 };
 
 /* Commands (the request frame's code field). */
@@ -59,7 +61,10 @@ enum wdp_command {
 	WDP_CMD_FW_CHUNK = 0x0041,
 	WDP_CMD_FW_END = 0x0042,
 	WDP_CMD_BURN_OTP = 0x0050,
-	WDP_CMD_LOCK = 0x0060
+	WDP_CMD_LOCK = 0x0060,
+	WDP_CMD_DEBUG_CHALLENGE = 0x0070,
+	WDP_CMD_DEBUG_UNLOCK = 0x0071,
+	WDP_CMD_DEBUG_LOCK = 0x0072
 };
 
 /* TLV types. */
@@ -86,6 +91,13 @@ enum wdp_type {
 	WDP_T_SB_PUBKEY = 0x0045,
 	WDP_T_SB_KEY_HASH = 0x0050,
 	WDP_T_DEBUG_ROOT_HASH = 0x0051,
+	WDP_T_DEBUG_CHALLENGE = 0x0060,
+	WDP_T_DEBUG_ROOT_PUB = 0x0061,
+	WDP_T_DEBUG_CHAIN = 0x0062,
+	WDP_T_DEBUG_TOKEN = 0x0063,
+	WDP_T_DEBUG_PERMS = 0x0064,
+	WDP_T_DEBUG_SECONDS = 0x0065,
+	WDP_T_DEBUG_KEY_GEN = 0x0066,
 	WDP_T_DETAIL = 0x00F0
 };
 
@@ -104,6 +116,18 @@ enum wdp_type {
 #define WDP_FW_MAX (4u * 1024u * 1024u)
 #define WDP_DETAIL_MAX 128u
 
+/* Secure debug credentials (docs/device-protocol.md, "Secure debug"): fixed layouts. */
+#define WDP_DBG_CHALLENGE_LEN 32u
+#define WDP_DBG_PERMS_LEN 16u
+#define WDP_DBG_HSM_ID_LEN 32u
+#define WDP_DBG_CERT_LEN 209u  /* one certificate: 145 signed bytes + r ‖ s */
+#define WDP_DBG_CERT_SIGNED 145u
+#define WDP_DBG_CHAIN_MAX 2u   /* at most one intermediate + the delegate */
+#define WDP_DBG_TOKEN_LEN 156u /* 92 signed bytes + r ‖ s */
+#define WDP_DBG_TOKEN_SIGNED 92u
+#define WDP_DBG_SESSION_MAX 86400u /* longest unlock a token may ask for, seconds */
+enum wdp_dbg_role { WDP_DBG_ROLE_INTERMEDIATE = 1, WDP_DBG_ROLE_DELEGATE = 2 };
+
 /* Lifecycle states and STATE flags. */
 enum wdp_lifecycle { WDP_LC_BLANK = 0, WDP_LC_PROVISIONING = 1, WDP_LC_SECURED = 2 };
 enum wdp_state_flag {
@@ -114,7 +138,8 @@ enum wdp_state_flag {
 	WDP_F_FIRMWARE = 1u << 4,
 	WDP_F_OTP = 1u << 5,
 	WDP_F_LOCKED = 1u << 6,
-	WDP_F_DEBUG = 1u << 7
+	WDP_F_DEBUG = 1u << 7,
+	WDP_F_DEBUG_UNLOCKED = 1u << 8 /* a secure-debug unlock is active (RAM only) */
 };
 
 /* Stable upper-case name of a wire status ("MALFORMED"); "UNKNOWN" for others. */

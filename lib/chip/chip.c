@@ -342,6 +342,10 @@ static int refused(struct chip *c, unsigned status, const uint8_t *pl, size_t n)
 		return WRIT_E_EXISTS;
 	case WDP_S_ROLLBACK:
 		return WRIT_E_REPLAY;
+	case WDP_S_DENIED:
+		return WRIT_E_SCOPE;
+	case WDP_S_EXPIRED:
+		return WRIT_E_EXPIRED;
 	case WDP_S_STORAGE:
 		return WRIT_E_IO;
 	case WDP_S_RNG:
@@ -448,9 +452,13 @@ int chip_status(struct chip *c, struct chip_info *ret)
 		{ WDP_T_LIFECYCLE, 1, 1, 1 },
 		{ WDP_T_STATE, 4, 4, 1 },
 		{ WDP_T_FW_VERSION, 4, 4, 1 },
+		/* secure debug: optional, a chip without it leaves them out */
+		{ WDP_T_DEBUG_PERMS, WDP_DBG_PERMS_LEN, WDP_DBG_PERMS_LEN, 0 },
+		{ WDP_T_DEBUG_SECONDS, 4, 4, 0 },
+		{ WDP_T_DEBUG_KEY_GEN, 4, 4, 0 },
 	};
-	struct wdp_tlv t[4];
-	int rc = call(c, WDP_CMD_STATUS, NULL, 0, spec, 4, t);
+	struct wdp_tlv t[7];
+	int rc = call(c, WDP_CMD_STATUS, NULL, 0, spec, 7, t);
 
 	if (rc < 0)
 		return rc;
@@ -460,6 +468,12 @@ int chip_status(struct chip *c, struct chip_info *ret)
 	ret->lifecycle = t[1].value[0];
 	ret->state = wdp_get_u32(t[2].value);
 	ret->fw_version = wdp_get_u32(t[3].value);
+	if (t[4].value)
+		memcpy(ret->debug_perms, t[4].value, WDP_DBG_PERMS_LEN);
+	if (t[5].value)
+		ret->debug_seconds = wdp_get_u32(t[5].value);
+	if (t[6].value)
+		ret->debug_key_gen = wdp_get_u32(t[6].value);
 	return 0;
 }
 
@@ -663,16 +677,73 @@ int chip_lock(struct chip *c, uint8_t *ret_lifecycle)
 	return 0;
 }
 
+int chip_debug_challenge(struct chip *c, uint8_t uid[WDP_UID_LEN], uint8_t challenge[WDP_DBG_CHALLENGE_LEN])
+{
+	static const struct wdp_tlv_spec spec[] = {
+		{ WDP_T_UID, WDP_UID_LEN, WDP_UID_LEN, 1 },
+		{ WDP_T_DEBUG_CHALLENGE, WDP_DBG_CHALLENGE_LEN, WDP_DBG_CHALLENGE_LEN, 1 },
+	};
+	struct wdp_tlv t[2];
+	int rc = call(c, WDP_CMD_DEBUG_CHALLENGE, NULL, 0, spec, 2, t);
+
+	if (rc < 0)
+		return rc;
+	if (uid)
+		memcpy(uid, t[0].value, WDP_UID_LEN);
+	memcpy(challenge, t[1].value, WDP_DBG_CHALLENGE_LEN);
+	return 0;
+}
+
+int chip_debug_unlock(struct chip *c, const uint8_t root_pub[WDP_P256_PUB_LEN], const uint8_t *chain,
+		      size_t chain_len, const uint8_t token[WDP_DBG_TOKEN_LEN], struct chip_debug *ret)
+{
+	static const struct wdp_tlv_spec spec[] = {
+		{ WDP_T_DEBUG_PERMS, WDP_DBG_PERMS_LEN, WDP_DBG_PERMS_LEN, 1 },
+		{ WDP_T_DEBUG_SECONDS, 4, 4, 1 },
+		{ WDP_T_DEBUG_KEY_GEN, 4, 4, 1 },
+	};
+	uint8_t req[WDP_PAYLOAD_MAX];
+	struct wdp_tlv_writer w;
+	struct wdp_tlv t[3];
+	size_t len;
+	int rc;
+
+	if (!root_pub || !chain || !token || chain_len == 0 || chain_len > WDP_DBG_CERT_LEN * WDP_DBG_CHAIN_MAX)
+		return WRIT_E_INVAL;
+	wdp_tlv_init(&w, req, sizeof req);
+	wdp_tlv_put(&w, WDP_T_DEBUG_ROOT_PUB, root_pub, WDP_P256_PUB_LEN);
+	wdp_tlv_put(&w, WDP_T_DEBUG_CHAIN, chain, chain_len);
+	wdp_tlv_put(&w, WDP_T_DEBUG_TOKEN, token, WDP_DBG_TOKEN_LEN);
+	if (wdp_tlv_finish(&w, &len) != 0)
+		return WRIT_E_TOOBIG;
+	rc = call(c, WDP_CMD_DEBUG_UNLOCK, req, len, spec, 3, t);
+	if (rc < 0)
+		return rc;
+	if (ret) {
+		memcpy(ret->perms, t[0].value, WDP_DBG_PERMS_LEN);
+		ret->seconds = wdp_get_u32(t[1].value);
+		ret->key_gen = wdp_get_u32(t[2].value);
+	}
+	return 0;
+}
+
+int chip_debug_lock(struct chip *c)
+{
+	struct wdp_tlv t[1];
+
+	return call(c, WDP_CMD_DEBUG_LOCK, NULL, 0, NULL, 0, t);
+}
+
 const char *chip_state_str(uint32_t state, char *buf, size_t cap)
 {
 	static const char *const names[] = { "keys", "chain", "factory-data", "secret",
-					     "firmware", "otp", "locked", "debug" };
+					     "firmware", "otp", "locked", "debug", "debug-unlocked" };
 	size_t len = 0;
 
 	if (cap == 0)
 		return buf;
 	buf[0] = '\0';
-	for (unsigned i = 0; i < 8; i++) {
+	for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if (!(state & (1u << i)))
 			continue;
 		int w = snprintf(buf + len, cap - len, "%s%s", len ? "," : "", names[i]);

@@ -38,6 +38,12 @@ struct chip_info {
 	uint32_t state;    /* enum wdp_state_flag bits */
 	uint32_t max_payload;
 	uint32_t fw_version; /* STATUS only */
+	/* STATUS only, secure debug: granted permissions and seconds left (zero while
+	 * locked; state has WDP_F_DEBUG_UNLOCKED while unlocked), the chip's debug key
+	 * generation */
+	uint8_t debug_perms[WDP_DBG_PERMS_LEN];
+	uint32_t debug_seconds;
+	uint32_t debug_key_gen;
 };
 
 /*
@@ -99,6 +105,28 @@ WRIT_MUST_CHECK int chip_firmware(struct chip *c, uint32_t version,
 				  size_t len, const uint8_t sig[64], chip_progress_fn progress,
 				  void *progress_ctx);
 WRIT_MUST_CHECK int chip_lock(struct chip *c, uint8_t *ret_lifecycle);
+
+/*
+ * Secure debug (docs/device-protocol.md, "Secure debug").
+ * chip_debug_challenge: DEBUG_CHALLENGE; the chip's UID (may be NULL) and a fresh
+ * 32-byte challenge, which replaces any earlier one. chip_debug_unlock: DEBUG_UNLOCK with
+ * the debug root's public key, chain_len bytes of certificates (1 or 2 of
+ * WDP_DBG_CERT_LEN, root-issued first, delegate last) and a token signed over the
+ * challenge; *ret (may be NULL) gets the granted permissions, the session's seconds and
+ * the chip's key generation. Any attempt consumes the challenge. chip_debug_lock ends an
+ * unlock (OK when none is active). Nothing here is secret.
+ */
+struct chip_debug {
+	uint8_t perms[WDP_DBG_PERMS_LEN];
+	uint32_t seconds;
+	uint32_t key_gen;
+};
+WRIT_MUST_CHECK int chip_debug_challenge(struct chip *c, uint8_t uid[WDP_UID_LEN],
+					 uint8_t challenge[WDP_DBG_CHALLENGE_LEN]);
+WRIT_MUST_CHECK int chip_debug_unlock(struct chip *c, const uint8_t root_pub[WDP_P256_PUB_LEN],
+				      const uint8_t *chain, size_t chain_len,
+				      const uint8_t token[WDP_DBG_TOKEN_LEN], struct chip_debug *ret);
+WRIT_MUST_CHECK int chip_debug_lock(struct chip *c);
 
 /* One raw exchange, for tests and tools: send a request with these TLVs, receive the
  * answer. Returns the chip's wire status (>= 0) or a negative transport error;

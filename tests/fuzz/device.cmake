@@ -10,3 +10,9 @@ if(TARGET writ_devsim_support)
             LIBS writ_devsim_support writ_device
             SEEDS ${CMAKE_CURRENT_LIST_DIR}/seeds/device_wfd)
 endif()
+# The secure-debug certificate/token parser (wdev_dbg_parse) and DEBUG_UNLOCK around it.
+if(TARGET writ_devsim_support)
+  writ_fuzz(fuzz_debug SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_debug.c
+            LIBS writ_devsim_support writ_device
+            SEEDS ${CMAKE_CURRENT_LIST_DIR}/seeds/debug)
+endif()

@@ -82,7 +82,7 @@ expect_refused "writ hsm checkpoint without a daemon" "cannot connect" "$WRIT" h
 start_hsmd hsm
 ID2=$(mint w2.cose 300 5000)
 must "$WRIT" hsm load --socket "$S" w2.cose
-must "$WRIT_BIN/hsm_load" --socket "$S" --writ "$ID2" --threads 8 --count 300 --csr-pool 16
+must "$WRIT_BIN/hsm_load" --socket "$S" --writ "$ID2" --threads 8 --count 200 --csr-pool 16
 must "$WRIT" hsm checkpoint --socket "$S"
 run /usr/bin/python3 - "$S" <<'PY'
 import socket, struct, sys

@@ -6,3 +6,9 @@ if(TARGET writ_devsim_support)
     LIBS writ_devsim_support writ_device
     LABELS chip)
 endif()
+# The secure-debug cases of the same program (docs/device-protocol.md, "Secure debug").
+if(TARGET test_device)
+  add_test(NAME test_debug COMMAND test_device debug)
+  set_tests_properties(test_debug PROPERTIES LABELS "debug;chip" TIMEOUT 300
+    ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin")
+endif()

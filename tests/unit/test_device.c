@@ -7,7 +7,8 @@
  * malformed, truncated, oversized, out-of-order and replayed request with its status,
  * and no change to storage (byte snapshots of the PAL before and after); RNG health
  * failures; storage failures; LOCK and everything refused after it; GET_CSR (the same key
- * again, for a station that resumes a chip).
+ * again, for a station that resumes a chip). Secure debug (test_debug_*, run with the
+ * argument "debug"): unlock, lock, reset and session end, and each refusal on its own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1230,7 +1231,547 @@ static void test_full_flow_and_restart(void **state)
 	assert_memory_equal(info.uid, f->uid, 16);
 }
 
-int main(void)
+
+/* ---- secure debug (label "debug": the test_debug CTest entry runs test_debug_*) ---- */
+
+struct dbg {
+	EVP_PKEY *root, *inter, *deleg, *other;
+	uint8_t root_pub[65], inter_pub[65], deleg_pub[65], other_pub[65];
+	struct hs_dbg_cert_in ci, cd;
+	int two;                /* chain with the intermediate */
+	uint8_t chain[2 * WDP_DBG_CERT_LEN];
+	size_t chain_len;
+	uint8_t uid[16], perms[16];
+	uint64_t nb, na;
+	uint32_t session;
+	uint8_t chal[32], token[WDP_DBG_TOKEN_LEN];
+};
+
+static struct dbg *dbg_new(struct fx *f)
+{
+	struct dbg *d = calloc(1, sizeof *d);
+
+	assert_non_null(d);
+	assert_non_null(d->root = hs_key_new(d->root_pub));
+	assert_non_null(d->inter = hs_key_new(d->inter_pub));
+	assert_non_null(d->deleg = hs_key_new(d->deleg_pub));
+	assert_non_null(d->other = hs_key_new(d->other_pub));
+	/* burn the real debug root hash */
+	assert_non_null(f->sb_key = hs_key_new(f->sb_pub));
+	assert_int_equal(hs_sha256(f->sb_pub, 65, f->sb_hash), 0);
+	assert_int_equal(hs_sha256(d->root_pub, 65, f->dbg_hash), 0);
+	provision_all(f);
+	assert_int_equal(xfer(f, WDP_CMD_LOCK, NULL, 0), WDP_S_OK);
+	d->ci.role = WDP_DBG_ROLE_INTERMEDIATE;
+	d->ci.vendor_id = 0xFFF1;
+	d->ci.key_gen = 1;
+	d->ci.not_before = f->m.now - 1000;
+	d->ci.not_after = f->m.now + 100000;
+	memset(d->ci.perms, 0xFF, 16);
+	d->cd = d->ci;
+	d->cd.role = WDP_DBG_ROLE_DELEGATE;
+	d->cd.product_id = 0x8000;
+	memset(d->cd.perms, 0, 16);
+	d->cd.perms[15] = 0x0F;
+	memset(d->cd.hsm_id, 0xAA, 32);
+	d->two = 1;
+	memcpy(d->uid, f->uid, 16);
+	memset(d->perms, 0, 16);
+	d->perms[15] = 0x03;
+	d->nb = f->m.now - 10;
+	d->na = f->m.now + 600;
+	d->session = 300;
+	return d;
+}
+
+static void dbg_free(struct dbg *d)
+{
+	EVP_PKEY_free(d->root);
+	EVP_PKEY_free(d->inter);
+	EVP_PKEY_free(d->deleg);
+	EVP_PKEY_free(d->other);
+	free(d);
+}
+
+static void dbg_build_chain(struct dbg *d)
+{
+	if (d->two) {
+		assert_int_equal(hs_dbg_cert(d->root, &d->ci, d->inter_pub, d->chain), 0);
+		assert_int_equal(hs_dbg_cert(d->inter, &d->cd, d->deleg_pub, d->chain + WDP_DBG_CERT_LEN), 0);
+		d->chain_len = 2 * WDP_DBG_CERT_LEN;
+	} else {
+		assert_int_equal(hs_dbg_cert(d->root, &d->cd, d->deleg_pub, d->chain), 0);
+		d->chain_len = WDP_DBG_CERT_LEN;
+	}
+}
+
+static void dbg_challenge(struct fx *f, struct dbg *d)
+{
+	const uint8_t *v;
+	size_t n;
+
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_CHALLENGE, NULL, 0), WDP_S_OK);
+	assert_non_null(v = rtlv(f, WDP_T_UID, &n));
+	assert_memory_equal(v, f->uid, 16);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_CHALLENGE, &n));
+	assert_int_equal(n, 32);
+	memcpy(d->chal, v, 32);
+}
+
+static void dbg_sign_token(struct dbg *d)
+{
+	assert_int_equal(hs_dbg_token(d->deleg, d->uid, d->nb, d->na, d->perms, d->session, d->chal, d->token), 0);
+}
+
+static size_t dbg_payload(struct pl *p, const uint8_t *root_pub, const uint8_t *chain, size_t chain_len,
+			  const uint8_t *token, size_t token_len)
+{
+	pl_init(p);
+	wdp_tlv_put(&p->w, WDP_T_DEBUG_ROOT_PUB, root_pub, 65);
+	wdp_tlv_put(&p->w, WDP_T_DEBUG_CHAIN, chain, chain_len);
+	wdp_tlv_put(&p->w, WDP_T_DEBUG_TOKEN, token, token_len);
+	return pl_done(p);
+}
+
+/* A refused DEBUG_UNLOCK: want status and a DETAIL containing why; storage byte-equal,
+ * no commit, debug still locked. */
+static void dbg_refuse_pl(struct fx *f, const uint8_t *pl, size_t len, int want, const char *why)
+{
+	char detail[WDP_DETAIL_MAX + 1];
+	const uint8_t *v;
+	size_t n;
+
+	refuse(f, WDP_CMD_DEBUG_UNLOCK, pl, len, want);
+	assert_non_null(v = rtlv(f, WDP_T_DETAIL, &n));
+	memcpy(detail, v, n);
+	detail[n] = '\0';
+	if (why && !strstr(detail, why))
+		fail_msg("detail \"%s\" does not contain \"%s\"", detail, why);
+	assert_false(f->dev.dbg.unlocked);
+	assert_false(status_flags(f) & WDP_F_DEBUG_UNLOCKED);
+}
+
+/* Fresh challenge, chain and token from d's fields, then expect a refusal. */
+static void dbg_refuse(struct fx *f, struct dbg *d, int want, const char *why)
+{
+	struct pl p;
+
+	dbg_build_chain(d);
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token), want,
+		      why);
+}
+
+static void dbg_unlock_ok(struct fx *f, struct dbg *d)
+{
+	struct pl p;
+	const uint8_t *v;
+	size_t n;
+
+	dbg_build_chain(d);
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_UNLOCK, p.b,
+			      dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token)),
+			 WDP_S_OK);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_PERMS, &n));
+	assert_memory_equal(v, d->perms, 16);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_SECONDS, &n));
+	assert_int_equal(wdp_get_u32(v), d->session);
+}
+
+static int debug_setup(void **state)
+{
+	return setup(state);
+}
+
+static void test_debug_unlock_lock_reset(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct wdev_info info;
+	const uint8_t *v;
+	size_t n;
+	uint8_t *a, *b;
+	size_t an, bn;
+
+	assert_false(status_flags(f) & WDP_F_DEBUG);
+	dbg_unlock_ok(f, d);
+	assert_int_equal(status_flags(f) & (WDP_F_DEBUG | WDP_F_DEBUG_UNLOCKED), WDP_F_DEBUG | WDP_F_DEBUG_UNLOCKED);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_PERMS, &n));
+	assert_int_equal(v[15], 0x03);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_SECONDS, &n));
+	assert_int_equal(wdp_get_u32(v), 300);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_KEY_GEN, &n));
+	assert_int_equal(wdp_get_u32(v), 1);
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_true(info.debug_unlocked);
+	assert_int_equal(info.debug_key_gen, 1);
+	/* an explicit lock ends it */
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	assert_false(status_flags(f) & (WDP_F_DEBUG | WDP_F_DEBUG_UNLOCKED));
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK); /* idempotent */
+	/* one certificate (delegate issued by the root) works too; no write: same generation */
+	d->two = 0;
+	assert_int_equal(mempal_snapshot(&f->m, &a, &an), 0);
+	dbg_unlock_ok(f, d);
+	assert_int_equal(mempal_snapshot(&f->m, &b, &bn), 0);
+	assert_int_equal(an, bn);
+	assert_memory_equal(a, b, an);
+	free(a);
+	free(b);
+	/* the session runs out with the PAL clock */
+	f->m.now += 299;
+	assert_true(status_flags(f) & WDP_F_DEBUG_UNLOCKED);
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_SECONDS, &n));
+	assert_int_equal(wdp_get_u32(v), 1);
+	f->m.now += 1;
+	assert_false(status_flags(f) & WDP_F_DEBUG_UNLOCKED);
+	/* a reset ends it; the key generation is persistent */
+	f->m.now -= 300;
+	d->two = 1;
+	dbg_unlock_ok(f, d);
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_false(info.debug_unlocked);
+	assert_int_equal(info.debug_key_gen, 1);
+	do_discover(f);
+	assert_false(status_flags(f) & WDP_F_DEBUG_UNLOCKED);
+	/* the session never outlives the token's window */
+	d->na = f->m.now + 100;
+	dbg_build_chain(d);
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	{
+		struct pl p;
+		assert_int_equal(xfer(f, WDP_CMD_DEBUG_UNLOCK, p.b,
+				      dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token)),
+				 WDP_S_OK);
+	}
+	assert_non_null(v = rtlv(f, WDP_T_DEBUG_SECONDS, &n));
+	assert_int_equal(wdp_get_u32(v), 100);
+	dbg_free(d);
+}
+
+static void test_debug_other_uid(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->uid[0] ^= 1;
+	dbg_refuse(f, d, WDP_S_MISMATCH, "another device");
+	dbg_free(d);
+}
+
+static void test_debug_zero_uid(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	memset(d->uid, 0, 16);
+	dbg_refuse(f, d, WDP_S_MALFORMED, "all-zero UID");
+	dbg_free(d);
+}
+
+static void test_debug_replay(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct pl p;
+	size_t len;
+
+	dbg_unlock_ok(f, d);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	len = dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token);
+	dbg_refuse_pl(f, p.b, len, WDP_S_SEQUENCE, "replayed");
+	/* with a new challenge live, the old token is still a replay (and consumes it) */
+	dbg_challenge(f, d);
+	dbg_refuse_pl(f, p.b, len, WDP_S_SEQUENCE, "replayed");
+	/* one attempt per challenge: a refused attempt consumes it too */
+	dbg_challenge(f, d);
+	{
+		uint8_t bad[WDP_DBG_TOKEN_LEN];
+		struct pl q;
+		dbg_sign_token(d);
+		memcpy(bad, d->token, sizeof bad);
+		bad[100] ^= 1;
+		dbg_refuse_pl(f, q.b, dbg_payload(&q, d->root_pub, d->chain, d->chain_len, bad, sizeof bad),
+			      WDP_S_VERIFY, "token signature");
+		dbg_refuse_pl(f, q.b, dbg_payload(&q, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token),
+			      WDP_S_SEQUENCE, "replayed");
+	}
+	/* and without any challenge */
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	do_discover(f);
+	dbg_refuse_pl(f, p.b, len, WDP_S_SEQUENCE, "DEBUG_CHALLENGE first");
+	dbg_free(d);
+}
+
+static void test_debug_stale_challenge(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct pl p;
+
+	dbg_build_chain(d);
+	dbg_challenge(f, d);
+	dbg_sign_token(d); /* for the first challenge */
+	{
+		uint8_t first[32];
+		memcpy(first, d->chal, 32);
+		dbg_challenge(f, d); /* a second one supersedes it */
+		assert_memory_not_equal(first, d->chal, 32);
+	}
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token),
+		      WDP_S_SEQUENCE, "stale challenge");
+	dbg_free(d);
+}
+
+static void test_debug_delegate_expired(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->cd.not_after = f->m.now;
+	dbg_refuse(f, d, WDP_S_EXPIRED, "delegate certificate expired");
+	dbg_free(d);
+}
+
+static void test_debug_delegate_not_yet_valid(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->cd.not_before = f->m.now + 1;
+	dbg_refuse(f, d, WDP_S_EXPIRED, "delegate certificate not yet valid");
+	d->cd.not_before = f->m.now - 10;
+	d->ci.not_after = f->m.now - 1;
+	dbg_refuse(f, d, WDP_S_EXPIRED, "intermediate expired");
+	dbg_free(d);
+}
+
+static void test_debug_token_expired(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->nb = f->m.now - 100;
+	d->na = f->m.now;
+	dbg_refuse(f, d, WDP_S_EXPIRED, "token expired");
+	dbg_free(d);
+}
+
+static void test_debug_token_not_yet_valid(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->nb = f->m.now + 5;
+	dbg_refuse(f, d, WDP_S_EXPIRED, "token not yet valid");
+	dbg_free(d);
+}
+
+static void test_debug_permission_outside_mask(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->perms[15] = 0x13; /* bit 4 is not in the delegate's 0x0F: refused, not reduced */
+	dbg_refuse(f, d, WDP_S_DENIED, "outside");
+	/* the intermediate's mask counts too (masks are ANDed) */
+	d->perms[15] = 0x03;
+	d->ci.perms[15] = 0x01;
+	dbg_refuse(f, d, WDP_S_DENIED, "outside");
+	dbg_free(d);
+}
+
+static void test_debug_chain_order(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	uint8_t swapped[2 * WDP_DBG_CERT_LEN];
+	struct pl p;
+
+	dbg_build_chain(d);
+	memcpy(swapped, d->chain + WDP_DBG_CERT_LEN, WDP_DBG_CERT_LEN);
+	memcpy(swapped + WDP_DBG_CERT_LEN, d->chain, WDP_DBG_CERT_LEN);
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, swapped, sizeof swapped, d->token, sizeof d->token),
+		      WDP_S_VERIFY, "wrong chain order");
+	/* two delegates, or an intermediate alone, are out of order too */
+	d->ci = d->cd;
+	dbg_refuse(f, d, WDP_S_VERIFY, "wrong chain order");
+	dbg_free(d);
+}
+
+static void test_debug_wrong_root(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct pl p;
+
+	/* a root key whose hash is not the one in OTP */
+	dbg_build_chain(d);
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->other_pub, d->chain, d->chain_len, d->token, sizeof d->token),
+		      WDP_S_VERIFY, "debug root in OTP");
+	/* the OTP root's key presented, but the chain was issued by another root */
+	{
+		EVP_PKEY *k = d->root;
+		d->root = d->other;
+		dbg_build_chain(d);
+		d->root = k;
+	}
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token),
+		      WDP_S_VERIFY, "intermediate certificate signature");
+	/* a token signed by a key that is not the delegate's */
+	{
+		EVP_PKEY *k = d->deleg;
+		d->deleg = d->other;
+		dbg_refuse(f, d, WDP_S_VERIFY, "token signature");
+		d->deleg = k;
+	}
+	dbg_free(d);
+}
+
+static void test_debug_product(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+
+	d->cd.product_id = 0x8001;
+	dbg_refuse(f, d, WDP_S_MISMATCH, "another product");
+	d->cd.product_id = 0;
+	d->ci.vendor_id = 0xFFF2;
+	dbg_refuse(f, d, WDP_S_MISMATCH, "another product");
+	dbg_free(d);
+}
+
+static void test_debug_key_generation(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct wdev_info info;
+
+	d->ci.key_gen = d->cd.key_gen = 3;
+	dbg_unlock_ok(f, d);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	/* the newer generation is persisted: after a reset, older delegates are refused */
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_int_equal(info.debug_key_gen, 3);
+	do_discover(f);
+	d->ci.key_gen = d->cd.key_gen = 2;
+	dbg_refuse(f, d, WDP_S_ROLLBACK, "older debug key generation");
+	d->two = 0;
+	dbg_refuse(f, d, WDP_S_ROLLBACK, "older debug key generation");
+	/* one generation per chain */
+	d->two = 1;
+	d->cd.key_gen = 3;
+	dbg_refuse(f, d, WDP_S_MALFORMED, "mixed key generations");
+	d->ci.key_gen = 3;
+	dbg_unlock_ok(f, d);
+	dbg_free(d);
+}
+
+static void test_debug_tamper_every_byte(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	uint8_t all[65 + 2 * WDP_DBG_CERT_LEN + WDP_DBG_TOKEN_LEN];
+	const size_t total = sizeof all;
+	struct pl p;
+
+	dbg_build_chain(d);
+	for (size_t i = 0; i < total; i++) {
+		dbg_challenge(f, d);
+		dbg_sign_token(d);
+		memcpy(all, d->root_pub, 65);
+		memcpy(all + 65, d->chain, d->chain_len);
+		memcpy(all + 65 + d->chain_len, d->token, sizeof d->token);
+		all[i] ^= (uint8_t)(1u << (i % 8));
+		assert_int_not_equal(xfer(f, WDP_CMD_DEBUG_UNLOCK, p.b,
+					  dbg_payload(&p, all, all + 65, d->chain_len, all + 65 + d->chain_len,
+						      sizeof d->token)),
+				     WDP_S_OK);
+		assert_false(f->dev.dbg.unlocked);
+	}
+	/* the untampered credentials still work */
+	dbg_unlock_ok(f, d);
+	dbg_free(d);
+}
+
+static void test_debug_malformed(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	uint8_t big[3 * WDP_DBG_CERT_LEN], tok[WDP_DBG_TOKEN_LEN + 1];
+	struct pl p;
+
+	dbg_build_chain(d);
+	dbg_challenge(f, d);
+	dbg_sign_token(d);
+	dbg_refuse_pl(f, NULL, 0, WDP_S_MALFORMED, "TLVs");
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len - 1, d->token, sizeof d->token),
+		      WDP_S_MALFORMED, "bad length");
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, d->token, sizeof d->token - 1),
+		      WDP_S_MALFORMED, "TLVs");
+	memcpy(tok, d->token, sizeof d->token);
+	tok[WDP_DBG_TOKEN_LEN] = 0;
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, tok, sizeof tok), WDP_S_MALFORMED,
+		      "TLVs");
+	memcpy(big, d->chain, d->chain_len);
+	memcpy(big + d->chain_len, d->chain, WDP_DBG_CERT_LEN);
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, big, sizeof big, d->token, sizeof d->token),
+		      WDP_S_MALFORMED, "TLVs");
+	/* bad magic, bad role, an extra TLV */
+	big[0] = 'X';
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, big, d->chain_len, d->token, sizeof d->token),
+		      WDP_S_MALFORMED, "magic");
+	memcpy(big, d->chain, d->chain_len);
+	big[5] = 7;
+	dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, big, d->chain_len, d->token, sizeof d->token),
+		      WDP_S_MALFORMED, "role");
+	pl_init(&p);
+	wdp_tlv_put(&p.w, WDP_T_DEBUG_ROOT_PUB, d->root_pub, 65);
+	wdp_tlv_put(&p.w, WDP_T_DEBUG_CHAIN, d->chain, d->chain_len);
+	wdp_tlv_put(&p.w, WDP_T_DEBUG_TOKEN, d->token, sizeof d->token);
+	wdp_tlv_put(&p.w, WDP_T_DEBUG_PERMS, d->perms, 16);
+	dbg_refuse_pl(f, p.b, pl_done(&p), WDP_S_MALFORMED, "TLVs");
+	/* a session longer than allowed, and an empty request */
+	d->session = WDP_DBG_SESSION_MAX + 1;
+	dbg_refuse(f, d, WDP_S_MALFORMED, "out of range");
+	d->session = 300;
+	memset(d->perms, 0, 16);
+	dbg_refuse(f, d, WDP_S_MALFORMED, "out of range");
+	refuse(f, WDP_CMD_DEBUG_CHALLENGE, (const uint8_t *)"junk", 4, WDP_S_MALFORMED);
+	refuse(f, WDP_CMD_DEBUG_LOCK, (const uint8_t *)"junk", 4, WDP_S_MALFORMED);
+	dbg_free(d);
+}
+
+static void test_debug_needs_root(void **state)
+{
+	struct fx *f = *state;
+	uint8_t z[WDP_DBG_CERT_LEN + WDP_DBG_TOKEN_LEN + 65];
+	struct pl p;
+
+	do_discover(f);
+	refuse(f, WDP_CMD_DEBUG_CHALLENGE, NULL, 0, WDP_S_STATE);
+	memset(z, 0, sizeof z);
+	refuse(f, WDP_CMD_DEBUG_UNLOCK, p.b,
+	       dbg_payload(&p, z, z + 65, WDP_DBG_CERT_LEN, z + 65 + WDP_DBG_CERT_LEN, WDP_DBG_TOKEN_LEN),
+	       WDP_S_STATE);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_discover_status, setup, teardown),
@@ -1248,6 +1789,30 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rng_health, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_flow_and_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_unlock_lock_reset, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_other_uid, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_zero_uid, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_replay, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_stale_challenge, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_delegate_expired, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_delegate_not_yet_valid, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_token_expired, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_token_not_yet_valid, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_permission_outside_mask, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_chain_order, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_wrong_root, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_product, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_key_generation, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_tamper_every_byte, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_malformed, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_needs_root, debug_setup, teardown),
 	};
+
+	/* `test_device debug` runs the secure-debug tests alone (CTest: test_debug, label
+	 * debug); without an argument everything else runs */
+	if (argc > 1 && strcmp(argv[1], "debug") == 0)
+		cmocka_set_test_filter("test_debug_*");
+	else
+		cmocka_set_skip_filter("test_debug_*");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
