@@ -66,37 +66,6 @@ static void drop_if_closed(struct fhsm_conn *c)
 	}
 }
 
-int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_item_t **ret_resp,
-		     char reason[HSMC_REASON_MAX], int idempotent)
-{
-	struct fhsm *h = &f->hsms[idx];
-	struct fhsm_conn *c = &h->conns[atomic_fetch_add(&h->next, 1) % FACTORY_HSM_CONNS];
-	int err = WRIT_E_IO, attempt;
-
-	reason[0] = 0;
-	*ret_resp = NULL;
-	pthread_mutex_lock(&c->lock);
-	drop_if_closed(c);
-	for (attempt = 0; attempt < 2; attempt++) {
-		if (c->fd < 0 && hsmc_connect(h->path, &c->fd) < 0) {
-			c->fd = -1;
-			err = WRIT_E_IO;
-			break;
-		}
-		err = hsmc_call(c->fd, req, ret_resp, reason);
-		if (*ret_resp)
-			break; /* the HSM answered (accepted or refused) */
-		close(c->fd);
-		c->fd = -1;
-		if (!idempotent)
-			break;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (!*ret_resp && !reason[0])
-		(void)!snprintf(reason, HSMC_REASON_MAX, "edge HSM %s is unreachable: check that writ-hsmd runs", h->path);
-	return err;
-}
-
 int factory_hsm_with(struct factory *f, int idx, int (*fn)(int fd, void *arg, char *reason), void *arg,
 		     char reason[HSMC_REASON_MAX], int idempotent)
 {
@@ -126,6 +95,35 @@ int factory_hsm_with(struct factory *f, int idx, int (*fn)(int fd, void *arg, ch
 	if (err == WRIT_E_IO && !reason[0])
 		(void)!snprintf(reason, HSMC_REASON_MAX, "edge HSM %s is unreachable: check that writ-hsmd runs", h->path);
 	return err;
+}
+
+struct call_arg {
+	const cbor_item_t *req;
+	cbor_item_t **resp;
+	int status; /* the HSM's own status once it answered */
+};
+
+/* One request: an answer (accepted or refused) ends the attempts, whatever its status. */
+static int call_fn(int fd, void *arg, char *reason)
+{
+	struct call_arg *a = arg;
+	int err = hsmc_call(fd, a->req, a->resp, reason);
+
+	if (!*a->resp)
+		return err;
+	a->status = err;
+	return 0;
+}
+
+int factory_hsm_call(struct factory *f, int idx, const cbor_item_t *req, cbor_item_t **ret_resp,
+		     char reason[HSMC_REASON_MAX], int idempotent)
+{
+	struct call_arg a = { req, ret_resp, 0 };
+	int err;
+
+	*ret_resp = NULL;
+	err = factory_hsm_with(f, idx, call_fn, &a, reason, idempotent);
+	return *ret_resp ? a.status : err;
 }
 
 static int parse_writ(const cbor_item_t *m, int hsm, struct fwrit *w)
