@@ -282,31 +282,14 @@ out:
 
 int hs_sign_fw(EVP_PKEY *sb_key, uint32_t version, const uint8_t *image, size_t size, uint8_t sig[64])
 {
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	uint8_t hdr[18], der[80];
-	size_t dlen = sizeof der;
-	const uint8_t *p = der;
-	ECDSA_SIG *es = NULL;
-	int err = -1;
+	uint8_t hdr[18];
 
 	memcpy(hdr, "writ fw v1", 10);
 	for (int i = 0; i < 4; i++) {
 		hdr[10 + i] = (uint8_t)(version >> (24 - 8 * i));
 		hdr[14 + i] = (uint8_t)((uint32_t)size >> (24 - 8 * i));
 	}
-	if (!m || EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, sb_key) != 1 ||
-	    EVP_DigestSignUpdate(m, hdr, sizeof hdr) != 1 || EVP_DigestSignUpdate(m, image, size) != 1 ||
-	    EVP_DigestSignFinal(m, der, &dlen) != 1)
-		goto out;
-	es = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
-	if (!es || BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) != 32 ||
-	    BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) != 32)
-		goto out;
-	err = 0;
-out:
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(m);
-	return err;
+	return hs_sign_p256(sb_key, hdr, sizeof hdr, image, size, sig);
 }
 
 /* ---- secure debug credentials (docs/device-protocol.md, "Secure debug") ---- */
