@@ -423,7 +423,12 @@ rm -rf hsm2
 mv hsm2.bak hsm2
 start_hsmd hsm2
 device "$B2" 4
-stopped() { fstatus && [[ $(jq -r --arg h "$HSM2" '.cloud.journal_stopped | index($h)' status.json) != null ]]; }
+# journal_stopped is set mid-round, last_error at the round's end: wait for both
+stopped()
+{
+	fstatus && [[ $(jq -r --arg h "$HSM2" '.cloud.journal_stopped | index($h)' status.json) != null ]] &&
+		[[ $(jq -r '.cloud.last_error' status.json) != null ]]
+}
 wait_for 30 stopped || true
 check "D: the factory stops pushing the forked journal" "$(jq -r --arg h "$HSM2" '.cloud.journal_stopped | index($h)' status.json)" != null
 check_grep "D: ... and says so loudly" "THE CLOUD REFUSED THE JOURNAL OF EDGE HSM $HSM2 \(fork" factory.log
