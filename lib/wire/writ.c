@@ -19,14 +19,15 @@
 #include "base/ct.h"
 #include "crypto/cose.h"
 #include "crypto/ec.h"
+#include "wire/dbgcred.h"
 
 /* Upper bound of an encoded scope: a valid one is at most 2472 bytes (every field at
  * its maximum, four secrets of 32-byte labels and 64-byte values included, see
  * docs/writ-format.md); the buffer is rounded up from there. */
-#define WRIT_SCOPE_ENC_MAX 3072
+#define WRIT_SCOPE_ENC_MAX 5120 /* + rework rights: 2 certificates, 64 UIDs (about 1.6 KiB) */
 #define WRIT_N_KEYS 19                                      /* required keys 1..19 */
 #define WRIT_ALL_KEYS (((uint32_t)1 << (WRIT_N_KEYS + 1)) - 2) /* bits 1..19 */
-#define WRIT_KEY_MAX WRIT_K_SECRETS                         /* 20 is optional */
+#define WRIT_KEY_MAX WRIT_K_REWORK                          /* 20, 21 are optional */
 
 enum {
 	CBOR_UINT = 0,
@@ -123,6 +124,49 @@ static bool secrets_valid(const struct writ_scope *s)
 	return true;
 }
 
+/* Rework rights: bounded, and a chain that certifies, for this product and this HSM, at
+ * least what the rights grant: the intermediate (if any) first, the delegate last, one
+ * key generation, the rights' mask and window inside every certificate's. Signatures
+ * are the chip's to check (it holds the root's hash); the writ's signature vouches for
+ * the chain to the HSM. */
+static bool rework_valid(const struct writ_scope *s)
+{
+	const struct writ_rework *w = &s->rework;
+	size_t i, k;
+
+	if (!w->present)
+		return !(s->ops & WRIT_OP_DEBUG_UNLOCK);
+	if (!(s->ops & WRIT_OP_DEBUG_UNLOCK) || dbg_is_zero(w->perms, sizeof(w->perms)))
+		return false;
+	if (w->not_before >= w->not_after || w->not_before < 0)
+		return false;
+	if (w->limit < 1 || w->limit > WRIT_REWORK_LIMIT_MAX || w->session_max < 1 ||
+	    w->session_max > WDP_DBG_SESSION_MAX)
+		return false;
+	if (w->n_chain < 1 || w->n_chain > WRIT_DBG_CHAIN_MAX || w->n_devices > WRIT_REWORK_DEVICES_MAX)
+		return false;
+	for (i = 0; i < w->n_chain; i++) {
+		struct dbg_cert c;
+		uint8_t want = i + 1 == w->n_chain ? WDP_DBG_ROLE_DELEGATE : WDP_DBG_ROLE_INTERMEDIATE;
+
+		if (dbg_cert_parse(w->chain[i], &c) < 0 || c.role != want || c.key_gen != w->key_gen ||
+		    c.vendor_id != s->vid || (c.product_id && c.product_id != s->pid) ||
+		    !dbg_perms_within(w->perms, c.perms) || (uint64_t)w->not_before < c.not_before ||
+		    (uint64_t)w->not_after > c.not_after)
+			return false;
+		if (want == WDP_DBG_ROLE_DELEGATE && memcmp(c.hsm_id, s->hsm_id, WRIT_KEYID_LEN))
+			return false;
+	}
+	for (i = 0; i < w->n_devices; i++) {
+		if (dbg_is_zero(w->devices[i], WRIT_DBG_UID_LEN))
+			return false;
+		for (k = 0; k < i; k++)
+			if (!memcmp(w->devices[k], w->devices[i], WRIT_DBG_UID_LEN))
+				return false; /* one UID once */
+	}
+	return true;
+}
+
 /* The rules a scope obeys whichever side of the wire it is on. */
 static bool scope_valid(const struct writ_scope *s)
 {
@@ -145,6 +189,8 @@ static bool scope_valid(const struct writ_scope *s)
 		return false;
 	if (!secrets_valid(s))
 		return false;
+	if (!rework_valid(s))
+		return false;
 
 	switch (s->kind) {
 	case WRIT_KIND_PRODUCTION:
@@ -156,11 +202,18 @@ static bool scope_valid(const struct writ_scope *s)
 		break;
 	case WRIT_KIND_REVOCATION:
 		/* a revocation grants nothing, so it carries no secret either */
-		if (s->quantity != 0 || s->n_revokes < 1 || s->n_secrets != 0)
+		if (s->quantity != 0 || s->n_revokes < 1 || s->n_secrets != 0 || s->rework.present)
+			return false;
+		break;
+	case WRIT_KIND_REWORK:
+		/* rework rights only: unlocks, and re-provisioning (a DAC again for a device
+		 * made before, new key allowed) when ISSUE_DAC is granted; never new devices */
+		if (s->quantity != 0 || !s->rework.present || s->n_secrets != 0 ||
+		    (s->ops & ~(uint32_t)(WRIT_OP_DEBUG_UNLOCK | WRIT_OP_ISSUE_DAC)))
 			return false;
 		break;
 	default:
-		break;
+		return false;
 	}
 	return true;
 }
@@ -219,7 +272,7 @@ static void put_scope(struct cbor_out *w, const struct writ_scope *s)
 {
 	size_t i;
 
-	put_head(w, CBOR_MAP, WRIT_N_KEYS + (s->n_secrets ? 1 : 0));
+	put_head(w, CBOR_MAP, WRIT_N_KEYS + (s->n_secrets ? 1 : 0) + (s->rework.present ? 1 : 0));
 	put_head(w, CBOR_UINT, WRIT_K_ID);
 	put_bstr(w, s->id, WRIT_ID_LEN);
 	put_head(w, CBOR_UINT, WRIT_K_KIND);
@@ -269,6 +322,34 @@ static void put_scope(struct cbor_out *w, const struct writ_scope *s)
 			put_head(w, CBOR_ARRAY, 2);
 			put_tstr(w, s->secrets[i].label);
 			put_bstr(w, s->secrets[i].value, s->secrets[i].value_len);
+		}
+	}
+	if (s->rework.present) {
+		const struct writ_rework *r = &s->rework;
+
+		put_head(w, CBOR_UINT, WRIT_K_REWORK);
+		put_head(w, CBOR_MAP, r->n_devices ? 8 : 7);
+		put_head(w, CBOR_UINT, 1);
+		put_bstr(w, r->perms, sizeof(r->perms));
+		put_head(w, CBOR_UINT, 2);
+		put_head(w, CBOR_UINT, r->key_gen);
+		put_head(w, CBOR_UINT, 3);
+		put_int(w, r->not_before);
+		put_head(w, CBOR_UINT, 4);
+		put_int(w, r->not_after);
+		put_head(w, CBOR_UINT, 5);
+		put_head(w, CBOR_UINT, r->limit);
+		put_head(w, CBOR_UINT, 6);
+		put_head(w, CBOR_UINT, r->session_max);
+		put_head(w, CBOR_UINT, 7);
+		put_head(w, CBOR_ARRAY, r->n_chain);
+		for (i = 0; i < r->n_chain; i++)
+			put_bstr(w, r->chain[i], WRIT_DBG_CERT_LEN);
+		if (r->n_devices) {
+			put_head(w, CBOR_UINT, 8);
+			put_head(w, CBOR_ARRAY, r->n_devices);
+			for (i = 0; i < r->n_devices; i++)
+				put_bstr(w, r->devices[i], WRIT_DBG_UID_LEN);
 		}
 	}
 }
@@ -402,6 +483,64 @@ static int get_array_head(struct cbor_in *r, uint64_t min, uint64_t max, size_t 
 	return WRIT_OK;
 }
 
+/* Key 21: a map with keys 1..7 required in order, 8 (devices) only when non-empty. */
+static int get_rework(struct cbor_in *r, struct writ_rework *w)
+{
+	unsigned major;
+	uint64_t count, key, v;
+	size_t n, i;
+
+	if (get_head(r, &major, &count) < 0 || major != CBOR_MAP || (count != 7 && count != 8))
+		return WRIT_E_FORMAT;
+	for (key = 1; key <= count; key++) {
+		uint64_t k;
+
+		if (get_uint(r, 8, &k) < 0 || k != key)
+			return WRIT_E_FORMAT;
+		switch (key) {
+		case 1:
+			if (get_bstr_exact(r, w->perms, sizeof(w->perms)) < 0)
+				return WRIT_E_FORMAT;
+			break;
+		case 2:
+		case 5:
+		case 6:
+			if (get_uint(r, UINT32_MAX, &v) < 0)
+				return WRIT_E_FORMAT;
+			if (key == 2)
+				w->key_gen = (uint32_t)v;
+			else if (key == 5)
+				w->limit = (uint32_t)v;
+			else
+				w->session_max = (uint32_t)v;
+			break;
+		case 3:
+		case 4:
+			if (get_int(r, key == 3 ? &w->not_before : &w->not_after) < 0)
+				return WRIT_E_FORMAT;
+			break;
+		case 7:
+			if (get_array_head(r, 1, WRIT_DBG_CHAIN_MAX, &n) < 0)
+				return WRIT_E_FORMAT;
+			for (i = 0; i < n; i++)
+				if (get_bstr_exact(r, w->chain[i], WRIT_DBG_CERT_LEN) < 0)
+					return WRIT_E_FORMAT;
+			w->n_chain = n;
+			break;
+		default: /* 8 */
+			if (get_array_head(r, 1, WRIT_REWORK_DEVICES_MAX, &n) < 0)
+				return WRIT_E_FORMAT;
+			for (i = 0; i < n; i++)
+				if (get_bstr_exact(r, w->devices[i], WRIT_DBG_UID_LEN) < 0)
+					return WRIT_E_FORMAT;
+			w->n_devices = n;
+			break;
+		}
+	}
+	w->present = 1;
+	return WRIT_OK;
+}
+
 static int get_value(struct cbor_in *r, unsigned key, struct writ_scope *s)
 {
 	const uint8_t *p;
@@ -499,6 +638,8 @@ static int get_value(struct cbor_in *r, unsigned key, struct writ_scope *s)
 		}
 		s->n_secrets = n;
 		return WRIT_OK;
+	case WRIT_K_REWORK:
+		return get_rework(r, &s->rework);
 	default:
 		return WRIT_E_FORMAT;
 	}
@@ -519,9 +660,9 @@ int writ_scope_decode(const uint8_t *cbor, size_t len, struct writ_scope *ret)
 	if (len > WRIT_SCOPE_ENC_MAX)
 		goto fail;
 
-	/* keys 1..19 are required, 20 (secrets) optional, none may repeat: the count
-	 * is exact */
-	if (get_head(&r, &major, &count) < 0 || major != CBOR_MAP || (count != WRIT_N_KEYS && count != WRIT_N_KEYS + 1))
+	/* keys 1..19 are required, 20 (secrets) and 21 (rework rights) optional, none may
+	 * repeat: the count is exact */
+	if (get_head(&r, &major, &count) < 0 || major != CBOR_MAP || count < WRIT_N_KEYS || count > WRIT_N_KEYS + 2)
 		goto fail;
 	for (i = 0; i < count; i++) {
 		/* unknown keys (including negative or text keys) are refused, never skipped */

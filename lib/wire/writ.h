@@ -29,6 +29,11 @@
 #define WRIT_SECRET_LABEL_MAX 32 /* 1..32 bytes of [a-z0-9-], unique within a writ */
 #define WRIT_SECRET_MIN 16
 #define WRIT_SECRET_MAX 64
+#define WRIT_REWORK_DEVICES_MAX 64 /* UIDs a rework writ may name */
+#define WRIT_REWORK_LIMIT_MAX 1000000u /* unlocks and re-provisions one writ may allow */
+#define WRIT_DBG_CERT_LEN 209     /* a debug certificate (docs/device-protocol.md) */
+#define WRIT_DBG_CHAIN_MAX 2      /* an intermediate, then the delegate */
+#define WRIT_DBG_UID_LEN 16
 
 enum writ_kind {
 	WRIT_KIND_PRODUCTION = 1, /* a production batch */
@@ -65,6 +70,24 @@ enum writ_key {
 	WRIT_K_ISSUED_AT = 18,
 	WRIT_K_DAC_DAYS = 19,
 	WRIT_K_SECRETS = 20, /* optional: [1*4 [label, value]] */
+	WRIT_K_REWORK = 21,  /* optional: rework rights (struct writ_rework) */
+};
+
+/* Rework rights (key 21): the edge HSM's debug delegate may sign unlock tokens, and
+ * (kind REWORK with WRIT_OP_ISSUE_DAC) re-provision devices, within these bounds. The
+ * chain certifies the HSM's delegate key under the OEM's debug root; the writ's
+ * signature makes it authoritative for the HSM, the chip checks it against its OTP. */
+struct writ_rework {
+	int present;                           /* 0 = key 21 absent */
+	uint8_t perms[16];                     /* the most a token may ask; ≠ 0 */
+	uint32_t key_gen;                      /* debug key generation of the chain */
+	int64_t not_before, not_after;         /* when tokens may be signed */
+	uint32_t limit;                        /* unlocks + re-provisions, 1..WRIT_REWORK_LIMIT_MAX */
+	uint32_t session_max;                  /* longest unlock a token may give, 1..86400 s */
+	size_t n_chain;                        /* 1..WRIT_DBG_CHAIN_MAX */
+	uint8_t chain[WRIT_DBG_CHAIN_MAX][WRIT_DBG_CERT_LEN];
+	size_t n_devices;                      /* 0 = the devices this HSM provisioned */
+	uint8_t devices[WRIT_REWORK_DEVICES_MAX][WRIT_DBG_UID_LEN];
 };
 
 /* A product secret the HSM may wrap to devices (WRIT_OP_WRAP_SECRET). Only ever in
@@ -98,6 +121,7 @@ struct writ_scope {
 	uint8_t revokes[WRIT_MAX_REVOKES][WRIT_ID_LEN];
 	size_t n_secrets;                      /* 0..WRIT_MAX_SECRETS; 0 = key 20 absent */
 	struct writ_secret secrets[WRIT_MAX_SECRETS];
+	struct writ_rework rework;
 };
 
 /* Wipe a scope (its secrets included) with writ_memzero. Accepts NULL. Every holder of

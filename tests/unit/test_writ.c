@@ -26,6 +26,7 @@
 #include "base/ct.h"
 #include "crypto/cose.h"
 #include "crypto/ec.h"
+#include "wire/dbgcred.h"
 #include "wire/writ.h"
 
 /* ---- an independent CBOR builder: the canonical form written out by hand ---- */
@@ -400,7 +401,7 @@ static void test_roundtrip_edges(void **state)
 	s.issued_at = INT64_MIN;
 	s.vid = 0xFFFF;
 	s.pid = 1;
-	s.ops = WRIT_OPS_KNOWN;
+	s.ops = WRIT_OPS_KNOWN & ~(uint32_t)WRIT_OP_DEBUG_UNLOCK; /* that one needs rework rights */
 	s.dac_days = UINT32_MAX;
 	roundtrip(&s);
 
@@ -413,14 +414,7 @@ static void test_roundtrip_edges(void **state)
 	s.quantity = s.serial_last - s.serial_first + 1;
 	roundtrip(&s);
 
-	/* rework: any quantity, ops may be empty, PAI still required */
-	sample_production(&s);
-	s.kind = WRIT_KIND_REWORK;
-	s.ops = WRIT_OP_DEBUG_UNLOCK;
-	s.quantity = 0;
-	roundtrip(&s);
-	s.ops = 0;
-	roundtrip(&s);
+	/* rework writs carry rework rights: test_rework_rights */
 
 	/* a revocation may carry a PAI and the full set of revokes */
 	sample_revocation(&s);
@@ -1114,7 +1108,7 @@ static void sample_maximal(struct writ_scope *s)
 	s->not_before = INT64_MIN;
 	s->not_after = INT64_MAX;
 	s->issued_at = INT64_MIN;
-	s->ops = WRIT_OPS_KNOWN;
+	s->ops = WRIT_OPS_KNOWN & ~(uint32_t)WRIT_OP_DEBUG_UNLOCK; /* that one needs rework rights */
 	s->dac_days = UINT32_MAX;
 	s->pai_len = WRIT_PAI_MAX;
 	fill_bytes(s->pai, WRIT_PAI_MAX, 1);
@@ -1624,6 +1618,185 @@ out:
 	return rc;
 }
 
+
+/* ---- rework rights (key 21) ---- */
+
+/* A delegate certificate (optionally under an intermediate) for s's product and HSM,
+ * signed by root; the rights grant DEBUG and REFLASH for the writ's window. */
+static void add_rework(struct writ_scope *s, const struct writ_signer *root, const struct writ_signer *deleg,
+		       int with_intermediate)
+{
+	struct writ_rework *w = &s->rework;
+	struct dbg_cert c;
+	size_t i = 0;
+
+	memset(w, 0, sizeof(*w));
+	w->present = 1;
+	dbg_perm_set(w->perms, DBG_PERM_DEBUG);
+	dbg_perm_set(w->perms, DBG_PERM_REFLASH);
+	w->key_gen = 3;
+	w->not_before = s->not_before;
+	w->not_after = s->not_after;
+	w->limit = 10;
+	w->session_max = 3600;
+	memset(&c, 0, sizeof(c));
+	c.vendor_id = s->vid;
+	c.product_id = s->pid;
+	c.key_gen = 3;
+	c.not_before = (uint64_t)s->not_before;
+	c.not_after = (uint64_t)s->not_after;
+	memset(c.perms, 0xff, sizeof(c.perms));
+	if (with_intermediate) {
+		c.role = WDP_DBG_ROLE_INTERMEDIATE;
+		memcpy(c.pub, root->pub, WRIT_P256_PUB_LEN); /* any key: the chip checks the links */
+		assert_int_equal(dbg_cert_make(&c, root, w->chain[i++]), 0);
+	}
+	c.role = WDP_DBG_ROLE_DELEGATE;
+	memcpy(c.hsm_id, s->hsm_id, WRIT_KEYID_LEN);
+	memcpy(c.pub, deleg->pub, WRIT_P256_PUB_LEN);
+	assert_int_equal(dbg_cert_make(&c, root, w->chain[i++]), 0);
+	w->n_chain = i;
+	s->ops |= WRIT_OP_DEBUG_UNLOCK;
+}
+
+static void rework_roundtrip(const struct writ_scope *s)
+{
+	struct writ_scope out;
+	uint8_t *enc = NULL;
+	size_t len = 0;
+
+	assert_int_equal(writ_scope_encode(s, &enc, &len), WRIT_OK);
+	assert_int_equal(writ_scope_decode(enc, len, &out), WRIT_OK);
+	assert_int_equal(out.rework.present, 1);
+	assert_memory_equal(&out.rework, &s->rework, sizeof(s->rework));
+	assert_scope_equal(s, &out);
+	/* every truncation is refused */
+	while (len-- > 0)
+		assert_int_equal(writ_scope_decode(enc, len, &out), WRIT_E_FORMAT);
+	free(enc);
+}
+
+static void expect_rework_invalid_at(const struct writ_scope *s, int line)
+{
+	uint8_t *enc = NULL;
+	size_t len = 0;
+	int r = writ_scope_encode(s, &enc, &len);
+
+	if (r != WRIT_E_INVAL) {
+		free(enc);
+		fail_msg("line %d: encode gave %d, want WRIT_E_INVAL", line, r);
+	}
+}
+#define expect_rework_invalid(s) expect_rework_invalid_at((s), __LINE__)
+
+static void test_rework_rights(void **state)
+{
+	struct keys *k = *state;
+	struct writ_scope s, base;
+	struct dbg_cert c;
+	size_t i;
+
+	/* a production writ with rework rights, one or two certificates */
+	sample_production(&base);
+	add_rework(&base, &k->issuer, &k->other, 0);
+	rework_roundtrip(&base);
+	s = base;
+	add_rework(&s, &k->issuer, &k->other, 1);
+	rework_roundtrip(&s);
+	/* a rework writ naming devices, re-provisioning allowed */
+	s = base;
+	s.kind = WRIT_KIND_REWORK;
+	s.quantity = 0;
+	s.ops = WRIT_OP_DEBUG_UNLOCK | WRIT_OP_ISSUE_DAC;
+	s.rework.n_devices = WRIT_REWORK_DEVICES_MAX;
+	for (i = 0; i < WRIT_REWORK_DEVICES_MAX; i++)
+		fill_bytes(s.rework.devices[i], WRIT_DBG_UID_LEN, (uint8_t)(i * 7 + 1));
+	rework_roundtrip(&s);
+
+	/* the op without the rights, the rights without the op */
+	s = base;
+	s.rework.present = 0;
+	expect_rework_invalid(&s);
+	s = base;
+	s.ops &= ~(uint32_t)WRIT_OP_DEBUG_UNLOCK;
+	expect_rework_invalid(&s);
+	/* a rework writ: no quantity, no secrets, no other op, rights required */
+	s = base;
+	s.kind = WRIT_KIND_REWORK;
+	expect_rework_invalid(&s); /* quantity 10000 */
+	s.quantity = 0;
+	s.ops |= WRIT_OP_WRAP_SECRET;
+	expect_rework_invalid(&s);
+	s.ops = WRIT_OP_DEBUG_UNLOCK;
+	rework_roundtrip(&s);
+	s.rework.present = 0;
+	s.ops = 0;
+	expect_rework_invalid(&s);
+	/* a revocation grants nothing */
+	sample_revocation(&s);
+	s.rework = base.rework;
+	s.ops = WRIT_OP_DEBUG_UNLOCK;
+	expect_rework_invalid(&s);
+	/* bounds of the rights */
+	s = base;
+	memset(s.rework.perms, 0, sizeof(s.rework.perms));
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.not_after = s.rework.not_before;
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.limit = 0;
+	expect_rework_invalid(&s);
+	s.rework.limit = WRIT_REWORK_LIMIT_MAX + 1;
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.session_max = 0;
+	expect_rework_invalid(&s);
+	s.rework.session_max = WDP_DBG_SESSION_MAX + 1;
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.n_chain = 0;
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.n_devices = 2;
+	fill_bytes(s.rework.devices[0], WRIT_DBG_UID_LEN, 1);
+	memcpy(s.rework.devices[1], s.rework.devices[0], WRIT_DBG_UID_LEN);
+	expect_rework_invalid(&s); /* the same UID twice */
+	memset(s.rework.devices[1], 0, WRIT_DBG_UID_LEN);
+	expect_rework_invalid(&s); /* the all-zero UID */
+	/* the rights beyond the chain: more permissions, a wider window, another generation */
+	s = base;
+	assert_int_equal(dbg_cert_parse(s.rework.chain[0], &c), 0);
+	memset(c.perms, 0, sizeof(c.perms));
+	c.perms[15] = 0x01; /* DEBUG only */
+	assert_int_equal(dbg_cert_make(&c, &k->issuer, s.rework.chain[0]), 0);
+	expect_rework_invalid(&s); /* the rights also grant REFLASH */
+	s = base;
+	s.rework.not_after = s.not_after + 1;
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.key_gen = 4;
+	expect_rework_invalid(&s);
+	/* a chain for another HSM, another vendor or product, in the wrong order */
+	s = base;
+	s.hsm_id[0] ^= 1;
+	expect_rework_invalid(&s);
+	s = base;
+	s.pid ^= 1;
+	expect_rework_invalid(&s);
+	s = base;
+	add_rework(&s, &k->issuer, &k->other, 1);
+	memcpy(s.rework.chain[0], base.rework.chain[0], WRIT_DBG_CERT_LEN); /* delegate first */
+	expect_rework_invalid(&s);
+	s = base;
+	s.rework.chain[0][0] = 'X'; /* not a certificate */
+	expect_rework_invalid(&s);
+	/* the delegate key must be a point on the curve: a tampered key is refused */
+	s = base;
+	s.rework.chain[0][80 + 10] ^= 0x55;
+	expect_rework_invalid(&s);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest codec[] = {
@@ -1646,6 +1819,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_open_tampered),
 		cmocka_unit_test(test_signed_tampered),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_rework_rights),
 	};
 	int failed;
 
