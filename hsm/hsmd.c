@@ -29,6 +29,7 @@
 #include "host/file.h"
 #include "host/log.h"
 #include "wire/cbu.h"
+#include "wire/dbgcred.h"
 #include "wire/hsmproto.h"
 
 #define UID_EMPTY 0
@@ -227,14 +228,15 @@ static int apply_writ(struct hsm *h, const struct writ_scope *s)
 			}
 		}
 	}
-	if (s->kind != WRIT_KIND_PRODUCTION)
+	if (s->kind != WRIT_KIND_PRODUCTION && s->kind != WRIT_KIND_REWORK)
 		return 0;
 	if (h->n_writs >= HSM_MAX_WRITS)
 		return WRIT_E_TOOBIG;
 	w = &h->writs[h->n_writs];
 	memset(w, 0, sizeof(*w));
 	w->scope = *s;
-	w->used = calloc((size_t)(s->quantity + 7) / 8, 1);
+	/* a rework writ has quantity 0: one byte, so that calloc never returns NULL */
+	w->used = calloc((size_t)(s->quantity + 7) / 8 + 1, 1);
 	if (!w->used)
 		return WRIT_E_NOMEM;
 	w->revoked = is_revoked(h, s->id);
@@ -341,6 +343,18 @@ static int replay(void *ctx, const struct journal_entry *e)
 			h->next_dac_counter = counter + 1;
 		return 0;
 	}
+	case JT_DEBUG: {
+		uint8_t id[WRIT_ID_LEN];
+		struct hsm_writ *w;
+		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || !(w = find_writ(h, id)) || !w->scope.rework.present ||
+		    w->rework_used >= w->scope.rework.limit) {
+			log_error("journal: entry %llu records a debug unlock outside any writ's rework rights",
+				  (unsigned long long)e->seq);
+			return WRIT_E_JOURNAL;
+		}
+		w->rework_used++;
+		return 0;
+	}
 	case JT_WRAP: {
 		uint8_t id[WRIT_ID_LEN], uid[HSMP_WRAP_UID_LEN];
 		char label[WRIT_SECRET_LABEL_MAX + 1];
@@ -382,6 +396,10 @@ int hsm_open(struct hsm *h, const char *state_dir, const char *module, const cha
 		log_error("the token lacks writ-hsmd's keys (%s): run writ-hsmd init first", writ_strerror(err));
 		return err;
 	}
+	h->has_debug = p11_signer(h->p11, HSM_KEY_DEBUG, &h->debug) == 0;
+	if (!h->has_debug)
+		log_warn("the token holds no debug delegate key (\"%s\"): this HSM was initialised before secure "
+			 "debug existed, so writs with rework rights will be refused", HSM_KEY_DEBUG);
 	if (snprintf(path, sizeof(path), "%s/journal", state_dir) >= (int)sizeof(path))
 		return WRIT_E_TOOBIG;
 	err = journal_open(path, &h->identity, replay, h, &h->journal, &info);
@@ -529,14 +547,23 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 			     s->factory, h->factory);
 		goto out;
 	}
-	if (s->kind == WRIT_KIND_REWORK) {
-		err = refuse(reason, WRIT_E_UNSUPPORTED, "writ %s carries rework rights, which this version of "
-			     "writ-hsmd does not execute yet", idh);
-		goto out;
+	if (s->rework.present) {
+		struct dbg_cert d;
+		if (!h->has_debug) {
+			err = refuse(reason, WRIT_E_UNSUPPORTED, "writ %s carries rework rights, but this HSM has no "
+				     "debug delegate key (initialised before secure debug existed)", idh);
+			goto out;
+		}
+		if (dbg_cert_parse(s->rework.chain[s->rework.n_chain - 1], &d) < 0 ||
+		    memcmp(d.pub, h->debug.pub, WRIT_P256_PUB_LEN) != 0) {
+			err = refuse(reason, WRIT_E_SCOPE, "writ %s's rework rights certify another debug delegate key "
+				     "than this HSM's", idh);
+			goto out;
+		}
 	}
 	if ((err = clock_ok(h, now, reason)) < 0 || (err = window_ok(s, now, reason)) < 0)
 		goto out;
-	if (s->kind == WRIT_KIND_PRODUCTION) {
+	if (s->kind == WRIT_KIND_PRODUCTION || s->kind == WRIT_KIND_REWORK) {
 		if (s->quantity > HSM_MAX_QUANTITY) {
 			err = refuse(reason, WRIT_E_TOOBIG, "writ %s asks for %llu devices; one writ may carry at "
 				     "most %u", idh, (unsigned long long)s->quantity, HSM_MAX_QUANTITY);
@@ -562,7 +589,7 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 		err = 0;
 		goto out;
 	}
-	if (s->kind == WRIT_KIND_PRODUCTION && h->n_writs >= HSM_MAX_WRITS) {
+	if (s->kind != WRIT_KIND_REVOCATION && h->n_writs >= HSM_MAX_WRITS) {
 		err = refuse(reason, WRIT_E_TOOBIG, "this HSM already holds %d writs", HSM_MAX_WRITS);
 		goto out;
 	}
@@ -656,6 +683,12 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	}
 	if (!(w->scope.ops & WRIT_OP_ISSUE_DAC)) {
 		err = refuse(reason, WRIT_E_SCOPE, "writ %s does not allow DAC issuance", idh);
+		goto unlock;
+	}
+	if (w->scope.kind != WRIT_KIND_PRODUCTION) {
+		err = refuse(reason, WRIT_E_UNSUPPORTED, "writ %s is a rework writ: re-provisioning a device (a new "
+			     "DAC for a UID made before) is not built in this version; unlock and re-flash are",
+			     idh);
 		goto unlock;
 	}
 	if ((err = window_ok(&w->scope, now, reason)) < 0)
@@ -961,6 +994,161 @@ out:
 	return err;
 }
 
+/* 1 if uid received a durable DAC from this HSM under a production writ for product
+ * (name, VID, PID). Under h->lock. */
+static int device_certified(struct hsm *h, const struct writ_scope *s, const uint8_t uid[HSMP_WRAP_UID_LEN])
+{
+	uint64_t fp = uid_fp(uid, HSMP_WRAP_UID_LEN);
+	size_t i, slot;
+
+	for (i = 0; i < h->n_writs; i++) {
+		const struct hsm_writ *w = &h->writs[i];
+		if (w->scope.kind != WRIT_KIND_PRODUCTION || w->scope.vid != s->vid || w->scope.pid != s->pid ||
+		    strcmp(w->scope.product, s->product) != 0)
+			continue;
+		if ((slot = uid_slot(w, fp)) != SIZE_MAX && w->uids[slot].dac)
+			return 1;
+	}
+	return 0;
+}
+
+static int rework_names(const struct writ_rework *r, const uint8_t uid[HSMP_WRAP_UID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < r->n_devices; i++)
+		if (writ_ct_memeq(r->devices[i], uid, HSMP_WRAP_UID_LEN))
+			return 1;
+	return 0;
+}
+
+int hsm_debug_token(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t uid[HSMP_WRAP_UID_LEN],
+		    const uint8_t challenge[HSMP_DBG_CHALLENGE_LEN], const uint8_t perms[HSMP_DBG_PERMS_LEN],
+		    uint32_t session, uint32_t operation, struct hsm_debug_result *ret, char *reason)
+{
+	static const char *const op_names[] = { "?", "debug", "re-flash", "re-provision" };
+	struct hsm_writ *w;
+	struct writ_rework r;
+	struct dbg_token t;
+	char idh[2 * WRIT_ID_LEN + 1], uidh[2 * HSMP_WRAP_UID_LEN + 1];
+	uint8_t digest[32];
+	cbor_item_t *body = NULL;
+	int64_t now = hsm_now(h), nb, na;
+	uint64_t seq = 0;
+	int err;
+
+	memset(ret, 0, sizeof(*ret));
+	memset(&r, 0, sizeof(r));
+	hex_encode(id, WRIT_ID_LEN, idh);
+	hex_encode(uid, HSMP_WRAP_UID_LEN, uidh);
+	if (all_zero(uid, HSMP_WRAP_UID_LEN))
+		return refuse(reason, WRIT_E_INVAL, "device UID must not be all zero");
+	if (all_zero(perms, HSMP_DBG_PERMS_LEN))
+		return refuse(reason, WRIT_E_INVAL, "no permission asked");
+	if (session < 1 || session > WDP_DBG_SESSION_MAX)
+		return refuse(reason, WRIT_E_INVAL, "session must be 1..%u s", WDP_DBG_SESSION_MAX);
+	if (operation < HSMP_DBG_OP_DEBUG || operation > HSMP_DBG_OP_REPROVISION)
+		return refuse(reason, WRIT_E_INVAL, "unknown rework operation %u", operation);
+	if (!h->has_debug)
+		return refuse(reason, WRIT_E_UNSUPPORTED, "this HSM has no debug delegate key");
+	if ((err = clock_ok(h, now, reason)) < 0)
+		return err;
+
+	/* the rights, checked and one unit reserved under the lock */
+	pthread_mutex_lock(&h->lock);
+	w = find_writ(h, id);
+	if (!w) {
+		err = refuse(reason, is_revoked(h, id) ? WRIT_E_REVOKED : WRIT_E_NOTFOUND, "writ %s is %s", idh,
+			     is_revoked(h, id) ? "revoked" : "not loaded in this HSM");
+	} else if (w->revoked) {
+		err = refuse(reason, WRIT_E_REVOKED, "writ %s was revoked: its rework rights with it", idh);
+	} else if (!w->scope.rework.present || !(w->scope.ops & WRIT_OP_DEBUG_UNLOCK)) {
+		err = refuse(reason, WRIT_E_SCOPE, "writ %s carries no rework rights", idh);
+	} else if (now < w->scope.rework.not_before) {
+		err = refuse(reason, WRIT_E_EXPIRED, "writ %s's rework rights start at %lld (now %lld)", idh,
+			     (long long)w->scope.rework.not_before, (long long)now);
+	} else if (now >= w->scope.rework.not_after) {
+		err = refuse(reason, WRIT_E_EXPIRED, "writ %s's rework rights ended at %lld (now %lld)", idh,
+			     (long long)w->scope.rework.not_after, (long long)now);
+	} else if (!dbg_perms_within(perms, w->scope.rework.perms)) {
+		err = refuse(reason, WRIT_E_SCOPE, "the permissions asked go beyond writ %s's rework rights", idh);
+	} else if (session > w->scope.rework.session_max) {
+		err = refuse(reason, WRIT_E_SCOPE, "a session of %u s is longer than writ %s allows (%u s)", session,
+			     idh, w->scope.rework.session_max);
+	} else if (w->scope.rework.n_devices ? !rework_names(&w->scope.rework, uid)
+					       : !device_certified(h, &w->scope, uid)) {
+		err = refuse(reason, WRIT_E_SCOPE, "device %s is outside writ %s's rework rights (%s)", uidh, idh,
+			     w->scope.rework.n_devices ? "not one of the devices it names"
+						       : "this HSM never certified it for the product");
+	} else if (w->rework_used + w->rework_reserved >= w->scope.rework.limit) {
+		err = refuse(reason, WRIT_E_QUOTA, "writ %s's rework rights are spent (%llu of %u)", idh,
+			     (unsigned long long)w->rework_used, w->scope.rework.limit);
+	} else {
+		r = w->scope.rework;
+		w->rework_reserved++;
+		err = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (err < 0)
+		return err;
+
+	nb = now - HSM_DEBUG_SKEW > r.not_before ? now - HSM_DEBUG_SKEW : r.not_before;
+	na = now + HSM_DEBUG_TOKEN_TTL < r.not_after ? now + HSM_DEBUG_TOKEN_TTL : r.not_after;
+	memset(&t, 0, sizeof(t));
+	memcpy(t.uid, uid, sizeof(t.uid));
+	t.not_before = (uint64_t)(nb > 0 ? nb : 0);
+	t.not_after = (uint64_t)na;
+	memcpy(t.perms, perms, sizeof(t.perms));
+	t.session = session;
+	memcpy(t.challenge, challenge, sizeof(t.challenge));
+	err = dbg_token_make(&t, &h->debug, ret->token);
+	if (err < 0) {
+		err = refuse(reason, err, "the debug delegate key could not sign (%s)", writ_strerror(err));
+		goto release;
+	}
+	if (ec_sha256(ret->token, HSMP_DBG_TOKEN_LEN, digest) < 0) {
+		err = refuse(reason, WRIT_E_CRYPTO, "SHA-256 failed");
+		goto release;
+	}
+	/* durable before released: the unlock is counted and recorded even if the station
+	 * never uses it */
+	body = cbu_new_map(7);
+	if (!body || cbu_put_bytes(body, 1, id, WRIT_ID_LEN) < 0 || cbu_put_bytes(body, 2, uid, HSMP_WRAP_UID_LEN) < 0 ||
+	    cbu_put_bytes(body, 3, perms, HSMP_DBG_PERMS_LEN) < 0 || cbu_put_uint(body, 4, session) < 0 ||
+	    cbu_put_uint(body, 5, operation) < 0 || cbu_put_uint(body, 6, (uint64_t)na) < 0 ||
+	    cbu_put_bytes(body, 7, digest, sizeof(digest)) < 0) {
+		err = refuse(reason, WRIT_E_NOMEM, "out of memory");
+		goto release;
+	}
+	err = journal_append(h->journal, JT_DEBUG, now, body, &seq);
+	if (err < 0) {
+		err = refuse(reason, err, "journal write failed (%s): the debug token was not released",
+			     writ_strerror(err));
+		goto release;
+	}
+	pthread_mutex_lock(&h->lock);
+	w->rework_reserved--;
+	w->rework_used++;
+	pthread_mutex_unlock(&h->lock);
+	log_info("signed a %s unlock for device %s under writ %s (session %u s, until %lld; journal seq %llu)",
+		 op_names[operation], uidh, idh, session, (long long)na, (unsigned long long)seq);
+	memcpy(ret->chain, r.chain, sizeof(ret->chain));
+	ret->n_chain = r.n_chain;
+	ret->not_after = na;
+	ret->seq = seq;
+	err = 0;
+	goto out;
+release:
+	writ_memzero(ret->token, sizeof(ret->token));
+	pthread_mutex_lock(&h->lock);
+	w->rework_reserved--;
+	pthread_mutex_unlock(&h->lock);
+out:
+	if (body)
+		cbor_decref(&body);
+	return err;
+}
+
 int hsm_checkpoint(struct hsm *h, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason)
 {
 	uint64_t next = 0, cp = 0;
@@ -986,7 +1174,7 @@ int hsm_status(struct hsm *h, cbor_item_t **ret)
 	for (i = 0; arr && i < h->n_writs && !err; i++) {
 		const struct hsm_writ *w = &h->writs[i];
 		uint64_t used = w->issued + w->reserved;
-		cbor_item_t *m = cbu_new_map(16);
+		cbor_item_t *m = cbu_new_map(w->scope.rework.present ? 19 : 16);
 		if (!m || cbu_put_bytes(m, HSMP_W_ID, w->scope.id, WRIT_ID_LEN) < 0 ||
 		    cbu_put_uint(m, HSMP_W_KIND, w->scope.kind) < 0 || cbu_put_text(m, HSMP_W_PRODUCT, w->scope.product) < 0 ||
 		    cbu_put_uint(m, HSMP_W_QUANTITY, w->scope.quantity) < 0 || cbu_put_uint(m, HSMP_W_ISSUED, w->issued) < 0 ||
@@ -999,7 +1187,12 @@ int hsm_status(struct hsm *h, cbor_item_t **ret)
 		    cbu_put_uint(m, HSMP_W_SERIAL_LAST, w->scope.serial_last) < 0 ||
 		    cbu_put_bytes(m, HSMP_W_VERSION_DIGEST, w->scope.version_digest, WRIT_DIGEST_LEN) < 0 ||
 		    cbu_put_bytes(m, HSMP_W_FIRMWARE_DIGEST, w->scope.firmware_digest, WRIT_DIGEST_LEN) < 0 ||
-		    cbu_put_uint(m, HSMP_W_REISSUED, w->reissued) < 0 || !cbor_array_push(arr, m))
+		    cbu_put_uint(m, HSMP_W_REISSUED, w->reissued) < 0 ||
+		    (w->scope.rework.present &&
+		     (cbu_put_uint(m, HSMP_W_REWORK_LIMIT, w->scope.rework.limit) < 0 ||
+		      cbu_put_uint(m, HSMP_W_REWORK_USED, w->rework_used + w->rework_reserved) < 0 ||
+		      cbu_put_int(m, HSMP_W_REWORK_NOT_AFTER, w->scope.rework.not_after) < 0)) ||
+		    !cbor_array_push(arr, m))
 			err = WRIT_E_NOMEM;
 		if (m)
 			cbor_decref(&m);

@@ -23,6 +23,9 @@
 #define HSM_KEY_IDENTITY "writ-hsm-identity"
 #define HSM_KEY_KEX "writ-hsm-kex"
 #define HSM_KEY_PAI "writ-hsm-pai"
+#define HSM_KEY_DEBUG "writ-hsm-debug" /* the debug delegate (rework rights, op 8) */
+#define HSM_DEBUG_TOKEN_TTL 600        /* seconds a debug token is valid after signing */
+#define HSM_DEBUG_SKEW 60              /* a token is valid from this long before now */
 #define HSM_MAX_WRITS 1024
 #define HSM_MAX_QUANTITY WRIT_QUANTITY_MAX
 #define HSM_DEFAULT_TOLERANCE 300 /* seconds the clock may step back */
@@ -50,6 +53,8 @@ struct hsm_writ {
 	uint8_t *used;        /* bitmap of indices issued or in flight (quantity bits) */
 	uint64_t next_free;   /* hint: lowest index that may be free */
 	uint64_t reissued;    /* durable re-issues: DACs again for a UID, same key, no quantity */
+	uint64_t rework_used; /* durable debug tokens under the writ's rework rights */
+	uint64_t rework_reserved; /* in flight */
 	int revoked;
 	/* open-addressing set of the devices that have a DAC from this writ */
 	struct hsm_uid *uids;
@@ -59,6 +64,8 @@ struct hsm_writ {
 struct hsm {
 	struct p11_ctx *p11;
 	struct writ_signer identity, pai;
+	struct writ_signer debug; /* the debug delegate; has_debug 0 on an HSM initialised without it */
+	int has_debug;
 	struct writ_ecdh kex;
 	struct journal *journal;
 	pthread_mutex_t lock;
@@ -134,6 +141,25 @@ int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		    const uint8_t *dac, size_t dac_len, const uint8_t enc_pub[WRIT_P256_PUB_LEN],
 		    const uint8_t *binding, size_t binding_len, const char *label, size_t label_len,
 		    uint8_t ret_wrapped[HSMP_WRAPPED_MAX], size_t *ret_len, uint64_t *ret_seq, char *reason);
+
+/* Op 8: sign a debug-unlock token (docs/hsm-api.md) for the chip uid and its current
+ * challenge, under the rework rights of writ id: the writ is loaded, not revoked, and
+ * carries rights; now is inside their window; perms ⊆ their mask; session ≤ their
+ * session_max; the device is named by the rights, or (none named) received a durable DAC
+ * from this HSM under a production writ for the same product; the rights' limit is not
+ * reached. The token (valid HSM_DEBUG_SKEW s before now until HSM_DEBUG_TOKEN_TTL s
+ * after, within the rights' window) is journalled (JT_DEBUG) and durable before it is
+ * returned, with the delegate's chain from the writ. */
+struct hsm_debug_result {
+	uint8_t token[HSMP_DBG_TOKEN_LEN];
+	uint8_t chain[WRIT_DBG_CHAIN_MAX][WRIT_DBG_CERT_LEN];
+	size_t n_chain;
+	int64_t not_after;
+	uint64_t seq;
+};
+int hsm_debug_token(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t uid[HSMP_WRAP_UID_LEN],
+		    const uint8_t challenge[HSMP_DBG_CHALLENGE_LEN], const uint8_t perms[HSMP_DBG_PERMS_LEN],
+		    uint32_t session, uint32_t operation, struct hsm_debug_result *ret, char *reason);
 
 /* Op 7: sign the journal up to now. A checkpoint is written (durably) if, and only if,
  * an entry was appended since the last one; either way *ret_next is the next journal

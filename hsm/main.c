@@ -130,7 +130,7 @@ static int cmd_init(struct opts *o)
 	const char *missing = NULL;
 	char path[4096], cn[96];
 	uint8_t oem_pub[WRIT_P256_PUB_LEN], id_pub[WRIT_P256_PUB_LEN], kex_pub[WRIT_P256_PUB_LEN];
-	uint8_t pai_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL, *bundle = NULL, *csr = NULL;
+	uint8_t pai_pub[WRIT_P256_PUB_LEN], debug_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL, *bundle = NULL, *csr = NULL;
 	size_t pem_len = 0, bundle_len = 0, csr_len = 0;
 	struct p11_ctx *p11 = NULL;
 	struct writ_signer identity, pai_signer;
@@ -182,7 +182,8 @@ static int cmd_init(struct opts *o)
 	}
 	if ((err = p11_keygen_p256(p11, HSM_KEY_IDENTITY, P11_USAGE_SIGN, id_pub)) < 0 ||
 	    (err = p11_keygen_p256(p11, HSM_KEY_KEX, P11_USAGE_DERIVE, kex_pub)) < 0 ||
-	    (err = p11_keygen_p256(p11, HSM_KEY_PAI, P11_USAGE_SIGN, pai_pub)) < 0) {
+	    (err = p11_keygen_p256(p11, HSM_KEY_PAI, P11_USAGE_SIGN, pai_pub)) < 0 ||
+	    (err = p11_keygen_p256(p11, HSM_KEY_DEBUG, P11_USAGE_SIGN, debug_pub)) < 0) {
 		fprintf(stderr, "writ-hsmd init: key generation failed: %s%s\n", writ_strerror(err),
 			err == WRIT_E_EXISTS ? " (the token already holds writ-hsmd keys: use a fresh token)" : "");
 		goto fail;
@@ -217,6 +218,8 @@ static int cmd_init(struct opts *o)
 	memcpy(info->identity_pub, id_pub, sizeof(id_pub));
 	memcpy(info->kex_pub, kex_pub, sizeof(kex_pub));
 	memcpy(info->pai_pub, pai_pub, sizeof(pai_pub));
+	memcpy(info->debug_pub, debug_pub, sizeof(debug_pub));
+	info->has_debug = 1;
 	(void)!snprintf(info->factory, sizeof(info->factory), "%s", o->factory);
 	info->created = (int64_t)time(NULL);
 	if ((err = enrol_build(info, &identity, &bundle, &bundle_len)) < 0)

@@ -329,6 +329,28 @@ static cbor_item_t *answer(struct server *srv, const struct hsmp_request *rq)
 			goto nomem;
 		break;
 	}
+	case HSMP_OP_DEBUG_TOKEN: {
+		struct hsm_debug_result d;
+		size_t i;
+		err = hsm_debug_token(h, rq->writ_id, rq->uid, rq->challenge, rq->perms, rq->session, rq->dbg_op, &d,
+				      reason);
+		if (err)
+			break;
+		if (!(arr = cbor_new_definite_array(d.n_chain)))
+			goto nomem;
+		for (i = 0; i < d.n_chain; i++) {
+			cbor_item_t *c = cbor_build_bytestring(d.chain[i], WRIT_DBG_CERT_LEN);
+			int ok = c && cbor_array_push(arr, c);
+			if (c)
+				cbor_decref(&c);
+			if (!ok)
+				goto nomem;
+		}
+		if (cbu_put_bytes(m, HSMP_RS_TOKEN, d.token, sizeof(d.token)) < 0 || cbu_put_item(m, HSMP_RS_CHAIN, arr) < 0 ||
+		    cbu_put_int(m, HSMP_RS_NOT_AFTER, d.not_after) < 0 || cbu_put_uint(m, HSMP_RS_SEQ, d.seq) < 0)
+			goto nomem;
+		break;
+	}
 	case HSMP_OP_ENROLMENT:
 		if (!srv->enrolment) {
 			err = WRIT_E_NOTFOUND;

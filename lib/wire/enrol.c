@@ -13,7 +13,7 @@ int enrol_build(const struct enrol_info *info, const struct writ_signer *identit
 {
 	uint8_t hsm_id[WRIT_KEYID_LEN], *payload = NULL, *signed_msg = NULL;
 	size_t payload_len = 0, signed_len = 0;
-	cbor_item_t *m = cbu_new_map(7), *outer = NULL;
+	cbor_item_t *m = cbu_new_map(info && info->has_debug ? 8 : 7), *outer = NULL;
 	int err = WRIT_E_NOMEM;
 
 	if (!m)
@@ -31,7 +31,8 @@ int enrol_build(const struct enrol_info *info, const struct writ_signer *identit
 	    cbu_put_bytes(m, 3, info->identity_pub, WRIT_P256_PUB_LEN) < 0 ||
 	    cbu_put_bytes(m, 4, info->kex_pub, WRIT_P256_PUB_LEN) < 0 ||
 	    cbu_put_bytes(m, 5, info->csr, info->csr_len) < 0 || cbu_put_int(m, 6, info->created) < 0 ||
-	    cbu_put_bytes(m, 7, info->pai_pub, WRIT_P256_PUB_LEN) < 0)
+	    cbu_put_bytes(m, 7, info->pai_pub, WRIT_P256_PUB_LEN) < 0 ||
+	    (info->has_debug && cbu_put_bytes(m, 8, info->debug_pub, WRIT_P256_PUB_LEN) < 0))
 		goto out;
 	err = cbu_serialize(m, &payload, &payload_len);
 	if (err < 0)
@@ -87,19 +88,22 @@ int enrol_verify(const uint8_t *in, size_t len, struct enrol_info *ret)
 	if (err < 0)
 		goto out;
 	err = WRIT_E_FORMAT;
-	if (cbor_map_size(m) != 7 || cbu_get_fixed(m, 1, info.hsm_id, WRIT_KEYID_LEN) < 0 ||
+	info.has_debug = cbor_map_size(m) == 8;
+	if ((cbor_map_size(m) != 7 && !info.has_debug) || cbu_get_fixed(m, 1, info.hsm_id, WRIT_KEYID_LEN) < 0 ||
 	    cbu_get_text(m, 2, info.factory, sizeof(info.factory)) < 0 || !writ_name_valid(info.factory) ||
 	    cbu_get_fixed(m, 3, pub2, WRIT_P256_PUB_LEN) < 0 ||
 	    memcmp(pub2, info.identity_pub, WRIT_P256_PUB_LEN) != 0 ||
 	    cbu_get_fixed(m, 4, info.kex_pub, WRIT_P256_PUB_LEN) < 0 ||
 	    cbu_get_bytes(m, 5, 1, ENROL_CSR_MAX, &csr, &info.csr_len) < 0 || cbu_get_int(m, 6, &info.created) < 0 ||
-	    cbu_get_fixed(m, 7, info.pai_pub, WRIT_P256_PUB_LEN) < 0)
+	    cbu_get_fixed(m, 7, info.pai_pub, WRIT_P256_PUB_LEN) < 0 ||
+	    (info.has_debug && cbu_get_fixed(m, 8, info.debug_pub, WRIT_P256_PUB_LEN) < 0))
 		goto out;
 	memcpy(info.csr, csr, info.csr_len);
 	if (ec_keyid(info.identity_pub, id) < 0 || memcmp(id, info.hsm_id, WRIT_KEYID_LEN) != 0 ||
 	    memcmp(kid, id, WRIT_KEYID_LEN) != 0)
 		goto out;
-	if (ec_p256_check_pub(info.kex_pub) < 0 || ec_p256_check_pub(info.pai_pub) < 0)
+	if (ec_p256_check_pub(info.kex_pub) < 0 || ec_p256_check_pub(info.pai_pub) < 0 ||
+	    (info.has_debug && ec_p256_check_pub(info.debug_pub) < 0))
 		goto out;
 	err = x509_csr_parse_verify(info.csr, info.csr_len, csr_pub);
 	if (err < 0)

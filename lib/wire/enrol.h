@@ -3,7 +3,8 @@
  * The enrolment bundle an edge HSM hands to its OEM: the map {1: identity pub, 2: signed}
  * where signed is a COSE_Sign1 made with the HSM's
  * identity key over the map {1: hsm id, 2: factory, 3: identity pub, 4: key-agreement
- * pub, 5: PAI CSR (DER), 6: created (Unix seconds), 7: PAI pub}. The signature proves
+ * pub, 5: PAI CSR (DER), 6: created (Unix seconds), 7: PAI pub, ? 8: debug delegate pub}
+ * (8 is absent in bundles of HSMs initialised before secure debug existed). The signature proves
  * possession of the identity key; the CSR proves possession of the PAI key.
  */
 #ifndef WRIT_WIRE_ENROL_H
@@ -25,6 +26,8 @@ struct enrol_info {
 	uint8_t identity_pub[WRIT_P256_PUB_LEN];
 	uint8_t kex_pub[WRIT_P256_PUB_LEN];
 	uint8_t pai_pub[WRIT_P256_PUB_LEN];
+	int has_debug;                          /* 1: debug_pub is set (key 8) */
+	uint8_t debug_pub[WRIT_P256_PUB_LEN];   /* the debug delegate key (rework rights) */
 	uint8_t csr[ENROL_CSR_MAX];
 	size_t csr_len;
 	int64_t created;

@@ -185,6 +185,56 @@ out:
 	return err;
 }
 
+int hsmc_debug_token(int fd, const uint8_t id[16], const uint8_t uid[16], const uint8_t challenge[HSMP_DBG_CHALLENGE_LEN],
+		     const uint8_t perms[HSMP_DBG_PERMS_LEN], uint32_t session, uint32_t operation,
+		     struct hsmc_debug *ret, char *reason)
+{
+	cbor_item_t *req = NULL, *resp = NULL, *chain;
+	struct hsmc_debug d;
+	int64_t na = 0;
+	size_t i;
+	int err;
+
+	if (!id || !uid || !challenge || !perms || !ret || session < 1 || session > 86400 ||
+	    operation < HSMP_DBG_OP_DEBUG || operation > HSMP_DBG_OP_REPROVISION)
+		return WRIT_E_INVAL;
+	memset(&d, 0, sizeof(d));
+	err = WRIT_E_NOMEM;
+	req = cbu_new_map(7);
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_DEBUG_TOKEN) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_WRIT_ID, id, 16) < 0 || cbu_put_bytes(req, HSMP_RQ_UID, uid, HSMP_WRAP_UID_LEN) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_CHALLENGE, challenge, HSMP_DBG_CHALLENGE_LEN) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_PERMS, perms, HSMP_DBG_PERMS_LEN) < 0 ||
+	    cbu_put_uint(req, HSMP_RQ_SESSION, session) < 0 || cbu_put_uint(req, HSMP_RQ_DBG_OP, operation) < 0)
+		goto out;
+	err = hsmc_call(fd, req, &resp, reason);
+	if (err)
+		goto out;
+	err = WRIT_E_PROTO;
+	chain = cbu_get(resp, HSMP_RS_CHAIN);
+	if (cbu_get_fixed(resp, HSMP_RS_TOKEN, d.token, sizeof(d.token)) < 0 || !chain || !cbor_isa_array(chain) ||
+	    !cbor_array_is_definite(chain) || cbor_array_size(chain) < 1 || cbor_array_size(chain) > 2 ||
+	    cbu_get_int(resp, HSMP_RS_NOT_AFTER, &na) < 0 || cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &d.seq) < 0)
+		goto out;
+	d.n_chain = cbor_array_size(chain);
+	for (i = 0; i < d.n_chain; i++) {
+		cbor_item_t *c = cbor_array_handle(chain)[i];
+		if (!cbor_isa_bytestring(c) || !cbor_bytestring_is_definite(c) ||
+		    cbor_bytestring_length(c) != HSMP_DBG_CERT_LEN)
+			goto out;
+		memcpy(d.chain + i * HSMP_DBG_CERT_LEN, cbor_bytestring_handle(c), HSMP_DBG_CERT_LEN);
+	}
+	d.not_after = na;
+	*ret = d;
+	err = 0;
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	return err;
+}
+
 int hsmc_checkpoint(int fd, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason)
 {
 	cbor_item_t *req = cbu_new_map(1), *resp = NULL;

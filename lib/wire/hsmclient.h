@@ -14,6 +14,7 @@
 #include <cbor.h>
 
 #include "base/err.h"
+#include "wire/hsmproto.h"
 
 #define HSMC_REASON_MAX 256
 
@@ -51,6 +52,23 @@ WRIT_MUST_CHECK int hsmc_wrap_secret(int fd, const uint8_t id[16], const uint8_t
  * next journal seq, *ret_checkpoint the seq of the latest checkpoint: entries up to it
  * are signed. Either pointer may be NULL. */
 WRIT_MUST_CHECK int hsmc_checkpoint(int fd, uint64_t *ret_next, uint64_t *ret_checkpoint, char *reason);
+
+/* Op 8: a debug-unlock token for the chip uid and its challenge, under writ id's rework
+ * rights (docs/hsm-api.md). On success the token (HSMP_DBG_TOKEN_LEN bytes) and the
+ * delegate's chain (*ret_n_chain certificates of HSMP_DBG_CERT_LEN bytes, at most 2,
+ * concatenated into ret_chain) are copied out; *ret_not_after is the token's end and
+ * *ret_seq its journal seq (either may be NULL). */
+struct hsmc_debug {
+	uint8_t token[HSMP_DBG_TOKEN_LEN];
+	uint8_t chain[2 * HSMP_DBG_CERT_LEN];
+	size_t n_chain;
+	int64_t not_after;
+	uint64_t seq;
+};
+WRIT_MUST_CHECK int hsmc_debug_token(int fd, const uint8_t id[16], const uint8_t uid[16],
+				     const uint8_t challenge[HSMP_DBG_CHALLENGE_LEN],
+				     const uint8_t perms[HSMP_DBG_PERMS_LEN], uint32_t session, uint32_t operation,
+				     struct hsmc_debug *ret, char *reason);
 
 /* Op 4: up to max (1..HSMP_JOURNAL_BATCH_MAX) durable journal entries from seq since.
  * *ret_entries is a CBOR array of byte strings, each one entry's bytes (the caller

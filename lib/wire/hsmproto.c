@@ -132,6 +132,20 @@ int hsmp_decode_request(const uint8_t *buf, size_t len, struct hsmp_request *ret
 		if (r.label_len == 0)
 			goto fail;
 		break;
+	case HSMP_OP_DEBUG_TOKEN: {
+		uint64_t session, dop;
+		want = 7;
+		if (cbu_get_fixed(r.root, HSMP_RQ_WRIT_ID, r.writ_id, sizeof(r.writ_id)) < 0 ||
+		    cbu_get_bytes(r.root, HSMP_RQ_UID, HSMP_WRAP_UID_LEN, HSMP_WRAP_UID_LEN, &r.uid, &r.uid_len) < 0 ||
+		    cbu_get_fixed(r.root, HSMP_RQ_CHALLENGE, r.challenge, sizeof(r.challenge)) < 0 ||
+		    cbu_get_fixed(r.root, HSMP_RQ_PERMS, r.perms, sizeof(r.perms)) < 0 ||
+		    cbu_get_uint(r.root, HSMP_RQ_SESSION, 86400, &session) < 0 || session == 0 ||
+		    cbu_get_uint(r.root, HSMP_RQ_DBG_OP, HSMP_DBG_OP_REPROVISION, &dop) < 0 || dop == 0)
+			goto fail;
+		r.session = (uint32_t)session;
+		r.dbg_op = (uint32_t)dop;
+		break;
+	}
 	case HSMP_OP_STATUS:
 	case HSMP_OP_ENROLMENT:
 	case HSMP_OP_CHECKPOINT:

@@ -35,7 +35,16 @@ enum hsmp_op {
 	HSMP_OP_WRAP_SECRET = 6, /* {3: writ id, 5: uid(16), 8: DAC, 9: ENC_PUB, 10: binding,
 				    11: label}                              -> {14, 9} */
 	HSMP_OP_CHECKPOINT = 7, /* {}: sign the journal up to now       -> {9, 16} */
+	HSMP_OP_DEBUG_TOKEN = 8, /* {3: writ id, 5: uid(16), 12: challenge, 13: perms, 14: session,
+				    15: operation}                          -> {17, 18, 19, 9} */
 };
+
+/* Operation of a debug unlock (op 8), as recorded. */
+enum hsmp_debug_op { HSMP_DBG_OP_DEBUG = 1, HSMP_DBG_OP_REFLASH = 2, HSMP_DBG_OP_REPROVISION = 3 };
+#define HSMP_DBG_CHALLENGE_LEN 32
+#define HSMP_DBG_PERMS_LEN 16
+#define HSMP_DBG_TOKEN_LEN 156
+#define HSMP_DBG_CERT_LEN 209
 
 enum hsmp_req_key {
 	HSMP_RQ_OP = 1,
@@ -49,6 +58,10 @@ enum hsmp_req_key {
 	HSMP_RQ_ENC_PUB = 9,  /* bstr 65: the chip's key-agreement public key */
 	HSMP_RQ_BINDING = 10, /* bstr 8..72: ENC_BINDING, DER ECDSA signature by the DAC key */
 	HSMP_RQ_LABEL = 11,   /* tstr 1..32: the secret's label in the writ */
+	HSMP_RQ_CHALLENGE = 12, /* bstr 32: the chip's debug challenge */
+	HSMP_RQ_PERMS = 13,   /* bstr 16: the permissions asked */
+	HSMP_RQ_SESSION = 14, /* uint 1..86400: seconds the unlock may last */
+	HSMP_RQ_DBG_OP = 15,  /* uint: enum hsmp_debug_op */
 };
 
 enum hsmp_resp_key {
@@ -68,6 +81,9 @@ enum hsmp_resp_key {
 	HSMP_RS_WRAPPED = 14,   /* bstr: WRAPPED (docs/device-protocol.md) */
 	HSMP_RS_REISSUED = 15,  /* uint 1, op 2 only when the DAC is a re-issue (no quantity used) */
 	HSMP_RS_CHECKPOINT = 16, /* uint: seq of the latest checkpoint (op 7) */
+	HSMP_RS_TOKEN = 17,     /* bstr 156: the debug token (op 8) */
+	HSMP_RS_CHAIN = 18,     /* [1*2 bstr 209]: the delegate's certificate chain (op 8) */
+	HSMP_RS_NOT_AFTER = 19, /* int: the token's not_after (op 8) */
 };
 
 /* Keys of a writ status map in HSMP_RS_WRITS. */
@@ -79,6 +95,9 @@ enum hsmp_writ_key {
 	HSMP_W_VERSION_DIGEST = 14,  /* bstr 32: the writ's product-version digest */
 	HSMP_W_FIRMWARE_DIGEST = 15, /* bstr 32: the writ's firmware digest */
 	HSMP_W_REISSUED = 16,        /* uint: DACs re-issued (same UID, same key; no quantity) */
+	HSMP_W_REWORK_LIMIT = 17,    /* uint: rework rights' limit; only in writs that carry them */
+	HSMP_W_REWORK_USED = 18,     /* uint: unlocks signed under them (durable + in flight) */
+	HSMP_W_REWORK_NOT_AFTER = 19, /* int: end of the rework rights' window */
 };
 
 /* Send one frame; 0 or WRIT_E_IO. */
@@ -107,6 +126,9 @@ struct hsmp_request {
 	size_t binding_len;
 	char label[HSMP_LABEL_MAX + 1]; /* NUL-terminated, charset checked by the HSM */
 	size_t label_len;
+	uint8_t challenge[HSMP_DBG_CHALLENGE_LEN]; /* op 8 */
+	uint8_t perms[HSMP_DBG_PERMS_LEN];
+	uint32_t session, dbg_op;
 	cbor_item_t *root;
 };
 

@@ -127,7 +127,7 @@ int jentry_decode(const uint8_t *buf, size_t len, unsigned flags, struct jentry 
 	    v > (uint64_t)INT64_MAX)
 		return WRIT_E_FORMAT;
 	e.time = major == MAJ_UINT ? (int64_t)v : -1 - (int64_t)v;
-	if (get_key(&r, 4) < 0 || get_uint(&r, &v) < 0 || v < JT_GENESIS || v > JT_REISSUE)
+	if (get_key(&r, 4) < 0 || get_uint(&r, &v) < 0 || v < JT_GENESIS || v > JT_DEBUG)
 		return WRIT_E_FORMAT;
 	e.type = (uint32_t)v;
 	if (get_key(&r, 5) < 0 || get_body(&r, &e) < 0)
@@ -283,6 +283,20 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 			goto out;
 		break;
 	}
+	case JT_DEBUG: {
+		struct jentry_debug *d = &b.u.debug;
+		uint64_t session, op, na;
+		if (!keys_are(e, K(1) | K(2) | K(3) | K(4) | K(5) | K(6) | K(7)) ||
+		    val_fixed(e, 1, d->writ_id, WRIT_ID_LEN) < 0 || val_fixed(e, 2, d->uid, JENTRY_WRAP_UID_LEN) < 0 ||
+		    val_fixed(e, 3, d->perms, sizeof(d->perms)) < 0 || val_uint(e, 4, 86400, &session) < 0 ||
+		    session < 1 || val_uint(e, 5, 3, &op) < 0 || op < 1 || val_uint(e, 6, INT64_MAX, &na) < 0 ||
+		    val_fixed(e, 7, d->token_sha256, 32) < 0)
+			goto out;
+		d->session = (uint32_t)session;
+		d->operation = (uint32_t)op;
+		d->not_after = (int64_t)na;
+		break;
+	}
 	default:
 		goto out;
 	}
@@ -411,7 +425,7 @@ int jentry_encode(uint64_t seq, const uint8_t prev[32], int64_t time, uint32_t t
 	struct wr w = { NULL, 0 };
 	int err;
 
-	if (type < JT_GENESIS || type > JT_REISSUE || (seq == 0) != (type == JT_GENESIS))
+	if (type < JT_GENESIS || type > JT_DEBUG || (seq == 0) != (type == JT_GENESIS))
 		return WRIT_E_INVAL;
 	err = body_order(body, idx, &n);
 	if (err < 0)

@@ -35,6 +35,10 @@ enum journal_type {
 	JT_CHECKPOINT = 5, /* {1 signature r||s} */
 	JT_WRAP = 6,       /* {1 writ id, 2 device uid(16), 3 label tstr, 4 SHA-256 of DAC DER,
 			      5 SHA-256 of ENC_PUB}: a secret wrapped to a chip (never the secret) */
+	JT_DEBUG = 8,      /* {1 writ id, 2 device uid(16), 3 permissions(16), 4 session s,
+			      5 operation (1 debug, 2 re-flash, 3 re-provision), 6 token
+			      not_after, 7 SHA-256 of the token}: a debug-unlock token signed
+			      under a writ's rework rights (counts against their limit) */
 	JT_REISSUE = 7,    /* the body of JT_DAC, 7 required: a DAC again for a device that has
 			      one under the writ, for the same key; uses no quantity */
 };
@@ -66,7 +70,7 @@ struct jentry {
 	uint64_t seq;
 	uint8_t prev[32];
 	int64_t time;
-	uint32_t type;                /* JT_GENESIS..JT_REISSUE */
+	uint32_t type;                /* JT_GENESIS..JT_DEBUG */
 	const uint8_t *body;          /* the body map's encoding */
 	size_t body_len;
 	struct jentry_val vals[JENTRY_BODY_KEY_MAX + 1]; /* vals[k] is body key k */
@@ -121,6 +125,15 @@ struct jentry_wrap {
 struct jentry_checkpoint {
 	uint8_t sig[WRIT_P256_SIG_LEN];
 };
+struct jentry_debug {
+	uint8_t writ_id[WRIT_ID_LEN];
+	uint8_t uid[JENTRY_WRAP_UID_LEN];
+	uint8_t perms[16];
+	uint32_t session;
+	uint32_t operation; /* 1..3 */
+	int64_t not_after;
+	uint8_t token_sha256[32];
+};
 struct jentry_body {
 	uint32_t type;
 	union {
@@ -130,6 +143,7 @@ struct jentry_body {
 		struct jentry_dac dac; /* JT_DAC, JT_REISSUE */
 		struct jentry_wrap wrap;
 		struct jentry_checkpoint checkpoint;
+		struct jentry_debug debug;
 	} u;
 };
 
