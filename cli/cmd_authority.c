@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "base/ct.h"
+#include "base/wdp.h"
 #include "cli/cmds.h"
 #include "crypto/ec.h"
 #include "crypto/matter_cert.h"
@@ -48,6 +49,11 @@ struct aopts {
 	size_t n_secrets;
 	const char *ops, *key;
 	int hash;
+	/* rework rights */
+	const char *rework_perms;
+	long long rework_limit, rework_days, session, key_gen;
+	const char *devices[WRIT_REWORK_DEVICES_MAX];
+	size_t n_devices;
 	/* bundle */
 	const char *version, *firmware, *settings, *serial_prefix, *recipe;
 	long long fw_version, iterations;
@@ -64,6 +70,10 @@ static void usage(FILE *f)
 		"         [--version-digest HEX64] [--firmware-digest HEX64] [--dac-days N]\n"
 		"         [--revoke WRIT-ID]... [--factory ID] [--hsm-id HEX64]\n"
 		"         [--ops issue-dac,wrap-secret,debug-unlock] [--secret LABEL=FILE]... --out WRIT.cose\n"
+		"         [--rework PERMS [--rework-limit N] [--rework-days N] [--session S] [--key-gen N]]\n"
+		"  writ authority rework --dir D --enrolment F --pai PAI.der --product ID --vid HEX --pid HEX\n"
+		"         --rework PERMS [--rework-limit N] [--rework-days N] [--session S] [--key-gen N]\n"
+		"         [--device UID-HEX]... [--revoke WRIT-ID]... --out WRIT.cose\n"
 		"  writ authority revoke --dir D --enrolment F --revoke WRIT-ID [--revoke ...] --out WRIT.cose\n"
 		"  writ authority pubkey --dir D --key writ|paa|secure-boot|debug-root [--hash]\n"
 		"  writ authority bundle --dir D --product ID --version NAME --firmware IMG --fw-version V\n"
@@ -75,6 +85,12 @@ static void usage(FILE *f)
 		"  Secrets need the wrap-secret op (the default ops are issue-dac, plus wrap-secret with\n"
 		"  --secret). pubkey prints the 65-byte public key in hex, or with --hash its SHA-256\n"
 		"  (what a chip's OTP holds).\n"
+		"--rework: rework rights for the HSM's debug delegate (its key is in the enrolment bundle),\n"
+		"  certified by the debug root: PERMS is a list of debug, reflash, reprovision (or bit\n"
+		"  numbers); --rework-limit unlocks in all (default 10); the rights run from --not-before for\n"
+		"  --rework-days (default 90); --session is the longest unlock in seconds (default 3600);\n"
+		"  --key-gen the debug key generation (default 1). `rework` makes a rework writ (kind 2, no\n"
+		"  quantity) for devices this HSM certified, or for the --device UIDs it names.\n"
 		"The token PIN comes from --pin-file F or $WRIT_AUTHORITY_PIN; creating the token needs an SO\n"
 		"PIN from --so-pin-file F or $WRIT_AUTHORITY_SO_PIN. Times are Unix seconds.\n");
 }
@@ -109,6 +125,8 @@ static int parse(int argc, char **argv, struct aopts *o)
 		{ "version", 1, 0, 1000 },   { "firmware", 1, 0, 1001 }, { "fw-version", 1, 0, 1002 },
 		{ "settings", 1, 0, 1003 },  { "iterations", 1, 0, 1004 }, { "serial-prefix", 1, 0, 1005 },
 		{ "recipe", 1, 0, 1006 },
+		{ "rework", 1, 0, 1007 },     { "rework-limit", 1, 0, 1008 }, { "rework-days", 1, 0, 1009 },
+		{ "session", 1, 0, 1010 },    { "key-gen", 1, 0, 1011 },	{ "device", 1, 0, 1012 },
 		{ "help", 0, 0, 'h' },	     { 0, 0, 0, 0 }
 	};
 	int c;
@@ -116,6 +134,7 @@ static int parse(int argc, char **argv, struct aopts *o)
 	o->vid = o->pid = o->not_before = o->not_after = o->days = -1;
 	o->quantity = o->serial_first = -1;
 	o->fw_version = o->iterations = -1;
+	o->rework_limit = o->rework_days = o->session = o->key_gen = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -165,6 +184,18 @@ static int parse(int argc, char **argv, struct aopts *o)
 		case 1004: if (num(optarg, 10, BUNDLE_ITER_MIN, BUNDLE_ITER_MAX, &o->iterations) < 0) return -1; break;
 		case 1005: o->serial_prefix = optarg; break;
 		case 1006: o->recipe = optarg; break;
+		case 1007: o->rework_perms = optarg; break;
+		case 1008: if (num(optarg, 10, 1, WRIT_REWORK_LIMIT_MAX, &o->rework_limit) < 0) return -1; break;
+		case 1009: if (num(optarg, 10, 1, 36500, &o->rework_days) < 0) return -1; break;
+		case 1010: if (num(optarg, 10, 1, WDP_DBG_SESSION_MAX, &o->session) < 0) return -1; break;
+		case 1011: if (num(optarg, 10, 0, 0xffffffffLL, &o->key_gen) < 0) return -1; break;
+		case 1012:
+			if (o->n_devices >= WRIT_REWORK_DEVICES_MAX) {
+				fprintf(stderr, "writ authority: at most %d --device\n", WRIT_REWORK_DEVICES_MAX);
+				return -1;
+			}
+			o->devices[o->n_devices++] = optarg;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -441,8 +472,56 @@ static int mint_secrets(const struct aopts *o, struct writ_scope *s)
 }
 
 /* Mint a production (revocation=0) or revocation (revocation=1) writ. */
-static int do_mint(struct aopts *o, int revocation)
+/* Rework rights from the options into s (the writ's window and ids already set). */
+static int mint_rework(const struct aopts *o, struct p11_ctx *p11, const struct enrol_info *info,
+		       struct writ_scope *s)
 {
+	struct writ_signer root;
+	uint8_t perms[16];
+	int64_t nb = s->not_before, na;
+	size_t i;
+	int err;
+
+	if (authority_parse_perms(o->rework_perms, perms) < 0) {
+		fprintf(stderr, "writ authority: --rework takes debug, reflash, reprovision or bit numbers "
+				"0..127, comma-separated\n");
+		return WRIT_E_INVAL;
+	}
+	if (!info->has_debug) {
+		fprintf(stderr, "writ authority: this HSM's enrolment bundle has no debug delegate key (it was "
+				"initialised before secure debug existed): rework rights cannot be granted to it\n");
+		return WRIT_E_INVAL;
+	}
+	if ((err = p11_signer(p11, KEY_DEBUG_ROOT, &root)) < 0) {
+		fprintf(stderr, "writ authority: no debug-root key in the token (%s): run `writ authority init` "
+				"again to add it\n", writ_strerror(err));
+		return err;
+	}
+	na = nb + (o->rework_days > 0 ? o->rework_days : 90) * 86400;
+	err = authority_rework_rights(&root, s->hsm_id, info->debug_pub, s->vid, s->pid,
+				      (uint32_t)(o->key_gen >= 0 ? o->key_gen : 1), perms, nb, na,
+				      (uint32_t)(o->rework_limit > 0 ? o->rework_limit : 10),
+				      (uint32_t)(o->session > 0 ? o->session : 3600), &s->rework);
+	if (err < 0) {
+		fprintf(stderr, "writ authority: cannot make rework rights: %s\n", writ_strerror(err));
+		return err;
+	}
+	for (i = 0; i < o->n_devices; i++) {
+		if (strlen(o->devices[i]) != 2 * WRIT_DBG_UID_LEN ||
+		    hex_decode(o->devices[i], s->rework.devices[i], WRIT_DBG_UID_LEN) < 0) {
+			fprintf(stderr, "writ authority: --device is a 16-byte UID in hex (32 digits)\n");
+			return WRIT_E_INVAL;
+		}
+	}
+	s->rework.n_devices = o->n_devices;
+	s->ops |= WRIT_OP_DEBUG_UNLOCK;
+	return 0;
+}
+
+/* mode: 0 production, 1 revocation, 2 rework */
+static int do_mint(struct aopts *o, int mode)
+{
+	int revocation = mode == 1, rework = mode == 2;
 	struct enrol_info *info = calloc(1, sizeof(*info));
 	struct writ_scope *s = calloc(1, sizeof(*s));
 	struct p11_ctx *p11 = NULL;
@@ -462,7 +541,15 @@ static int do_mint(struct aopts *o, int revocation)
 	if ((err = load_enrolment(o, info)) < 0)
 		goto fail;
 	err = WRIT_E_INVAL;
-	s->kind = revocation ? WRIT_KIND_REVOCATION : WRIT_KIND_PRODUCTION;
+	s->kind = revocation ? WRIT_KIND_REVOCATION : rework ? WRIT_KIND_REWORK : WRIT_KIND_PRODUCTION;
+	if ((rework && !o->rework_perms) || (revocation && o->rework_perms)) {
+		fprintf(stderr, "writ authority: %s\n", rework ? "rework needs --rework PERMS" : "a revocation grants no rework rights");
+		goto fail;
+	}
+	if (o->n_devices && !rework) {
+		fprintf(stderr, "writ authority: --device names devices in a rework writ only\n");
+		goto fail;
+	}
 	memcpy(s->hsm_id, info->hsm_id, WRIT_KEYID_LEN);
 	memcpy(s->factory, info->factory, sizeof(s->factory));
 	/* Overrides exist so an OEM can see (and tests can prove) that an HSM refuses a writ
@@ -488,6 +575,22 @@ static int do_mint(struct aopts *o, int revocation)
 		(void)!snprintf(s->product, sizeof(s->product), "%s", o->product ? o->product : "revocation");
 		s->vid = (uint16_t)(o->vid > 0 ? o->vid : 0xFFF1);
 		s->pid = (uint16_t)(o->pid > 0 ? o->pid : 1);
+	} else if (rework) {
+		if (!o->product || o->vid < 0 || o->pid < 0 || !o->pai) {
+			fprintf(stderr, "writ authority rework: --product, --vid, --pid and --pai are required\n");
+			goto fail;
+		}
+		if (snprintf(s->product, sizeof(s->product), "%s", o->product) >= (int)sizeof(s->product))
+			goto fail;
+		s->vid = (uint16_t)o->vid;
+		s->pid = (uint16_t)o->pid;
+		if ((err = file_read(o->pai, X509_CERT_MAX, &pai, &pai_len)) < 0 || pai_len > WRIT_PAI_MAX) {
+			fprintf(stderr, "writ authority rework: cannot read a PAI certificate from %s\n", o->pai);
+			err = WRIT_E_INVAL;
+			goto fail;
+		}
+		memcpy(s->pai, pai, pai_len);
+		s->pai_len = pai_len;
 	} else {
 		if (!o->product || o->vid < 0 || o->pid < 0 || o->quantity < 1 || o->serial_first < 0 || !o->pai) {
 			fprintf(stderr, "writ authority mint: --product, --vid, --pid, --quantity, --serial-first "
@@ -523,6 +626,8 @@ static int do_mint(struct aopts *o, int revocation)
 	if ((err = open_token(o, 0, &p11)) < 0 || (err = p11_signer(p11, KEY_WRIT, &wsign)) < 0 ||
 	    (err = p11_random(p11, s->id, WRIT_ID_LEN)) < 0)
 		goto fail;
+	if (o->rework_perms && (err = mint_rework(o, p11, info, s)) < 0)
+		goto fail;
 	err = writ_seal(s, &wsign, info->kex_pub, &sealed, &sealed_len);
 	if (err < 0) {
 		fprintf(stderr, "writ authority: cannot mint this writ: %s (check the scope: window, quantity "
@@ -533,8 +638,9 @@ static int do_mint(struct aopts *o, int revocation)
 		goto fail;
 	hex_encode(s->id, WRIT_ID_LEN, hex);
 	printf("%s\n", hex);
-	fprintf(stderr, "writ %s (%s) for factory %s written to %s\n", hex, revocation ? "revocation" : "production",
-		s->factory, o->out);
+	fprintf(stderr, "writ %s (%s%s) for factory %s written to %s\n", hex,
+		revocation ? "revocation" : rework ? "rework" : "production",
+		s->rework.present && !rework ? ", with rework rights" : "", s->factory, o->out);
 	err = 0;
 fail:
 	free(info);
@@ -765,6 +871,8 @@ int cmd_authority(int argc, char **argv)
 		return do_mint(&o, 0);
 	if (!strcmp(sub, "revoke"))
 		return do_mint(&o, 1);
+	if (!strcmp(sub, "rework"))
+		return do_mint(&o, 2);
 	if (!strcmp(sub, "pubkey"))
 		return do_pubkey(&o);
 	if (!strcmp(sub, "bundle"))

@@ -15,6 +15,7 @@
 #include "crypto/ec.h"
 #include "crypto/x509.h"
 #include "host/file.h"
+#include "wire/authority.h"
 #include "wire/cbu.h"
 #include "wire/hsmclient.h"
 #include "wire/hsmproto.h"
@@ -23,7 +24,8 @@
 
 struct hopts {
 	const char *socket, *writ_id, *csr, *uid, *out, *pai_out, *dac, *enc_pub, *binding, *label;
-	unsigned long long since, max;
+	const char *challenge, *perms, *op, *chain_out;
+	unsigned long long since, max, session;
 };
 
 static void usage(FILE *f)
@@ -37,7 +39,15 @@ static void usage(FILE *f)
 		   "  writ hsm enrolment --socket S --out FILE\n"
 		   "  writ hsm wrap   --socket S --writ ID --uid HEX32 --dac DAC.der --enc-pub HEX|FILE\n"
 		   "                  --binding HEX|FILE --label L [--out FILE]\n"
+		   "  writ hsm debug-token --socket S --writ ID --uid HEX32 --challenge HEX64 --perms LIST\n"
+		   "                  [--session SECONDS] [--op debug|reflash|reprovision] --out TOKEN\n"
+		   "                  --chain-out CHAIN\n"
 		   "wrap prints WRAPPED in hex unless --out is given (then raw bytes).\n"
+		   "debug-token has the HSM's debug delegate sign an unlock token for one chip and its\n"
+		   "current challenge (from `writ chip debug challenge`) under the writ's rework rights;\n"
+		   "--perms is a list of debug, reflash, reprovision or bit numbers; the session defaults\n"
+		   "to 600 s and --op to debug (what the record says). TOKEN gets the 156-byte token,\n"
+		   "CHAIN the delegate's certificate chain, both raw, for `writ chip debug unlock`.\n"
 		   "checkpoint has the HSM sign its journal up to now (nothing is written if nothing\n"
 		   "changed) and prints \"checkpoint SEQ next N\".\n");
 }
@@ -63,7 +73,8 @@ static int parse(int argc, char **argv, struct hopts *o)
 					    { "uid", 1, 0, 'u' },    { "out", 1, 0, 'o' },  { "pai-out", 1, 0, 'p' },
 					    { "since", 1, 0, 'S' },  { "max", 1, 0, 'm' },  { "help", 0, 0, 'h' },
 					    { "dac", 1, 0, 'd' },    { "enc-pub", 1, 0, 'e' }, { "binding", 1, 0, 'b' },
-					    { "label", 1, 0, 'l' },
+					    { "label", 1, 0, 'l' }, { "challenge", 1, 0, 'C' }, { "perms", 1, 0, 'P' },
+					    { "session", 1, 0, 'T' }, { "op", 1, 0, 'O' }, { "chain-out", 1, 0, 'X' },
 					    { 0, 0, 0, 0 } };
 	int c;
 
@@ -81,6 +92,16 @@ static int parse(int argc, char **argv, struct hopts *o)
 		case 'e': o->enc_pub = optarg; break;
 		case 'b': o->binding = optarg; break;
 		case 'l': o->label = optarg; break;
+		case 'C': o->challenge = optarg; break;
+		case 'P': o->perms = optarg; break;
+		case 'O': o->op = optarg; break;
+		case 'X': o->chain_out = optarg; break;
+		case 'T':
+			if (parse_u64(optarg, 86400, &o->session) < 0 || o->session == 0) {
+				fprintf(stderr, "writ hsm: --session is 1..86400 seconds\n");
+				return -1;
+			}
+			break;
 		case 'S':
 		case 'm':
 			if (parse_u64(optarg, c == 'S' ? UINT64_MAX : HSMP_JOURNAL_BATCH_MAX,
@@ -164,6 +185,50 @@ static int do_wrap(int fd, const struct hopts *o)
 	rc = 0;
 out:
 	return rc;
+}
+
+static int do_debug_token(int fd, const struct hopts *o)
+{
+	static const char *const ops[] = { "debug", "reflash", "reprovision" };
+	uint8_t id[WRIT_ID_LEN], uid[HSMP_WRAP_UID_LEN], chal[HSMP_DBG_CHALLENGE_LEN], perms[HSMP_DBG_PERMS_LEN];
+	char reason[HSMC_REASON_MAX] = "";
+	struct hsmc_debug d;
+	uint32_t op = 0, i;
+	int err;
+
+	if (!o->writ_id || !o->uid || !o->challenge || !o->perms || !o->out || !o->chain_out) {
+		fprintf(stderr, "writ hsm debug-token: --writ, --uid, --challenge, --perms, --out and --chain-out "
+				"are required\n");
+		return 2;
+	}
+	if (strlen(o->writ_id) != 2 * WRIT_ID_LEN || hex_decode(o->writ_id, id, sizeof(id)) < 0 ||
+	    strlen(o->uid) != 2 * sizeof(uid) || hex_decode(o->uid, uid, sizeof(uid)) < 0 ||
+	    strlen(o->challenge) != 2 * sizeof(chal) || hex_decode(o->challenge, chal, sizeof(chal)) < 0) {
+		fprintf(stderr, "writ hsm debug-token: --writ is 32 hex digits, --uid 32, --challenge 64\n");
+		return 2;
+	}
+	if (authority_parse_perms(o->perms, perms) < 0) {
+		fprintf(stderr, "writ hsm debug-token: --perms takes debug, reflash, reprovision or bit numbers "
+				"0..127, comma-separated\n");
+		return 2;
+	}
+	for (i = 0; i < 3; i++)
+		if (!strcmp(o->op ? o->op : "debug", ops[i]))
+			op = i + 1;
+	if (!op) {
+		fprintf(stderr, "writ hsm debug-token: --op is debug, reflash or reprovision\n");
+		return 2;
+	}
+	err = hsmc_debug_token(fd, id, uid, chal, perms, o->session ? (uint32_t)o->session : 600, op, &d, reason);
+	if (err)
+		return fail_msg("debug-token", err, reason);
+	if (file_write_atomic(o->out, d.token, sizeof(d.token), 0644) < 0 ||
+	    file_write_atomic(o->chain_out, d.chain, d.n_chain * HSMP_DBG_CERT_LEN, 0644) < 0) {
+		fprintf(stderr, "writ hsm debug-token: cannot write %s or %s\n", o->out, o->chain_out);
+		return 1;
+	}
+	printf("seq %llu not-after %lld chain %zu\n", (unsigned long long)d.seq, (long long)d.not_after, d.n_chain);
+	return 0;
 }
 
 static int do_status(int fd)
@@ -341,6 +406,8 @@ int cmd_hsm(int argc, char **argv)
 		rc = 0;
 	} else if (!strcmp(sub, "wrap")) {
 		rc = do_wrap(fd, &o);
+	} else if (!strcmp(sub, "debug-token")) {
+		rc = do_debug_token(fd, &o);
 	} else if (!strcmp(sub, "status")) {
 		rc = do_status(fd);
 	} else if (!strcmp(sub, "journal")) {

@@ -7,6 +7,7 @@
 #include "crypto/matter_cert.h"
 #include "crypto/x509.h"
 #include "wire/authority.h"
+#include "wire/dbgcred.h"
 
 void authority_serial(const uint8_t rnd[8], uint8_t ret_serial[8])
 {
@@ -78,5 +79,86 @@ int authority_certify_pai(const struct writ_signer *paa, const uint8_t *paa_der,
 	}
 	*ret = der;
 	*ret_len = der_len;
+	return 0;
+}
+
+int authority_rework_rights(const struct writ_signer *root, const uint8_t hsm_id[WRIT_KEYID_LEN],
+			    const uint8_t debug_pub[WRIT_P256_PUB_LEN], uint16_t vid, uint16_t pid, uint32_t key_gen,
+			    const uint8_t perms[16], int64_t not_before, int64_t not_after, uint32_t limit,
+			    uint32_t session_max, struct writ_rework *ret)
+{
+	struct dbg_cert c;
+	struct writ_rework w;
+	int err;
+
+	if (!root || !hsm_id || !debug_pub || !perms || !ret || not_before < 0 || not_before >= not_after ||
+	    limit < 1 || limit > WRIT_REWORK_LIMIT_MAX || session_max < 1 || session_max > WDP_DBG_SESSION_MAX)
+		return WRIT_E_INVAL;
+	memset(&c, 0, sizeof(c));
+	c.role = WDP_DBG_ROLE_DELEGATE;
+	c.vendor_id = vid;
+	c.product_id = pid;
+	c.key_gen = key_gen;
+	c.not_before = (uint64_t)not_before;
+	c.not_after = (uint64_t)not_after;
+	memcpy(c.perms, perms, sizeof(c.perms));
+	memcpy(c.hsm_id, hsm_id, sizeof(c.hsm_id));
+	memcpy(c.pub, debug_pub, sizeof(c.pub));
+	memset(&w, 0, sizeof(w));
+	if ((err = dbg_cert_make(&c, root, w.chain[0])) < 0)
+		return err;
+	w.present = 1;
+	w.n_chain = 1;
+	memcpy(w.perms, perms, sizeof(w.perms));
+	w.key_gen = key_gen;
+	w.not_before = not_before;
+	w.not_after = not_after;
+	w.limit = limit;
+	w.session_max = session_max;
+	*ret = w;
+	return 0;
+}
+
+int authority_parse_perms(const char *list, uint8_t ret_perms[16])
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = { { "debug", DBG_PERM_DEBUG }, { "reflash", DBG_PERM_REFLASH }, { "reprovision", DBG_PERM_REPROVISION } };
+	uint8_t m[16] = { 0 };
+	const char *p = list;
+
+	if (!list || !*list || !ret_perms)
+		return WRIT_E_INVAL;
+	while (*p) {
+		size_t n = strcspn(p, ","), i;
+		int found = 0;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			if (strlen(names[i].name) == n && !strncmp(p, names[i].name, n)) {
+				dbg_perm_set(m, names[i].bit);
+				found = 1;
+			}
+		}
+		if (!found) {
+			unsigned v = 0;
+			size_t k;
+
+			if (n == 0 || n > 3)
+				return WRIT_E_INVAL;
+			for (k = 0; k < n; k++) {
+				if (p[k] < '0' || p[k] > '9')
+					return WRIT_E_INVAL;
+				v = v * 10 + (unsigned)(p[k] - '0');
+			}
+			if (v > 127)
+				return WRIT_E_INVAL;
+			dbg_perm_set(m, v);
+		}
+		p += n;
+		if (*p == ',' && *++p == 0)
+			return WRIT_E_INVAL; /* a trailing comma */
+	}
+	memcpy(ret_perms, m, sizeof(m));
 	return 0;
 }
