@@ -256,7 +256,9 @@ static int do_status(int fd)
 		cbor_item_t *w = cbor_array_handle(arr)[i];
 		uint8_t id[WRIT_ID_LEN];
 		char product[WRIT_NAME_MAX + 1] = "";
-		uint64_t q = 0, iss = 0, rem = 0, rev = 0, reiss = 0;
+		uint64_t q = 0, iss = 0, rem = 0, rev = 0, reiss = 0, rlim = 0, rused = 0;
+		int64_t rna = 0;
+		char rw[96] = "";
 		uint8_t vd[WRIT_DIGEST_LEN] = { 0 }, fwd[WRIT_DIGEST_LEN] = { 0 };
 		char vdh[2 * WRIT_DIGEST_LEN + 1], fdh[2 * WRIT_DIGEST_LEN + 1];
 		int64_t nb = 0, na = 0;
@@ -272,13 +274,18 @@ static int do_status(int fd)
 		(void)!cbu_get_uint(w, HSMP_W_REISSUED, UINT64_MAX, &reiss);
 		(void)!cbu_get_fixed(w, HSMP_W_VERSION_DIGEST, vd, sizeof(vd));
 		(void)!cbu_get_fixed(w, HSMP_W_FIRMWARE_DIGEST, fwd, sizeof(fwd));
+		if (cbu_get_uint(w, HSMP_W_REWORK_LIMIT, UINT64_MAX, &rlim) == 0 &&
+		    cbu_get_uint(w, HSMP_W_REWORK_USED, UINT64_MAX, &rused) == 0 &&
+		    cbu_get_int(w, HSMP_W_REWORK_NOT_AFTER, &rna) == 0)
+			(void)!snprintf(rw, sizeof(rw), " rework %llu/%llu until %lld", (unsigned long long)rused,
+					(unsigned long long)rlim, (long long)rna);
 		hex_encode(id, sizeof(id), hex);
 		hex_encode(vd, sizeof(vd), vdh);
 		hex_encode(fwd, sizeof(fwd), fdh);
 		/* re-issues, version and firmware digests go last: scripts match the front */
 		printf("writ %s product %s quantity %llu issued %llu remaining %llu window %lld..%lld reissued %llu "
-		       "version %s firmware %s%s\n", hex, product, (unsigned long long)q, (unsigned long long)iss,
-		       (unsigned long long)rem, (long long)nb, (long long)na, (unsigned long long)reiss, vdh, fdh,
+		       "version %s firmware %s%s%s\n", hex, product, (unsigned long long)q, (unsigned long long)iss,
+		       (unsigned long long)rem, (long long)nb, (long long)na, (unsigned long long)reiss, vdh, fdh, rw,
 		       rev ? " REVOKED" : "");
 	}
 	cbor_decref(&resp);
