@@ -6,3 +6,6 @@ if(TARGET fuzz_writ)
   target_compile_definitions(fuzz_writ PRIVATE
     WRIT_FUZZ_VECTORS="${CMAKE_SOURCE_DIR}/tests/vectors/matter-sdk-certs")
 endif()
+# The host-side secure-debug credential parsers (lib/wire/dbgcred.c).
+writ_fuzz(fuzz_dbgcred SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_dbgcred.c LIBS writ_wire
+          SEEDS ${CMAKE_SOURCE_DIR}/tests/fuzz/seeds/dbgcred)
