@@ -1567,6 +1567,9 @@ static int write_file(const char *dir, const char *name, const uint8_t *p, size_
 /* Seeds for tests/fuzz/fuzz_writ.c: signed by the Matter SDK test PAA key (the
  * harness pins its public key) and sealed to the SDK test DAC key (the harness opens
  * with it). */
+static void add_rework(struct writ_scope *s, const struct writ_signer *root, const struct writ_signer *deleg,
+		       int with_intermediate);
+
 static int mode_seeds(const char *dir)
 {
 	struct writ_scope prod, rev;
@@ -1605,6 +1608,11 @@ static int mode_seeds(const char *dir)
 		goto out;
 	if (writ_seal(&rev, &issuer, kex.pub, &sealed, &sealed_len) < 0 ||
 	    write_file(dir, "sealed-revocation.cose", sealed, sealed_len) < 0)
+		goto out;
+	free(enc);
+	enc = NULL;
+	add_rework(&prod, &issuer, &issuer, 1); /* any keys: the seed exercises the codec */
+	if (writ_scope_encode(&prod, &enc, &enc_len) < 0 || write_file(dir, "scope-rework.cbor", enc, enc_len) < 0)
 		goto out;
 	rc = 0;
 out:
