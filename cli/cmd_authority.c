@@ -28,6 +28,7 @@
 #include "crypto/fwsig.h"
 #include "wire/authority.h"
 #include "wire/bundle.h"
+#include "wire/dbgcred.h"
 #include "wire/enrol.h"
 #include "wire/writ.h"
 
@@ -90,7 +91,9 @@ static void usage(FILE *f)
 		"  numbers); --rework-limit unlocks in all (default 10); the rights run from --not-before for\n"
 		"  --rework-days (default 90); --session is the longest unlock in seconds (default 3600);\n"
 		"  --key-gen the debug key generation (default 1). `rework` makes a rework writ (kind 2, no\n"
-		"  quantity) for devices this HSM certified, or for the --device UIDs it names.\n"
+		"  quantity) for devices this HSM certified, or for the --device UIDs it names; with\n"
+		"  reprovision in PERMS it also grants issue-dac: a new DAC for such a device, its serial\n"
+		"  kept (re-provisioning), counted against --rework-limit.\n"
 		"The token PIN comes from --pin-file F or $WRIT_AUTHORITY_PIN; creating the token needs an SO\n"
 		"PIN from --so-pin-file F or $WRIT_AUTHORITY_SO_PIN. Times are Unix seconds.\n");
 }
@@ -591,6 +594,17 @@ static int do_mint(struct aopts *o, int mode)
 		}
 		memcpy(s->pai, pai, pai_len);
 		s->pai_len = pai_len;
+		/* re-provisioning (a new DAC for a device made before) when the rights allow the
+		 * chip to be re-provisioned, unless --ops says otherwise */
+		if (o->ops) {
+			if ((err = mint_ops(o, &s->ops)) < 0)
+				goto fail;
+			err = WRIT_E_INVAL;
+		} else {
+			uint8_t perms[16];
+			if (authority_parse_perms(o->rework_perms, perms) == 0 && dbg_perm_has(perms, DBG_PERM_REPROVISION))
+				s->ops = WRIT_OP_ISSUE_DAC;
+		}
 	} else {
 		if (!o->product || o->vid < 0 || o->pid < 0 || o->quantity < 1 || o->serial_first < 0 || !o->pai) {
 			fprintf(stderr, "writ authority mint: --product, --vid, --pid, --quantity, --serial-first "

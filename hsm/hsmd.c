@@ -149,6 +149,17 @@ static void uid_set_dac(struct hsm_writ *w, uint64_t fp, uint64_t dac_fp)
 		w->uids[k].dac = dac_fp;
 }
 
+/* A re-provisioned device: its new key and DAC replace the old ones. */
+static void uid_reprovision(struct hsm_writ *w, uint64_t fp, const uint8_t key[HSM_KEY_FP_LEN], uint64_t dac_fp)
+{
+	size_t k = uid_slot(w, fp);
+
+	if (k != SIZE_MAX) {
+		memcpy(w->uids[k].key, key, HSM_KEY_FP_LEN);
+		w->uids[k].dac = dac_fp;
+	}
+}
+
 /* Add fp with its index and key fingerprint (no DAC recorded yet): 0 if added, 1 if fp
  * was present (nothing changed), negative on error. key may be NULL (unknown). */
 static int uid_add(struct hsm_writ *w, uint64_t fp, uint64_t index, const uint8_t *key)
@@ -337,6 +348,36 @@ static int replay(void *ctx, const struct journal_entry *e)
 			w->reissued++;
 		}
 		uid_set_dac(w, fp, dac_fp_of(dac_digest));
+		for (i = 4; i < 12; i++)
+			counter = counter << 8 | serial[i];
+		if (counter >= h->next_dac_counter)
+			h->next_dac_counter = counter + 1;
+		return 0;
+	}
+	case JT_REPROVISION: {
+		uint8_t id[WRIT_ID_LEN], oid[WRIT_ID_LEN], serial[12], dac_digest[32], key[32];
+		uint64_t dev_serial, counter = 0, fp;
+		const uint8_t *uid;
+		size_t uid_len, slot;
+		struct hsm_writ *w, *o;
+		int i;
+		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || cbu_get_fixed(b, 2, oid, WRIT_ID_LEN) < 0 ||
+		    cbu_get_bytes(b, 3, 1, HSMP_UID_MAX, &uid, &uid_len) < 0 ||
+		    cbu_get_uint(b, 4, UINT64_MAX, &dev_serial) < 0 || cbu_get_fixed(b, 5, serial, 12) < 0 ||
+		    cbu_get_fixed(b, 6, dac_digest, 32) < 0 || cbu_get_fixed(b, 7, key, 32) < 0)
+			return WRIT_E_JOURNAL;
+		w = find_writ(h, id);
+		o = find_writ(h, oid);
+		fp = uid_fp(uid, uid_len);
+		if (!w || w->scope.kind != WRIT_KIND_REWORK || w->rework_used >= w->scope.rework.limit || !o ||
+		    (slot = uid_slot(o, fp)) == SIZE_MAX || !o->uids[slot].dac ||
+		    dev_serial != o->scope.serial_first + o->uids[slot].index) {
+			log_error("journal: entry %llu records a re-provision outside any rework writ's rights",
+				  (unsigned long long)e->seq);
+			return WRIT_E_JOURNAL;
+		}
+		w->rework_used++;
+		uid_reprovision(o, fp, key, dac_fp_of(dac_digest));
 		for (i = 4; i < 12; i++)
 			counter = counter << 8 | serial[i];
 		if (counter >= h->next_dac_counter)
@@ -638,6 +679,56 @@ static int all_zero(const uint8_t *p, size_t n)
 	return acc == 0;
 }
 
+/* The production writ for product (name, VID, PID) under which the device with UID
+ * fingerprint fp received a durable DAC from this HSM, and its slot; NULL if none.
+ * Under h->lock. */
+static struct hsm_writ *certified_writ(struct hsm *h, const struct writ_scope *s, uint64_t fp, size_t *ret_slot)
+{
+	size_t i, slot;
+
+	for (i = 0; i < h->n_writs; i++) {
+		struct hsm_writ *w = &h->writs[i];
+		if (w->scope.kind != WRIT_KIND_PRODUCTION || w->scope.vid != s->vid || w->scope.pid != s->pid ||
+		    strcmp(w->scope.product, s->product) != 0)
+			continue;
+		if ((slot = uid_slot(w, fp)) != SIZE_MAX && w->uids[slot].dac) {
+			if (ret_slot)
+				*ret_slot = slot;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+static int device_certified(struct hsm *h, const struct writ_scope *s, const uint8_t uid[HSMP_WRAP_UID_LEN])
+{
+	return certified_writ(h, s, uid_fp(uid, HSMP_WRAP_UID_LEN), NULL) != NULL;
+}
+
+static int rework_names(const struct writ_rework *r, const uint8_t *uid, size_t uid_len)
+{
+	size_t i;
+
+	if (uid_len != WRIT_DBG_UID_LEN)
+		return 0;
+	for (i = 0; i < r->n_devices; i++)
+		if (writ_ct_memeq(r->devices[i], uid, WRIT_DBG_UID_LEN))
+			return 1;
+	return 0;
+}
+
+/* The rights' window, as a refusal (EXPIRED) or 0. */
+static int rights_window_ok(const struct writ_scope *s, int64_t now, const char *idh, char *reason)
+{
+	if (now < s->rework.not_before)
+		return refuse(reason, WRIT_E_EXPIRED, "writ %s's rework rights start at %lld (now %lld)", idh,
+			      (long long)s->rework.not_before, (long long)now);
+	if (now >= s->rework.not_after)
+		return refuse(reason, WRIT_E_EXPIRED, "writ %s's rework rights ended at %lld (now %lld)", idh,
+			      (long long)s->rework.not_after, (long long)now);
+	return 0;
+}
+
 int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
 		    const uint8_t *uid, size_t uid_len, struct hsm_dac_pending *ret, char *reason)
 {
@@ -649,7 +740,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	char idh[2 * WRIT_ID_LEN + 1], uidh[2 * HSMP_UID_MAX + 1], cn[WRIT_NAME_MAX + 32];
 	cbor_item_t *body = NULL;
 	int64_t now = hsm_now(h);
-	int err, i, reissue = 0;
+	struct hsm_writ *orig = NULL;
+	int err, i, reissue = 0, reprovision = 0;
 
 	hex_encode(id, WRIT_ID_LEN, idh);
 	if (uid_len == 0 || uid_len > HSMP_UID_MAX || all_zero(uid, uid_len))
@@ -685,18 +777,42 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		err = refuse(reason, WRIT_E_SCOPE, "writ %s does not allow DAC issuance", idh);
 		goto unlock;
 	}
-	if (w->scope.kind != WRIT_KIND_PRODUCTION) {
-		err = refuse(reason, WRIT_E_UNSUPPORTED, "writ %s is a rework writ: re-provisioning a device (a new "
-			     "DAC for a UID made before) is not built in this version; unlock and re-flash are",
-			     idh);
+	if (w->scope.kind == WRIT_KIND_REWORK) {
+		/* re-provisioning: a new DAC, for a new key if the chip made one, for a device
+		 * this HSM certified for the product (and the rights name, if they name any); its
+		 * device serial is kept; it costs one unit of the rights, no quantity */
+		size_t os = 0;
+		if ((err = rights_window_ok(&w->scope, now, idh, reason)) < 0)
+			goto unlock;
+		if (w->scope.rework.n_devices && !rework_names(&w->scope.rework, uid, uid_len)) {
+			err = refuse(reason, WRIT_E_SCOPE, "device %s is not one of the devices rework writ %s names",
+				     uidh, idh);
+			goto unlock;
+		}
+		orig = certified_writ(h, &w->scope, fp, &os);
+		if (!orig) {
+			err = refuse(reason, WRIT_E_SCOPE, "device %s was never certified by this HSM for product %s: "
+				     "rework writ %s re-provisions only devices made here", uidh, w->scope.product, idh);
+			goto unlock;
+		}
+		if (w->rework_used + w->rework_reserved >= w->scope.rework.limit) {
+			err = refuse(reason, WRIT_E_QUOTA, "writ %s's rework rights are spent (%llu of %u)", idh,
+				     (unsigned long long)w->rework_used, w->scope.rework.limit);
+			goto unlock;
+		}
+		w->rework_reserved++;
+		reprovision = 1;
+		index = orig->uids[os].index;
+		device_serial = orig->scope.serial_first + index;
+	} else if ((err = window_ok(&w->scope, now, reason)) < 0) {
 		goto unlock;
 	}
-	if ((err = window_ok(&w->scope, now, reason)) < 0)
-		goto unlock;
 	/* A device seen before: the same key gets its DAC again (a station died between the
 	 * HSM's answer and the chip storing the chain), at no cost in quantity; any other key
 	 * would make a second device with this identity, a clone. */
-	if ((slot = uid_slot(w, fp)) != SIZE_MAX) {
+	if (reprovision) {
+		;
+	} else if ((slot = uid_slot(w, fp)) != SIZE_MAX) {
 		const struct hsm_uid *u = &w->uids[slot];
 		if (!u->dac)
 			err = refuse(reason, WRIT_E_REPLAY, "device UID %s is being certified under writ %s by "
@@ -730,7 +846,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	p.vid = w->scope.vid;
 	p.pid = w->scope.pid;
 	p.not_after = w->scope.dac_days ? now + (int64_t)w->scope.dac_days * 86400 : X509_NO_EXPIRY;
-	device_serial = w->scope.serial_first + index;
+	if (!reprovision)
+		device_serial = w->scope.serial_first + index;
 	(void)!snprintf(cn, sizeof(cn), "%s DAC %llu", w->scope.product, (unsigned long long)device_serial);
 	pthread_mutex_unlock(&h->lock);
 
@@ -754,7 +871,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	}
 	err = ec_sha256(dac, dac_len, digest);
 	body = cbu_new_map(7);
-	if (err < 0 || !body || cbu_put_bytes(body, 1, id, WRIT_ID_LEN) < 0 || cbu_put_uint(body, 2, index) < 0 ||
+	if (err < 0 || !body || cbu_put_bytes(body, 1, id, WRIT_ID_LEN) < 0 ||
+	    (reprovision ? cbu_put_bytes(body, 2, orig->scope.id, WRIT_ID_LEN) : cbu_put_uint(body, 2, index)) < 0 ||
 	    cbu_put_bytes(body, 3, uid, uid_len) < 0 || cbu_put_uint(body, 4, device_serial) < 0 ||
 	    cbu_put_bytes(body, 5, p.serial, 12) < 0 || cbu_put_bytes(body, 6, digest, 32) < 0 ||
 	    cbu_put_bytes(body, 7, key_digest, 32) < 0) {
@@ -766,6 +884,9 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	ret->index = index;
 	ret->uid_fp = fp;
 	ret->reissue = reissue;
+	ret->reprovision = reprovision;
+	ret->orig = orig;
+	memcpy(ret->key, key_digest, HSM_KEY_FP_LEN);
 	ret->body = body;
 	ret->now = now;
 	ret->result.dac = dac;
@@ -778,7 +899,9 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 
 release:
 	pthread_mutex_lock(&h->lock);
-	if (!reissue) {
+	if (reprovision) {
+		w->rework_reserved--;
+	} else if (!reissue) {
 		w->reserved--;
 		index_release(w, index);
 		uid_remove(w, fp);
@@ -804,7 +927,7 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 		return WRIT_E_INVAL;
 	for (i = 0; i < n; i++) {
 		bodies[i] = pending[i]->body;
-		types[i] = pending[i]->reissue ? JT_REISSUE : JT_DAC;
+		types[i] = pending[i]->reprovision ? JT_REPROVISION : pending[i]->reissue ? JT_REISSUE : JT_DAC;
 		if (pending[i]->now > now)
 			now = pending[i]->now;
 	}
@@ -814,15 +937,21 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 	for (i = 0; i < n; i++) {
 		/* on failure an entry may or may not be on disk: count it, never hand it out
 		 * (a re-issue uses no quantity: it counts as a re-issue) */
-		if (pending[i]->reissue) {
+		if (pending[i]->reprovision) {
+			pending[i]->writ->rework_reserved--;
+			pending[i]->writ->rework_used++;
+		} else if (pending[i]->reissue) {
 			pending[i]->writ->reissued++;
 		} else {
 			pending[i]->writ->reserved--;
 			pending[i]->writ->issued++;
 		}
 		pending[i]->result.seq = err ? 0 : seqs[i];
-		/* only a durable DAC can later be named in a secret wrap */
-		if (!err)
+		/* only a durable DAC can later be named in a secret wrap; a re-provisioned
+		 * device's record in its production writ takes the new key and DAC */
+		if (!err && pending[i]->reprovision)
+			uid_reprovision(pending[i]->orig, pending[i]->uid_fp, pending[i]->key, pending[i]->dac_fp);
+		else if (!err)
 			uid_set_dac(pending[i]->writ, pending[i]->uid_fp, pending[i]->dac_fp);
 		cbor_decref(&pending[i]->body);
 		if (err) {
@@ -994,34 +1123,6 @@ out:
 	return err;
 }
 
-/* 1 if uid received a durable DAC from this HSM under a production writ for product
- * (name, VID, PID). Under h->lock. */
-static int device_certified(struct hsm *h, const struct writ_scope *s, const uint8_t uid[HSMP_WRAP_UID_LEN])
-{
-	uint64_t fp = uid_fp(uid, HSMP_WRAP_UID_LEN);
-	size_t i, slot;
-
-	for (i = 0; i < h->n_writs; i++) {
-		const struct hsm_writ *w = &h->writs[i];
-		if (w->scope.kind != WRIT_KIND_PRODUCTION || w->scope.vid != s->vid || w->scope.pid != s->pid ||
-		    strcmp(w->scope.product, s->product) != 0)
-			continue;
-		if ((slot = uid_slot(w, fp)) != SIZE_MAX && w->uids[slot].dac)
-			return 1;
-	}
-	return 0;
-}
-
-static int rework_names(const struct writ_rework *r, const uint8_t uid[HSMP_WRAP_UID_LEN])
-{
-	size_t i;
-
-	for (i = 0; i < r->n_devices; i++)
-		if (writ_ct_memeq(r->devices[i], uid, HSMP_WRAP_UID_LEN))
-			return 1;
-	return 0;
-}
-
 int hsm_debug_token(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t uid[HSMP_WRAP_UID_LEN],
 		    const uint8_t challenge[HSMP_DBG_CHALLENGE_LEN], const uint8_t perms[HSMP_DBG_PERMS_LEN],
 		    uint32_t session, uint32_t operation, struct hsm_debug_result *ret, char *reason)
@@ -1064,18 +1165,14 @@ int hsm_debug_token(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		err = refuse(reason, WRIT_E_REVOKED, "writ %s was revoked: its rework rights with it", idh);
 	} else if (!w->scope.rework.present || !(w->scope.ops & WRIT_OP_DEBUG_UNLOCK)) {
 		err = refuse(reason, WRIT_E_SCOPE, "writ %s carries no rework rights", idh);
-	} else if (now < w->scope.rework.not_before) {
-		err = refuse(reason, WRIT_E_EXPIRED, "writ %s's rework rights start at %lld (now %lld)", idh,
-			     (long long)w->scope.rework.not_before, (long long)now);
-	} else if (now >= w->scope.rework.not_after) {
-		err = refuse(reason, WRIT_E_EXPIRED, "writ %s's rework rights ended at %lld (now %lld)", idh,
-			     (long long)w->scope.rework.not_after, (long long)now);
+	} else if ((err = rights_window_ok(&w->scope, now, idh, reason)) < 0) {
+		;
 	} else if (!dbg_perms_within(perms, w->scope.rework.perms)) {
 		err = refuse(reason, WRIT_E_SCOPE, "the permissions asked go beyond writ %s's rework rights", idh);
 	} else if (session > w->scope.rework.session_max) {
 		err = refuse(reason, WRIT_E_SCOPE, "a session of %u s is longer than writ %s allows (%u s)", session,
 			     idh, w->scope.rework.session_max);
-	} else if (w->scope.rework.n_devices ? !rework_names(&w->scope.rework, uid)
+	} else if (w->scope.rework.n_devices ? !rework_names(&w->scope.rework, uid, HSMP_WRAP_UID_LEN)
 					       : !device_certified(h, &w->scope, uid)) {
 		err = refuse(reason, WRIT_E_SCOPE, "device %s is outside writ %s's rework rights (%s)", uidh, idh,
 			     w->scope.rework.n_devices ? "not one of the devices it names"

@@ -101,7 +101,13 @@ void hsm_close(struct hsm *h);
 int64_t hsm_now(const struct hsm *h);
 
 int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason);
-/* Issue one DAC: hsm_dac_prepare + hsm_dac_commit of one. A UID that already has a
+/* Issue one DAC: hsm_dac_prepare + hsm_dac_commit of one. Under a rework writ (kind 2
+ * granting ISSUE_DAC) it re-provisions instead: a device this HSM certified for the
+ * product under a production writ (and named by the rights, if they name devices) gets
+ * a DAC for whatever key its CSR carries, with its device serial kept, inside the
+ * rights' window and limit (one unit each), journalled as JT_REPROVISION; the device's
+ * record in its production writ then names the new key and DAC.
+ * Otherwise: A UID that already has a
  * durable DAC under the writ gets a DAC again (a re-issue: the same device serial, a new
  * certificate serial, no quantity used, journalled as JT_REISSUE) if and only if the
  * CSR carries the same public key as its first DAC; another key is WRIT_E_REPLAY. */
@@ -115,6 +121,9 @@ struct hsm_dac_pending {
 	struct hsm_writ *writ;
 	uint64_t index, uid_fp, dac_fp;
 	int reissue;         /* journalled as JT_REISSUE; commit counts no quantity */
+	int reprovision;     /* under a rework writ: JT_REPROVISION, one unit of its rights */
+	struct hsm_writ *orig; /* reprovision: the production writ that made the device */
+	uint8_t key[HSM_KEY_FP_LEN]; /* the new key's fingerprint */
 	cbor_item_t *body;   /* the journal entry's body */
 	int64_t now;
 	struct hsm_dac_result result; /* result.dac is malloc'd; result.seq set by commit */

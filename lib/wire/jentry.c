@@ -127,7 +127,7 @@ int jentry_decode(const uint8_t *buf, size_t len, unsigned flags, struct jentry 
 	    v > (uint64_t)INT64_MAX)
 		return WRIT_E_FORMAT;
 	e.time = major == MAJ_UINT ? (int64_t)v : -1 - (int64_t)v;
-	if (get_key(&r, 4) < 0 || get_uint(&r, &v) < 0 || v < JT_GENESIS || v > JT_DEBUG)
+	if (get_key(&r, 4) < 0 || get_uint(&r, &v) < 0 || v < JT_GENESIS || v > JT_REPROVISION)
 		return WRIT_E_FORMAT;
 	e.type = (uint32_t)v;
 	if (get_key(&r, 5) < 0 || get_body(&r, &e) < 0)
@@ -283,6 +283,19 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 			goto out;
 		break;
 	}
+	case JT_REPROVISION: {
+		struct jentry_reprovision *r = &b.u.reprovision;
+		const uint8_t *uid;
+		if (!keys_are(e, K(1) | K(2) | K(3) | K(4) | K(5) | K(6) | K(7)) ||
+		    val_fixed(e, 1, r->writ_id, WRIT_ID_LEN) < 0 || val_fixed(e, 2, r->orig_writ_id, WRIT_ID_LEN) < 0 ||
+		    val_bytes(e, 3, 1, JENTRY_UID_MAX, &uid, &r->uid_len) < 0 ||
+		    val_uint(e, 4, UINT64_MAX, &r->device_serial) < 0 ||
+		    val_fixed(e, 5, r->dac_serial, JENTRY_SERIAL_LEN) < 0 || val_fixed(e, 6, r->dac_sha256, 32) < 0 ||
+		    val_fixed(e, 7, r->key_sha256, 32) < 0)
+			goto out;
+		memcpy(r->uid, uid, r->uid_len);
+		break;
+	}
 	case JT_DEBUG: {
 		struct jentry_debug *d = &b.u.debug;
 		uint64_t session, op, na;
@@ -425,7 +438,7 @@ int jentry_encode(uint64_t seq, const uint8_t prev[32], int64_t time, uint32_t t
 	struct wr w = { NULL, 0 };
 	int err;
 
-	if (type < JT_GENESIS || type > JT_DEBUG || (seq == 0) != (type == JT_GENESIS))
+	if (type < JT_GENESIS || type > JT_REPROVISION || (seq == 0) != (type == JT_GENESIS))
 		return WRIT_E_INVAL;
 	err = body_order(body, idx, &n);
 	if (err < 0)

@@ -39,6 +39,10 @@ enum journal_type {
 			      5 operation (1 debug, 2 re-flash, 3 re-provision), 6 token
 			      not_after, 7 SHA-256 of the token}: a debug-unlock token signed
 			      under a writ's rework rights (counts against their limit) */
+	JT_REPROVISION = 9, /* {1 rework writ id, 2 the production writ id that made the device,
+			       3 device uid, 4 device serial, 5 DAC serial, 6 SHA-256 of DAC DER,
+			       7 SHA-256 of the new device public key}: a device re-provisioned
+			       under a rework writ (one unit of its rights, no quantity) */
 	JT_REISSUE = 7,    /* the body of JT_DAC, 7 required: a DAC again for a device that has
 			      one under the writ, for the same key; uses no quantity */
 };
@@ -70,7 +74,7 @@ struct jentry {
 	uint64_t seq;
 	uint8_t prev[32];
 	int64_t time;
-	uint32_t type;                /* JT_GENESIS..JT_DEBUG */
+	uint32_t type;                /* JT_GENESIS..JT_REPROVISION */
 	const uint8_t *body;          /* the body map's encoding */
 	size_t body_len;
 	struct jentry_val vals[JENTRY_BODY_KEY_MAX + 1]; /* vals[k] is body key k */
@@ -125,6 +129,16 @@ struct jentry_wrap {
 struct jentry_checkpoint {
 	uint8_t sig[WRIT_P256_SIG_LEN];
 };
+struct jentry_reprovision {
+	uint8_t writ_id[WRIT_ID_LEN];  /* the rework writ */
+	uint8_t orig_writ_id[WRIT_ID_LEN];
+	uint8_t uid[JENTRY_UID_MAX];
+	size_t uid_len;
+	uint64_t device_serial;
+	uint8_t dac_serial[JENTRY_SERIAL_LEN];
+	uint8_t dac_sha256[32];
+	uint8_t key_sha256[32];
+};
 struct jentry_debug {
 	uint8_t writ_id[WRIT_ID_LEN];
 	uint8_t uid[JENTRY_WRAP_UID_LEN];
@@ -144,6 +158,7 @@ struct jentry_body {
 		struct jentry_wrap wrap;
 		struct jentry_checkpoint checkpoint;
 		struct jentry_debug debug;
+		struct jentry_reprovision reprovision;
 	} u;
 };
 

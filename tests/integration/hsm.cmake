@@ -17,3 +17,9 @@ writ_shell_test(hsm_checkpoint
   SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/hsm_checkpoint.sh
   LABELS hsm cloud
   TIMEOUT 180)
+# Rework rights (op 8, re-provisioning) in writ-hsmd, with an independent check of the
+# token and chain (python3-cryptography).
+writ_shell_test(hsm_debug
+  SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/hsm_debug.sh
+  LABELS "debug;hsm"
+  TIMEOUT 180)
