@@ -28,6 +28,7 @@
 
 struct opts {
 	const char *db, *listen, *pin_file, *so_pin_file, *token, *module, *kind, *name, *user, *role;
+	const char *metrics_token_file;
 	unsigned threads;
 	int verbose;
 };
@@ -56,6 +57,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "kind", required_argument, 0, 'k' },	  { "name", required_argument, 0, 'n' },
 		{ "user", required_argument, 0, 'u' },	  { "role", required_argument, 0, 'r' },
 		{ "threads", required_argument, 0, 'T' }, { "verbose", no_argument, 0, 'v' },
+		{ "metrics-token-file", required_argument, 0, 'M' },
 		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
 	};
 	int c;
@@ -79,6 +81,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'r': o->role = optarg; break;
 		case 'T': o->threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'v': o->verbose = 1; break;
+		case 'M': o->metrics_token_file = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -218,6 +221,39 @@ static int do_org_add(struct opts *o)
 	return err < 0 ? 1 : 0;
 }
 
+/* The metrics token: the first line of --metrics-token-file F, else $WRIT_CLOUD_METRICS_TOKEN.
+ * 0 when none is given (metrics off), 1 when set, -1 on a refusal (said on stderr). */
+static int metrics_token(struct opts *o, struct cloud *c)
+{
+	char buf[160];
+	const char *env = getenv("WRIT_CLOUD_METRICS_TOKEN");
+	FILE *f;
+	int err;
+
+	buf[0] = 0;
+	if (o->metrics_token_file) {
+		if (!(f = fopen(o->metrics_token_file, "r"))) {
+			fprintf(stderr, "writ-cloud serve: cannot read --metrics-token-file %s\n", o->metrics_token_file);
+			return -1;
+		}
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = 0;
+	} else if (env && *env) {
+		(void)!snprintf(buf, sizeof(buf), "%s", env);
+	} else {
+		return 0;
+	}
+	err = cmetrics_set_token(c, buf);
+	writ_memzero(buf, sizeof(buf));
+	if (err < 0) {
+		fprintf(stderr, "writ-cloud serve: the metrics token must be 16..128 characters (e.g. openssl rand -hex 32)\n");
+		return -1;
+	}
+	return 1;
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -246,6 +282,9 @@ static int do_serve(struct opts *o)
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.p11_lock, NULL);
 	c.quiet = !o->verbose;
+	c.started = now_s();
+	if (metrics_token(o, &c) < 0)
+		return 2;
 	if (open_token(o, 0, &c.p11) < 0)
 		return 1;
 	if ((err = db_open(o->db, &db)) < 0 || (err = schema_create(db)) < 0) {
