@@ -26,6 +26,7 @@
 #include "crypto/ec.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/metrics.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/log.h"
@@ -340,6 +341,7 @@ static int cmd_serve(struct opts *o)
 	if (!f)
 		return 1;
 	factory_init(f);
+	fmetrics_start();
 	if (split_listen(o->listen, host, sizeof(host), &port) < 0 || !o->n_hsm) {
 		fprintf(stderr, "writ-factory serve: --listen HOST:PORT and at least one --hsm SOCKET are required\n");
 		free(f);
