@@ -165,7 +165,7 @@ static int store_metrics(struct db *db, struct prom_buf *b)
 	r = NULL;
 
 	err = db_query(db,
-		       "SELECT o.name, f.name, h.hsm_id, h.next_seq, h.last_contact, CASE WHEN h.halted = '' THEN 0 ELSE 1 END"
+		       "SELECT o.name, f.name, h.hsm_id, h.next_seq, h.last_contact"
 		       " FROM hsms h JOIN factories f ON f.id = h.factory_id JOIN orgs o ON o.id = f.oem_id ORDER BY h.id",
 		       NULL, 0, &r);
 	if (err < 0)
@@ -187,15 +187,6 @@ static int store_metrics(struct db *db, struct prom_buf *b)
 		prom_i64(b, "writ_cloud_hsm_last_contact_seconds",
 			 (const char *const[]){ "oem", db_text(r, i, 0), "factory", db_text(r, i, 1), "hsm", fid, NULL },
 			 db_int(r, i, 4));
-	}
-	prom_family(b, "writ_cloud_hsm_halted", "gauge",
-		    "1 when the portal stopped accepting an edge HSM's journal (a fork or a journal that does not verify).");
-	for (i = 0; i < db_rows(r); i++) {
-		p = db_blob(r, i, 2, &len);
-		hex_encode(p, len <= 32 ? len : 32, fid);
-		prom_i64(b, "writ_cloud_hsm_halted",
-			 (const char *const[]){ "oem", db_text(r, i, 0), "factory", db_text(r, i, 1), "hsm", fid, NULL },
-			 db_int(r, i, 5));
 	}
 	db_res_free(r);
 	r = NULL;
