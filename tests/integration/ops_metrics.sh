@@ -54,10 +54,11 @@ check "the parser refuses malformed expositions" "$($PROM selftest >/dev/null 2>
 # Content-Type in OUT.type.
 scrape()
 {
-	local args=(-s -o "$3" -w '%{http_code} %{content_type}')
+	local args=(-s -o "$3" -w '%{http_code} %{time_total} %{content_type}')
 	[[ -z $2 ]] || args+=(-H "Authorization: Bearer $2")
-	read -r CODE CTYPE < <(curl "${args[@]}" "$1" || echo "000 none") || true
+	read -r CODE STIME CTYPE < <(curl "${args[@]}" "$1" || echo "000 0 none") || true
 	echo "$CTYPE" >"$3.type"
+	[[ $CODE != 200 ]] || echo "$1 $STIME" >>scrape-times
 }
 # v FILE NAME [k=v...]: a value of a parsed exposition
 v() { $PROM get "$@"; }
@@ -153,9 +154,10 @@ B1=$(jr .id)
 # The factory reaches its HSM through a path that needs escaping in a label value.
 WEIRD='we"ird\path.sock'
 ln -s hsm/hsmd.sock "$WEIRD"
+mkdir -p drop
 FPORT=$(free_port)
 FURL=http://127.0.0.1:$FPORT
-"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm "$WEIRD" --cloud "$CURL_CLOUD" \
+"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm "$WEIRD" --drop drop --cloud "$CURL_CLOUD" \
 	--cloud-token-file fac.token --sync-interval 1 >>factory.log 2>&1 &
 FPID=$!
 wait_for 10 curl -s -o /dev/null "$FURL/v1/health" || { echo "FAIL: writ-factory: $(tail -n 5 factory.log)" >&2; exit 1; }
@@ -208,6 +210,15 @@ for i in 1 2 3; do
 done
 device
 check "a fourth device is refused by the HSM (409)" "$DCODE" = 409
+# refused by the file drop: a writ with one byte flipped (the HSM refuses it), a bundle
+# that is not one (the factory refuses it)
+capi GET "/v1/batches/$B1/writ" "$ODM"
+cp "$RESP" bad.writ
+flip_byte bad.writ 40
+cp bad.writ drop/bad.writ.part && mv drop/bad.writ.part drop/bad.writ
+head -c 300 /dev/urandom >drop/bad.wbundle.part && mv drop/bad.wbundle.part drop/bad.wbundle
+wait_for 10 test -e drop/refused/bad.writ -a -e drop/refused/bad.wbundle || true
+check "the drop refused the tampered writ and the junk bundle" -e drop/refused/bad.wbundle.reason -a -e drop/refused/bad.writ.reason
 # a cloud-side refusal: a batch over the product's quota
 capi POST /v1/batches "$ODM" "{\"product\": \"lamp\", \"version\": \"1.0\", \"factory\": \"$FACTORY_ID\",
 	\"hsm\": \"$HSM1\", \"quantity\": 5000, \"not_before\": $((NOW - 60)), \"not_after\": $((NOW + 86400))}"
@@ -235,6 +246,10 @@ check "DAC-issue latency histogram: count 0 -> 3" \
 	"$(v f0.prom writ_factory_dac_issue_duration_seconds_count)->$(v f1.prom writ_factory_dac_issue_duration_seconds_count)" = "0->3"
 check "DAC-issue latency: the sum grew" "$($PY -c "print(int($(v f1.prom writ_factory_dac_issue_duration_seconds_sum) > 0))")" = 1
 check "the HSM's journal grew" "$(v f1.prom writ_hsm_journal_next hsm=$HSM1)" -gt "$(v f0.prom writ_hsm_journal_next hsm=$HSM1)"
+check "HSM refusals: a writ load refused +1" \
+	"$(v f0.prom writ_factory_hsm_refusals_total op=load)->$(v f1.prom writ_factory_hsm_refusals_total op=load)" = "0->1"
+check "bundles refused +1" \
+	"$(v f0.prom writ_factory_bundles_refused_total)->$(v f1.prom writ_factory_bundles_refused_total)" = "0->1"
 check "records 0 -> 3" "$(v f0.prom writ_factory_records)->$(v f1.prom writ_factory_records)" = "0->3"
 check "sync: nothing queued once synced, last success set, lag small" \
 	"$(v f1.prom writ_factory_sync_queued_records) $(v f1.prom writ_factory_sync_queued_journal_entries) $(($(v f1.prom writ_factory_sync_last_success_seconds) > 0)) $(($(v f1.prom writ_factory_sync_lag_seconds) < 30))" = "0 0 1 1"
@@ -270,4 +285,9 @@ scrape "$FURL/metrics" "$MES" f2.prom
 check "factory /metrics: the HSM is down (0), still well-formed" \
 	"$(v f2.prom writ_factory_hsm_up socket="$WEIRD") $($PROM check f2.prom >/dev/null 2>&1; echo $?)" = "0 0"
 
+# what a scrape costs (informational: tests never assert on wall-clock time)
+sed -e "s|^$CURL_CLOUD/metrics|writ-cloud|; s|^$FURL/metrics|writ-factory|" scrape-times |
+	awk '{n[$1]++; t[$1]+=$2} END {for (u in n) printf "scrape %s /metrics: %d scrapes, mean %.1f ms\n", u, n[u], 1000*t[u]/n[u]}'
+echo "DAC issue latency (factory around the HSM call): $(v f1.prom writ_factory_dac_issue_duration_seconds_count) DACs," \
+	"sum $(v f1.prom writ_factory_dac_issue_duration_seconds_sum) s"
 finish
