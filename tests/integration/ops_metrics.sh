@@ -26,10 +26,11 @@ _ops_cleanup()
 		kill -TERM "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
-	if [[ -n ${WORK:-} ]] && grep -lE "ERROR: [A-Za-z]+Sanitizer|runtime error" "$WORK"/*.log 2>/dev/null; then
+	if [[ -n ${WORK:-} ]] && grep -lE "ERROR: [A-Za-z]+Sanitizer|runtime error" "$WORK"/*.log "$WORK"/hsm/*.log 2>/dev/null; then
 		echo "FAIL: a daemon reported a sanitizer error" >&2
-		grep -hE -A20 "ERROR: [A-Za-z]+Sanitizer|runtime error" "$WORK"/*.log | head -40 >&2
-		FAILED=$((FAILED + 1))
+		grep -hE -A20 "ERROR: [A-Za-z]+Sanitizer|runtime error" "$WORK"/*.log "$WORK"/hsm/*.log | head -40 >&2
+		_cleanup
+		exit 1 # in an EXIT trap, this is the script's status
 	fi
 	_cleanup
 }
