@@ -605,7 +605,8 @@ int cmd_chip(int argc, char **argv)
 	static struct opts o; /* large (the address table); one per process */
 
 	memset(&o, 0, sizeof o);
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    (!strcmp(argv[1], "debug") && argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}

@@ -769,12 +769,19 @@ int cmd_matter(int argc, char **argv)
 		{ "factory-data", cmd_factory_data },
 	};
 	size_t i;
+	int j;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		matter_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_VALID;
 	}
+	/* `writ matter SUB --help`: the one page covers every subcommand */
+	for (j = 2; j < argc; j++)
+		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+			matter_usage(stdout);
+			return EXIT_VALID;
+		}
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].fn(argc - 1, argv + 1);

@@ -15,7 +15,32 @@ static void usage(FILE *f)
 		   "  firmware    sign and verify firmware images (secure-boot key); upload and list them (writ-cloud)\n"
 		   "  matter      Matter data: check-chain, payload, spake2p, passcode, discriminator, label, factory-data\n");
 	cloud_usage_lines(f);
-	fprintf(f, "Run `writ <command> --help` for the options of each.\n");
+	fprintf(f, "Run `writ <command> --help` for the options of each (and `writ <command> <sub> --help`).\n"
+		   "\n"
+		   "writ is the operator's tool: the OEM's and ODM's work against writ-cloud, a local OEM\n"
+		   "authority for a site without the portal, an edge HSM's socket, and chips on a bench.\n"
+		   "Nothing secret is taken from the command line: PINs and API tokens come from files or\n"
+		   "the environment.\n"
+		   "\n"
+		   "Environment:\n"
+		   "  WRIT_CLOUD_URL          writ-cloud's URL when --cloud is not given (default http://127.0.0.1:8443)\n"
+		   "  WRIT_CLOUD_TOKEN        your API token when --token-file is not given\n"
+		   "  WRIT_AUTHORITY_PIN      the authority token's user PIN (writ authority, writ firmware sign)\n"
+		   "  WRIT_AUTHORITY_SO_PIN   its SO PIN, only to create the token (writ authority init)\n"
+		   "  SOFTHSM2_CONF           where SoftHSM keeps its tokens, when the default module is used\n"
+		   "\n"
+		   "Exit status:\n"
+		   "  0 done (for `firmware verify` and `matter check-chain`: valid); 1 refused, invalid or some\n"
+		   "  chips failed (the reason is on stderr); 2 usage, or a local file that cannot be read or\n"
+		   "  written; 3 writ-cloud cannot be reached.\n"
+		   "\n"
+		   "Example:\n"
+		   "  export WRIT_CLOUD_URL=https://portal.example:8443\n"
+		   "  writ product create --token-file ~/.writ/token --product lamp --name Lamp --vid FFF1 \\\n"
+		   "      --pid 8000 --quota 100000\n"
+		   "  writ hsm status --socket /var/lib/writ-hsmd/hsmd.sock\n"
+		   "\n"
+		   "See docs/cloud-api.md, docs/hsm-api.md and docs/operations.md.\n");
 }
 
 int main(int argc, char **argv)

@@ -35,6 +35,10 @@ struct cloud {
 	struct p11_ctx *p11;
 	pthread_mutex_t p11_lock;
 	int quiet;
+	/* GET /metrics (metrics.c): the SHA-256 of the operator's metrics token */
+	uint8_t metrics_sha[32];
+	int metrics_on;
+	int64_t started;
 };
 
 enum role { ROLE_NONE = 0, ROLE_OEM_ADMIN, ROLE_OEM_SECURITY, ROLE_ODM_ENGINEER, ROLE_FACTORY };
@@ -159,6 +163,15 @@ int h_sync(struct call *k);
 int h_records(struct call *k);
 int h_devices(struct call *k);
 int h_alerts(struct call *k);
+
+/* ---- metrics (metrics.c) ---- */
+/* Count one answered /v1 request (route: its first path segment) and its latency since
+ * t0_ns (prom_now_ns). Lock-free. */
+void cmetrics_observe(const char *route, const struct call *k, uint64_t t0_ns);
+/* Answer GET /metrics on conn (an enum MHD_Result). */
+int cmetrics_handle(struct cloud *c, struct MHD_Connection *conn, const char *method);
+/* Enable /metrics for callers presenting token (16..128 characters); keeps its hash. */
+WRIT_MUST_CHECK int cmetrics_set_token(struct cloud *c, const char *token);
 
 /* ---- the server (http.c) ---- */
 struct cloud_server;

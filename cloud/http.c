@@ -17,6 +17,7 @@
 
 #include "cloud/cloud.h"
 #include "host/log.h"
+#include "host/prom.h"
 
 struct cloud_server {
 	struct MHD_Daemon *d;
@@ -28,6 +29,7 @@ struct req {
 	char *body;
 	size_t len, cap, max;
 	int too_big;
+	uint64_t t0_ns; /* for the latency metric */
 };
 
 int64_t now_s(void)
@@ -240,12 +242,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 	if (!q) {
 		const char *cl;
+		if (!strcmp(url, "/metrics")) /* outside /v1: Prometheus' convention (metrics.c) */
+			return (enum MHD_Result)cmetrics_handle(s->c, conn, method);
 		if (!rt)
 			return quick(conn, 404, "not_found", "no such endpoint (the API lives under /v1/: docs/cloud-api.md)");
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return MHD_NO;
 		q->max = rt->max_body;
+		q->t0_ns = prom_now_ns();
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > q->max)
 			q->too_big = 1;
@@ -294,6 +299,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			rt->fn(&k);
 	}
 	db_pool_put(s->c->pool, k.db);
+	cmetrics_observe(rt->first, &k, q->t0_ns);
 	if (!s->c->quiet)
 		log_msg(LOG_LVL_DEBUG, "%s %s -> %u", method, url, k.status);
 	ret = send_call(conn, &k);

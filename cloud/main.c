@@ -28,6 +28,7 @@
 
 struct opts {
 	const char *db, *listen, *pin_file, *so_pin_file, *token, *module, *kind, *name, *user, *role;
+	const char *metrics_token_file;
 	unsigned threads;
 	int verbose;
 };
@@ -35,15 +36,71 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage:\n"
-		   "  writ-cloud init    --db URL [--token LABEL] [--module SO]\n"
+		   "  writ-cloud init    --db URL [--token LABEL] [--module SO] [--pin-file F] [--so-pin-file F]\n"
 		   "  writ-cloud org add --db URL --kind oem|odm --name ORG --user NAME [--role ROLE]\n"
+		   "                     [--token LABEL] [--module SO] [--pin-file F]\n"
 		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose]\n"
-		   "URL: sqlite:PATH or postgresql://... (also $WRIT_CLOUD_DB).\n"
-		   "The token PIN comes from --pin-file F or $WRIT_CLOUD_PIN; init creates the token when it is\n"
-		   "missing, with an SO PIN from --so-pin-file F or $WRIT_CLOUD_SO_PIN. The token is \"%s\" in the\n"
-		   "build's default PKCS#11 module (SoftHSM) unless --token / --module say otherwise.\n"
-		   "org add prints the first user's API token once; the store keeps only its hash.\n"
-		   "Roles: an OEM's first user is oem-admin, an ODM's odm-engineer (--role changes it).\n",
+		   "                     [--token LABEL] [--module SO] [--pin-file F] [--metrics-token-file F]\n"
+		   "  writ-cloud --help\n"
+		   "\n"
+		   "writ-cloud is the OEM's portal: organisations, products, versions, batches and their writs,\n"
+		   "factory and edge-HSM enrolment, and the verified journals and records that come back\n"
+		   "(docs/cloud-api.md). It keeps no state outside its store and its PKCS#11 token.\n"
+		   "\n"
+		   "Commands:\n"
+		   "  init      create the store's schema, and the token when it does not exist yet\n"
+		   "  org add   add an organisation and its first user; prints that user's API token once\n"
+		   "            (the store keeps only its hash). An OEM's first user is oem-admin (or\n"
+		   "            --role oem-security), an ODM's odm-engineer. An OEM gets its authority keys\n"
+		   "            (writ signing, PAA, debug root, secure boot) made in the token.\n"
+		   "  serve     answer the API under /v1 and GET /metrics until SIGTERM or SIGINT\n"
+		   "\n"
+		   "Options:\n"
+		   "  --db URL            sqlite:PATH (embedded) or postgresql://... (several instances may\n"
+		   "                      serve one PostgreSQL); also $WRIT_CLOUD_DB\n"
+		   "  --token LABEL       the PKCS#11 token holding every OEM's authority keys (default \"%s\")\n"
+		   "  --module SO         the PKCS#11 module (default: the build's SoftHSM)\n"
+		   "  --pin-file F        the token's user PIN (first line of F); else $WRIT_CLOUD_PIN\n"
+		   "  --so-pin-file F     init only, to create a missing token; else $WRIT_CLOUD_SO_PIN\n"
+		   "  --kind oem|odm      org add: the organisation's kind\n"
+		   "  --name ORG          org add: its name (1..64 of A-Z a-z 0-9 . _ -)\n"
+		   "  --user NAME         org add: its first user's name\n"
+		   "  --role ROLE         org add: oem-admin or oem-security (OEM), odm-engineer (ODM)\n"
+		   "  --listen HOST:PORT  serve: the IPv4 address and port (default 127.0.0.1:8443; port 0 picks\n"
+		   "                      one and prints it). Plain HTTP: put a TLS terminator in front.\n"
+		   "  --threads N         serve: worker threads, 1..256 (default 8); the store pool has N+2\n"
+		   "  --metrics-token-file F  serve: enable GET /metrics (Prometheus text) for callers that send\n"
+		   "                      Authorization: Bearer <the first line of F> (16..128 characters);\n"
+		   "                      else $WRIT_CLOUD_METRICS_TOKEN; neither: /metrics answers 404. No\n"
+		   "                      tenant's API token can read /metrics: it spans every tenant.\n"
+		   "  --verbose           serve: log every request at debug level\n"
+		   "  --help              this page\n"
+		   "\n"
+		   "Environment:\n"
+		   "  WRIT_CLOUD_DB             the store URL when --db is not given\n"
+		   "  WRIT_CLOUD_PIN            the token's user PIN when --pin-file is not given\n"
+		   "  WRIT_CLOUD_SO_PIN         the token's SO PIN (init) when --so-pin-file is not given\n"
+		   "  WRIT_CLOUD_METRICS_TOKEN  the metrics token when --metrics-token-file is not given\n"
+		   "  SOFTHSM2_CONF             SoftHSM's configuration (where its tokens live)\n"
+		   "\n"
+		   "Files:\n"
+		   "  the SQLite file of --db sqlite:PATH (with its -wal and -shm files): back it up with\n"
+		   "  sqlite3 PATH \".backup COPY\"; the token (SoftHSM: its token directory) must be backed up\n"
+		   "  with it, or the OEMs' authority keys are lost.\n"
+		   "\n"
+		   "Logs go to stderr (\"writ-cloud: LEVEL: message\"); `serve` prints its URL on stdout.\n"
+		   "\n"
+		   "Exit status:\n"
+		   "  0 done (serve: stopped by a signal); 1 the store or the token failed (the reason is on\n"
+		   "  stderr); 2 usage.\n"
+		   "\n"
+		   "Example:\n"
+		   "  export WRIT_CLOUD_PIN=... WRIT_CLOUD_SO_PIN=...\n"
+		   "  writ-cloud init --db sqlite:/var/lib/writ-cloud/cloud.db\n"
+		   "  writ-cloud org add --db sqlite:/var/lib/writ-cloud/cloud.db --kind oem --name acme --user alice >alice.token\n"
+		   "  openssl rand -hex 32 >/etc/writ/metrics.token\n"
+		   "  writ-cloud serve --db sqlite:/var/lib/writ-cloud/cloud.db --listen 127.0.0.1:8443 \\\n"
+		   "      --metrics-token-file /etc/writ/metrics.token\n",
 		DEFAULT_TOKEN);
 }
 
@@ -56,6 +113,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "kind", required_argument, 0, 'k' },	  { "name", required_argument, 0, 'n' },
 		{ "user", required_argument, 0, 'u' },	  { "role", required_argument, 0, 'r' },
 		{ "threads", required_argument, 0, 'T' }, { "verbose", no_argument, 0, 'v' },
+		{ "metrics-token-file", required_argument, 0, 'M' },
 		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
 	};
 	int c;
@@ -79,6 +137,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'r': o->role = optarg; break;
 		case 'T': o->threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'v': o->verbose = 1; break;
+		case 'M': o->metrics_token_file = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -218,6 +277,39 @@ static int do_org_add(struct opts *o)
 	return err < 0 ? 1 : 0;
 }
 
+/* The metrics token: the first line of --metrics-token-file F, else $WRIT_CLOUD_METRICS_TOKEN.
+ * 0 when none is given (metrics off), 1 when set, -1 on a refusal (said on stderr). */
+static int metrics_token(struct opts *o, struct cloud *c)
+{
+	char buf[160];
+	const char *env = getenv("WRIT_CLOUD_METRICS_TOKEN");
+	FILE *f;
+	int err;
+
+	buf[0] = 0;
+	if (o->metrics_token_file) {
+		if (!(f = fopen(o->metrics_token_file, "r"))) {
+			fprintf(stderr, "writ-cloud serve: cannot read --metrics-token-file %s\n", o->metrics_token_file);
+			return -1;
+		}
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = 0;
+	} else if (env && *env) {
+		(void)!snprintf(buf, sizeof(buf), "%s", env);
+	} else {
+		return 0;
+	}
+	err = cmetrics_set_token(c, buf);
+	writ_memzero(buf, sizeof(buf));
+	if (err < 0) {
+		fprintf(stderr, "writ-cloud serve: the metrics token must be 16..128 characters (e.g. openssl rand -hex 32)\n");
+		return -1;
+	}
+	return 1;
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -246,6 +338,9 @@ static int do_serve(struct opts *o)
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.p11_lock, NULL);
 	c.quiet = !o->verbose;
+	c.started = now_s();
+	if (metrics_token(o, &c) < 0)
+		return 2;
 	if (open_token(o, 0, &c.p11) < 0)
 		return 1;
 	if ((err = db_open(o->db, &db)) < 0 || (err = schema_create(db)) < 0) {
@@ -296,6 +391,10 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (!strcmp(cmd, "org")) {
+		if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			usage(stdout);
+			return 0;
+		}
 		if (argc < 3 || strcmp(argv[2], "add")) {
 			usage(stderr);
 			return 2;

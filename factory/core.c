@@ -18,6 +18,7 @@
 
 #include "base/ct.h"
 #include "factory/factory.h"
+#include "factory/metrics.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/log.h"
@@ -523,6 +524,10 @@ int factory_offer(struct factory *f, int is_writ, const char *hsm_id, const uint
 	if (err < 0) {
 		if (!reason[0])
 			(void)!snprintf(reason, HSMC_REASON_MAX, "%s", writ_strerror(err));
+		if (is_writ)
+			fmetrics_hsm_refusal(FM_OP_LOAD, err);
+		else
+			fmetrics_bundle_refused();
 		return FOFFER_REFUSED;
 	}
 	log_info("%s loaded (%s %s)", what, is_writ ? "writ" : "bundle", out);

@@ -26,6 +26,7 @@
 #include "crypto/x509.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/metrics.h"
 #include "host/file.h"
 #include "host/log.h"
 #include "wire/cbu.h"
@@ -460,7 +461,7 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 	uint8_t csr_sha[32], dac_sha[32], dac_serial[12], key[WRIT_P256_PUB_LEN];
 	const uint8_t *dac = NULL, *pai = NULL;
 	size_t dac_len = 0, pai_len = 0;
-	uint64_t serial = 0, seq = 0;
+	uint64_t serial = 0, seq = 0, t0;
 	int64_t note = 0;
 	int dup = 0, retake = 0, err, st;
 	enum MHD_Result ret;
@@ -531,7 +532,12 @@ static enum MHD_Result h_dac(struct factory *f, struct MHD_Connection *c, struct
 		ret = MHD_NO;
 		goto out;
 	}
+	t0 = prom_now_ns();
 	st = factory_hsm_call(f, j->w.hsm, req, &resp, reason, 0);
+	if (resp && st == 0)
+		fmetrics_dac_issued(t0);
+	else if (resp)
+		fmetrics_hsm_refusal(FM_OP_DAC, st);
 	if (!resp) {
 		/* The HSM may or may not have issued: the note stays, as 'unknown'. */
 		(void)!store_dac_unknown(f->store, note);
@@ -628,6 +634,7 @@ static enum MHD_Result h_wrap(struct factory *f, struct MHD_Connection *c, struc
 	if (!resp) {
 		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, reason);
 	} else if (st < 0) {
+		fmetrics_hsm_refusal(FM_OP_WRAP, st);
 		ret = send_hsm_err(c, st, reason);
 	} else if (cbu_get_bytes(resp, HSMP_RS_WRAPPED, 1, HSMP_WRAPPED_MAX, &wrapped, &wrapped_len) < 0) {
 		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the edge HSM's answer is malformed");
@@ -887,6 +894,37 @@ static enum MHD_Result h_status(struct factory *f, struct MHD_Connection *c)
 				   cloud_status_json(f)));
 }
 
+/* Open: 200 when the store can write and at least one edge HSM answers, else 503 with
+ * what is wrong (for a load balancer or systemd; nothing the factory makes is in it). */
+static enum MHD_Result h_health(struct factory *f, struct MHD_Connection *c)
+{
+	size_t i, up = 0;
+	int writable = store_writable(f->store) == 0;
+
+	(void)factory_refresh(f);
+	pthread_mutex_lock(&f->writs_lock);
+	for (i = 0; i < f->n_hsms; i++)
+		up += f->hsms[i].up != 0;
+	pthread_mutex_unlock(&f->writs_lock);
+	return send_json(c, writable && up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			 json_pack("{s:s,s:b,s:I,s:I}", "status", writable && up ? "ok" : "degraded", "store_writable",
+				   writable, "hsms_up", (json_int_t)up, "hsms", (json_int_t)f->n_hsms));
+}
+
+/* The mes role (the factory's read role) only: a station has no business here. */
+static enum MHD_Result h_metrics(struct factory *f, struct MHD_Connection *c)
+{
+	struct prom_buf b;
+
+	prom_init(&b);
+	fmetrics_render(f, &b);
+	if (b.oom || !b.p) {
+		prom_free(&b);
+		return send_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return send_buf(c, MHD_HTTP_OK, b.p, b.len, PROM_CONTENT_TYPE);
+}
+
 /* ---- routing ---- */
 
 static int is_writ_id(const char *s, size_t n)
@@ -921,6 +959,18 @@ static enum MHD_Result dispatch(struct factory *f, struct MHD_Connection *c, con
 		if (!post)
 			return send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
 		return h_enrol(f, c, q);
+	}
+	if (!strcmp(url, "/v1/health")) {
+		if (!get)
+			return send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		return h_health(f, c);
+	}
+	if (!strcmp(url, "/metrics")) {
+		if (!get)
+			return send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		if (authenticate(f, c, ROLE_MES, &a, &ret) < 0)
+			return ret;
+		return h_metrics(f, c);
 	}
 	if (!strcmp(url, "/v1/status")) {
 		if (!get)

@@ -26,6 +26,7 @@
 #include "crypto/ec.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/metrics.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/log.h"
@@ -44,7 +45,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage:\n"
 		   "  writ-factory init  --state DIR --oem-key writ-signing.pub.pem --factory ID\n"
-		   "  writ-factory serve --state DIR --listen 127.0.0.1:PORT --hsm SOCKET [--hsm SOCKET]...\n"
+		   "  writ-factory serve --state DIR --listen HOST:PORT --hsm SOCKET [--hsm SOCKET]...\n"
 		   "                     [--drop DIR] [--webhook URL]\n"
 		   "                     [--cloud URL --cloud-token-file FILE [--sync-interval SECONDS]]\n"
 		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
@@ -55,7 +56,68 @@ static void usage(FILE *f)
 		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n"
 		   "  writ-factory enrol-info --cloud URL (--code CODE | --code-file F) --out oem-writ-signing.pem [--force]\n"
 		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) --hsm SOCKET --token-out FILE [--force]\n"
-		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n");
+		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n"
+		   "  writ-factory --help\n"
+		   "\n"
+		   "writ-factory is the factory service: it loads writs and product-version bundles into its\n"
+		   "edge HSMs (from writ-cloud, or a drop directory / USB stick), serves the stations' HTTP\n"
+		   "API (jobs, firmware, DACs and wrapped secrets through the HSMs, records), feeds the MES\n"
+		   "and syncs records and HSM journals to writ-cloud through any outage (docs/factory-api.md).\n"
+		   "\n"
+		   "Commands:\n"
+		   "  init        create DIR and its store, pinned to the OEM's key and the factory id\n"
+		   "  serve       run until SIGTERM/SIGINT; GET /v1/health (open) and GET /metrics (mes token)\n"
+		   "  station     add a station (a one-time code for `writ-station enrol`), list, revoke\n"
+		   "  token       add, list or revoke an mes token (reads records, status and /metrics)\n"
+		   "  enrol-info  fetch the OEM's writ-signing key for an enrolment code (for writ-hsmd init)\n"
+		   "  enrol       register this factory and its first HSM with writ-cloud; writes the\n"
+		   "              factory's cloud token (mode 0600) to --token-out\n"
+		   "  add-hsm     register another HSM of an enrolled factory\n"
+		   "\n"
+		   "Options:\n"
+		   "  --state DIR              the state directory (factory.db, firmware/)\n"
+		   "  --oem-key F.pem          init: the OEM's writ-signing public key (bundles verify under it)\n"
+		   "  --factory ID             init: this factory's id, as the OEM registered it\n"
+		   "  --listen HOST:PORT       serve: IPv4 address and port of the HTTP API (plain HTTP: the\n"
+		   "                           factory LAN only, or behind a TLS terminator)\n"
+		   "  --hsm SOCKET             a writ-hsmd socket (serve: up to %d; enrol, add-hsm: one)\n"
+		   "  --drop DIR               serve: load *.writ and *.wbundle dropped here (moved to done/ or\n"
+		   "                           refused/ with NAME.reason)\n"
+		   "  --webhook URL            serve: POST each record to the MES, retried with backoff\n"
+		   "  --cloud URL              writ-cloud's URL (serve: sync; enrol-info, enrol, add-hsm)\n"
+		   "  --cloud-token-file FILE  the factory's cloud token that `enrol` wrote\n"
+		   "  --sync-interval S        serve: seconds between sync rounds, 1..86400 (default 5)\n"
+		   "  --code CODE              the one-time enrolment code (prefer --code-file: argv is public)\n"
+		   "  --code-file F            a file holding the enrolment code\n"
+		   "  --out F                  enrol-info: where to write the OEM's key (PEM)\n"
+		   "  --token-out F            enrol: where to write the factory's cloud token (0600)\n"
+		   "  --force                  overwrite an existing --out / --token-out file\n"
+		   "  --name N, --line L       station add: the station's name and line\n"
+		   "  --role mes               token add: the role (mes is the only one)\n"
+		   "  --help                   this page\n"
+		   "\n"
+		   "Environment:\n"
+		   "  WRIT_DEBUG   set (to anything): log at debug level\n"
+		   "\n"
+		   "Files:\n"
+		   "  DIR/factory.db   the SQLite store (stations, tokens, bundles, DAC notes, records, queues);\n"
+		   "                   back it up with sqlite3 DIR/factory.db \".backup COPY\" while serving\n"
+		   "  DIR/firmware/    firmware images by SHA-256\n"
+		   "\n"
+		   "Logs go to stderr (\"writ-factory: LEVEL: message\"): HSMs up and down, writs and bundles\n"
+		   "loaded or refused, every HSM refusal, sync outages, and \"DAC ISSUED BUT NOT NOTED\".\n"
+		   "\n"
+		   "Exit status:\n"
+		   "  0 done (serve: stopped by a signal); 1 failed (the store, the cloud refused, ...: the\n"
+		   "  reason is on stderr); 2 usage.\n"
+		   "\n"
+		   "Example:\n"
+		   "  writ-factory init --state /var/lib/writ-factory --oem-key oem.pem --factory foxy-sz1\n"
+		   "  writ-factory serve --state /var/lib/writ-factory --listen 10.0.0.5:8440 \\\n"
+		   "      --hsm /var/lib/writ-hsmd/hsmd.sock --drop /srv/writ-drop \\\n"
+		   "      --cloud https://portal.example:8443 --cloud-token-file /etc/writ/factory.token\n"
+		   "  writ-factory token add --state /var/lib/writ-factory --role mes >mes.token\n",
+		FACTORY_MAX_HSMS);
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -340,6 +402,7 @@ static int cmd_serve(struct opts *o)
 	if (!f)
 		return 1;
 	factory_init(f);
+	fmetrics_start();
 	if (split_listen(o->listen, host, sizeof(host), &port) < 0 || !o->n_hsm) {
 		fprintf(stderr, "writ-factory serve: --listen HOST:PORT and at least one --hsm SOCKET are required\n");
 		free(f);
@@ -470,6 +533,10 @@ int main(int argc, char **argv)
 		if (argc < 3) {
 			usage(stderr);
 			return 2;
+		}
+		if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
+			usage(stdout);
+			return 0;
 		}
 		sub = argv[2];
 		shift = 2;

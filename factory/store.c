@@ -938,6 +938,25 @@ int store_counts(struct store *s, uint64_t *ret_records, uint64_t *ret_queue, ui
 	return err;
 }
 
+int store_dac_counts(struct store *s, void (*fn)(void *arg, const char *writ, const char *state, uint64_t n),
+		     void *arg)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	lock(s);
+	if ((err = prep(s, "SELECT writ, state, count(*) FROM dacs GROUP BY writ, state ORDER BY writ, state", &st)) == 0) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+			   (uint64_t)sqlite3_column_int64(st, 2));
+		if (rc != SQLITE_DONE)
+			err = WRIT_E_IO;
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return err;
+}
+
 int store_queue_next(struct store *s, int64_t now, uint64_t *ret_seq, char **ret_json, unsigned *ret_attempts)
 {
 	sqlite3_stmt *st;

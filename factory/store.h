@@ -116,6 +116,10 @@ WRIT_MUST_CHECK int store_token_revoke(struct store *s, int64_t id);
 WRIT_MUST_CHECK int store_records(struct store *s, uint64_t since, uint64_t limit,
 				  int (*fn)(void *arg, uint64_t seq, const char *json), void *arg);
 WRIT_MUST_CHECK int store_counts(struct store *s, uint64_t *ret_records, uint64_t *ret_queue, uint64_t *ret_pending);
+/* The DAC notes per writ and state (asking, issued, recorded, unknown): fn once per pair,
+ * under the store's lock (fn must not call the store). */
+WRIT_MUST_CHECK int store_dac_counts(struct store *s, void (*fn)(void *arg, const char *writ, const char *state,
+								  uint64_t n), void *arg);
 
 /* Whether a bundle with this version digest is stored: 0, or WRIT_E_NOTFOUND. */
 WRIT_MUST_CHECK int store_bundle_has(struct store *s, const uint8_t digest[32]);
