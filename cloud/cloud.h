@@ -159,6 +159,7 @@ int h_sync(struct call *k);
 int h_records(struct call *k);
 int h_devices(struct call *k);
 int h_alerts(struct call *k);
+int h_production(struct call *k);
 
 /* ---- the server (http.c) ---- */
 struct cloud_server;
