@@ -429,6 +429,7 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     check("device search by UID", st == 200 and len(a["devices"]) == 1 and a["devices"][0]["result"] == "ok", str(a))
     st, a = req("GET", "/v1/devices?uid=" + uids[0], oem2)
     check("another OEM cannot find it", st == 200 and a["devices"] == [], str(a))
+    dashboard_reads(oem, odm, oem2, odm2, ftok, devs["records"], uids)
 
     # ---- revocation: quota returns only with the HSM's signed acknowledgement ----
     b2 = made[0]
@@ -485,6 +486,61 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     json_fuzz(tokens, hsm)
 
 
+# The dashboard's reads: a device's page and label, production per factory over time,
+# and garbage in each of their path segments and query arguments.
+def dashboard_reads(oem, odm, oem2, odm2, ftok, recs, uids):
+    d0 = recs[0]
+    st, d = req("GET", f"/v1/devices/{d0['id']}", odm)
+    expect("the device page for the invited ODM", st, 200, d)
+    roles = [c.get("role") for c in d.get("chain", [])]
+    check("its chain: the DAC from the journal, the HSM's PAI and the portal's PAA", roles == ["dac", "pai", "paa"]
+          and d["chain"][0]["sha256"] == d0["dac_sha256"] and "PAI" in d["chain"][1].get("subject", "")
+          and d["chain"][1].get("issuer") == d["chain"][2].get("subject"), str(d.get("chain"))[:400])
+    check("its UID whole (16 bytes) and its operations", len(d.get("uid", "")) == 32 and d["uid"] == uids[0]
+          and [o["id"] for o in d.get("operations", [])] == [d0["id"]] and d.get("version") == "1.0.0", str(d)[:300])
+    for who, tok in (("another OEM", oem2), ("another ODM", odm2)):
+        st, a = req("GET", f"/v1/devices/{d0['id']}", tok)
+        expect(f"{who} cannot open the device", st, 404, a, "not_found")
+        st, a = req("GET", f"/v1/devices/{d0['id']}/label.svg", tok)
+        expect(f"{who} cannot read its label", st, 404, a, "not_found")
+    st, a = req("GET", f"/v1/devices/{d0['id']}/label.svg", oem)
+    expect("a record whose QR is not a Matter payload makes no label", st, 409, a, "state")
+    for bad in ("0", "-1", "abc", "1x", "99999999999999999999", "%00", "1%2F2", "%201", "+1", "0x1"):
+        st, a = req("GET", f"/v1/devices/{bad}", oem)
+        check(f"device id {bad!r}: refused", st in (400, 404, 405) and isinstance(a, dict) and a.get("code"), f"{st} {a}")
+    st, a = req("GET", "/v1/devices/999999", oem)
+    expect("an unknown device", st, 404, a, "not_found")
+    st, a = req("GET", f"/v1/devices/{d0['id']}/other", oem)
+    expect("an unknown device sub-path", st, 405, a, "method")
+    st, a = req("POST", f"/v1/devices/{d0['id']}", oem, {})
+    check("POST to a device: refused before it is read", st in (405, 413), f"{st} {a}")
+    st, a = req("GET", f"/v1/devices/{d0['id']}", ftok)
+    expect("a factory credential does not read device pages", st, 403, a, "forbidden")
+    # production per factory over time
+    now = int(time.time())
+    st, p = req("GET", f"/v1/production?since={now - 3600}&bucket=60", oem)
+    ok = expect("production per factory, per minute", st, 200, p)
+    f = ok.get("factories", [])
+    check("5 devices at foxy-sz1, in buckets of 60 s from a bucket start", len(f) == 1 and f[0]["factory"] == "foxy-sz1"
+          and sum(n for _, n in f[0]["points"]) == 5 and f[0]["devices"] == 5 and f[0]["awaiting_record"] == 0
+          and all(t % 60 == 0 and t >= ok["since"] for t, _ in f[0]["points"]) and ok["since"] % 60 == 0, str(ok))
+    st, p = req("GET", "/v1/production", odm)
+    check("the ODM sees the same production (default window)", st == 200 and
+          sum(n for x in p["factories"] for _, n in x["points"]) == 5, str(p))
+    for tok in (oem2, odm2):
+        st, p = req("GET", "/v1/production", tok)
+        check("other tenants see no production", st == 200 and p["factories"] == [], str(p))
+    for q in ("bucket=0", "bucket=59", "bucket=abc", "bucket=", "bucket=2678401", "since=-1", f"since={now + 100}",
+              "since=0&bucket=60", "since=1x", "since=99999999999999999999", "bucket=60&since=%00", "since=%2B5",
+              "bucket=%2060"):
+        st, a = req("GET", "/v1/production?" + q, oem)
+        expect(f"production?{q}", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/production", oem, {})
+    check("a body to /v1/production: 413 before it is read", st == 413, f"{st} {a}")
+    st, a = req("GET", "/v1/production", ftok)
+    expect("a factory credential does not read production", st, 403, a, "forbidden")
+
+
 # Every endpoint, every caller: the roles not listed must be refused (401 without a
 # token, 403 for a role that may never, 404 for an object of another tenant). The roles
 # listed must get past authorization (the bodies are chosen so that this changes
@@ -525,6 +581,9 @@ def authz_matrix(t, hsm, b1, b2):
         ("GET", "/v1/records", None, users),
         ("GET", "/v1/devices?serial=1", None, users),
         ("GET", "/v1/alerts", None, {"oem-admin", "oem-security", "other-oem"}),
+        ("GET", "/v1/devices/1", None, lamp),
+        ("GET", "/v1/devices/1/label.svg", None, lamp),
+        ("GET", "/v1/production", None, users),
         ("GET", "/v1/sync/writs?since=0", None, {"factory"}),
         ("GET", "/v1/sync/bundles/" + "00" * 32, None, {"factory"}),
         ("GET", f"/v1/sync/hsms/{hsm}/cursor", None, {"factory"}),
