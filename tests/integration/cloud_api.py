@@ -112,10 +112,53 @@ def b64(b):
     return base64.b64encode(b).decode()
 
 
+# The dashboard's own files outside /v1: types, security headers, revalidation, and
+# what else a browser or a scanner may ask for.
+def dashboard_files():
+    def raw(method, path, headers=None):
+        r = urllib.request.Request(URL + path, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(r, timeout=30) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+    want = {"/": "text/html", "/app.js": "text/javascript", "/app.css": "text/css", "/favicon.svg": "image/svg+xml"}
+    for path, ctype in want.items():
+        st, h, b = raw("GET", path)
+        csp = h.get("Content-Security-Policy", "")
+        check(f"dashboard {path}: {ctype} with CSP, nosniff, DENY, ETag", st == 200 and h.get("Content-Type", "")
+              .startswith(ctype) and "script-src 'self'" in csp and "unsafe" not in csp and
+              h.get("X-Content-Type-Options") == "nosniff" and h.get("X-Frame-Options") == "DENY" and
+              h.get("ETag") and h.get("Cache-Control") == "no-cache" and len(b) > 50, f"{st} {dict(h)}")
+    st, h, _ = raw("GET", "/app.js")
+    st2, _, b2 = raw("GET", "/app.js", {"If-None-Match": h.get("ETag", "")})
+    check("dashboard: If-None-Match with its ETag is 304", st2 == 304 and b2 == b"", str(st2))
+    st, h, b = raw("GET", "/")
+    check("the page loads no inline script", b"<script>" not in b and b"onclick" not in b and b"style=" not in b)
+    st, h, _ = raw("HEAD", "/app.css")
+    check("HEAD of a file", st == 200, str(st))
+    for path in ("/nope", "/index.htm", "/app.js/x", "/..%2fcloud.db", "/%2e%2e/etc/passwd", "//app.js",
+                 "/" + "a" * 600, "/v1", "/v2/me", "/web/app.js"):
+        st, h, _ = raw("GET", path)
+        check(f"dashboard: {path[:40]!r} is 404 with the headers", st == 404 and h.get("X-Content-Type-Options") == "nosniff"
+              and "default-src 'none'" in h.get("Content-Security-Policy", ""), f"{st} {dict(h)}")
+    # libmicrohttpd decodes %00 into the path, which then ends there: the same file or none
+    st, h, b = raw("GET", "/app.js%00")
+    check("dashboard: '/app.js%00' is that file or nothing", st in (200, 404), str(st))
+    for m in ("POST", "PUT", "DELETE"):
+        st, h, _ = raw(m, "/")
+        check(f"dashboard: {m} / is 405", st == 405 and "GET" in h.get("Allow", ""), str(st))
+    st, h, _ = raw("GET", "/v1/health")
+    check("API answers carry nosniff, DENY and a CSP too", h.get("X-Content-Type-Options") == "nosniff" and
+          h.get("X-Frame-Options") == "DENY" and "default-src 'none'" in h.get("Content-Security-Policy", ""), str(dict(h)))
+
+
 def main():
     oem, sec, odm = TOK["oem"], TOK["sec"], TOK["odm"]
     oem2, odm2 = TOK["oem2"], TOK["odm2"]
     now = int(time.time())
+
+    dashboard_files()
 
     # ---- OEM sets up ----
     st, a = req("GET", "/v1/me", oem)
