@@ -89,7 +89,9 @@ async function api(method, path, body, raw) {
   if (!r.ok) {
     let j = {};
     try { j = await r.json(); } catch (e) { /* not writ's error shape */ }
-    if (r.status === 401 && path !== '/v1/me') { signOut(); }
+    if (r.status === 401 && path !== '/v1/me') {
+      signOut('Your token was refused (revoked, or the portal was reset): sign in again.');
+    }
     throw new ApiError(r.status, j.code || '', advice(r.status, j.code, j.error || `HTTP ${r.status}`));
   }
   return raw ? r.blob() : r.json();
@@ -98,7 +100,10 @@ const get = (p) => api('GET', p);
 const q = encodeURIComponent;
 
 // ---- sign-in ----
-function signOut() {
+// what the sign-in page says when a session ended on its own (a refused token)
+let signinNote = '';
+function signOut(note) {
+  signinNote = note || '';
   sessionStorage.removeItem(TOKEN_KEY);
   me = null;
   $('nav').hidden = true;
@@ -130,6 +135,7 @@ function pageSignin(main) {
     }
   });
   main.append(h('section', { class: 'card signin' }, form));
+  if (signinNote) { say(signinNote); signinNote = ''; }
   input.focus();
 }
 
