@@ -15,8 +15,8 @@ function check(what, cond, detail) {
   if (!cond) throw new Error(`${what}${detail ? ': ' + detail : ''}`);
   ok(what);
 }
-async function api(path, token) {
-  const r = await fetch(URL + path, { headers: { Authorization: `Bearer ${token}` } });
+async function api(path, token, method, body) {
+  const r = await fetch(URL + path, { method: method || 'GET', headers: { Authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: r.status, json: r.headers.get('content-type') === 'application/json' ? await r.json() : null };
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -165,6 +165,27 @@ try {
   check('another OEM sees no device of acme', (await otherPage.locator('#production-chart').count()) === 0);
   await go(otherPage, `#/device/${devs[0].id}`, 'error');
   check("another OEM cannot open acme's device", /does not exist/.test(await otherPage.textContent('#msg')));
+  // a token revoked while its page is open: the next read sends it back to sign-in
+  const spare = (await api('/v1/tokens', T.oem2, 'POST', { label: 'browser' })).json;
+  await signOut(otherPage, 'another OEM');
+  await signIn(otherPage, spare.token, 'another OEM with a second token');
+  check('the second token is revoked', (await api(`/v1/tokens/${spare.id}`, T.oem2, 'DELETE')).status === 200);
+  await otherPage.evaluate(() => { location.hash = '#/factories'; });
+  await otherPage.waitForSelector('#signin-form');
+  check('a revoked token ends the session: back to sign-in, with what to do',
+    /refused.*sign in again/.test(await otherPage.textContent('#msg')) &&
+    (await otherPage.evaluate(() => sessionStorage.getItem('writ.token'))) === null);
+
+  // the ODM revokes its batch on the page
+  await go(odmPage, `#/batch/${batch}`, 'batch');
+  odmPage.once('dialog', (d) => d.accept());
+  await odmPage.click('#revoke');
+  await odmPage.waitForFunction(() => /Revocation issued/.test(document.getElementById('msg').textContent));
+  await ready(odmPage, 'batch');
+  const rb = (await api(`/v1/batches/${batch}`, T.oem)).json;
+  check('the ODM revokes the batch on its page', rb.state === 'revoking' && !!rb.revocation &&
+    (await odmPage.textContent('#writ-scope')).includes('revoking'), JSON.stringify(rb));
+
   if (process.env.SHOTS) {
     await go(oemPage, '#/overview', 'overview');
     await oemPage.screenshot({ path: `${WORK}/overview.png`, fullPage: true });
