@@ -345,17 +345,23 @@ async function pageBatches(main) {
   });
   main.append(h('section', { class: 'card' }, h('h2', {}, 'New batch'), form));
 }
+// hand a downloaded blob to the browser as a file
+function save(blob, name) {
+  const a = h('a', { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
 async function pageBatch(main, id) {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new ApiError(400, 'bad_request', 'A batch id is 32 hex digits: pick one from the list.');
   const b = await get(`/v1/batches/${id}`);
   const dl = h('button', { type: 'button', class: 'secondary', id: 'writ-download', onclick: async () => {
-    try {
-      const blob = await api('GET', `/v1/batches/${id}/writ`, undefined, true);
-      const a = h('a', { href: URL.createObjectURL(blob), download: `${id}.writ` });
-      document.body.append(a); a.click(); a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-    } catch (e) { say(e.message); }
+    try { save(await api('GET', `/v1/batches/${id}/writ`, undefined, true), `${id}.writ`); } catch (e) { say(e.message); }
   } }, 'Download the sealed writ');
+  const csv = h('button', { type: 'button', class: 'secondary', id: 'records-csv', onclick: async () => {
+    try { save(await api('GET', `/v1/records?batch=${id}&format=csv&limit=10000`, undefined, true), `${id}.csv`); } catch (e) { say(e.message); }
+  } }, 'Download its records (CSV)');
   const revoke = h('button', { type: 'button', class: 'danger', id: 'revoke', onclick: async () => {
     if (!confirm(`Revoke batch ${id}? Its HSM will refuse further devices once the revocation reaches it.`)) return;
     try { await api('POST', `/v1/batches/${id}/revoke`, {}); say('Revocation issued: the batch is revoked once the HSM\'s journal shows it.', true); route(); } catch (e) { say(e.message); }
@@ -367,7 +373,7 @@ async function pageBatch(main, id) {
       ['serial range', `${b.serial_first} – ${b.serial_last}`], ['valid', `${when(b.not_before)} → ${when(b.not_after)}`],
       ['DAC validity', b.dac_days ? `${b.dac_days} days` : 'no expiry'], ['final count', b.final_count], ['revocation writ', b.revocation, true],
       ['created', `${b.created_by}, ${when(b.created)}`]])),
-    h('p', {}, dl, ' ', b.state === 'active' ? revoke : '', ' ', link(`#/devices?batch=${id}`, 'devices of this batch')));
+    h('p', {}, dl, ' ', csv, ' ', b.state === 'active' ? revoke : '', ' ', link(`#/devices?batch=${id}`, 'devices of this batch')));
 }
 
 // ---- Devices ----
@@ -429,13 +435,17 @@ async function pageDevice(main, id) {
 
 // ---- Factories and edge HSMs ----
 async function pageFactories(main) {
-  const { factories } = await get('/v1/factories');
-  const now = Date.now() / 1000;
+  const now = Math.floor(Date.now() / 1000);
+  // what the portal knows is still to come from each factory: DACs verified from the
+  // HSM journal whose factory record has not arrived (last 30 days)
+  const [{ factories }, prod] = await Promise.all([get('/v1/factories'), get(`/v1/production?since=${now - 30 * 86400}&bucket=86400`)]);
+  const awaiting = new Map(prod.factories.map((f) => [f.factory, f.awaiting_record || 0]));
   main.append(h('h1', {}, 'Factories and edge HSMs'));
   if (!factories.length) main.append(h('p', { class: 'empty' }, 'No factory yet: an oem-admin registers one (writ factory create) and the factory enrols its HSM with the code.'));
   for (const f of factories) {
     main.append(h('section', { class: 'card factory', 'data-factory': f.id }, h('h2', {}, `${f.id}`),
-      kv([['run by', f.odm], ['for', f.oem], ['last contact', `${ago(f.last_contact, now)} (${when(f.last_contact)})`], ['records received', f.records]]),
+      kv([['run by', f.odm], ['for', f.oem], ['last contact', `${ago(f.last_contact, now)} (${when(f.last_contact)})`], ['records received', f.records],
+        ['records awaited', `${awaiting.get(f.id) || 0} device(s) verified from the journal, factory record not yet here`]]),
       h('h2', {}, 'Edge HSMs'),
       table([
         { title: 'HSM', get: (x) => x.id, mono: true },

@@ -134,6 +134,12 @@ try {
   }
   check('the line made 2 devices and the factory synced them', b.produced === 2 && devs.length === 2 && devs.every((d) => d.qr), JSON.stringify(b));
 
+  await go(odmPage, `#/batch/${batch}`, 'batch');
+  const [cdl] = await Promise.all([odmPage.waitForEvent('download'), odmPage.click('#records-csv')]);
+  await cdl.saveAs(`${WORK}/records.csv`);
+  const csvLines = execFileSync('cat', [`${WORK}/records.csv`]).toString().trim().split('\n');
+  check("the batch's records download as CSV", csvLines.length === 3 && csvLines[0].startsWith('id,product,batch'), csvLines.join(' | '));
+
   // ---- the device appears with its label ----
   const serial = devs[0].serial;
   await go(odmPage, `#/devices?by=serial&v=${serial}`, 'devices');
@@ -158,6 +164,7 @@ try {
   const ov = await oemPage.textContent('#page-overview');
   check('the overview lists the batch, sync lag and alerts', ov.includes(batch.slice(0, 8)) && /Sync lag/.test(ov) && /Alerts/.test(ov), ov.slice(0, 400));
   await go(oemPage, '#/factories', 'factories');
+  check('factories: no record awaited once synced', /0 device\(s\) verified from the journal/.test(await oemPage.textContent('#page-factories')));
   check('factories and their HSMs with last contact', /sz1/.test(await oemPage.textContent('#page-factories')) && /s ago|min ago/.test(await oemPage.textContent('#page-factories')));
   const otherPage = await newPage('oem2');
   await otherPage.goto(URL + '/');
