@@ -4,20 +4,25 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line bench-cloud clean
+.PHONY: all deps browser-deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line bench-cloud clean
 
 all: build
 
 deps:
 	@bash scripts/deps.sh
 
+# playwright-core for the dashboard's browser test (ctest -L browser), from
+# tests/browser/package-lock.json; fails loudly when npm cannot install it.
+browser-deps:
+	@bash scripts/browser-deps.sh
+
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Every test: the normal build, the same tests under ASan+UBSan, a short run of each
-# libFuzzer harness.
-check: deps build check-unit check-asan check-fuzz
+# Every test: the normal build (with the dashboard's browser test), the same tests under
+# ASan+UBSan, a short run of each libFuzzer harness.
+check: deps build browser-deps check-unit check-asan check-fuzz
 	@echo "make check: all test tiers passed"
 
 check-unit: build

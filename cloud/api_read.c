@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "cloud/cloud.h"
+#include "crypto/x509_info.h"
 #include "factory/record.h"
 #include "host/file.h"
+#include "matter/label.h"
+#include "wire/bundle.h"
 
 #define RECORDS_PAGE_MAX 10000
 
@@ -35,11 +38,14 @@ static void reader_params(const struct call *k, struct db_param *p)
 
 static json_t *device_json(struct db_res *r, size_t i)
 {
-	size_t len;
+	/* the UID's length is read before json_pack: the order in which a call's arguments
+	 * are evaluated is unspecified, so db_blob(..., &len) and len cannot be in one call */
+	size_t len, uid_len = 0;
+	const uint8_t *uid = db_blob(r, i, 5, &uid_len);
 	json_t *o = json_pack("{s:I, s:s, s:o, s:s, s:I, s:o, s:I, s:o, s:o, s:I, s:o, s:I, s:s}", "id",
 			      (json_int_t)db_int(r, i, 0), "product", db_text(r, i, 1), "batch",
 			      hexj(db_blob(r, i, 2, &len), 16), "operation", db_text(r, i, 3), "index",
-			      (json_int_t)db_int(r, i, 4), "uid", hexj(db_blob(r, i, 5, &len), len), "serial",
+			      (json_int_t)db_int(r, i, 4), "uid", hexj(uid, uid_len), "serial",
 			      (json_int_t)db_int(r, i, 6), "dac_serial", hexj(db_blob(r, i, 7, &len), 12), "dac_sha256",
 			      hexj(db_blob(r, i, 8, &len), 32), "time", (json_int_t)db_int(r, i, 9), "hsm",
 			      hexj(db_blob(r, i, 10, &len), 32), "hsm_seq", (json_int_t)db_int(r, i, 11), "factory",
@@ -201,6 +207,8 @@ int h_records(struct call *k)
 	return 0;
 }
 
+static int device_one(struct call *k);
+
 int h_devices(struct call *k)
 {
 	const char *serial = query_arg(k, "serial"), *uid = query_arg(k, "uid"), *dser = query_arg(k, "dac_serial");
@@ -212,6 +220,8 @@ int h_devices(struct call *k)
 	size_t i, np = 0, n;
 	int err;
 
+	if (k->n_segs > 1)
+		return device_one(k);
 	if (strcmp(k->method, "GET") || k->n_segs != 1)
 		return fail(k, 405, "method", "GET /v1/devices?serial=|uid=|dac_serial=");
 	if (k->who.role == ROLE_FACTORY)
@@ -267,4 +277,172 @@ int h_alerts(struct call *k)
 						      db_text(r, i, 3), "detail", db_text(r, i, 5)));
 	db_res_free(r);
 	return answer(k, 200, json_pack("{s:o}", "alerts", list));
+}
+
+/* ---- one device: its page (GET /v1/devices/{id}) and its label ---- */
+
+/* The columns after DEVICE_COLS that the device page needs. */
+#define DEVICE_MORE ", d.product_id, d.hsm_pk, v.name, p.pai_mode, b.version_id"
+#define DEVICE_MORE_FROM " JOIN versions v ON v.id = b.version_id"
+enum { DM_PRODUCT = 17, DM_HSM, DM_VERSION, DM_PAI_MODE, DM_VERSION_ID };
+
+static json_t *cert_json(const char *role, const uint8_t *der, size_t len)
+{
+	struct x509_info xi;
+
+	if (x509_info_parse(der, len, &xi) < 0)
+		return json_pack("{s:s, s:s}", "role", role, "error", "the stored certificate does not parse");
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "role", role, "subject", xi.subject, "issuer",
+			 xi.issuer, "serial", xi.serial, "not_before", (json_int_t)xi.not_before, "not_after",
+			 (json_int_t)xi.not_after, "sha256", hexj(xi.sha256, 32), "der", b64j(der, len));
+}
+
+/* The chain a device's DAC hangs from: the DAC (what the journal proved: serial and
+ * hash; the DAC itself stays with the device and the factory), the PAI the portal
+ * certified or the OEM uploaded for that HSM, and the portal's PAA (portal mode only:
+ * in offline mode the PAA is the OEM's own and the portal does not hold it). */
+static json_t *chain_json(struct call *k, struct db_res *r)
+{
+	json_t *chain = json_array();
+	struct db_res *pr = NULL;
+	const uint8_t *b;
+	uint8_t *paa = NULL;
+	size_t len = 0;
+
+	json_array_append_new(chain, json_pack("{s:s, s:o, s:o}", "role", "dac", "serial",
+					       hexj(db_blob(r, 0, 7, &len), 12), "sha256",
+					       hexj(db_blob(r, 0, 8, &len), 32)));
+	if (db_query(k->db, "SELECT der FROM pais WHERE product_id = ? AND hsm_pk = ?",
+		     (struct db_param[]){ DB_I(db_int(r, 0, DM_PRODUCT)), DB_I(db_int(r, 0, DM_HSM)) }, 2, &pr) == 0 &&
+	    db_rows(pr) == 1 && (b = db_blob(pr, 0, 0, &len)) && len)
+		json_array_append_new(chain, cert_json("pai", b, len));
+	db_res_free(pr);
+	if (!strcmp(db_text(r, 0, DM_PAI_MODE), "portal") && keys_paa_der(k->db, db_int(r, 0, 15), &paa, &len) == 0)
+		json_array_append_new(chain, cert_json("paa", paa, len));
+	free(paa);
+	return chain;
+}
+
+/* The serial text printed on the label: the version's serial prefix and the number,
+ * as the station made it (station/line.c). The prefix is in the signed bundle. */
+static int serial_text(struct call *k, int64_t version_id, int64_t oem_id, long long serial, char *out, size_t cap)
+{
+	struct db_res *r = NULL;
+	struct bundle *b = calloc(1, sizeof(*b));
+	uint8_t pub[WRIT_P256_PUB_LEN];
+	const uint8_t *msg;
+	size_t len = 0;
+	int err;
+
+	if (!b)
+		return WRIT_E_NOMEM;
+	if ((err = keys_pub(k->db, oem_id, KEY_WRIT, pub)) < 0 ||
+	    (err = db_query(k->db, "SELECT bundle FROM versions WHERE id = ?", (struct db_param[]){ DB_I(version_id) },
+			    1, &r)) < 0)
+		goto out;
+	err = WRIT_E_NOTFOUND;
+	if (db_rows(r) != 1 || !(msg = db_blob(r, 0, 0, &len)) ||
+	    (err = bundle_verify(msg, len, pub, b)) < 0)
+		goto out;
+	err = snprintf(out, cap, "%s%llu", b->serial_prefix, (unsigned long long)serial) >= (int)cap ? WRIT_E_TOOBIG : 0;
+out:
+	db_res_free(r);
+	free(b);
+	return err;
+}
+
+static int device_label(struct call *k, struct db_res *r)
+{
+	const char *qr, *manual;
+	char serial[64];
+	char *svg = NULL;
+	size_t len = 0;
+	json_t *rec;
+	int err;
+
+	if (db_isnull(r, 0, 13) || !(rec = json_loads(db_text(r, 0, 14), 0, NULL)))
+		return fail(k, 404, "not_found",
+			    "no label yet: the onboarding codes come with the factory's record of this device, which has not "
+			    "reached the portal; let the factory sync, then retry");
+	qr = json_string_value(json_object_get(rec, "qr"));
+	manual = json_string_value(json_object_get(rec, "manual"));
+	if ((err = serial_text(k, db_int(r, 0, DM_VERSION_ID), db_int(r, 0, 15), db_int(r, 0, 6), serial,
+			       sizeof(serial))) < 0) {
+		json_decref(rec);
+		return fail_db(k, err == WRIT_E_NOTFOUND || err == WRIT_E_BADSIG ? WRIT_E_IO : err, "label");
+	}
+	err = qr && manual ? matter_label_svg(qr, manual, serial, &svg, &len) : WRIT_E_INVAL;
+	json_decref(rec);
+	if (err == WRIT_E_NOMEM)
+		return fail(k, 500, "internal", "out of memory");
+	if (err < 0)
+		return fail(k, 409, "state", "this device's record holds no valid onboarding codes (QR, manual code), so "
+			    "there is no label to draw; see its record");
+	k->bytes = (uint8_t *)svg;
+	k->bytes_len = len;
+	k->content_type = "image/svg+xml";
+	k->status = 200;
+	return 0;
+}
+
+static int device_one(struct call *k)
+{
+	struct db_param p[5];
+	struct db_res *r = NULL, *hr = NULL;
+	const char *id = k->segs[1];
+	char sql[1024], *end;
+	long long v;
+	json_t *o, *hist;
+	const uint8_t *uid;
+	size_t i, len = 0;
+	int err, label = k->n_segs == 3 && !strcmp(k->segs[2], "label.svg");
+
+	if (strcmp(k->method, "GET") || (k->n_segs != 2 && !label))
+		return fail(k, 405, "method", "GET /v1/devices/{id} or /v1/devices/{id}/label.svg");
+	if (k->who.role == ROLE_FACTORY)
+		return forbid(k, "users");
+	/* digits only: strtoll alone would take " 1" and "+1" */
+	v = strspn(id, "0123456789") == strlen(id) ? strtoll(id, &end, 10) : -1;
+	if (!id[0] || v <= 0 || strlen(id) > 18)
+		return fail(k, 400, "bad_request", "a device id is the number the device search answered (\"id\")");
+	p[0] = DB_I(v);
+	reader_params(k, p + 1);
+	(void)!snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLS DEVICE_MORE DEVICE_FROM DEVICE_MORE_FROM " WHERE d.id = ?%s",
+			reader_clause);
+	if ((err = db_query(k->db, sql, p, 5, &r)) < 0)
+		return fail_db(k, err, "device");
+	if (db_rows(r) != 1) {
+		db_res_free(r);
+		return fail(k, 404, "not_found", "no such device (or not one of your products): search again");
+	}
+	if (label) {
+		err = device_label(k, r);
+		db_res_free(r);
+		return err;
+	}
+	o = device_json(r, 0);
+	if (!o) {
+		db_res_free(r);
+		return fail(k, 500, "internal", "out of memory");
+	}
+	json_object_set_new(o, "version", json_string(db_text(r, 0, DM_VERSION)));
+	json_object_set_new(o, "chain", chain_json(k, r));
+	/* every operation the portal knows on this chip (a DAC, a re-issue): its history */
+	uid = db_blob(r, 0, 5, &len);
+	p[0] = DB_B(uid, len);
+	p[1] = DB_I(db_int(r, 0, DM_PRODUCT));
+	hist = json_array();
+	if ((err = db_query(k->db, "SELECT " DEVICE_COLS DEVICE_FROM " WHERE d.uid = ? AND d.product_id = ? ORDER BY d.id"
+				   " LIMIT 100", p, 2, &hr)) < 0) {
+		json_decref(hist);
+		json_decref(o);
+		db_res_free(r);
+		return fail_db(k, err, "device history");
+	}
+	for (i = 0; i < db_rows(hr); i++)
+		json_array_append_new(hist, device_json(hr, i));
+	json_object_set_new(o, "operations", hist);
+	db_res_free(hr);
+	db_res_free(r);
+	return answer(k, 200, o);
 }

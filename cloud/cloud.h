@@ -163,6 +163,7 @@ int h_sync(struct call *k);
 int h_records(struct call *k);
 int h_devices(struct call *k);
 int h_alerts(struct call *k);
+int h_production(struct call *k);
 
 /* ---- metrics (metrics.c) ---- */
 /* Count one answered /v1 request (route: its first path segment) and its latency since

@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "cloud/cloud.h"
+#include "cloud/web.h"
 #include "host/log.h"
 #include "host/prom.h"
 
@@ -145,6 +146,7 @@ static const struct route routes[] = {
 	{ "records", h_records, 0, 0 },
 	{ "devices", h_devices, 0, 0 },
 	{ "alerts", h_alerts, 0, 0 },
+	{ "production", h_production, 0, 0 },
 };
 
 static const struct route *route_for(const char *url)
@@ -212,6 +214,10 @@ static enum MHD_Result send_call(struct MHD_Connection *conn, struct call *k)
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	/* an answer is data, never a page: a browser must not sniff, frame or run it */
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
 	ret = MHD_queue_response(conn, k->status ? k->status : 500, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -244,6 +250,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		const char *cl;
 		if (!strcmp(url, "/metrics")) /* outside /v1: Prometheus' convention (metrics.c) */
 			return (enum MHD_Result)cmetrics_handle(s->c, conn, method);
+		if (!rt && strncmp(url, "/v1/", 4) && strcmp(url, "/v1"))
+			return web_serve(conn, url, method) == MHD_YES ? MHD_YES : MHD_NO; /* the dashboard */
 		if (!rt)
 			return quick(conn, 404, "not_found", "no such endpoint (the API lives under /v1/: docs/cloud-api.md)");
 		q = calloc(1, sizeof(*q));

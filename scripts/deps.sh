@@ -12,6 +12,7 @@ pkgs=(
   python3-cbor2 python3-cryptography python3-yaml zbar-tools
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
   postgresql libpq-dev wrk
+  chromium
 )
 
 missing=()
@@ -20,6 +21,15 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
+
+# node and npm for the dashboard's browser test (playwright-core, scripts/browser-deps.sh):
+# Debian's nodejs and npm, unless a node with npm is already installed (another
+# distribution's nodejs package ships its own npm and conflicts with Debian's).
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  for p in nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#pkgs[@]} packages present"

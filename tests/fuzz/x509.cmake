@@ -9,3 +9,8 @@ writ_fuzz(fuzz_matter_cert
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_matter_cert.c
   LIBS writ_crypto
   SEEDS ${CMAKE_CURRENT_LIST_DIR}/seeds/matter_cert)
+
+writ_fuzz(fuzz_x509_info
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_x509_info.c
+  LIBS writ_crypto
+  SEEDS ${CMAKE_CURRENT_LIST_DIR}/seeds/matter_cert)

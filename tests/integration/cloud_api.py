@@ -112,10 +112,53 @@ def b64(b):
     return base64.b64encode(b).decode()
 
 
+# The dashboard's own files outside /v1: types, security headers, revalidation, and
+# what else a browser or a scanner may ask for.
+def dashboard_files():
+    def raw(method, path, headers=None):
+        r = urllib.request.Request(URL + path, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(r, timeout=30) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+    want = {"/": "text/html", "/app.js": "text/javascript", "/app.css": "text/css", "/favicon.svg": "image/svg+xml"}
+    for path, ctype in want.items():
+        st, h, b = raw("GET", path)
+        csp = h.get("Content-Security-Policy", "")
+        check(f"dashboard {path}: {ctype} with CSP, nosniff, DENY, ETag", st == 200 and h.get("Content-Type", "")
+              .startswith(ctype) and "script-src 'self'" in csp and "unsafe" not in csp and
+              h.get("X-Content-Type-Options") == "nosniff" and h.get("X-Frame-Options") == "DENY" and
+              h.get("ETag") and h.get("Cache-Control") == "no-cache" and len(b) > 50, f"{st} {dict(h)}")
+    st, h, _ = raw("GET", "/app.js")
+    st2, _, b2 = raw("GET", "/app.js", {"If-None-Match": h.get("ETag", "")})
+    check("dashboard: If-None-Match with its ETag is 304", st2 == 304 and b2 == b"", str(st2))
+    st, h, b = raw("GET", "/")
+    check("the page loads no inline script", b"<script>" not in b and b"onclick" not in b and b"style=" not in b)
+    st, h, _ = raw("HEAD", "/app.css")
+    check("HEAD of a file", st == 200, str(st))
+    for path in ("/nope", "/index.htm", "/app.js/x", "/..%2fcloud.db", "/%2e%2e/etc/passwd", "//app.js",
+                 "/" + "a" * 600, "/v1", "/v2/me", "/web/app.js"):
+        st, h, _ = raw("GET", path)
+        check(f"dashboard: {path[:40]!r} is 404 with the headers", st == 404 and h.get("X-Content-Type-Options") == "nosniff"
+              and "default-src 'none'" in h.get("Content-Security-Policy", ""), f"{st} {dict(h)}")
+    # libmicrohttpd decodes %00 into the path, which then ends there: the same file or none
+    st, h, b = raw("GET", "/app.js%00")
+    check("dashboard: '/app.js%00' is that file or nothing", st in (200, 404), str(st))
+    for m in ("POST", "PUT", "DELETE"):
+        st, h, _ = raw(m, "/")
+        check(f"dashboard: {m} / is 405", st == 405 and "GET" in h.get("Allow", ""), str(st))
+    st, h, _ = raw("GET", "/v1/health")
+    check("API answers carry nosniff, DENY and a CSP too", h.get("X-Content-Type-Options") == "nosniff" and
+          h.get("X-Frame-Options") == "DENY" and "default-src 'none'" in h.get("Content-Security-Policy", ""), str(dict(h)))
+
+
 def main():
     oem, sec, odm = TOK["oem"], TOK["sec"], TOK["odm"]
     oem2, odm2 = TOK["oem2"], TOK["odm2"]
     now = int(time.time())
+
+    dashboard_files()
 
     # ---- OEM sets up ----
     st, a = req("GET", "/v1/me", oem)
@@ -429,6 +472,7 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     check("device search by UID", st == 200 and len(a["devices"]) == 1 and a["devices"][0]["result"] == "ok", str(a))
     st, a = req("GET", "/v1/devices?uid=" + uids[0], oem2)
     check("another OEM cannot find it", st == 200 and a["devices"] == [], str(a))
+    dashboard_reads(oem, odm, oem2, odm2, ftok, devs["records"], uids)
 
     # ---- revocation: quota returns only with the HSM's signed acknowledgement ----
     b2 = made[0]
@@ -485,6 +529,61 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     json_fuzz(tokens, hsm)
 
 
+# The dashboard's reads: a device's page and label, production per factory over time,
+# and garbage in each of their path segments and query arguments.
+def dashboard_reads(oem, odm, oem2, odm2, ftok, recs, uids):
+    d0 = recs[0]
+    st, d = req("GET", f"/v1/devices/{d0['id']}", odm)
+    expect("the device page for the invited ODM", st, 200, d)
+    roles = [c.get("role") for c in d.get("chain", [])]
+    check("its chain: the DAC from the journal, the HSM's PAI and the portal's PAA", roles == ["dac", "pai", "paa"]
+          and d["chain"][0]["sha256"] == d0["dac_sha256"] and "PAI" in d["chain"][1].get("subject", "")
+          and d["chain"][1].get("issuer") == d["chain"][2].get("subject"), str(d.get("chain"))[:400])
+    check("its UID whole (16 bytes) and its operations", len(d.get("uid", "")) == 32 and d["uid"] == uids[0]
+          and [o["id"] for o in d.get("operations", [])] == [d0["id"]] and d.get("version") == "1.0.0", str(d)[:300])
+    for who, tok in (("another OEM", oem2), ("another ODM", odm2)):
+        st, a = req("GET", f"/v1/devices/{d0['id']}", tok)
+        expect(f"{who} cannot open the device", st, 404, a, "not_found")
+        st, a = req("GET", f"/v1/devices/{d0['id']}/label.svg", tok)
+        expect(f"{who} cannot read its label", st, 404, a, "not_found")
+    st, a = req("GET", f"/v1/devices/{d0['id']}/label.svg", oem)
+    expect("a record whose QR is not a Matter payload makes no label", st, 409, a, "state")
+    for bad in ("0", "-1", "abc", "1x", "99999999999999999999", "%00", "1%2F2", "%201", "+1", "0x1"):
+        st, a = req("GET", f"/v1/devices/{bad}", oem)
+        check(f"device id {bad!r}: refused", st in (400, 404, 405) and isinstance(a, dict) and a.get("code"), f"{st} {a}")
+    st, a = req("GET", "/v1/devices/999999", oem)
+    expect("an unknown device", st, 404, a, "not_found")
+    st, a = req("GET", f"/v1/devices/{d0['id']}/other", oem)
+    expect("an unknown device sub-path", st, 405, a, "method")
+    st, a = req("POST", f"/v1/devices/{d0['id']}", oem, {})
+    check("POST to a device: refused before it is read", st in (405, 413), f"{st} {a}")
+    st, a = req("GET", f"/v1/devices/{d0['id']}", ftok)
+    expect("a factory credential does not read device pages", st, 403, a, "forbidden")
+    # production per factory over time
+    now = int(time.time())
+    st, p = req("GET", f"/v1/production?since={now - 3600}&bucket=60", oem)
+    ok = expect("production per factory, per minute", st, 200, p)
+    f = ok.get("factories", [])
+    check("5 devices at foxy-sz1, in buckets of 60 s from a bucket start", len(f) == 1 and f[0]["factory"] == "foxy-sz1"
+          and sum(n for _, n in f[0]["points"]) == 5 and f[0]["devices"] == 5 and f[0]["awaiting_record"] == 0
+          and all(t % 60 == 0 and t >= ok["since"] for t, _ in f[0]["points"]) and ok["since"] % 60 == 0, str(ok))
+    st, p = req("GET", "/v1/production", odm)
+    check("the ODM sees the same production (default window)", st == 200 and
+          sum(n for x in p["factories"] for _, n in x["points"]) == 5, str(p))
+    for tok in (oem2, odm2):
+        st, p = req("GET", "/v1/production", tok)
+        check("other tenants see no production", st == 200 and p["factories"] == [], str(p))
+    for q in ("bucket=0", "bucket=59", "bucket=abc", "bucket=", "bucket=2678401", "since=-1", f"since={now + 100}",
+              "since=0&bucket=60", "since=1x", "since=99999999999999999999", "bucket=60&since=%00", "since=%2B5",
+              "bucket=%2060"):
+        st, a = req("GET", "/v1/production?" + q, oem)
+        expect(f"production?{q}", st, 400, a, "bad_request")
+    st, a = req("POST", "/v1/production", oem, {})
+    check("a body to /v1/production: 413 before it is read", st == 413, f"{st} {a}")
+    st, a = req("GET", "/v1/production", ftok)
+    expect("a factory credential does not read production", st, 403, a, "forbidden")
+
+
 # Every endpoint, every caller: the roles not listed must be refused (401 without a
 # token, 403 for a role that may never, 404 for an object of another tenant). The roles
 # listed must get past authorization (the bodies are chosen so that this changes
@@ -525,6 +624,9 @@ def authz_matrix(t, hsm, b1, b2):
         ("GET", "/v1/records", None, users),
         ("GET", "/v1/devices?serial=1", None, users),
         ("GET", "/v1/alerts", None, {"oem-admin", "oem-security", "other-oem"}),
+        ("GET", "/v1/devices/1", None, lamp),
+        ("GET", "/v1/devices/1/label.svg", None, lamp),
+        ("GET", "/v1/production", None, users),
         ("GET", "/v1/sync/writs?since=0", None, {"factory"}),
         ("GET", "/v1/sync/bundles/" + "00" * 32, None, {"factory"}),
         ("GET", f"/v1/sync/hsms/{hsm}/cursor", None, {"factory"}),

@@ -12,3 +12,10 @@ writ_test(test_matter_cert
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_matter_cert.c
   LIBS writ_crypto
   LABELS hsm)
+
+# What the dashboard shows of a certificate (lib/crypto/x509_info.c): the SDK's PAI,
+# and garbage of every kind.
+writ_test(test_x509_info
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_x509_info.c
+  LIBS writ_crypto
+  LABELS "hsm;cloud")
