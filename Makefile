@@ -45,6 +45,7 @@ demo: deps build
 	@bash scripts/demo.sh
 
 demo-clean:
+	@if [ -f demo-run/cloud.pid ]; then kill "$$(cat demo-run/cloud.pid)" 2>/dev/null || true; fi
 	rm -rf demo-run
 
 bench-hsm: deps build

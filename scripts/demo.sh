@@ -23,6 +23,7 @@ step() { n=$((n + 1)); printf '\033[1m%2d. %s\033[0m\n' "$n" "$*"; }
 quiet() { "$@" >>"$run/demo.log" 2>&1; }
 json() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+if [ -f "$run/cloud.pid" ]; then kill "$(cat "$run/cloud.pid")" 2>/dev/null || true; fi # a previous demo's portal
 rm -rf "$run"
 mkdir -p "$run"
 cd "$run"
@@ -184,13 +185,27 @@ uid=$(basename "$first" .png)
 step "One device, as the portal knows it:"
 as oem device find --uid "$uid" | head -n 1 | tr ' ' '\n' | grep -E '^(serial|uid|dac_serial|station|line|qr|manual|result)=' |
 	sed 's/^/    /' 
+# The portal stays up for the dashboard; `make demo-clean` stops it.
+stop_cloud_for_good=0
+[ "${DEMO_KEEP_PORTAL:-1}" = 1 ] || stop_cloud_for_good=1
+if [ "$stop_cloud_for_good" = 0 ]; then
+	kill "$CLOUD_PID" 2>/dev/null || true
+	wait "$CLOUD_PID" 2>/dev/null || true
+	setsid "$bin/writ-cloud" serve --db sqlite:cloud/cloud.db --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 </dev/null &
+	echo $! >cloud.pid
+	disown
+	wait_url "$WRIT_CLOUD_URL/v1/health"
+fi
 cat <<MSG
 
 Look at:
+  the dashboard            $WRIT_CLOUD_URL/  (left running; sign in with a token:
+                             OEM admin alice: $(cat tokens/oem)
+                             ODM engineer bob: $(cat tokens/odm))
   $run/records.csv         every device as the portal verified it (serial, UID, DAC, station, QR)
   $run/labels-L1/          each device's onboarding label (PNG/SVG), DAC and the PAI
   $run/hsm/journal         the edge HSM's signed journal (writ-hsmd verify-journal --state $run/hsm)
   $run/*.log               what each program said (cloud, factory, stations, HSM)
-  the portal's API          $WRIT_CLOUD_URL (stopped with the demo; tokens in $run/tokens/)
-Remove it all with: make demo-clean
+  the portal's API          $WRIT_CLOUD_URL (tokens in $run/tokens/)
+Stop the portal and remove it all with: make demo-clean
 MSG
