@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "hsm/server.h"
 #include "host/conf.h"
 #include "host/file.h"
+#include "host/harden.h"
 #include "host/log.h"
 #include "wire/cbu.h"
 #include "wire/enrol.h"
@@ -32,6 +32,7 @@
 struct opts {
 	const char *state, *pin_file, *so_pin_file, *factory, *oem_key, *socket, *out;
 	long long tolerance, time_offset;
+	int no_seccomp;
 	struct token_conf tc;
 	struct server srv;
 };
@@ -43,11 +44,13 @@ static void usage(FILE *f)
 		   "                 [--token LABEL] [--module PKCS11.so] [--pin-file F] [--so-pin-file F]\n"
 		   "                 [--tolerance SECONDS]\n"
 		   "  writ-hsmd serve --state DIR [--socket PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
-		   "                 [--pin-file F] [--workers N]\n"
+		   "                 [--pin-file F] [--workers N] [--no-seccomp]\n"
 		   "  writ-hsmd enrolment --state DIR --out FILE\n"
 		   "  writ-hsmd verify-journal --state DIR\n"
 		   "The user PIN comes from --pin-file or $WRIT_HSM_PIN; the SO PIN (only to create a new\n"
-		   "token) from --so-pin-file or $WRIT_HSM_SO_PIN.\n");
+		   "token) from --so-pin-file or $WRIT_HSM_SO_PIN.\n"
+		   "serve confines itself with a seccomp allow-list once the token is open (no network\n"
+		   "sockets; anything outside the list kills it); --no-seccomp is for debugging only.\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -60,7 +63,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "out", required_argument, 0, 'o' },	 { "tolerance", required_argument, 0, 'T' },
 		{ "allow-uid", required_argument, 0, 'u' }, { "allow-gid", required_argument, 0, 'g' },
 		{ "time-offset", required_argument, 0, 'O' }, { "workers", required_argument, 0, 'W' },
-		{ "help", no_argument, 0, 'h' },
+		{ "no-seccomp", no_argument, 0, 'N' }, { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -79,6 +82,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'k': o->oem_key = optarg; break;
 		case 'S': o->socket = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'N': o->no_seccomp = 1; break;
 		case 'T':
 		case 'W':
 		case 'O':
@@ -260,6 +264,8 @@ static int cmd_serve(struct opts *o)
 			return 2;
 		o->socket = sock;
 	}
+	if (harden_mlock(pin, sizeof(pin)) < 0)
+		log_warn("cannot lock the PIN buffer in RAM (RLIMIT_MEMLOCK); going on");
 	if (p11_pin_load(o->pin_file, "WRIT_HSM_PIN", pin) < 0) {
 		fprintf(stderr, "writ-hsmd serve: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
 		return 2;
@@ -274,10 +280,23 @@ static int cmd_serve(struct opts *o)
 		free(h);
 		return 1;
 	}
+	/* the loaded writs hold their product secrets in clear: never in swap */
+	if (harden_mlock(h->writs, HSM_MAX_WRITS * sizeof(*h->writs)) < 0)
+		log_warn("cannot lock the writ table (%zu KiB) in RAM: raise RLIMIT_MEMLOCK (LimitMEMLOCK=); going on",
+			 HSM_MAX_WRITS * sizeof(*h->writs) / 1024);
 	if (path_join(path, sizeof(path), o->state, "enrolment.cbor") == 0 &&
 	    file_read(path, ENROL_MAX, &bundle, &bundle_len) == 0) {
 		o->srv.enrolment = bundle;
 		o->srv.enrolment_len = bundle_len;
+	}
+	/* Start-up is over: the token is open, the journal replayed, the files read. From
+	 * here the daemon needs files, threads and AF_UNIX sockets (the listener is bound
+	 * by server_run under the filter: AF_UNIX is allowed), nothing else. */
+	if (harden_seccomp(HARDEN_PROFILE_HSMD, o->no_seccomp) < 0) {
+		hsm_close(h);
+		free(h);
+		free(bundle);
+		return 1;
 	}
 	o->srv.hsm = h;
 	err = server_run(&o->srv, o->socket);
@@ -335,8 +354,8 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	log_init("writ-hsmd", getenv("WRIT_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	/* no core dumps of a process that holds session secrets */
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* no core dumps or same-uid ptrace of a process that holds session secrets */
+	harden_process();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
