@@ -5,3 +5,8 @@ writ_shell_test(harden_hsmd
   SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_hsmd.sh
   LABELS hardening hsm
   TIMEOUT 180)
+# harden_units: dist/systemd units verified and scored by systemd-analyze, users by sysusers.
+writ_shell_test(harden_units
+  SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_units.sh
+  LABELS hardening
+  TIMEOUT 120)
