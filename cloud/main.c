@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "base/ct.h"
 #include "cloud/cloud.h"
+#include "host/harden.h"
 #include "host/log.h"
 #include "p11/p11.h"
 
@@ -29,7 +29,7 @@
 struct opts {
 	const char *db, *listen, *pin_file, *so_pin_file, *token, *module, *kind, *name, *user, *role;
 	unsigned threads;
-	int verbose;
+	int verbose, no_seccomp;
 };
 
 static void usage(FILE *f)
@@ -37,7 +37,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage:\n"
 		   "  writ-cloud init    --db URL [--token LABEL] [--module SO]\n"
 		   "  writ-cloud org add --db URL --kind oem|odm --name ORG --user NAME [--role ROLE]\n"
-		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose]\n"
+		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose] [--no-seccomp]\n"
 		   "URL: sqlite:PATH or postgresql://... (also $WRIT_CLOUD_DB).\n"
 		   "The token PIN comes from --pin-file F or $WRIT_CLOUD_PIN; init creates the token when it is\n"
 		   "missing, with an SO PIN from --so-pin-file F or $WRIT_CLOUD_SO_PIN. The token is \"%s\" in the\n"
@@ -56,7 +56,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "kind", required_argument, 0, 'k' },	  { "name", required_argument, 0, 'n' },
 		{ "user", required_argument, 0, 'u' },	  { "role", required_argument, 0, 'r' },
 		{ "threads", required_argument, 0, 'T' }, { "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
+		{ "no-seccomp", no_argument, 0, 'N' },	  { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -79,6 +80,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'r': o->role = optarg; break;
 		case 'T': o->threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'v': o->verbose = 1; break;
+		case 'N': o->no_seccomp = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -272,6 +274,13 @@ static int do_serve(struct opts *o)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* start-up is over: token open, store reachable, listening */
+	if (harden_seccomp(HARDEN_PROFILE_NET, o->no_seccomp) < 0) {
+		cloud_serve_stop(s);
+		db_pool_free(c.pool);
+		p11_close(c.p11);
+		return 1;
+	}
 	printf("writ-cloud listening on http://%s:%u (%s store)\n", host, cloud_serve_port(s),
 	       c.kind == DB_POSTGRES ? "postgresql" : "sqlite");
 	fflush(stdout);
@@ -288,8 +297,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	const char *cmd;
 
-	prctl(PR_SET_DUMPABLE, 0);
 	log_init("writ-cloud", LOG_LVL_INFO);
+	harden_process();
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
