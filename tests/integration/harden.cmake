@@ -10,3 +10,9 @@ writ_shell_test(harden_units
   SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_units.sh
   LABELS hardening
   TIMEOUT 120)
+# harden_secrets: secrets-lint.py over the source, then a line with known PINs, tokens
+# and an OTA secret; every log, output, store and argv searched for them.
+writ_shell_test(harden_secrets
+  SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_secrets.sh
+  LABELS hardening
+  TIMEOUT 300)
