@@ -16,3 +16,9 @@ writ_shell_test(harden_secrets
   SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_secrets.sh
   LABELS hardening
   TIMEOUT 300)
+# harden_rollback: snapshot, provision, restore: refused with the TPM NV counter (swtpm),
+# units given back with the `none` fallback (the cloud's fork alert: factory_sync part D).
+writ_shell_test(harden_rollback
+  SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_rollback.sh
+  LABELS hardening hsm
+  TIMEOUT 300)
