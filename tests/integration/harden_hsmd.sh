@@ -17,7 +17,7 @@ if ! command -v setpriv >/dev/null; then
 fi
 hsm_setup
 ASAN=0
-if nm "$HSMD" 2>/dev/null | grep -q __asan_init; then
+if [[ $(nm -D "$HSMD" 2>/dev/null) == *__asan_init* ]]; then
 	ASAN=1
 fi
 
@@ -99,7 +99,11 @@ wait "$CTL" 2>/dev/null || true
 check "/proc/PID/limits: no core files (RLIMIT_CORE 0)" \
 	"$(awk '/^Max core file size/ {print $5 "/" $6}' "/proc/$PID/limits")" = "0/0"
 vmlck=$(awk '/^VmLck:/ {print $2}' "$st")
-check "the writ table and PIN buffers are locked in RAM (VmLck ${vmlck} kB)" "${vmlck:-0}" -gt 0
+if ((ASAN)); then
+	echo "skip: VmLck (AddressSanitizer turns mlock into a no-op)"
+else
+	check "the writ table and PIN buffers are locked in RAM (VmLck ${vmlck} kB)" "${vmlck:-0}" -gt 0
+fi
 stop_hsmd hsm TERM
 check "writ-hsmd exits 0 on SIGTERM under the filter" "$HSMD_RC" = 0
 run "$WRIT_BIN/writ-hsmd" verify-journal --state hsm

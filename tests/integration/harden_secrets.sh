@@ -68,7 +68,7 @@ check "argv was sampled from writ processes ($(sort -u argv.txt | grep -c .) dis
 for who in "writ-factory" "writ-station"; do
 	f=fac/factory.log
 	[[ $who == writ-station ]] && f=station.err
-	if nm "$WRIT_BIN/writ-hsmd" 2>/dev/null | grep -q __asan_init; then
+	if [[ $(nm -D "$WRIT_BIN/writ-hsmd" 2>/dev/null) == *__asan_init* ]]; then
 		check_grep "$who ran without seccomp only because of ASan" "seccomp: not installed: this is an AddressSanitizer build" "$f"
 	else
 		check_grep "$who ran under its seccomp allow-list" "seccomp: net allow-list installed" "$f"
@@ -102,7 +102,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 check "writ-cloud listens" -n "$port"
-if nm "$WRIT_BIN/writ-cloud" 2>/dev/null | grep -q __asan_init; then
+if [[ $(nm -D "$WRIT_BIN/writ-cloud" 2>/dev/null) == *__asan_init* ]]; then
 	check_grep "writ-cloud ran without seccomp only because of ASan" "seccomp: not installed: this is an AddressSanitizer build" cloud.log
 else
 	check_grep "writ-cloud runs under its seccomp allow-list" "seccomp: net allow-list installed" cloud.log
