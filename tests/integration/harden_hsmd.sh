@@ -11,6 +11,10 @@
 # (WRIT_SECCOMP_SELFTEST=kill tries execve). --no-seccomp is the negative control.
 source "${WRIT_SRC:?WRIT_SRC must point at the source tree}/tests/integration/hsm_lib.sh"
 
+if [[ $(id -u) -ne 0 ]]; then
+	echo "FAIL: harden_hsmd runs writ-hsmd as a dedicated user (nobody) and needs root for that" >&2
+	exit 1
+fi
 if ! command -v setpriv >/dev/null; then
 	echo "FAIL: setpriv (util-linux) is needed to run writ-hsmd as a dedicated user" >&2
 	exit 1
