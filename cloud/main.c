@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "base/ct.h"
 #include "cloud/cloud.h"
+#include "host/harden.h"
 #include "host/log.h"
 #include "p11/p11.h"
 
@@ -30,7 +30,7 @@ struct opts {
 	const char *db, *listen, *pin_file, *so_pin_file, *token, *module, *kind, *name, *user, *role;
 	const char *metrics_token_file;
 	unsigned threads;
-	int verbose;
+	int verbose, no_seccomp;
 };
 
 static void usage(FILE *f)
@@ -39,7 +39,7 @@ static void usage(FILE *f)
 		   "  writ-cloud init    --db URL [--token LABEL] [--module SO] [--pin-file F] [--so-pin-file F]\n"
 		   "  writ-cloud org add --db URL --kind oem|odm --name ORG --user NAME [--role ROLE]\n"
 		   "                     [--token LABEL] [--module SO] [--pin-file F]\n"
-		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose]\n"
+		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose] [--no-seccomp]\n"
 		   "                     [--token LABEL] [--module SO] [--pin-file F] [--metrics-token-file F]\n"
 		   "  writ-cloud --help\n"
 		   "\n"
@@ -74,6 +74,9 @@ static void usage(FILE *f)
 		   "                      else $WRIT_CLOUD_METRICS_TOKEN; neither: /metrics answers 404. No\n"
 		   "                      tenant's API token can read /metrics: it spans every tenant.\n"
 		   "  --verbose           serve: log every request at debug level\n"
+		   "  --no-seccomp        serve: do not confine the process with its seccomp allow-list\n"
+		   "                      (debugging only; the filter is installed once the store, the\n"
+		   "                      token and the socket are open)\n"
 		   "  --help              this page\n"
 		   "\n"
 		   "Environment:\n"
@@ -114,7 +117,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "user", required_argument, 0, 'u' },	  { "role", required_argument, 0, 'r' },
 		{ "threads", required_argument, 0, 'T' }, { "verbose", no_argument, 0, 'v' },
 		{ "metrics-token-file", required_argument, 0, 'M' },
-		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
+		{ "no-seccomp", no_argument, 0, 'N' },	  { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -138,6 +142,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'T': o->threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'v': o->verbose = 1; break;
 		case 'M': o->metrics_token_file = optarg; break;
+		case 'N': o->no_seccomp = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -367,6 +372,13 @@ static int do_serve(struct opts *o)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* start-up is over: token open, store reachable, listening */
+	if (harden_seccomp(HARDEN_PROFILE_NET, o->no_seccomp) < 0) {
+		cloud_serve_stop(s);
+		db_pool_free(c.pool);
+		p11_close(c.p11);
+		return 1;
+	}
 	printf("writ-cloud listening on http://%s:%u (%s store)\n", host, cloud_serve_port(s),
 	       c.kind == DB_POSTGRES ? "postgresql" : "sqlite");
 	fflush(stdout);
@@ -383,8 +395,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	const char *cmd;
 
-	prctl(PR_SET_DUMPABLE, 0);
 	log_init("writ-cloud", LOG_LVL_INFO);
+	harden_process();
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -29,6 +29,7 @@
 #include "factory/metrics.h"
 #include "host/conf.h"
 #include "host/file.h"
+#include "host/harden.h"
 #include "host/log.h"
 #include "web/httpc.h"
 #include "wire/writ.h"
@@ -39,6 +40,7 @@ struct opts {
 	size_t n_hsm;
 	struct cloud_cmd cloud; /* --cloud, --code, --code-file, --out, --token-out, --cloud-token-file, --force */
 	unsigned sync_interval;
+	int no_seccomp;
 };
 
 static void usage(FILE *f)
@@ -48,6 +50,7 @@ static void usage(FILE *f)
 		   "  writ-factory serve --state DIR --listen HOST:PORT --hsm SOCKET [--hsm SOCKET]...\n"
 		   "                     [--drop DIR] [--webhook URL]\n"
 		   "                     [--cloud URL --cloud-token-file FILE [--sync-interval SECONDS]]\n"
+		   "                     [--no-seccomp]   (debugging only: serve confines itself otherwise)\n"
 		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
 		   "  writ-factory station list --state DIR\n"
 		   "  writ-factory station revoke --state DIR ID\n"
@@ -128,6 +131,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "line", 1, 0, 'L' },	 { "role", 1, 0, 'r' },	   { "help", 0, 0, 'h' },    { "cloud", 1, 0, 'C' },
 		{ "code", 1, 0, 'c' },	 { "code-file", 1, 0, 'F' }, { "out", 1, 0, 'o' }, { "token-out", 1, 0, 'T' },
 		{ "cloud-token-file", 1, 0, 't' }, { "sync-interval", 1, 0, 'i' }, { "force", 0, 0, 'x' },
+		{ "no-seccomp", 0, 0, 'N' },
 		{ 0, 0, 0, 0 }
 	};
 	char *end;
@@ -169,6 +173,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			}
 			o->hsm[o->n_hsm++] = optarg;
 			break;
+		case 'N': o->no_seccomp = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -465,6 +470,10 @@ static int cmd_serve(struct opts *o)
 	factory_drop_scan(f);
 	if (http_start(f, host, port, &http) < 0)
 		goto out_curl;
+	/* start-up is over: store open, HSMs reached, listening; threads made from here on
+	 * inherit the filter */
+	if (harden_seccomp(HARDEN_PROFILE_NET, o->no_seccomp) < 0)
+		goto out_http;
 	if (f->webhook) {
 		if (pthread_create(&webhook_thread, NULL, webhook_main, f) != 0) {
 			log_error("cannot start the webhook thread");
@@ -520,6 +529,7 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	log_init("writ-factory", getenv("WRIT_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	harden_process();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -55,6 +55,9 @@ struct journal {
 	uint64_t file_end;      /* file offset where the next frame is written */
 	uint64_t inflight_len;  /* bytes the commit leader is writing at file_end, lock released */
 	uint64_t alloc_end;     /* the file's size: file_end..alloc_end holds zeros */
+	/* rollback anchor (hsm/anchor.h): told each new durable length before waiters wake */
+	journal_anchor_fn anchor;
+	void *anchor_ctx;
 };
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -515,6 +518,9 @@ static int wait_durable(struct journal *j, uint64_t seq)
 			err = write_all(j->fd, batch, len, off);
 		if (!err && fdatasync(j->fd) < 0)
 			err = WRIT_E_IO;
+		/* only the leader calls it, so calls are serialised; a failure fails the journal */
+		if (!err && j->anchor)
+			err = j->anchor(j->anchor_ctx, last + 1);
 		free(batch);
 		pthread_mutex_lock(&j->lock);
 		j->committing = 0;
@@ -631,6 +637,14 @@ int journal_checkpoint_now(struct journal *j, int64_t now, uint64_t *ret_next, u
 	}
 	pthread_mutex_unlock(&j->lock);
 	return err < 0 ? err : wrote;
+}
+
+void journal_set_anchor(struct journal *j, journal_anchor_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&j->lock);
+	j->anchor = fn;
+	j->anchor_ctx = ctx;
+	pthread_mutex_unlock(&j->lock);
 }
 
 uint64_t journal_next_seq(struct journal *j)

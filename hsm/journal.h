@@ -91,6 +91,12 @@ WRIT_MUST_CHECK int journal_checkpoint_now(struct journal *j, int64_t now, uint6
 					   uint64_t *ret_checkpoint);
 
 /* Durable entries: next sequence number, and the latest time recorded. */
+/* Called by the commit leader after each batch is on disk and before anyone waiting for
+ * it is answered, with the new durable length (every seq below next). Non-zero fails the
+ * journal like a disk error. Set once, before serving; fn NULL removes it. */
+typedef int (*journal_anchor_fn)(void *ctx, uint64_t next);
+void journal_set_anchor(struct journal *j, journal_anchor_fn fn, void *ctx);
+
 uint64_t journal_next_seq(struct journal *j);
 int64_t journal_max_time(struct journal *j);
 

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/ct.h"
+#include "hsm/anchor.h"
 #include "crypto/csr.h"
 #include "crypto/ec.h"
 #include "hsm/hsmd.h"
@@ -23,6 +23,7 @@
 #include "hsm/server.h"
 #include "host/conf.h"
 #include "host/file.h"
+#include "host/harden.h"
 #include "host/log.h"
 #include "wire/cbu.h"
 #include "wire/enrol.h"
@@ -31,7 +32,9 @@
 
 struct opts {
 	const char *state, *pin_file, *so_pin_file, *factory, *oem_key, *socket, *out;
+	const char *counter, *tcti; /* rollback anchor: none|tpm, and the TPM's TCTI */
 	long long tolerance, time_offset;
+	int no_seccomp;
 	struct token_conf tc;
 	struct server srv;
 };
@@ -41,9 +44,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage:\n"
 		   "  writ-hsmd init --state DIR --factory ID --oem-key WRIT-SIGNING-PUB.pem\n"
 		   "                 [--token LABEL] [--module PKCS11.so] [--pin-file F] [--so-pin-file F]\n"
-		   "                 [--tolerance SECONDS]\n"
+		   "                 [--tolerance SECONDS] [--counter none|tpm [--tpm-tcti CONF]]\n"
 		   "  writ-hsmd serve --state DIR [--socket PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
 		   "                 [--pin-file F] [--workers N] [--token LABEL] [--module PKCS11.so]\n"
+		   "                 [--no-seccomp] [--tpm-tcti CONF]\n"
 		   "  writ-hsmd enrolment --state DIR --out FILE\n"
 		   "  writ-hsmd verify-journal --state DIR\n"
 		   "  writ-hsmd --help\n"
@@ -54,8 +58,8 @@ static void usage(FILE *f)
 		   "local Unix socket, to writ-factory and the `writ hsm` commands.\n"
 		   "\n"
 		   "Commands:\n"
-		   "  init            create the token if needed, three non-extractable P-256 keys in it\n"
-		   "                  (identity, key agreement, PAI), the journal, hsmd.conf and\n"
+		   "  init            create the token if needed, four non-extractable P-256 keys in it\n"
+		   "                  (identity, key agreement, PAI, debug delegate), the journal, hsmd.conf and\n"
 		   "                  enrolment.cbor (send it to the OEM, or `writ-factory enrol` it)\n"
 		   "  serve           verify the journal, then answer on the socket until SIGTERM (which\n"
 		   "                  writes a checkpoint)\n"
@@ -78,6 +82,12 @@ static void usage(FILE *f)
 		   "  --allow-gid GID     serve: also let this group (repeatable)\n"
 		   "  --workers N         serve: requests worked on at once, 1..16 (default 2 x CPUs)\n"
 		   "  --out FILE          enrolment: where to write the bundle\n"
+		   "  --counter none|tpm  init: anchor the journal's head in a TPM 2.0 NV counter (tpm: a\n"
+		   "                      restored older state directory is refused at start; rollback-proof\n"
+		   "                      quota) or not (none, the default: the cloud detects the fork)\n"
+		   "  --tpm-tcti CONF     the tpm2-tss TCTI (default " ANCHOR_DEFAULT_TCTI "), kept in DIR/tpm.tcti\n"
+		   "  --no-seccomp        serve: do not confine the daemon with its seccomp allow-list (no\n"
+		   "                      network sockets; anything outside the list kills it); debugging only\n"
 		   "  --time-offset S     tests only: shift the daemon's clock by S seconds, as changing\n"
 		   "                      the system clock would\n"
 		   "  --help              this page\n"
@@ -118,7 +128,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "out", required_argument, 0, 'o' },	 { "tolerance", required_argument, 0, 'T' },
 		{ "allow-uid", required_argument, 0, 'u' }, { "allow-gid", required_argument, 0, 'g' },
 		{ "time-offset", required_argument, 0, 'O' }, { "workers", required_argument, 0, 'W' },
-		{ "help", no_argument, 0, 'h' },
+		{ "no-seccomp", no_argument, 0, 'N' }, { "help", no_argument, 0, 'h' },
+		{ "counter", required_argument, 0, 'C' }, { "tpm-tcti", required_argument, 0, 'X' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -137,6 +148,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'k': o->oem_key = optarg; break;
 		case 'S': o->socket = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'N': o->no_seccomp = 1; break;
+		case 'C': o->counter = optarg; break;
+		case 'X': o->tcti = optarg; break;
 		case 'T':
 		case 'W':
 		case 'O':
@@ -188,7 +202,11 @@ static int cmd_init(struct opts *o)
 	const char *missing = NULL;
 	char path[4096], cn[96];
 	uint8_t oem_pub[WRIT_P256_PUB_LEN], id_pub[WRIT_P256_PUB_LEN], kex_pub[WRIT_P256_PUB_LEN];
-	uint8_t pai_pub[WRIT_P256_PUB_LEN], debug_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL, *bundle = NULL, *csr = NULL;
+	uint8_t pai_pub[WRIT_P256_PUB_LEN], debug_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL,
+		*bundle = NULL, *csr = NULL;
+	uint32_t nv = 0;
+	uint64_t nv_base = 0;
+	int tpm;
 	size_t pem_len = 0, bundle_len = 0, csr_len = 0;
 	struct p11_ctx *p11 = NULL;
 	struct writ_signer identity, pai_signer;
@@ -205,6 +223,11 @@ static int cmd_init(struct opts *o)
 		fprintf(stderr, "writ-hsmd init: factory id must be 1..64 characters of A-Z a-z 0-9 . _ -\n");
 		return 2;
 	}
+	if (o->counter && strcmp(o->counter, "none") && strcmp(o->counter, "tpm")) {
+		fprintf(stderr, "writ-hsmd init: --counter is none or tpm\n");
+		return 2;
+	}
+	tpm = o->counter && !strcmp(o->counter, "tpm");
 	if (!o->tc.token)
 		o->tc.token = DEFAULT_TOKEN;
 	err = file_read(o->oem_key, 4096, &pem, &pem_len);
@@ -250,12 +273,24 @@ static int cmd_init(struct opts *o)
 	    (err = p11_random(p11, prefix, sizeof(prefix))) < 0 || (err = ec_keyid(id_pub, hsm_id)) < 0)
 		goto fail;
 	prefix[0] = (uint8_t)((prefix[0] & 0x3f) | 0x40); /* positive, no leading zero octet */
+	if (tpm) {
+		/* the counter this HSM's journal is anchored in; its index and value go into
+		 * the genesis, signed with the rest (hsm/anchor.h) */
+		nv = ANCHOR_NV_BASE | (((uint32_t)hsm_id[0] << 16 | (uint32_t)hsm_id[1] << 8 | hsm_id[2]) & ANCHOR_NV_MASK);
+		err = anchor_tpm_define(o->tcti ? o->tcti : ANCHOR_DEFAULT_TCTI, nv, &nv_base);
+		if (err < 0) {
+			fprintf(stderr, "writ-hsmd init: cannot define the TPM NV counter 0x%08x: %s\n", nv,
+				writ_strerror(err));
+			goto fail;
+		}
+	}
 	err = WRIT_E_NOMEM;
-	g = cbu_new_map(8);
+	g = cbu_new_map(tpm ? 10 : 8);
 	if (!g || cbu_put_bytes(g, 1, hsm_id, sizeof(hsm_id)) < 0 || cbu_put_text(g, 2, o->factory) < 0 ||
 	    cbu_put_bytes(g, 3, id_pub, sizeof(id_pub)) < 0 || cbu_put_bytes(g, 4, kex_pub, sizeof(kex_pub)) < 0 ||
 	    cbu_put_bytes(g, 5, pai_pub, sizeof(pai_pub)) < 0 || cbu_put_bytes(g, 6, oem_pub, sizeof(oem_pub)) < 0 ||
-	    cbu_put_bytes(g, 7, prefix, sizeof(prefix)) < 0 || cbu_put_uint(g, 8, (uint64_t)o->tolerance) < 0)
+	    cbu_put_bytes(g, 7, prefix, sizeof(prefix)) < 0 || cbu_put_uint(g, 8, (uint64_t)o->tolerance) < 0 ||
+	    (tpm && (cbu_put_uint(g, 9, nv) < 0 || cbu_put_uint(g, 10, nv_base) < 0)))
 		goto fail;
 	err = journal_create(path, g, (int64_t)time(NULL) + o->time_offset, &identity);
 	if (err < 0) {
@@ -288,8 +323,18 @@ static int cmd_init(struct opts *o)
 	if ((err = path_join(path, sizeof(path), o->state, "hsmd.conf")) < 0 ||
 	    (err = token_conf_save(&o->tc, path, WRIT_DEFAULT_P11_MODULE)) < 0)
 		goto fail;
+	if (tpm) {
+		const char *t = o->tcti ? o->tcti : ANCHOR_DEFAULT_TCTI;
+		if ((err = path_join(path, sizeof(path), o->state, "tpm.tcti")) < 0 ||
+		    (err = file_write_atomic(path, t, strlen(t), 0600)) < 0)
+			goto fail;
+	}
 	hex_encode(hsm_id, WRIT_KEYID_LEN, hex);
 	printf("hsm-id %s\nfactory %s\nenrolment %s/enrolment.cbor\n", hex, o->factory, o->state);
+	if (tpm)
+		printf("counter tpm nv 0x%08x base %llu\n", nv, (unsigned long long)nv_base);
+	else
+		printf("counter none\n");
 	fprintf(stderr, "writ-hsmd: initialised; give %s/enrolment.cbor to the OEM to certify this HSM's PAI\n",
 		o->state);
 	err = 0;
@@ -305,8 +350,66 @@ fail:
 	return err < 0 ? 1 : 0;
 }
 
+/* Reading the genesis's anchor during a read-only journal open. */
+struct anchor_genesis {
+	uint64_t nv, base;
+};
+
+static int anchor_genesis_cb(void *ctx, const struct journal_entry *e)
+{
+	struct anchor_genesis *g = ctx;
+
+	if (e->type == JT_GENESIS && cbu_get_uint(e->body, 9, 0xffffffffu, &g->nv) == 0 &&
+	    cbu_get_uint(e->body, 10, UINT64_MAX, &g->base) < 0)
+		return WRIT_E_JOURNAL;
+	return 0;
+}
+
+/*
+ * The rollback anchor the genesis names, if any (hsm/anchor.h), checked BEFORE
+ * hsm_open: the journal is opened read-only here, so a refused start writes nothing.
+ * (hsm_open appends a start entry; if a refused start could do that, restarting a
+ * restored copy often enough would lengthen it up to the counter.) 0 with *ret NULL
+ * for a journal without an anchor; 1 when the journal does not verify (hsm_open then
+ * refuses with its own reason).
+ */
+static int open_anchor(struct opts *o, struct anchor **ret)
+{
+	struct anchor_genesis g = { 0, 0 };
+	struct journal_open_info info;
+	struct journal *j = NULL;
+	uint8_t *tcti_file = NULL;
+	size_t tl = 0;
+	char path[4096];
+	const char *tcti = o->tcti;
+	int err;
+
+	*ret = NULL;
+	if (path_join(path, sizeof(path), o->state, "journal") < 0)
+		return WRIT_E_INVAL;
+	err = journal_open(path, NULL, anchor_genesis_cb, &g, &j, &info);
+	journal_close(j);
+	if (err < 0) {
+		/* hsm_open checks it again and says why it refuses; it must refuse too */
+		log_debug("journal %s does not verify read-only: %s", path, writ_strerror(err));
+		return 1;
+	}
+	if (!g.nv) {
+		log_info("rollback anchor: none (a restored state directory is caught only by the cloud's fork alert)");
+		return 0;
+	}
+	if (!tcti && path_join(path, sizeof(path), o->state, "tpm.tcti") == 0 &&
+	    file_read(path, 512, &tcti_file, &tl) == 0)
+		tcti = (const char *)tcti_file;
+	err = anchor_tpm_open(tcti ? tcti : ANCHOR_DEFAULT_TCTI, (uint32_t)g.nv, g.base, info.entries, ret);
+	free(tcti_file);
+	return err;
+}
+
 static int cmd_serve(struct opts *o)
 {
+	struct anchor *anchor = NULL;
+	int precheck;
 	char pin[P11_PIN_MAX], path[4096], sock[4096];
 	uint8_t *bundle = NULL;
 	size_t bundle_len = 0;
@@ -321,28 +424,69 @@ static int cmd_serve(struct opts *o)
 			return 2;
 		o->socket = sock;
 	}
+	if (harden_mlock(pin, sizeof(pin)) < 0)
+		log_warn("cannot lock the PIN buffer in RAM (RLIMIT_MEMLOCK); going on");
 	if (p11_pin_load(o->pin_file, "WRIT_HSM_PIN", pin) < 0) {
 		fprintf(stderr, "writ-hsmd serve: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
 		return 2;
 	}
-	h = calloc(1, sizeof(*h));
-	if (!h)
+	if ((precheck = open_anchor(o, &anchor)) < 0) {
+		writ_memzero(pin, sizeof(pin));
+		fprintf(stderr, "writ-hsmd serve: refusing to serve: the journal's rollback anchor does not agree "
+				"(see the log above)\n");
 		return 1;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		anchor_free(anchor);
+		return 1;
+	}
 	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset);
 	writ_memzero(pin, sizeof(pin));
 	if (err < 0) {
 		hsm_close(h);
+		anchor_free(anchor);
 		free(h);
 		return 1;
 	}
+	if (precheck == 1) {
+		log_error("the journal did not verify read-only but did at open: refusing to serve");
+		hsm_close(h);
+		free(h);
+		return 1;
+	}
+	/* the start entry hsm_open appended, and any torn tail it cut, moved the journal */
+	if (anchor && anchor_advance(anchor, journal_next_seq(h->journal)) < 0) {
+		hsm_close(h);
+		anchor_free(anchor);
+		free(h);
+		return 1;
+	}
+	if (anchor)
+		journal_set_anchor(h->journal, anchor_advance, anchor);
+	/* the loaded writs hold their product secrets in clear: never in swap */
+	if (harden_mlock(h->writs, HSM_MAX_WRITS * sizeof(*h->writs)) < 0)
+		log_warn("cannot lock the writ table (%zu KiB) in RAM: raise RLIMIT_MEMLOCK (LimitMEMLOCK=); going on",
+			 HSM_MAX_WRITS * sizeof(*h->writs) / 1024);
 	if (path_join(path, sizeof(path), o->state, "enrolment.cbor") == 0 &&
 	    file_read(path, ENROL_MAX, &bundle, &bundle_len) == 0) {
 		o->srv.enrolment = bundle;
 		o->srv.enrolment_len = bundle_len;
 	}
+	/* Start-up is over: the token is open, the journal replayed, the files read. From
+	 * here the daemon needs files, threads and AF_UNIX sockets (the listener is bound
+	 * by server_run under the filter: AF_UNIX is allowed), nothing else. */
+	if (harden_seccomp(HARDEN_PROFILE_HSMD, o->no_seccomp) < 0) {
+		hsm_close(h);
+		anchor_free(anchor);
+		free(h);
+		free(bundle);
+		return 1;
+	}
 	o->srv.hsm = h;
 	err = server_run(&o->srv, o->socket);
-	hsm_close(h);
+	hsm_close(h); /* its closing checkpoint still advances the anchor */
+	anchor_free(anchor);
 	free(h);
 	free(bundle);
 	return err < 0 ? 1 : 0;
@@ -396,8 +540,8 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	log_init("writ-hsmd", getenv("WRIT_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	/* no core dumps of a process that holds session secrets */
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* no core dumps or same-uid ptrace of a process that holds session secrets */
+	harden_process();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

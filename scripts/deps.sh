@@ -13,6 +13,7 @@ pkgs=(
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
   postgresql libpq-dev wrk
   chromium
+  libseccomp-dev libtss2-dev swtpm swtpm-tools tpm2-tools systemd util-linux
 )
 
 missing=()

@@ -28,6 +28,8 @@
 #include "crypto/fwsig.h"
 #include "crypto/matter_cert.h"
 #include "crypto/x509.h"
+#include "host/harden.h"
+#include "host/log.h"
 #include "host/file.h"
 #include "matter/label.h"
 #include "station/driver.h"
@@ -70,6 +72,7 @@ static void usage(FILE *f)
 		"  writ-station enrol --factory URL (--code-file F | --code -) --name NAME --line LINE --out TOKEN_FILE\n"
 		"  writ-station run --factory URL --token-file F --job WRIT\n"
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
+		"        [--no-seccomp]   (debugging only: run confines itself once the job is fetched)\n"
 		"        [--timeout-ms MS] [--factory-retry-s S]\n"
 		"  writ-station --help\n"
 		"\n"
@@ -330,7 +333,7 @@ struct run_opts {
 	const char **ports;
 	size_t n_ports;
 	unsigned long parallel, count, timeout_ms, retry_s;
-	int once;
+	int once, no_seccomp;
 };
 
 struct line_run;
@@ -1051,6 +1054,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "port", 1, 0, 'p' },     { "port-dir", 1, 0, 'D' },   { "parallel", 1, 0, 'n' },
 		{ "count", 1, 0, 'c' },    { "label-dir", 1, 0, 'L' },  { "once", 0, 0, 'o' },
 		{ "timeout-ms", 1, 0, 't' }, { "factory-retry-s", 1, 0, 'R' }, { "help", 0, 0, 'h' },
+		{ "no-seccomp", 0, 0, 'N' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -1067,6 +1071,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 'D': o->port_dir = optarg; break;
 		case 'L': o->label_dir = optarg; break;
 		case 'o': o->once = 1; break;
+		case 'N': o->no_seccomp = 1; break;
 		case 'p':
 			if (o->n_ports >= MAX_PORTS)
 				return -1;
@@ -1197,6 +1202,9 @@ static int cmd_run(int argc, char **argv)
 		r.n_workers = nw;
 	}
 	writ_memzero(token, sizeof token); /* each client holds its own copy, wiped at close */
+	/* start-up is over (job, firmware and recipe fetched and checked); confine the line */
+	if (harden_seccomp(HARDEN_PROFILE_NET, o.no_seccomp) < 0)
+		goto out;
 	{
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
@@ -1325,6 +1333,8 @@ out:
 
 int main(int argc, char **argv)
 {
+	log_init("writ-station", LOG_LVL_INFO);
+	harden_process();
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -193,7 +194,24 @@ static int p11_check_key_label(const char *label)
 	return 0;
 }
 
-/* Copy a PIN into a buffer the module may take as non-const. *ret_len excludes the NUL. */
+/* A buffer that will hold a PIN is locked in RAM first, so the PIN never reaches swap,
+ * and wiped with p11_pin_wipe. mlock is best effort: a failure (RLIMIT_MEMLOCK) changes
+ * nothing else. The pages stay locked: these buffers live on the stack, a nested call
+ * locks its own buffer on the same pages, and munlock works per page, so unlocking one
+ * buffer would unlock its caller's. A few stack pages stay resident; nothing else. */
+static void p11_pin_lock(void *buf, size_t len)
+{
+	memset(buf, 0, len); /* and the pages are present before they are locked */
+	(void)mlock(buf, len);
+}
+
+static void p11_pin_wipe(void *buf, size_t len)
+{
+	writ_memzero(buf, len);
+}
+
+/* Copy a PIN into a buffer the module may take as non-const (locked: p11_pin_wipe it).
+ * *ret_len excludes the NUL. */
 static int p11_pin_copy(const char *pin, CK_UTF8CHAR ret_buf[P11_PIN_MAX], CK_ULONG *ret_len)
 {
 	size_t n;
@@ -205,6 +223,7 @@ static int p11_pin_copy(const char *pin, CK_UTF8CHAR ret_buf[P11_PIN_MAX], CK_UL
 		return WRIT_E_INVAL;
 	if (n >= P11_PIN_MAX)
 		return WRIT_E_TOOBIG;
+	p11_pin_lock(ret_buf, P11_PIN_MAX);
 	memcpy(ret_buf, pin, n);
 	*ret_len = (CK_ULONG)n;
 	return 0;
@@ -379,6 +398,7 @@ int p11_pin_load(const char *pin_file, const char *env_name, char ret_pin[P11_PI
 
 	if (!ret_pin)
 		return WRIT_E_INVAL;
+	p11_pin_lock(buf, sizeof(buf));
 	if (pin_file) {
 		r = p11_read_pin_file(pin_file, buf, &n);
 		if (r < 0)
@@ -413,7 +433,7 @@ int p11_pin_load(const char *pin_file, const char *env_name, char ret_pin[P11_PI
 	ret_pin[len] = '\0';
 	r = 0;
 out:
-	writ_memzero(buf, sizeof(buf));
+	p11_pin_wipe(buf, sizeof(buf));
 	return r;
 }
 
@@ -485,8 +505,8 @@ out:
 	if (s != CK_INVALID_HANDLE)
 		(void)fl->C_CloseSession(s);
 	p11_module_put(m);
-	writ_memzero(so, sizeof(so));
-	writ_memzero(user, sizeof(user));
+	p11_pin_wipe(so, sizeof(so));
+	p11_pin_wipe(user, sizeof(user));
 	return r;
 }
 
@@ -693,12 +713,12 @@ int p11_open(const char *module_path, const char *token_label, const char *pin, 
 	 * last session of the application would log it out */
 	ctx->open[ctx->nopen++] = s;
 	ctx->idle[ctx->nidle++] = s;
-	writ_memzero(pinbuf, sizeof(pinbuf));
+	p11_pin_wipe(pinbuf, sizeof(pinbuf));
 	*ret = ctx;
 	return 0;
 
 fail:
-	writ_memzero(pinbuf, sizeof(pinbuf));
+	p11_pin_wipe(pinbuf, sizeof(pinbuf));
 	if (ctx) {
 		if (s != CK_INVALID_HANDLE)
 			(void)ctx->fl->C_CloseSession(s);
@@ -1233,8 +1253,12 @@ int p11_open_pins(const char *module_path, const char *token_label, const struct
 	int err;
 
 	*ret_missing = NULL;
+	p11_pin_lock(pin, sizeof(pin));
+	p11_pin_lock(so_pin, sizeof(so_pin));
 	if (p11_pin_load(src->pin_file, src->pin_env, pin) < 0) {
 		*ret_missing = "PIN";
+		p11_pin_wipe(so_pin, sizeof(so_pin));
+		p11_pin_wipe(pin, sizeof(pin));
 		return WRIT_E_AUTH;
 	}
 	err = p11_open(module_path, token_label, pin, ret);
@@ -1244,11 +1268,11 @@ int p11_open_pins(const char *module_path, const char *token_label, const struct
 			err = WRIT_E_AUTH;
 		} else {
 			err = p11_token_init(module_path, token_label, so_pin, pin);
-			writ_memzero(so_pin, sizeof(so_pin));
 			if (!err)
 				err = p11_open(module_path, token_label, pin, ret);
 		}
 	}
-	writ_memzero(pin, sizeof(pin));
+	p11_pin_wipe(so_pin, sizeof(so_pin));
+	p11_pin_wipe(pin, sizeof(pin));
 	return err;
 }

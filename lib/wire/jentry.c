@@ -239,7 +239,11 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 	switch (e->type) {
 	case JT_GENESIS: {
 		struct jentry_genesis *g = &b.u.genesis;
-		if (!keys_are(e, K(1) | K(2) | K(3) | K(4) | K(5) | K(6) | K(7) | K(8)) ||
+		unsigned gk = K(1) | K(2) | K(3) | K(4) | K(5) | K(6) | K(7) | K(8);
+		uint64_t nv = 0;
+		if ((!keys_are(e, gk) && !keys_are(e, gk | K(9) | K(10))) ||
+		    (e->vals[9].present && (val_uint(e, 9, 0xffffffffu, &nv) < 0 || nv == 0 ||
+					    val_uint(e, 10, UINT64_MAX, &g->anchor_base) < 0)) ||
 		    val_fixed(e, 1, g->hsm_id, sizeof(g->hsm_id)) < 0 ||
 		    val_text(e, 2, g->factory, sizeof(g->factory)) < 0 || !writ_name_valid(g->factory) ||
 		    val_fixed(e, 3, g->identity_pub, WRIT_P256_PUB_LEN) < 0 ||
@@ -250,6 +254,7 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 		    val_uint(e, 8, 86400, &tol) < 0)
 			goto out;
 		g->tolerance = (uint32_t)tol;
+		g->anchor_nv = (uint32_t)nv;
 		break;
 	}
 	case JT_START:

@@ -25,7 +25,9 @@
 
 enum journal_type {
 	JT_GENESIS = 1,    /* {1 hsm id, 2 factory, 3 identity pub, 4 kex pub, 5 pai pub,
-			      6 pinned writ-signing pub, 7 dac serial prefix(4), 8 tolerance} */
+			      6 pinned writ-signing pub, 7 dac serial prefix(4), 8 tolerance,
+			      ? 9 TPM NV counter index, 10 its value at init (both or neither:
+			      the rollback anchor, hsm/anchor.h)} */
 	JT_START = 2,      /* {1 version tstr}: a daemon start, anchors trusted time */
 	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)}, or for a writ that
 			      carries secrets {1 writ id, 3 sealed writ (COSE_Encrypt)} */
@@ -97,6 +99,8 @@ struct jentry_genesis {
 	uint8_t oem_pub[WRIT_P256_PUB_LEN];  /* the pinned writ-signing key */
 	uint8_t serial_prefix[4];
 	uint32_t tolerance;                  /* seconds, <= 86400 */
+	uint32_t anchor_nv;                  /* TPM NV counter index; 0: no anchor */
+	uint64_t anchor_base;                /* the counter's value at init */
 };
 struct jentry_start {
 	char version[JENTRY_VERSION_MAX + 1];

@@ -66,7 +66,7 @@ static void jb_checkpoint(struct jb *b)
 
 static cbor_item_t *genesis_body(const uint8_t id_pub[65], const uint8_t hsm_id[32])
 {
-	cbor_item_t *g = cbu_new_map(8);
+	cbor_item_t *g = cbu_new_map(10);
 	uint8_t pub[65], prefix[4] = { 0x41, 0x02, 0x03, 0x04 };
 
 	memcpy(pub, id_pub, 65);
@@ -769,6 +769,47 @@ static void test_body_cddl(void **state)
 	free(buf);
 }
 
+/* The rollback anchor in the genesis (issue 8): keys 9 and 10 together, or neither. */
+static void test_genesis_anchor(void **state)
+{
+	struct jb *b = *state;
+	struct jentry e;
+	struct jentry_body body;
+	uint8_t *buf = NULL, zero[32] = { 0 };
+	size_t len = 0;
+	cbor_item_t *m;
+	static const struct {
+		int put9, put10;
+		uint64_t nv;
+		int want;
+	} cases[] = {
+		{ 0, 0, 0, 0 },                         /* no anchor: backend none */
+		{ 1, 1, 0x01812345, 0 },                /* a TPM NV counter and its base */
+		{ 1, 0, 0x01812345, WRIT_E_FORMAT },    /* an index without its base */
+		{ 0, 1, 0, WRIT_E_FORMAT },             /* a base without an index */
+		{ 1, 1, 0, WRIT_E_FORMAT },             /* index 0 */
+		{ 1, 1, 0x100000000ull, WRIT_E_FORMAT }, /* not a 32-bit TPM handle */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m = genesis_body(b->id.pub, zero);
+		if (cases[i].put9)
+			assert_int_equal(cbu_put_uint(m, 9, cases[i].nv), 0);
+		if (cases[i].put10)
+			assert_int_equal(cbu_put_uint(m, 10, 77), 0);
+		assert_int_equal(jentry_encode(0, zero, 1, JT_GENESIS, m, &buf, &len), 0);
+		cbor_decref(&m);
+		assert_int_equal(jentry_decode(buf, len, 0, &e), 0);
+		assert_int_equal(jentry_body_decode(&e, &body), cases[i].want);
+		if (cases[i].want == 0) {
+			assert_int_equal(body.u.genesis.anchor_nv, (uint32_t)cases[i].nv);
+			assert_int_equal(body.u.genesis.anchor_base, cases[i].put10 ? 77 : 0);
+		}
+		free(buf);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -785,6 +826,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_failure_and_bad_verifier, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_cddl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_genesis_anchor, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

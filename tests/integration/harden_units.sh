@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The systemd units of dist/systemd (issue 8, least privilege), checked without
+# systemd as PID 1: `systemd-analyze verify` on each (ExecStart pointed at the binaries
+# just built, since verify wants them to exist), the hardening options each must carry,
+# `systemd-analyze security --offline` exposure scores, and dist/sysusers.d/writ.conf
+# applied to an empty root by systemd-sysusers. What the units enforce from outside,
+# harden_hsmd.sh shows from inside with the daemon's own seccomp filter.
+set -euo pipefail
+: "${WRIT_SRC:?}" "${WRIT_BIN:?}"
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*" >&2; }
+for tool in systemd-analyze systemd-sysusers; do
+	command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (Debian package systemd)" >&2; exit 1; }
+done
+T=$(mktemp -d "${TMPDIR:-/tmp}/writ-test-units.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+UNITS=(writ-hsmd.service writ-factory.service writ-cloud.service writ-station@.service)
+# every unit: option=value lines that must be present as such
+COMMON=(NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateMounts=yes
+	CapabilityBoundingSet= AmbientCapabilities= MemoryDenyWriteExecute=yes LockPersonality=yes
+	LimitCORE=0 SystemCallFilter=@system-service SystemCallArchitectures=native RestrictNamespaces=yes
+	RestrictSUIDSGID=yes ProtectKernelModules=yes ProtectKernelTunables=yes ProtectClock=yes
+	UMask=0077)
+for u in "${UNITS[@]}"; do
+	src=$WRIT_SRC/dist/systemd/$u
+	[[ -f $src ]] || { fail "$u is missing"; continue; }
+	sed "s|/usr/bin/|$WRIT_BIN/|" "$src" >"$T/$u"
+	if out=$(systemd-analyze verify --man=no "$T/$u" 2>&1) && [[ -z $out ]]; then
+		pass "$u: systemd-analyze verify is silent"
+	else
+		fail "$u: systemd-analyze verify: $out"
+	fi
+	for opt in "${COMMON[@]}"; do
+		[[ $u == writ-station@.service && $opt == UMask=0077 ]] && opt=UMask=0027
+		if grep -qx -- "$opt" "$src"; then :; else fail "$u lacks $opt"; fi
+	done
+	pass "$u carries the ${#COMMON[@]} common hardening options"
+	grep -qE '^User=writ-[a-z]+$' "$src" && pass "$u: a dedicated user ($(sed -n 's/^User=//p' "$src"))" ||
+		fail "$u: no dedicated User="
+	grep -qE '^StateDirectory=' "$src" && pass "$u: StateDirectory=" || fail "$u: no StateDirectory="
+	grep -qE '^SystemCallFilter=~@privileged ' "$src" && pass "$u: @privileged denied" || fail "$u: @privileged allowed"
+	grep -qE '^RestrictAddressFamilies=' "$src" && pass "$u: RestrictAddressFamilies=" || fail "$u: no RestrictAddressFamilies="
+	grep -qE -- '--pin-file|--token-file|--cloud-token-file' "$src" && ! grep -qE 'PIN=|_PIN ' "$src" &&
+		pass "$u: secrets come from LoadCredential files, never argv or Environment=" || fail "$u: a secret on argv?"
+	score=$(systemd-analyze security --offline=true "$T/$u" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+	max=2.0
+	[[ $u == writ-hsmd.service ]] && max=1.0
+	if [[ -n $score ]] && awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }'; then
+		pass "$u: systemd-analyze security exposure $score (at most $max)"
+	else
+		fail "$u: exposure ${score:-unknown}, want at most $max"
+	fi
+done
+
+# writ-hsmd takes no network input: AF_UNIX only, and no network namespace at all
+h=$WRIT_SRC/dist/systemd/writ-hsmd.service
+grep -qx 'RestrictAddressFamilies=AF_UNIX' "$h" && pass "writ-hsmd: RestrictAddressFamilies=AF_UNIX only" ||
+	fail "writ-hsmd: address families other than AF_UNIX"
+grep -qx 'PrivateNetwork=yes' "$h" && grep -qx 'IPAddressDeny=any' "$h" && grep -qx 'PrivateDevices=yes' "$h" &&
+	pass "writ-hsmd: PrivateNetwork, IPAddressDeny=any, PrivateDevices" || fail "writ-hsmd: network or devices reachable"
+
+# the users, created in an empty root
+mkdir -p "$T/root/etc"
+systemd-sysusers --root="$T/root" "$WRIT_SRC/dist/sysusers.d/writ.conf" >/dev/null 2>&1 || true
+for user in writ-hsm writ-factory writ-cloud writ-station; do
+	line=$(grep "^$user:" "$T/root/etc/passwd" || true)
+	if [[ -n $line && ${line##*:} == /usr/sbin/nologin && $(cut -d: -f3 <<<"$line") -gt 0 ]]; then
+		pass "sysusers: $user is a system user without a login shell"
+	else
+		fail "sysusers: $user: '$line'"
+	fi
+done
+grep -q '^writ-hsm:x:[0-9]*:writ-factory$' "$T/root/etc/group" && pass "sysusers: only writ-factory joins writ-hsm (the socket)" ||
+	fail "sysusers: writ-hsm group: $(grep '^writ-hsm:' "$T/root/etc/group")"
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 && $PASSED -gt 0 ]]
