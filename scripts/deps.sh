@@ -12,6 +12,7 @@ pkgs=(
   python3-cbor2 python3-cryptography python3-yaml zbar-tools
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
   postgresql libpq-dev wrk
+  debootstrap dpkg-dev
 )
 
 missing=()
