@@ -26,6 +26,7 @@
 #include "crypto/ec.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/site.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/log.h"
@@ -38,6 +39,7 @@ struct opts {
 	size_t n_hsm;
 	struct cloud_cmd cloud; /* --cloud, --code, --code-file, --out, --token-out, --cloud-token-file, --force */
 	unsigned sync_interval;
+	struct doctor_opts doctor; /* --conf-dir, --hsmd-state, --factory-url, --min-free-mb, --tolerance, --json */
 };
 
 static void usage(FILE *f)
@@ -55,7 +57,12 @@ static void usage(FILE *f)
 		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n"
 		   "  writ-factory enrol-info --cloud URL (--code CODE | --code-file F) --out oem-writ-signing.pem [--force]\n"
 		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) --hsm SOCKET --token-out FILE [--force]\n"
-		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n");
+		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) [--conf-dir /etc/writ]\n"
+		   "                     (as root, on a site the packages installed: the whole setup)\n"
+		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n"
+		   "  writ-factory doctor [--json] [--conf-dir /etc/writ] [--state DIR] [--hsm SOCKET] [--hsmd-state DIR]\n"
+		   "                     [--cloud URL] [--factory-url URL --factory-token-file F] [--min-free-mb N]\n"
+		   "                     [--tolerance SECONDS]   (exit 0 all good, 1 warnings, 2 failures)\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -66,6 +73,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "line", 1, 0, 'L' },	 { "role", 1, 0, 'r' },	   { "help", 0, 0, 'h' },    { "cloud", 1, 0, 'C' },
 		{ "code", 1, 0, 'c' },	 { "code-file", 1, 0, 'F' }, { "out", 1, 0, 'o' }, { "token-out", 1, 0, 'T' },
 		{ "cloud-token-file", 1, 0, 't' }, { "sync-interval", 1, 0, 'i' }, { "force", 0, 0, 'x' },
+		{ "conf-dir", 1, 0, 'D' }, { "hsmd-state", 1, 0, 'S' }, { "factory-url", 1, 0, 'U' },
+		{ "factory-token-file", 1, 0, 'K' }, { "min-free-mb", 1, 0, 'M' }, { "tolerance", 1, 0, 'O' },
+		{ "json", 0, 0, 'j' },
 		{ 0, 0, 0, 0 }
 	};
 	char *end;
@@ -91,6 +101,24 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'T': o->cloud.token_out = optarg; break;
 		case 't': o->cloud.token_file = optarg; break;
 		case 'x': o->cloud.force = 1; break;
+		case 'D': o->doctor.conf_dir = optarg; break;
+		case 'S': o->doctor.hsmd_state = optarg; break;
+		case 'U': o->doctor.factory_url = optarg; break;
+		case 'K': o->doctor.factory_token_file = optarg; break;
+		case 'j': o->doctor.json = 1; break;
+		case 'M':
+		case 'O':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 100000000) {
+				fprintf(stderr, "writ-factory: --%s is a positive number\n", c == 'M' ? "min-free-mb" : "tolerance");
+				return -1;
+			}
+			if (c == 'M')
+				o->doctor.min_free_mb = v;
+			else
+				o->doctor.tolerance = v;
+			break;
 		case 'i':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
@@ -482,6 +510,14 @@ int main(int argc, char **argv)
 	o.cloud.hsm = o.n_hsm ? o.hsm[0] : NULL;
 	if (!strcmp(cmd, "enrol-info"))
 		return cloud_cmd_enrol_info(&o.cloud);
+	if (!strcmp(cmd, "enrol") && !o.n_hsm && !o.cloud.token_out)
+		return site_enrol(&o.cloud, o.doctor.conf_dir ? o.doctor.conf_dir : SITE_CONF_DIR);
+	if (!strcmp(cmd, "doctor")) {
+		o.doctor.state = o.state;
+		o.doctor.hsm = o.n_hsm ? o.hsm[0] : NULL;
+		o.doctor.cloud = o.cloud.cloud;
+		return site_doctor(&o.doctor);
+	}
 	if (!strcmp(cmd, "enrol") || !strcmp(cmd, "add-hsm")) {
 		if (o.n_hsm != 1) {
 			fprintf(stderr, "writ-factory %s: give exactly one --hsm SOCKET\n", cmd);
