@@ -172,12 +172,20 @@ static void check_journal(struct doctor *d, const char *state)
 	close(pfd[0]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	buf[strcspn(buf, "\n")] = 0;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		if ((p = strstr(buf, "last time ")))
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (p = strstr(buf, "journal ok"))) {
+		char *l = p;
+		l[strcspn(l, "\n")] = 0;
+		if ((p = strstr(l, "last time ")))
 			d->journal_time = strtoll(p + 10, NULL, 10);
-		add(d, "journal", DOC_OK, NULL, "the HSM journal verifies: %s", buf);
+		if (strstr(l, "torn tail"))
+			add(d, "journal", DOC_WARN,
+			    "an interrupted write (crash, power loss); writ-hsmd cuts it at its next start and released "
+			    "nothing from it; if it stays, restart writ-hsmd",
+			    "the HSM journal verifies, with a torn tail: %s", l);
+		else
+			add(d, "journal", DOC_OK, NULL, "the HSM journal verifies: %s", l);
 	} else {
+		buf[strcspn(buf, "\n")] = 0;
 		add(d, "journal", DOC_FAIL,
 		    "keep the journal file for investigation, do not delete it; contact the OEM and restore from a verified "
 		    "copy (docs/operations.md)",

@@ -62,7 +62,7 @@ static void usage(FILE *f)
 		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n"
 		   "  writ-factory doctor [--json] [--conf-dir /etc/writ] [--state DIR] [--hsm SOCKET] [--hsmd-state DIR]\n"
 		   "                     [--cloud URL] [--factory-url URL --factory-token-file F] [--min-free-mb N]\n"
-		   "                     [--tolerance SECONDS]   (exit 0 all good, 1 warnings, 2 failures)\n");
+		   "                     [--tolerance SECONDS]   (exit 0 all good, 1 warnings, 2 failures, 3 usage)\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -504,7 +504,7 @@ int main(int argc, char **argv)
 	}
 	if (parse(argc - shift, argv + shift, &o) < 0) {
 		usage(stderr);
-		return 2;
+		return !strcmp(cmd, "doctor") ? 3 : 2; /* doctor's 2 means failures found */
 	}
 	o.cloud.cmd = cmd;
 	o.cloud.hsm = o.n_hsm ? o.hsm[0] : NULL;
