@@ -95,6 +95,7 @@ int site_load(const char *conf_dir, struct site *s)
 		K("hsmd.conf", "WRIT_HSMD_PIN_FILE", "/etc/writ/hsm.pin", pin_file),
 		K("hsmd.conf", "WRIT_HSMD_SO_PIN_FILE", "/etc/writ/hsm.so-pin", so_pin_file),
 		K("hsmd.conf", "SOFTHSM2_CONF", "/etc/writ/softhsm2.conf", softhsm_conf),
+		K("hsmd.conf", "WRIT_HSMD_INIT_ARGS", "", hsmd_init_args),
 		K("factory.conf", "WRIT_FACTORY_STATE", "/var/lib/writ-factory", factory_state),
 		K("factory.conf", "WRIT_FACTORY_LISTEN", "0.0.0.0:8440", listen),
 		K("factory.conf", "WRIT_FACTORY_CLOUD_TOKEN", "/etc/writ/factory.token", cloud_token),
@@ -412,8 +413,19 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 	if (make_pin(s.pin_file, &hu) < 0 || make_pin(s.so_pin_file, &hu) < 0)
 		return 1;
 	if (!exists(s.hsmd_state, "journal")) {
-		char *argv[] = { "/usr/bin/writ-hsmd", "init", "--state", s.hsmd_state, "--factory", factory, "--oem-key",
-				 pem, "--pin-file", s.pin_file, "--so-pin-file", s.so_pin_file, NULL };
+		char *argv[12 + 16 + 1] = { "/usr/bin/writ-hsmd", "init", "--state", s.hsmd_state, "--factory", factory,
+					    "--oem-key", pem, "--pin-file", s.pin_file, "--so-pin-file", s.so_pin_file };
+		size_t argc = 12;
+		char *w, *save = NULL;
+		/* WRIT_HSMD_INIT_ARGS: words separated by blanks, as the shell would split them */
+		for (w = strtok_r(s.hsmd_init_args, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+			if (argc >= 12 + 16) {
+				fprintf(stderr, "writ-factory enrol: WRIT_HSMD_INIT_ARGS has more than 16 words\n");
+				return 2;
+			}
+			argv[argc++] = w;
+		}
+		argv[argc] = NULL;
 		(void)!snprintf(env, sizeof(env), "SOFTHSM2_CONF=%s", s.softhsm_conf);
 		if (run_as(&hu, argv, env, NULL, 0) != 0) {
 			fprintf(stderr, "writ-factory enrol: writ-hsmd init failed (above); nothing was sent to the cloud: "

@@ -23,6 +23,7 @@ struct site {
 	char conf_dir[FACTORY_PATH_MAX];
 	char hsmd_state[FACTORY_PATH_MAX], hsmd_socket[FACTORY_PATH_MAX];
 	char pin_file[FACTORY_PATH_MAX], so_pin_file[FACTORY_PATH_MAX], softhsm_conf[FACTORY_PATH_MAX];
+	char hsmd_init_args[1024]; /* words added to `writ-hsmd init` (e.g. --module, --token) */
 	char factory_state[FACTORY_PATH_MAX], listen[256], cloud_token[FACTORY_PATH_MAX];
 	char doctor_token[FACTORY_PATH_MAX];
 	char cloud_url[1024]; /* "" before the site is enrolled */

@@ -80,6 +80,9 @@ extra_postinst()
 	case $1 in
 	writ-hsmd) echo 'install -d -o writ-hsmd -g writ-hsmd -m 0700 /var/lib/writ-hsmd/tokens' ;;
 	writ-factory) echo 'install -d -o writ-factory -g writ-factory -m 0700 /var/lib/writ-factory/drop' ;;
+	# whichever of writ-station and writ-devsim comes second puts the station in the
+	# chips' group (the unit's User= takes the user's groups)
+	writ-devsim) echo 'if getent passwd writ-station >/dev/null; then adduser --quiet writ-station writ-devsim; fi' ;;
 	*) echo ':' ;;
 	esac
 }
