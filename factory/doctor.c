@@ -401,7 +401,9 @@ static void check_queues(struct doctor *d, json_t *st)
 }
 
 struct st_count {
-	int enrolled, pending, revoked;
+	int enrolled, pending, revoked, seen_day;
+	int64_t now, last; /* last: the latest DAC of any station */
+	char last_name[128];
 };
 
 static void count_station(void *arg, int64_t id, const char *name, const char *line, int enrolled, int revoked)
@@ -419,10 +421,23 @@ static void count_station(void *arg, int64_t id, const char *name, const char *l
 		c->pending++;
 }
 
+static void seen_station(void *arg, int64_t id, const char *name, const char *line, int64_t last_dac)
+{
+	struct st_count *c = arg;
+
+	(void)id;
+	if (last_dac && c->now - last_dac < 86400)
+		c->seen_day++;
+	if (last_dac > c->last) {
+		c->last = last_dac;
+		(void)!snprintf(c->last_name, sizeof(c->last_name), "%s (line %s)", name, line);
+	}
+}
+
 static void check_stations(struct doctor *d, const char *state)
 {
-	char path[FACTORY_PATH_MAX];
-	struct st_count c = { 0 };
+	char path[FACTORY_PATH_MAX], since[32];
+	struct st_count c = { .now = d->now };
 	struct store *s = NULL;
 
 	if (path_join(path, sizeof(path), state, "factory.db") < 0 || access(path, R_OK) != 0 || store_open(path, 0, &s) < 0) {
@@ -430,14 +445,20 @@ static void check_stations(struct doctor *d, const char *state)
 		    "cannot open the factory's store %s", path);
 		return;
 	}
-	if (store_station_list(s, count_station, &c) < 0)
+	if (store_station_list(s, count_station, &c) < 0 || store_station_seen(s, seen_station, &c) < 0) {
 		add(d, "stations", DOC_FAIL, NULL, "cannot read the stations from %s", path);
-	else if (!c.enrolled)
+	} else if (!c.enrolled) {
 		add(d, "stations", DOC_WARN, "add one: writ-factory station add --name N --line L, then writ-station enrol",
 		    "no station is enrolled (%d pending, %d revoked)", c.pending, c.revoked);
-	else
-		add(d, "stations", DOC_OK, NULL, "%d stations enrolled (%d pending, %d revoked)", c.enrolled, c.pending,
-		    c.revoked);
+	} else if (!c.last) {
+		add(d, "stations", DOC_OK, NULL, "%d stations enrolled (%d pending, %d revoked); none has asked for a DAC yet",
+		    c.enrolled, c.pending, c.revoked);
+	} else {
+		ago(d->now - c.last, since, sizeof(since));
+		add(d, "stations", DOC_OK, NULL,
+		    "%d stations enrolled (%d pending, %d revoked), %d seen working in the last 24 h; the last: %s, %s ago",
+		    c.enrolled, c.pending, c.revoked, c.seen_day, c.last_name, since);
+	}
 	store_close(s);
 }
 

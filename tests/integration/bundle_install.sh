@@ -115,6 +115,8 @@ for u in writ-hsmd writ-factory writ-station writ-devsim; do
 done
 check "writ-factory may reach the HSM's socket (group writ-hsmd)" \
 	-n "$(inroot id -nG writ-factory | tr ' ' '\n' | grep -x writ-hsmd)"
+check "writ-station may reach writ-devsim's chips (group writ-devsim)" \
+	-n "$(inroot id -nG writ-station | tr ' ' '\n' | grep -x writ-devsim)"
 check "conffiles are registered" "$(inroot dpkg-query -W -f='${Conffiles}' writ-factory | grep -c /etc/writ/factory.conf)" = 1
 check "units installed" -f "$ROOT/lib/systemd/system/writ-hsmd.service"
 # the maintainer scripts are idempotent: configure again changes nothing and fails nothing
@@ -221,6 +223,7 @@ rc=0
 inroot writ-factory doctor >doctor.out 2>&1 || rc=$?
 check "doctor finds the installed site healthy (exit $rc)" "$rc" = 0
 [[ $rc == 0 ]] || cat doctor.out >&2
+check "doctor saw the station work" -n "$(grep -E 'stations .*1 seen working in the last 24 h; the last: st1' doctor.out)"
 
 echo "measure: whole test $(since "$t0") s"
 echo "$PASSED passed, $FAILED failed"
