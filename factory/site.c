@@ -32,6 +32,7 @@
 #include "base/ct.h"
 #include "factory/api_json.h"
 #include "factory/site.h"
+#include "factory/store.h"
 #include "host/conf.h"
 #include "host/file.h"
 
@@ -394,10 +395,24 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 	self[n] = 0;
 
 	/* 1. the OEM's writ-signing key, and the factory id the code is for (the code is
-	 *    only looked up, not spent) */
+	 *    only looked up, not spent). A run that stopped after the enrolment (the code
+	 *    is spent) goes on from what it left: the key, the store's factory id. */
 	if (path_join(pem, sizeof(pem), conf_dir, "oem-writ-signing.pem") < 0)
 		return 2;
-	{
+	if (access(s.cloud_token, F_OK) == 0 && access(pem, F_OK) == 0) {
+		char db[FACTORY_PATH_MAX];
+		struct store *st = NULL;
+		if (!exists(s.hsmd_state, "journal") || path_join(db, sizeof(db), s.factory_state, "factory.db") < 0 ||
+		    store_open(db, 0, &st) < 0 || store_meta_get(st, "factory", factory, sizeof(factory)) < 0) {
+			fprintf(stderr, "writ-factory enrol: %s exists but the HSM or the factory's store is missing: this "
+					"site is half made; ask the OEM to revoke its token and for a new code, then remove "
+					"%s and run this again\n", s.cloud_token, s.cloud_token);
+			store_close(st);
+			return 1;
+		}
+		store_close(st);
+		fprintf(stderr, "writ-factory enrol: enrolled already as factory %s; finishing the setup\n", factory);
+	} else {
 		struct cloud_cmd info = *o;
 		info.cmd = "enrol";
 		info.out = pem;
@@ -406,8 +421,8 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 		info.ret_factory = factory;
 		if (cloud_cmd_enrol_info(&info) != 0)
 			return 1;
+		fprintf(stderr, "writ-factory enrol: the code is for factory %s\n", factory);
 	}
-	fprintf(stderr, "writ-factory enrol: the code is for factory %s\n", factory);
 
 	/* 2. the edge HSM: PINs, token and keys (as writ-hsmd), then the service */
 	if (make_pin(s.pin_file, &hu) < 0 || make_pin(s.so_pin_file, &hu) < 0)

@@ -172,6 +172,13 @@ check "the PIN file is 0600 writ-hsmd" "$(inroot stat -c '%a %U' /etc/writ/hsm.p
 check "writ-hsmd runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-hsmd.pid")")" = "$(inroot id -u writ-hsmd)"
 check "writ-factory runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-factory.pid")")" = \
 	"$(inroot id -u writ-factory)"
+# a run cut after the enrolment (here: before cloud.conf) is finished by running it
+# again, though the code is spent
+rm "$ROOT/etc/writ/cloud.conf"
+rc=0
+inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol1.out 2>enrol1.err || rc=$?
+check "enrol after a cut run finishes the setup (exit $rc)" "$rc:$(grep -c 'finishing the setup' enrol1.err)" = 0:1
+check "... and writes cloud.conf again" -n "$(grep "^WRIT_CLOUD_URL=$WRIT_CLOUD_URL\$" "$ROOT/etc/writ/cloud.conf")"
 # a second run is harmless: it finds the site enrolled and the services running
 inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol2.out 2>enrol2.err
 check "enrol again: already enrolled" -n "$(grep 'enrolled already' enrol2.err)"
