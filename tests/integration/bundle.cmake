@@ -11,3 +11,6 @@ set_tests_properties(bundle_install PROPERTIES LABELS "bundle;nosan" TIMEOUT 600
 # bundle_doctor: writ-factory doctor on a real loopback site, healthy and each broken
 # condition (fast; also under the sanitizers).
 writ_shell_test(bundle_doctor SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/bundle_doctor.sh LABELS bundle TIMEOUT 300)
+# bundle_packages: the .debs' control files, Depends (checked against objdump + dpkg -S),
+# conffiles, units and maintainer scripts, without installing them (fast, no root).
+writ_shell_test(bundle_packages SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/bundle_packages.sh LABELS bundle TIMEOUT 300)
