@@ -28,11 +28,11 @@ for name in writ-hsmd writ-factory writ-station writ-devsim writ; do
 	rm -rf x && mkdir x && dpkg-deb -x "$deb" x && dpkg-deb -e "$deb" x/DEBIAN
 	# every NEEDED library's Debian package is in Depends
 	for lib in $(objdump -p "x/usr/bin/$name" | awk '/NEEDED/ {print $2}'); do
-		path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+		path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p {print $NF; p = 1}')
 		# usrmerge: dpkg knows a library under the path its package ships it at
 		owner=
 		for p in "$path" "$(readlink -f "$path")" "/usr$path" "${path#/usr}"; do
-			owner=$( (dpkg -S "$p" 2>/dev/null || true) | head -n 1 | cut -d: -f1)
+			owner=$( (dpkg -S "$p" 2>/dev/null || true) | sed -n '1s/:.*//p')
 			[[ -z $owner ]] || break
 		done
 		check "$name: $lib ($owner) is in Depends" -n "$(tr ',' '\n' <<<"$depends" | sed 's/^ *//; s/ .*//' | grep -x "$owner")"
@@ -51,6 +51,13 @@ for name in writ-hsmd writ-factory writ-station writ-devsim writ; do
 	exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 	check "$name: its unit starts a program it carries ($exec_start)" -x "x$exec_start"
 	check "$name: its unit runs as $name" "$(sed -n 's/^User=//p' "$unit")" = "$name"
+	if command -v systemd-analyze >/dev/null; then
+		# systemd's own parser: every key known, the program executable (from where it
+		# was unpacked here)
+		sed "s|^ExecStart=|ExecStart=$WORK/x|" "$unit" >"$name.service"
+		check "$name: systemd-analyze verify finds nothing: $(systemd-analyze verify --man=no "./$name.service" 2>&1)" \
+			-z "$(systemd-analyze verify --man=no "./$name.service" 2>&1)"
+	fi
 	for s in postinst prerm postrm; do
 		check "$name: $s parses" -z "$(sh -n "x/DEBIAN/$s" 2>&1)"
 	done
