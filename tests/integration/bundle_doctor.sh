@@ -5,7 +5,8 @@
 # first (exit 0), then each broken condition on its own, with its own check, message
 # and exit code: the cloud down (1, and since when), the HSM down (2), free space below
 # the threshold (2), the clock behind the HSM journal (an HSM whose clock runs ahead:
-# writ-hsmd's --time-offset test knob) (2), a tampered journal (2), the factory service
+# writ-hsmd's --time-offset test knob) (2), a disk really full (a tmpfs, as root) (2), a
+# tampered journal (2), the factory service
 # down (2); and --json gives the same verdicts.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
 
@@ -23,6 +24,7 @@ _doc_cleanup()
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	[[ -z ${TINY:-} ]] || umount "$TINY" 2>/dev/null || umount -l "$TINY" 2>/dev/null || true
 	_cleanup
 }
 hsm_setup
@@ -125,6 +127,16 @@ start_cloud
 # ---- the disk below the threshold ----
 expect "disk below --min-free-mb: a failure" 2 disk failure 'FAIL +disk .*MiB free for the factory.*below' \
 	--min-free-mb 100000000
+
+# ---- a disk that is really full: a 4 MiB tmpfs holding a copy of the store, filled
+#      (needs root to mount; the threshold above covers the rest)
+if [[ $(id -u) == 0 ]] && mkdir -p tiny && mount -t tmpfs -o size=4m writ-test-tiny "$WORK/tiny" 2>/dev/null; then
+	TINY=$WORK/tiny
+	cp fac/factory.db tiny/
+	dd if=/dev/zero of=tiny/fill bs=64k 2>/dev/null || true
+	expect "a full disk: a failure" 2 disk failure 'FAIL +disk +only 0 MiB free for the factory' --state tiny
+	umount "$TINY" && TINY=
+fi
 
 # ---- a tampered journal (a copy of the state, one byte flipped in the middle) ----
 cp -a hsm hsm-bad
