@@ -232,6 +232,25 @@ check "doctor finds the installed site healthy (exit $rc)" "$rc" = 0
 [[ $rc == 0 ]] || cat doctor.out >&2
 check "doctor saw the station work" -n "$(grep -E 'stations .*1 seen working in the last 24 h; the last: st1' doctor.out)"
 
+# the HSM stops (as after a reboot where nothing restarts it): doctor says so, and the
+# enrol command, run again, starts it
+kill "$(cat "$ROOT/run/writ/writ-hsmd.pid")"
+for _ in $(seq 50); do kill -0 "$(cat "$ROOT/run/writ/writ-hsmd.pid")" 2>/dev/null || break; sleep 0.1; done
+rc=0
+inroot writ-factory doctor >doctor2.out 2>&1 || rc=$?
+check "doctor: the HSM down is a failure (exit $rc)" "$rc:$(grep -cE '^FAIL +hsm ' doctor2.out)" = 2:1
+inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol3.out 2>enrol3.err
+check "enrol again starts the stopped HSM" -n "$(grep 'writ-hsmd started' enrol3.err)"
+rc=1
+for _ in $(seq 50); do
+	rc=0
+	inroot writ-factory doctor >doctor3.out 2>&1 || rc=$?
+	[[ $rc != 0 ]] || break
+	sleep 0.2
+done
+check "doctor green again (exit $rc)" "$rc" = 0
+[[ $rc == 0 ]] || cat doctor3.out >&2
+
 echo "measure: whole test $(since "$t0") s"
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED == 0 ]]
