@@ -184,14 +184,15 @@ static int run_as(const struct svc_user *u, char *const argv[], const char *env,
 	if (out) {
 		close(pfd[1]);
 		for (;;) {
-			ssize_t r = read(pfd[0], out + got, cap - 1 - got);
+			char drain[256];
+			/* past cap, read on (and drop) so that the child never blocks on a full pipe */
+			ssize_t r = got < cap - 1 ? read(pfd[0], out + got, cap - 1 - got) : read(pfd[0], drain, sizeof(drain));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
 				break;
-			got += (size_t)r;
-			if (got == cap - 1)
-				break;
+			if (got < cap - 1)
+				got += (size_t)r;
 		}
 		out[got] = 0;
 		close(pfd[0]);
