@@ -251,6 +251,28 @@ done
 check "doctor green again (exit $rc)" "$rc" = 0
 [[ $rc == 0 ]] || cat doctor3.out >&2
 
+# ---- 9. purge and install again: services stopped, the HSM's state and PINs kept ----
+hsmd_pid=$(cat "$ROOT/run/writ/writ-hsmd.pid")
+factory_pid=$(cat "$ROOT/run/writ/writ-factory.pid")
+rc=0
+inroot sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq writ writ-station writ-devsim writ-factory writ-hsmd' \
+	>>apt.log 2>&1 || rc=$?
+check "apt purge works (exit $rc)" "$rc" = 0
+for _ in $(seq 100); do
+	kill -0 "$hsmd_pid" 2>/dev/null || kill -0 "$factory_pid" 2>/dev/null || break
+	sleep 0.1
+done
+check "purge stopped writ-hsmd and writ-factory" \
+	"$(kill -0 "$hsmd_pid" 2>/dev/null && echo hsmd; kill -0 "$factory_pid" 2>/dev/null && echo factory)" = ""
+check "purge keeps the HSM's journal and PINs" "$(ls "$ROOT/var/lib/writ-hsmd/journal" "$ROOT/etc/writ/hsm.pin" | wc -l)" = 2
+check "purge keeps the HSM's token store" -n "$(ls "$ROOT/var/lib/writ-hsmd/tokens")"
+check "purge removes the site's cloud settings and tokens" \
+	"$(ls "$ROOT/etc/writ/cloud.conf" "$ROOT/etc/writ/factory.token" "$ROOT/etc/writ/doctor.token" 2>/dev/null | wc -l)" = 0
+check "purge removes the conffiles" ! -e "$ROOT/etc/writ/factory.conf"
+rc=0
+inroot sh -c 'dpkg -i /tmp/debs/*.deb' >>apt.log 2>&1 || rc=$?
+check "the packages install again over the kept users and state (exit $rc)" "$rc" = 0
+
 echo "measure: whole test $(since "$t0") s"
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED == 0 ]]
