@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps browser-deps build check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line bench-cloud clean
+.PHONY: all deps browser-deps build packages check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line bench-cloud clean
 
 all: build
 
@@ -19,6 +19,10 @@ browser-deps:
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# The factory bundle: Debian packages in $(BUILD)/packages/ (scripts/packages.sh).
+packages: build
+	@bash scripts/packages.sh $(BUILD)
 
 # Every test: the normal build (with the dashboard's browser test), the same tests under
 # ASan+UBSan, a short run of each libFuzzer harness.

@@ -797,12 +797,13 @@ json_t *cloud_status_json(struct factory *f)
 	for (i = 0; i < f->n_hsms; i++)
 		if (f->cloud.journal[i].stopped)
 			json_array_append_new(stopped, json_string(f->cloud.journal[i].hsm));
-	o = json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:b,s:o,s:I,s:I}", "url", f->cloud.url, "last_ok",
+	o = json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:b,s:o,s:I,s:I,s:o}", "url", f->cloud.url, "last_ok",
 		      f->cloud.last_ok ? json_integer(f->cloud.last_ok) : json_null(), "last_error",
 		      f->cloud.last_error[0] ? json_string(f->cloud.last_error) : json_null(), "last_error_at",
 		      f->cloud.last_error_at ? json_integer(f->cloud.last_error_at) : json_null(), "queued_records",
 		      (json_int_t)qr, "queued_journal", (json_int_t)qj, "reachable", !f->cloud.down, "journal_stopped",
-		      stopped, "writs_pending", (json_int_t)pending, "writs_refused", (json_int_t)refused);
+		      stopped, "writs_pending", (json_int_t)pending, "writs_refused", (json_int_t)refused, "down_since",
+		      f->cloud.down && f->cloud.down_since ? json_integer(f->cloud.down_since) : json_null());
 	pthread_mutex_unlock(&f->cloud.lock);
 	return o ? o : json_null();
 }

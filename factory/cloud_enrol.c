@@ -254,9 +254,12 @@ int cloud_cmd_enrol_info(const struct cloud_cmd *o)
 	if (open_tmp(o, o->out, 0644, &t) < 0 || commit_tmp(o, &t, o->out, pem, strlen(pem)) < 0)
 		goto out;
 	printf("factory %s\noem %s\nwrit-signing-pub %s\n", factory, oem, pub_hex);
-	fprintf(stderr, "the OEM's writ-signing key is in %s: writ-hsmd init --factory %s --oem-key %s, "
-			"writ-factory init --factory %s --oem-key %s, then writ-factory enrol\n",
-		o->out, factory, o->out, factory, o->out);
+	if (o->ret_factory)
+		(void)!snprintf(o->ret_factory, 65, "%s", factory);
+	if (!o->site)
+		fprintf(stderr, "the OEM's writ-signing key is in %s: writ-hsmd init --factory %s --oem-key %s, "
+				"writ-factory init --factory %s --oem-key %s, then writ-factory enrol\n",
+			o->out, factory, o->out, factory, o->out);
 	rc = 0;
 out:
 	drop_tmp(&t);
@@ -315,8 +318,9 @@ int cloud_cmd_enrol(const struct cloud_cmd *o)
 		goto out;
 	}
 	printf("factory %s\nhsm %s\n", factory, hsm);
-	fprintf(stderr, "the factory token is in %s (mode 0600): writ-factory serve --cloud %s --cloud-token-file %s\n",
-		o->token_out, o->cloud, o->token_out);
+	if (!o->site)
+		fprintf(stderr, "the factory token is in %s (mode 0600): writ-factory serve --cloud %s --cloud-token-file %s\n",
+			o->token_out, o->cloud, o->token_out);
 	rc = 0;
 out:
 	drop_tmp(&t);

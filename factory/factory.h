@@ -177,6 +177,8 @@ struct cloud_cmd {
 	const char *token_file; /* add-hsm: the factory token file */
 	const char *hsm;        /* the edge HSM's socket */
 	int force;              /* overwrite an existing output file */
+	int site;               /* called by site_enrol: no hints about the next manual step */
+	char *ret_factory;      /* enrol-info: when set, gets the factory id (65 bytes) */
 };
 int cloud_cmd_enrol_info(const struct cloud_cmd *o);
 int cloud_cmd_enrol(const struct cloud_cmd *o);

@@ -27,6 +27,7 @@
 #include "factory/api_json.h"
 #include "factory/factory.h"
 #include "factory/metrics.h"
+#include "factory/site.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/harden.h"
@@ -41,6 +42,7 @@ struct opts {
 	struct cloud_cmd cloud; /* --cloud, --code, --code-file, --out, --token-out, --cloud-token-file, --force */
 	unsigned sync_interval;
 	int no_seccomp;
+	struct doctor_opts doctor; /* --conf-dir, --hsmd-state, --factory-url, --min-free-mb, --tolerance, --json */
 };
 
 static void usage(FILE *f)
@@ -59,7 +61,12 @@ static void usage(FILE *f)
 		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n"
 		   "  writ-factory enrol-info --cloud URL (--code CODE | --code-file F) --out oem-writ-signing.pem [--force]\n"
 		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) --hsm SOCKET --token-out FILE [--force]\n"
+		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) [--conf-dir /etc/writ]\n"
+		   "                     (as root, on a site the packages installed: the whole setup)\n"
 		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n"
+		   "  writ-factory doctor [--json] [--conf-dir /etc/writ] [--state DIR] [--hsm SOCKET] [--hsmd-state DIR]\n"
+		   "                     [--cloud URL] [--factory-url URL --factory-token-file F] [--min-free-mb N]\n"
+		   "                     [--tolerance SECONDS]\n"
 		   "  writ-factory --help\n"
 		   "\n"
 		   "writ-factory is the factory service: it loads writs and product-version bundles into its\n"
@@ -75,7 +82,13 @@ static void usage(FILE *f)
 		   "  enrol-info  fetch the OEM's writ-signing key for an enrolment code (for writ-hsmd init)\n"
 		   "  enrol       register this factory and its first HSM with writ-cloud; writes the\n"
 		   "              factory's cloud token (mode 0600) to --token-out\n"
+		   "              Without --hsm and --token-out, as root on a site the Debian packages\n"
+		   "              installed, enrol is the whole setup: it makes the PINs, initialises\n"
+		   "              the edge HSM's token, starts writ-hsmd, initialises the store, enrols,\n"
+		   "              writes --conf-dir/cloud.conf and starts writ-factory (docs/operations.md)\n"
 		   "  add-hsm     register another HSM of an enrolled factory\n"
+		   "  doctor      check a site end to end: HSM socket and journal, clock, cloud, the\n"
+		   "              service's status and queues, disk, stations; says what to do\n"
 		   "\n"
 		   "Options:\n"
 		   "  --state DIR              the state directory (factory.db, firmware/)\n"
@@ -97,6 +110,14 @@ static void usage(FILE *f)
 		   "  --force                  overwrite an existing --out / --token-out file\n"
 		   "  --name N, --line L       station add: the station's name and line\n"
 		   "  --role mes               token add: the role (mes is the only one)\n"
+		   "  --conf-dir DIR           enrol (site mode), doctor: the settings folder (default /etc/writ)\n"
+		   "  --hsmd-state DIR         doctor: writ-hsmd's state folder (its journal is verified)\n"
+		   "  --factory-url URL        doctor: the running service's URL\n"
+		   "  --factory-token-file F   doctor: an mes token for its status\n"
+		   "  --min-free-mb N          doctor: warn below N MiB free in the state folders\n"
+		   "  --tolerance S            doctor: the clock skew (s) accepted against the journal and cloud\n"
+		   "  --json                   doctor: one JSON object instead of text\n"
+		   "  --no-seccomp             serve: do not install the seccomp allow-list (debugging only)\n"
 		   "  --help                   this page\n"
 		   "\n"
 		   "Environment:\n"
@@ -112,7 +133,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "Exit status:\n"
 		   "  0 done (serve: stopped by a signal); 1 failed (the store, the cloud refused, ...: the\n"
-		   "  reason is on stderr); 2 usage.\n"
+		   "  reason is on stderr); 2 usage. doctor: 0 all good, 1 warnings, 2 failures, 3 usage.\n"
 		   "\n"
 		   "Example:\n"
 		   "  writ-factory init --state /var/lib/writ-factory --oem-key oem.pem --factory foxy-sz1\n"
@@ -132,6 +153,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "code", 1, 0, 'c' },	 { "code-file", 1, 0, 'F' }, { "out", 1, 0, 'o' }, { "token-out", 1, 0, 'T' },
 		{ "cloud-token-file", 1, 0, 't' }, { "sync-interval", 1, 0, 'i' }, { "force", 0, 0, 'x' },
 		{ "no-seccomp", 0, 0, 'N' },
+		{ "conf-dir", 1, 0, 'D' }, { "hsmd-state", 1, 0, 'S' }, { "factory-url", 1, 0, 'U' },
+		{ "factory-token-file", 1, 0, 'K' }, { "min-free-mb", 1, 0, 'M' }, { "tolerance", 1, 0, 'O' },
+		{ "json", 0, 0, 'j' },
 		{ 0, 0, 0, 0 }
 	};
 	char *end;
@@ -157,6 +181,24 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'T': o->cloud.token_out = optarg; break;
 		case 't': o->cloud.token_file = optarg; break;
 		case 'x': o->cloud.force = 1; break;
+		case 'D': o->doctor.conf_dir = optarg; break;
+		case 'S': o->doctor.hsmd_state = optarg; break;
+		case 'U': o->doctor.factory_url = optarg; break;
+		case 'K': o->doctor.factory_token_file = optarg; break;
+		case 'j': o->doctor.json = 1; break;
+		case 'M':
+		case 'O':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 100000000) {
+				fprintf(stderr, "writ-factory: --%s is a positive number\n", c == 'M' ? "min-free-mb" : "tolerance");
+				return -1;
+			}
+			if (c == 'M')
+				o->doctor.min_free_mb = v;
+			else
+				o->doctor.tolerance = v;
+			break;
 		case 'i':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
@@ -553,12 +595,20 @@ int main(int argc, char **argv)
 	}
 	if (parse(argc - shift, argv + shift, &o) < 0) {
 		usage(stderr);
-		return 2;
+		return !strcmp(cmd, "doctor") ? 3 : 2; /* doctor's 2 means failures found */
 	}
 	o.cloud.cmd = cmd;
 	o.cloud.hsm = o.n_hsm ? o.hsm[0] : NULL;
 	if (!strcmp(cmd, "enrol-info"))
 		return cloud_cmd_enrol_info(&o.cloud);
+	if (!strcmp(cmd, "enrol") && !o.n_hsm && !o.cloud.token_out)
+		return site_enrol(&o.cloud, o.doctor.conf_dir ? o.doctor.conf_dir : SITE_CONF_DIR);
+	if (!strcmp(cmd, "doctor")) {
+		o.doctor.state = o.state;
+		o.doctor.hsm = o.n_hsm ? o.hsm[0] : NULL;
+		o.doctor.cloud = o.cloud.cloud;
+		return site_doctor(&o.doctor);
+	}
 	if (!strcmp(cmd, "enrol") || !strcmp(cmd, "add-hsm")) {
 		if (o.n_hsm != 1) {
 			fprintf(stderr, "writ-factory %s: give exactly one --hsm SOCKET\n", cmd);

@@ -280,6 +280,25 @@ int store_station_list(struct store *s, void (*fn)(void *, int64_t, const char *
 	return err;
 }
 
+int store_station_seen(struct store *s, void (*fn)(void *, int64_t, const char *, const char *, int64_t), void *arg)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT s.id, s.name, s.line, COALESCE(MAX(d.created), 0) FROM stations s"
+			   " LEFT JOIN dacs d ON d.station_id = s.id"
+			   " WHERE s.enrolled IS NOT NULL AND s.revoked = 0 GROUP BY s.id ORDER BY s.id",
+			&st)) == 0) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			fn(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+			   (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3));
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return err;
+}
+
 int store_station_revoke(struct store *s, int64_t id)
 {
 	sqlite3_stmt *st;

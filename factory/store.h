@@ -42,6 +42,11 @@ WRIT_MUST_CHECK int store_station_add(struct store *s, const char *name, const c
 WRIT_MUST_CHECK int store_station_list(struct store *s, void (*fn)(void *arg, int64_t id, const char *name,
 								   const char *line, int enrolled, int revoked),
 				       void *arg);
+/* Calls fn for each enrolled, unrevoked station with the time of the last DAC it asked
+ * for (0: none yet): when the factory last saw it work. */
+WRIT_MUST_CHECK int store_station_seen(struct store *s, void (*fn)(void *arg, int64_t id, const char *name,
+								   const char *line, int64_t last_dac),
+				       void *arg);
 WRIT_MUST_CHECK int store_station_revoke(struct store *s, int64_t id);
 /* Redeem a one-time code: it must be pending and made for name/line. Stores the
  * token's hash and clears the code. WRIT_E_AUTH for an unknown or used code,

@@ -14,6 +14,7 @@ pkgs=(
   postgresql libpq-dev wrk
   chromium
   libseccomp-dev libtss2-dev swtpm swtpm-tools tpm2-tools systemd util-linux
+  debootstrap dpkg-dev
 )
 
 missing=()

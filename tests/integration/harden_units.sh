@@ -28,7 +28,12 @@ COMMON=(NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes 
 for u in "${UNITS[@]}"; do
 	src=$WRIT_SRC/dist/systemd/$u
 	[[ -f $src ]] || { fail "$u is missing"; continue; }
-	sed "s|/usr/bin/|$WRIT_BIN/|" "$src" >"$T/$u"
+	sed -e "s|/usr/bin/|$WRIT_BIN/|" -e "s|/usr/libexec/writ/|$WRIT_SRC/dist/libexec/|" "$src" >"$T/$u"
+	# a packaged unit starts a wrapper (dist/libexec) that reads /etc/writ/*.conf: its
+	# secrets' options are in the wrapper
+	wrapper=$(sed -n 's|^ExecStart=/usr/libexec/writ/\([a-z-]*\).*|\1|p' "$src")
+	secrets_src=$src
+	[[ -z $wrapper ]] || secrets_src="$src $WRIT_SRC/dist/libexec/$wrapper"
 	if out=$(systemd-analyze verify --man=no "$T/$u" 2>&1) && [[ -z $out ]]; then
 		pass "$u: systemd-analyze verify is silent"
 	else
@@ -44,7 +49,8 @@ for u in "${UNITS[@]}"; do
 	grep -qE '^StateDirectory=' "$src" && pass "$u: StateDirectory=" || fail "$u: no StateDirectory="
 	grep -qE '^SystemCallFilter=~@privileged ' "$src" && pass "$u: @privileged denied" || fail "$u: @privileged allowed"
 	grep -qE '^RestrictAddressFamilies=' "$src" && pass "$u: RestrictAddressFamilies=" || fail "$u: no RestrictAddressFamilies="
-	grep -qE -- '--pin-file|--token-file|--cloud-token-file' "$src" && ! grep -qE 'PIN=|_PIN ' "$src" &&
+	# shellcheck disable=SC2086 # two files when there is a wrapper
+	grep -qhE -- '--pin-file|--token-file|--cloud-token-file' $secrets_src && ! grep -qhE 'PIN=|_PIN ' $secrets_src &&
 		pass "$u: secrets come from LoadCredential files, never argv or Environment=" || fail "$u: a secret on argv?"
 	score=$(systemd-analyze security --offline=true "$T/$u" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
 	max=2.0
@@ -66,7 +72,7 @@ grep -qx 'PrivateNetwork=yes' "$h" && grep -qx 'IPAddressDeny=any' "$h" && grep 
 # the users, created in an empty root
 mkdir -p "$T/root/etc"
 systemd-sysusers --root="$T/root" "$WRIT_SRC/dist/sysusers.d/writ.conf" >/dev/null 2>&1 || true
-for user in writ-hsm writ-factory writ-cloud writ-station; do
+for user in writ-hsmd writ-factory writ-cloud writ-station; do
 	line=$(grep "^$user:" "$T/root/etc/passwd" || true)
 	if [[ -n $line && ${line##*:} == /usr/sbin/nologin && $(cut -d: -f3 <<<"$line") -gt 0 ]]; then
 		pass "sysusers: $user is a system user without a login shell"
@@ -74,8 +80,8 @@ for user in writ-hsm writ-factory writ-cloud writ-station; do
 		fail "sysusers: $user: '$line'"
 	fi
 done
-grep -q '^writ-hsm:x:[0-9]*:writ-factory$' "$T/root/etc/group" && pass "sysusers: only writ-factory joins writ-hsm (the socket)" ||
-	fail "sysusers: writ-hsm group: $(grep '^writ-hsm:' "$T/root/etc/group")"
+grep -q '^writ-hsmd:x:[0-9]*:writ-factory$' "$T/root/etc/group" && pass "sysusers: only writ-factory joins writ-hsmd (the socket)" ||
+	fail "sysusers: writ-hsmd group: $(grep '^writ-hsmd:' "$T/root/etc/group")"
 
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 && $PASSED -gt 0 ]]
