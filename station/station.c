@@ -33,6 +33,7 @@
 #include "station/driver.h"
 #include "station/factory_client.h"
 #include "station/line.h"
+#include "station/rework.h"
 
 #define MAX_WORKERS 64
 #define MAX_PORTS 100000
@@ -71,6 +72,12 @@ static void usage(FILE *f)
 		"  writ-station run --factory URL --token-file F --job WRIT\n"
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--timeout-ms MS] [--factory-retry-s S]\n"
+		"%s"
+		"rework reopens one made device under the OEM's rework rights: a debug-unlock token from\n"
+		"writ-factory's edge HSM for the chip's challenge, unlock, the operation (reflash: the new\n"
+		"signed firmware through the chip's firmware commands; debug: the debug port stays open\n"
+		"--hold S seconds), lock, then a rework record. --perms defaults to the --op's permission\n"
+		"(debug, reflash; also bit numbers); --session defaults to 600 s. See docs/operations.md.\n"
 		"ADDR is unix:PATH, tcp:HOST:PORT or tty:PATH; --port-dir provisions every chip-*.sock appearing\n"
 		"in DIR (scanned every 0.5 s), each once per run. The line ends after --count devices, when the\n"
 		"job's quantity is spent, with --once when every present port is done, or on SIGINT/SIGTERM\n"
@@ -78,7 +85,8 @@ static void usage(FILE *f)
 		"pai.der per device. The token file (mode 0600) is what `enrol` wrote; it is never logged.\n"
 		"enrol reads the one-time code from --code-file F, from stdin with --code -, or from the\n"
 		"environment variable WRIT_ENROL_CODE; never from the command line (other users see it in ps).\n"
-		"Exit: 0 no device failed, 1 some failed or the line stopped on an error, 2 usage.\n");
+		"Exit: 0 no device failed, 1 some failed or the line stopped on an error, 2 usage.\n",
+		station_rework_usage);
 }
 
 static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigned long *ret, const char *what)
@@ -227,7 +235,7 @@ out:
 }
 
 /* Read the token file: mode 0600 or stricter, one base64url token and a newline. */
-static int read_token(const char *path, char ret[FC_TOKEN_MAX])
+int station_read_token(const char *path, char ret[FC_TOKEN_MAX])
 {
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -1109,7 +1117,7 @@ static int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (read_token(o.token_file, token) < 0)
+	if (station_read_token(o.token_file, token) < 0)
 		goto out;
 	if (factory_client_global_init() < 0) {
 		fprintf(stderr, "writ-station: libcurl initialisation failed\n");
@@ -1284,6 +1292,8 @@ int main(int argc, char **argv)
 		return cmd_enrol(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "rework"))
+		return station_cmd_rework(argc - 1, argv + 1);
 	fprintf(stderr, "writ-station: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;
