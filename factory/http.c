@@ -845,6 +845,7 @@ static int rework_answer(const cbor_item_t *resp, json_t *o)
 	const uint8_t *tok;
 	size_t tok_len, i, n;
 	uint8_t chain[2 * HSMP_DBG_CERT_LEN];
+	char hex[2 * 2 * HSMP_DBG_CERT_LEN + 1];
 	cbor_item_t *arr = cbu_get(resp, HSMP_RS_CHAIN);
 	int64_t na;
 	uint64_t seq;
@@ -864,16 +865,14 @@ static int rework_answer(const cbor_item_t *resp, json_t *o)
 		if (!ok)
 			return WRIT_E_PROTO;
 	}
-	if (json_object_set_new(o, "token", hexj(tok, tok_len)) < 0 ||
+	hex_encode(tok, tok_len, hex);
+	if (json_object_set_new(o, "token", json_string(hex)) < 0 ||
 	    json_object_set_new(o, "not_after", json_integer((json_int_t)na)) < 0 ||
 	    json_object_set_new(o, "hsm_seq", json_integer((json_int_t)seq)) < 0)
 		return WRIT_E_NOMEM;
-	{
-		char hex[2 * 2 * HSMP_DBG_CERT_LEN + 1];
-		hex_encode(chain, n * HSMP_DBG_CERT_LEN, hex);
-		if (json_object_set_new(o, "chain", json_string(hex)) < 0)
-			return WRIT_E_NOMEM;
-	}
+	hex_encode(chain, n * HSMP_DBG_CERT_LEN, hex);
+	if (json_object_set_new(o, "chain", json_string(hex)) < 0)
+		return WRIT_E_NOMEM;
 	return 0;
 }
 
