@@ -91,4 +91,59 @@ run "$STATION" rework --factory "$FACTORY_URL" --token-file r.token --port "$(ch
 check "another --device than the chip: exit 1" "$RC" = 1
 check_grep "says to attach the right device" 'attach the right device' "$ERR"
 check "and nothing was journalled" "$(jnext)" = "$j1"
+# POST /v1/rework/token with garbage: every answer is 4xx, nothing journalled
+j2=$(jnext)
+AUTH="Authorization: Bearer $(cat r.token)"
+C64=$(printf '%064d' 5)
+P32=$(printf '%032d' 1)
+post_rw() # STATUS DESCRIPTION BODY [curl args]
+{
+	local want=$1 what=$2 body=$3 code
+	shift 3
+	code=$(curl -s -o rw.json -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' "$@" \
+		--data-binary "$body" "$FACTORY_URL/v1/rework/token")
+	check "rework/token: $what -> $want ($(head -c 120 rw.json))" "$code" = "$want"
+}
+post_rw 400 "malformed JSON" '{"uid":'
+post_rw 400 "not an object" '[1,2]'
+post_rw 400 "a missing field" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60}"
+post_rw 400 "an unknown field" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"debug\",\"x\":1}"
+post_rw 400 "a short UID" "{\"uid\":\"${UID0:0:30}\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"debug\"}"
+post_rw 400 "a non-hex UID" "{\"uid\":\"zz${UID0:2}\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"debug\"}"
+post_rw 400 "the zero UID" "{\"uid\":\"$(printf '%032d' 0)\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"debug\"}"
+post_rw 400 "a long challenge" "{\"uid\":\"$UID0\",\"challenge\":\"${C64}00\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"debug\"}"
+post_rw 400 "no permission" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$(printf '%032d' 0)\",\"session\":60,\"operation\":\"debug\"}"
+post_rw 400 "session 0" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":0,\"operation\":\"debug\"}"
+post_rw 400 "session over a day" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":86401,\"operation\":\"debug\"}"
+post_rw 400 "an unknown operation" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"x\"}"
+post_rw 404 "an unknown writ" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$P32\",\"session\":60,\"operation\":\"debug\",\"writ\":\"$(printf '%032d' 9)\"}"
+post_rw 409 "a permission beyond the rights (the HSM's scope)" "{\"uid\":\"$UID0\",\"challenge\":\"$C64\",\"perms\":\"$(printf '%029d' 0)200\",\"session\":60,\"operation\":\"debug\"}"
+check_grep "  ... with the HSM's reason" 'beyond' rw.json
+head -c 70000 /dev/zero | tr '\0' ' ' >big.json
+post_rw 413 "a body over 64 KiB" @big.json
+code=$(curl -s -o rw.json -w '%{http_code}' -d '{}' "$FACTORY_URL/v1/rework/token")
+check "rework/token without a token -> 401" "$code" = 401
+code=$(curl -s -o rw.json -w '%{http_code}' -H @"$WORK/mes.hdr" -d '{}' "$FACTORY_URL/v1/rework/token")
+check "rework/token with an mes token -> 403" "$code" = 403
+code=$(curl -s -o rw.json -w '%{http_code}' -H "$AUTH" "$FACTORY_URL/v1/rework/token")
+check "GET rework/token -> 405" "$code" = 405
+check "no garbage request was journalled" "$(jnext)" = "$j2"
+# rework records with garbage: refused, nothing stored
+records
+nrec=$(grep -c . records.jsonl)
+post_rec() # STATUS DESCRIPTION BODY
+{
+	local code
+	code=$(curl -s -o rr.json -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' --data-binary "$3" \
+		"$FACTORY_URL/v1/records")
+	check "record: $2 -> $1 ($(head -c 120 rr.json))" "$code" = "$1"
+}
+HID=$(printf '%064d' 1)
+post_rec 400 "a rework record with DAC fields" "{\"writ\":\"$WRIT_ID\",\"uid\":\"$UID0\",\"result\":\"ok\",\"step\":\"rework-debug\",\"hsm_id\":\"$HID\",\"hsm_seq\":3,\"serial\":1,\"dac_sha256\":\"$HID\"}"
+post_rec 400 "an ok rework record without hsm_seq" "{\"writ\":\"$WRIT_ID\",\"uid\":\"$UID0\",\"result\":\"ok\",\"step\":\"rework-debug\"}"
+post_rec 400 "an ok re-flash record without firmware_version" "{\"writ\":\"$WRIT_ID\",\"uid\":\"$UID0\",\"result\":\"ok\",\"step\":\"rework-reflash\",\"hsm_id\":\"$HID\",\"hsm_seq\":3}"
+post_rec 400 "a rework record for the zero UID" "{\"writ\":\"$WRIT_ID\",\"uid\":\"$(printf '%032d' 0)\",\"result\":\"failed\",\"step\":\"rework-debug\",\"reason\":\"x\"}"
+post_rec 404 "a rework record for an unknown writ" "{\"writ\":\"$(printf '%032d' 9)\",\"uid\":\"$UID0\",\"result\":\"failed\",\"step\":\"rework-debug\",\"reason\":\"x\"}"
+records
+check "no garbage record was stored" "$(grep -c . records.jsonl)" = "$nrec"
 finish
