@@ -96,8 +96,13 @@ stale_challenge)
 	rework_setup 1
 	challenge 0
 	token_ok "$WRIT_ID" "${UIDS[0]}" "$CHAL"
+	cp tok.bin tok1.bin
 	challenge 0 # supersedes the one the token is for
-	chip_refuses "chip: a token for a superseded challenge" "stale challenge" 0
+	C2=$CHAL
+	chip_refuses "chip: a token for a superseded challenge" "stale challenge" 0 tok1.bin
+	# ADAC S_ADAC_006: the refused attempt used up the newest challenge as well
+	token_ok "$WRIT_ID" "${UIDS[0]}" "$C2"
+	chip_refuses "chip: then a token for the newest challenge (one attempt per challenge)" "replayed" 0
 	challenge 0
 	token "$WRIT_ID" "${UIDS[0]}" "$(printf '%064d' 7)"
 	chip_refuses "chip: a token for a challenge it never issued" "not for the current challenge" 0

@@ -1754,6 +1754,27 @@ static void test_debug_malformed(void **state)
 	dbg_refuse(f, d, WDP_S_MALFORMED, "out of range");
 	refuse(f, WDP_CMD_DEBUG_CHALLENGE, (const uint8_t *)"junk", 4, WDP_S_MALFORMED);
 	refuse(f, WDP_CMD_DEBUG_LOCK, (const uint8_t *)"junk", 4, WDP_S_MALFORMED);
+	/* reserved bytes must read 0 (ADAC S_ADAC_016): refused as a format error before
+	 * any signature is looked at */
+	d->session = 300;
+	d->perms[15] = 0x03;
+	for (size_t k = 5; k < 8; k++) {
+		dbg_build_chain(d);
+		dbg_challenge(f, d);
+		dbg_sign_token(d);
+		memcpy(tok, d->token, sizeof d->token);
+		tok[k] = 0x01;
+		dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, tok, WDP_DBG_TOKEN_LEN),
+			      WDP_S_MALFORMED, "debug token");
+	}
+	for (size_t k = 10; k < 12; k++) {
+		memcpy(big, d->chain, d->chain_len);
+		big[k] = 0x01;
+		dbg_challenge(f, d);
+		dbg_sign_token(d);
+		dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, big, d->chain_len, d->token, sizeof d->token),
+			      WDP_S_MALFORMED, "debug certificate");
+	}
 	dbg_free(d);
 }
 
