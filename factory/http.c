@@ -30,6 +30,7 @@
 #include "host/log.h"
 #include "wire/cbu.h"
 #include "wire/hsmproto.h"
+#include "wire/writ.h"
 
 #define TOKEN_BYTES 32
 #define HTTP_TOO_LARGE 413
@@ -678,7 +679,7 @@ static enum MHD_Result h_record_rework(struct factory *f, struct MHD_Connection 
 	(void)!snprintf(rf->station, sizeof(rf->station), "%s", a->name);
 	memcpy(rf->writ, writ, sizeof(rf->writ));
 	(void)!snprintf(rf->product, sizeof(rf->product), "%s", w.product);
-	if (factory_job(f, writ, FJOB_LOADED, j) == 0) { /* a production writ: its version */
+	if (w.kind == WRIT_KIND_PRODUCTION && factory_job(f, writ, FJOB_LOADED, j) == 0) { /* its version */
 		(void)!snprintf(rf->version, sizeof(rf->version), "%s", j->b.version);
 		hex_encode(j->b.version_digest, 32, rf->version_digest);
 	}
