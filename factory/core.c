@@ -312,15 +312,17 @@ size_t factory_rework_writs(struct factory *f, const char *product, int64_t now,
 	size_t i, j, n = 0;
 
 	pthread_mutex_lock(&f->writs_lock);
-	for (i = 0; i < f->n_writs && n < cap; i++) {
+	for (i = 0; i < f->n_writs && cap > 0; i++) {
 		const struct fwrit *w = &f->writs[i];
 		if (!w->has_rework)
 			continue;
-		/* insertion sort: a handful of writs */
-		for (j = n; j > 0 && rework_before(w, &ret[j - 1], product, now) < 0; j--)
+		/* insertion sort keeping the best cap: a handful of writs carry rights */
+		if (n == cap && rework_before(w, &ret[n - 1], product, now) >= 0)
+			continue;
+		j = n < cap ? n++ : n - 1;
+		for (; j > 0 && rework_before(w, &ret[j - 1], product, now) < 0; j--)
 			ret[j] = ret[j - 1];
 		ret[j] = *w;
-		n++;
 	}
 	pthread_mutex_unlock(&f->writs_lock);
 	return n;

@@ -19,6 +19,7 @@
 
 #include "crypto/ec.h"
 #include "factory/api_json.h"
+#include "factory/factory.h"
 #include "factory/record.h"
 #include "wire/bundle.h"
 
@@ -621,13 +622,70 @@ static void test_json_rework(void **state)
 #undef H
 }
 
+/* Which writ writ-factory asks first for a rework token (factory_rework_writs). */
+static void test_rework_order(void **state)
+{
+	struct factory *f = calloc(1, sizeof(*f));
+	struct fwrit out[8];
+	static const struct {
+		const char *id, *product;
+		uint32_t kind;
+		int64_t nb, rna;
+		uint64_t limit, used;
+		int revoked, rights;
+	} w[] = {
+		{ "a", "lamp", 1, 100, 5000, 10, 0, 0, 1 },  /* production, lamp, older */
+		{ "b", "lamp", 1, 200, 5000, 10, 0, 0, 1 },  /* production, lamp, newer */
+		{ "c", "fan", 2, 300, 5000, 10, 0, 0, 1 },   /* rework writ, another product */
+		{ "d", "lamp", 2, 150, 5000, 10, 0, 0, 1 },  /* rework writ, lamp */
+		{ "e", "lamp", 2, 400, 5000, 10, 10, 0, 1 }, /* rework writ, spent */
+		{ "f", "lamp", 2, 500, 5000, 10, 0, 1, 1 },  /* revoked */
+		{ "g", "lamp", 2, 600, 500, 10, 0, 0, 1 },   /* rights ended */
+		{ "h", "lamp", 1, 700, 5000, 10, 0, 0, 0 },  /* no rights */
+	};
+	char order[16] = "";
+	size_t i, n;
+
+	(void)state;
+	assert_non_null(f);
+	factory_init(f);
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		struct fwrit *x = &f->writs[i];
+		(void)!snprintf(x->id_hex, sizeof(x->id_hex), "%s", w[i].id);
+		(void)!snprintf(x->product, sizeof(x->product), "%s", w[i].product);
+		x->kind = w[i].kind;
+		x->not_before = w[i].nb;
+		x->rework_not_after = w[i].rna;
+		x->rework_limit = w[i].limit;
+		x->rework_used = w[i].used;
+		x->revoked = w[i].revoked;
+		x->has_rework = w[i].rights;
+	}
+	f->n_writs = i;
+	n = factory_rework_writs(f, "lamp", 1000, out, 8);
+	assert_int_equal(n, 7);
+	for (i = 0; i < n; i++)
+		order[i] = out[i].id_hex[0];
+	/* usable first; rework writs before production; the device's product first; newest */
+	assert_string_equal(order, "dcbagfe");
+	n = factory_rework_writs(f, NULL, 1000, out, 8);
+	for (i = 0; i < n; i++)
+		order[i] = out[i].id_hex[0];
+	assert_string_equal(order, "cdbagfe");
+	assert_int_equal(factory_rework_writs(f, "lamp", 1000, out, 2), 2); /* the best two, not the first two */
+	assert_string_equal(out[0].id_hex, "d");
+	assert_string_equal(out[1].id_hex, "c");
+	factory_fini(f);
+	free(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bundle_roundtrip),    cmocka_unit_test(test_bundle_recipe),
 		cmocka_unit_test(test_bundle_encode_invalid), cmocka_unit_test(test_bundle_decode_garbage),
 		cmocka_unit_test(test_bundle_sign_verify),  cmocka_unit_test(test_record_chain),
-		cmocka_unit_test(test_json_dac),	    cmocka_unit_test(test_json_record), cmocka_unit_test(test_json_rework),
+		cmocka_unit_test(test_json_dac),	    cmocka_unit_test(test_json_record), cmocka_unit_test(test_json_rework), cmocka_unit_test(test_rework_order),
 		cmocka_unit_test(test_json_enrol_wrap),	    cmocka_unit_test(test_b64),
 	};
 
