@@ -136,6 +136,14 @@ static int is_locked(const struct wdev_ctx *c)
 	return (c->otp[WDEV_OTP_FUSE] & WDEV_OTP_FUSE_SECURED) != 0;
 }
 
+/* 1 if a secure-debug unlock is active and grants permission bit (docs/device-protocol.md,
+ * "What the permissions open"). An unlock that ran out is closed before every command. */
+static int dbg_allows(const struct wdev_ctx *c, unsigned bit)
+{
+	return c->dbg.unlocked && bit < 8 * WDP_DBG_PERMS_LEN &&
+	       (c->dbg.perms[WDP_DBG_PERMS_LEN - 1 - bit / 8] >> (bit % 8) & 1) != 0;
+}
+
 static int otp_burnt(const struct wdev_ctx *c)
 {
 	return !all_zero(c->otp + WDEV_OTP_SB_HASH, 32) && !all_zero(c->otp + WDEV_OTP_DEBUG_HASH, 32);
@@ -168,7 +176,9 @@ static uint32_t state_flags(const struct wdev_ctx *c)
 		f |= WDP_F_OTP;
 	f |= is_locked(c) ? WDP_F_LOCKED : WDP_F_DEBUG;
 	if (c->dbg.unlocked)
-		f |= WDP_F_DEBUG | WDP_F_DEBUG_UNLOCKED;
+		f |= WDP_F_DEBUG_UNLOCKED;
+	if (dbg_allows(c, WDP_DBG_PERM_DEBUG))
+		f |= WDP_F_DEBUG;
 	return f;
 }
 
@@ -581,8 +591,18 @@ static int parse_empty(const struct wdp_frame *f, struct reply *r)
 
 #define CHECK_NOT_LOCKED(c, r)                                                                     \
 	do {                                                                                       \
+		if (is_locked(c) && dbg_allows(c, WDP_DBG_PERM_REPROVISION))                       \
+			REFUSE(r, WDEV_E_LOCKED, "re-provisioning is not supported by this chip version"); \
 		if (is_locked(c))                                                                  \
 			REFUSE(r, WDEV_E_LOCKED, "chip is secured");                               \
+	} while (0)
+
+/* Firmware commands: on a secured chip only under an active unlock with REFLASH; the
+ * image is still checked against the secure-boot key in OTP and never rolls back. */
+#define CHECK_FW_ALLOWED(c, r)                                                                     \
+	do {                                                                                       \
+		if (is_locked(c) && !dbg_allows(c, WDP_DBG_PERM_REFLASH))                          \
+			REFUSE(r, WDEV_E_LOCKED, "chip is secured (a debug unlock with REFLASH allows firmware)"); \
 	} while (0)
 
 static uint32_t dbg_seconds_left(const struct wdev_ctx *c);
@@ -971,7 +991,7 @@ static int cmd_fw_begin(struct wdev_ctx *c, const struct wdp_frame *f, struct wd
 	int err, bad;
 
 	(void)w;
-	CHECK_NOT_LOCKED(c, r);
+	CHECK_FW_ALLOWED(c, r);
 	if ((err = parse(f, spec, 3, t, r)) != 0)
 		return err;
 	version = wdp_get_u32(t[0].value);
@@ -1024,7 +1044,7 @@ static int cmd_fw_chunk(struct wdev_ctx *c, const struct wdp_frame *f, struct wd
 	int err;
 
 	(void)w;
-	CHECK_NOT_LOCKED(c, r);
+	CHECK_FW_ALLOWED(c, r);
 	if ((err = parse(f, spec, 2, t, r)) != 0)
 		return err;
 	if (!c->fw.active)
@@ -1061,7 +1081,7 @@ static int cmd_fw_end(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp_
 	uint8_t hash[32];
 	int err, ok;
 
-	CHECK_NOT_LOCKED(c, r);
+	CHECK_FW_ALLOWED(c, r);
 	if ((err = parse(f, spec, 1, t, r)) != 0)
 		return err;
 	if (!c->fw.active)
@@ -1310,6 +1330,12 @@ static int dbg_now(const struct wdev_ctx *c, uint64_t *ret)
 
 static void dbg_close(struct wdev_ctx *c)
 {
+	/* A firmware transfer a REFLASH unlock allowed on a secured chip ends with it. */
+	if (c->dbg.unlocked && is_locked(c) && c->fw.active) {
+		c->fw.active = 0;
+		mbedtls_sha256_free(&c->fw.sha);
+		mbedtls_sha256_init(&c->fw.sha);
+	}
 	c->dbg.unlocked = 0;
 	c->dbg.until = 0;
 	writ_memzero(c->dbg.perms, sizeof c->dbg.perms);
@@ -1578,8 +1604,32 @@ static void encode_reply(struct wdev_ctx *c, int err, uint32_t seq, size_t tlv_l
 		*ret_len = 0;
 }
 
-/* Handle one whole, CRC-checked frame; the response goes to out. */
+/* Tell the PAL whether the debug port is open, when that changed (or was never said). */
+static void dbg_port_sync(struct wdev_ctx *c)
+{
+	const uint8_t open = (uint8_t)(!is_locked(c) || dbg_allows(c, WDP_DBG_PERM_DEBUG));
+
+	if (!c->pal.debug_port || (c->dbg.port_known && c->dbg.port_open == open))
+		return;
+	c->dbg.port_known = 1;
+	c->dbg.port_open = open;
+	c->pal.debug_port(c->pal.ctx, open);
+}
+
+static void handle_frame_inner(struct wdev_ctx *c, const struct wdp_frame *f, uint8_t *out, size_t cap,
+			       size_t *ret_len);
+
+/* Handle one whole, CRC-checked frame; the response goes to out. An unlock whose
+ * session ran out is closed first; the debug port follows the result. */
 static void handle_frame(struct wdev_ctx *c, const struct wdp_frame *f, uint8_t *out, size_t cap, size_t *ret_len)
+{
+	dbg_expire(c);
+	dbg_port_sync(c);
+	handle_frame_inner(c, f, out, cap, ret_len);
+	dbg_port_sync(c);
+}
+
+static void handle_frame_inner(struct wdev_ctx *c, const struct wdp_frame *f, uint8_t *out, size_t cap, size_t *ret_len)
 {
 	const uint32_t crc = wdp_get_u32(f->payload + f->len);
 	struct wdp_tlv_writer w;
@@ -1590,7 +1640,6 @@ static void handle_frame(struct wdev_ctx *c, const struct wdp_frame *f, uint8_t 
 
 	r.detail = NULL;
 	r.buf[0] = '\0';
-	dbg_expire(c);
 	if (f->code != WDP_CMD_DISCOVER) {
 		if (!c->have_session) {
 			r.detail = "no session: DISCOVER first";

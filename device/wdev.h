@@ -120,6 +120,7 @@ struct wdev_ctx {
 		 * new DEBUG_CHALLENGE superseded: only to name the refusal (replay / stale) */
 		uint8_t have_used, have_stale;
 		uint8_t used_digest[32], stale_digest[32];
+		uint8_t port_known, port_open; /* what the PAL's debug_port hook was last told */
 	} dbg;
 	/* session and the cached last response */
 	uint8_t have_session;

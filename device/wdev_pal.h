@@ -76,6 +76,11 @@ struct wdev_pal {
 	int (*commit)(void *ctx);
 	/* Optional (may be NULL): drop every write since the last commit. */
 	void (*discard)(void *ctx);
+	/* Optional (may be NULL): open (1) or close (0) the debug port. Called when the
+	 * library's view changes: open while the chip is not secured, or while a secure-debug
+	 * unlock with the DEBUG permission (bit 0) is active; closed otherwise. Called once
+	 * by the first wdev_process after wdev_init, then on every change. */
+	void (*debug_port)(void *ctx, int open);
 };
 
 #endif

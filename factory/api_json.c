@@ -157,6 +157,15 @@ static int get_b64(json_t *root, const char *name, size_t min, uint8_t *out, siz
 	return 0;
 }
 
+static int all_zero16(const uint8_t p[16])
+{
+	uint8_t acc = 0;
+
+	for (int i = 0; i < 16; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
 static uint64_t get_uint(json_t *root, const char *name)
 {
 	json_t *v = json_object_get(root, name);
@@ -246,6 +255,63 @@ static int step_ok(const char *s)
 	return 0;
 }
 
+int fj_rework_step(const char *step)
+{
+	if (!strcmp(step, "rework-debug"))
+		return FJ_REWORK_DEBUG;
+	if (!strcmp(step, "rework-reflash"))
+		return FJ_REWORK_REFLASH;
+	if (!strcmp(step, "rework-reprov"))
+		return FJ_REWORK_REPROVISION;
+	return 0;
+}
+
+/* A rework record (docs/factory-api.md, "Rework records"): it names the debug token's
+ * journal entry (hsm_id, hsm_seq) instead of a DAC; qr, manual, dac_sha256 and serial
+ * are not its business. */
+static int parse_rework_record(json_t *root, struct fj_record *ret, char *why, size_t cap)
+{
+	static const char *const not_here[] = { "dac_sha256", "serial", "qr", "manual" };
+	size_t i;
+
+	ret->rework = fj_rework_step(ret->step);
+	for (i = 0; i < sizeof(not_here) / sizeof(not_here[0]); i++)
+		if (json_object_get(root, not_here[i])) {
+			say(why, cap, "is not part of a rework record (it names the token's hsm_id and hsm_seq)", not_here[i]);
+			return WRIT_E_FORMAT;
+		}
+	if (!!json_object_get(root, "hsm_id") != !!json_object_get(root, "hsm_seq")) {
+		say(why, cap, "hsm_id and hsm_seq go together", NULL);
+		return WRIT_E_FORMAT;
+	}
+	if (json_object_get(root, "hsm_id")) {
+		uint8_t id[32];
+		if (get_hex(root, "hsm_id", id, 32, why, cap) < 0)
+			return WRIT_E_FORMAT;
+		hex_encode(id, 32, ret->hsm_id);
+		ret->hsm_seq = get_uint(root, "hsm_seq");
+		if (ret->hsm_seq == 0) {
+			say(why, cap, "must be the debug token's journal seq (> 0)", "hsm_seq");
+			return WRIT_E_FORMAT;
+		}
+		ret->has_hsm = 1;
+	}
+	ret->device_serial = get_uint(root, "device_serial");
+	if (ret->ok && !ret->has_hsm) {
+		say(why, cap, "an \"ok\" rework record needs hsm_id and hsm_seq (the debug token's journal entry)", NULL);
+		return WRIT_E_FORMAT;
+	}
+	if (ret->ok && ret->rework == FJ_REWORK_REFLASH && !ret->has_fw) {
+		say(why, cap, "an \"ok\" rework-reflash record needs firmware_version (the new firmware)", NULL);
+		return WRIT_E_FORMAT;
+	}
+	if (!ret->ok && !ret->reason[0]) {
+		say(why, cap, "a \"failed\" record needs step and reason", NULL);
+		return WRIT_E_FORMAT;
+	}
+	return 0;
+}
+
 int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *why, size_t cap)
 {
 	static const struct field f[] = {
@@ -253,6 +319,7 @@ int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *w
 		{ "step", F_STR, 0 },	   { "reason", F_STR, 0 }, { "dac_sha256", F_STR, 0 },
 		{ "serial", F_UINT, 0 },   { "hsm_seq", F_UINT, 0 }, { "qr", F_STR, 0 },
 		{ "manual", F_STR, 0 },	   { "firmware_version", F_UINT, 0 },
+		{ "hsm_id", F_STR, 0 },	   { "device_serial", F_UINT, 0 },
 	};
 	json_t *root = NULL;
 	size_t n = 0, i;
@@ -276,8 +343,28 @@ int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *w
 	    get_text(root, "qr", FJ_QR_MAX, 1, ret->qr, why, cap) < 0 ||
 	    get_text(root, "manual", FJ_MANUAL_MAX, 1, ret->manual, why, cap) < 0)
 		goto out;
-	if (ret->step[0] && !step_ok(ret->step)) {
-		say(why, cap, "is not a recipe step (docs/factory-api.md)", "step");
+	if (ret->step[0] && !step_ok(ret->step) && !fj_rework_step(ret->step)) {
+		say(why, cap, "is not a recipe or rework step (docs/factory-api.md)", "step");
+		goto out;
+	}
+	if (fj_rework_step(ret->step) && all_zero16(ret->uid)) {
+		say(why, cap, "must not be all zero", "uid");
+		goto out;
+	}
+	if (json_object_get(root, "firmware_version")) {
+		ret->has_fw = 1;
+		ret->firmware_version = get_uint(root, "firmware_version");
+		if (ret->firmware_version > 0xffffffffu) {
+			say(why, cap, "must fit in 32 bits", "firmware_version");
+			goto out;
+		}
+	}
+	if (fj_rework_step(ret->step)) {
+		err = parse_rework_record(root, ret, why, cap);
+		goto out;
+	}
+	if (json_object_get(root, "hsm_id") || json_object_get(root, "device_serial")) {
+		say(why, cap, "hsm_id and device_serial belong to rework records (step rework-*)", NULL);
 		goto out;
 	}
 	for (i = 0; ret->manual[i]; i++)
@@ -299,14 +386,6 @@ int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *w
 		ret->serial = get_uint(root, "serial");
 		ret->hsm_seq = json_object_get(root, "hsm_seq") ? get_uint(root, "hsm_seq") : 0;
 	}
-	if (json_object_get(root, "firmware_version")) {
-		ret->has_fw = 1;
-		ret->firmware_version = get_uint(root, "firmware_version");
-		if (ret->firmware_version > 0xffffffffu) {
-			say(why, cap, "must fit in 32 bits", "firmware_version");
-			goto out;
-		}
-	}
 	if (ret->ok && (!ret->has_dac || !ret->has_fw)) {
 		say(why, cap, "an \"ok\" record needs dac_sha256, serial and firmware_version", NULL);
 		goto out;
@@ -314,6 +393,58 @@ int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *w
 	if (!ret->ok && (!ret->step[0] || !ret->reason[0])) {
 		say(why, cap, "a \"failed\" record needs step and reason", NULL);
 		goto out;
+	}
+	err = 0;
+out:
+	json_decref(root);
+	return err;
+}
+
+int fj_parse_rework(const char *body, size_t len, struct fj_rework *ret, char *why, size_t cap)
+{
+	static const struct field f[] = { { "uid", F_STR, 1 },	   { "challenge", F_STR, 1 }, { "perms", F_STR, 1 },
+					  { "session", F_UINT, 1 }, { "operation", F_STR, 1 }, { "writ", F_STR, 0 } };
+	static const char *const ops[] = { "debug", "reflash", "reprovision" };
+	json_t *root = NULL;
+	const char *op;
+	size_t n = 0, i;
+	uint64_t session;
+	int err;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((err = load(body, len, FJ_BODY_MAX, f, sizeof(f) / sizeof(f[0]), &root, why, cap)) < 0)
+		return err;
+	err = WRIT_E_FORMAT;
+	if (get_hex(root, "uid", ret->uid, FJ_UID_LEN, why, cap) < 0 ||
+	    get_hex(root, "challenge", ret->challenge, FJ_DBG_CHALLENGE_LEN, why, cap) < 0 ||
+	    get_hex(root, "perms", ret->perms, FJ_DBG_PERMS_LEN, why, cap) < 0)
+		goto out;
+	if (all_zero16(ret->uid)) {
+		say(why, cap, "must not be all zero (a token names one device)", "uid");
+		goto out;
+	}
+	if (all_zero16(ret->perms)) {
+		say(why, cap, "must ask for at least one permission", "perms");
+		goto out;
+	}
+	session = get_uint(root, "session");
+	if (session < 1 || session > FJ_DBG_SESSION_MAX) {
+		say(why, cap, "must be 1..86400 seconds", "session");
+		goto out;
+	}
+	ret->session = (uint32_t)session;
+	op = str(root, "operation", 16, &n);
+	for (i = 0; op && i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(op, ops[i]))
+			ret->operation = (int)i + 1;
+	if (!ret->operation) {
+		say(why, cap, "must be \"debug\", \"reflash\" or \"reprovision\"", "operation");
+		goto out;
+	}
+	if (json_object_get(root, "writ")) {
+		if (get_hex(root, "writ", ret->writ, 16, why, cap) < 0)
+			goto out;
+		ret->has_writ = 1;
 	}
 	err = 0;
 out:

@@ -66,12 +66,35 @@ struct fj_record {
 	char manual[FJ_MANUAL_MAX + 1];
 	int has_fw;
 	uint64_t firmware_version;
+	/* a rework record (step "rework-debug" | "rework-reflash" | "rework-reprov") */
+	int rework;
+	int has_hsm;                     /* hsm_id and hsm_seq given (required for ok) */
+	char hsm_id[65];                 /* lowercase hex, "" if absent */
+	uint64_t device_serial;          /* 0: not known */
+};
+
+/* POST /v1/rework/token */
+enum fj_rework_op { FJ_REWORK_DEBUG = 1, FJ_REWORK_REFLASH = 2, FJ_REWORK_REPROVISION = 3 };
+#define FJ_DBG_CHALLENGE_LEN 32
+#define FJ_DBG_PERMS_LEN 16
+#define FJ_DBG_SESSION_MAX 86400
+struct fj_rework {
+	uint8_t uid[FJ_UID_LEN];         /* never all zero */
+	uint8_t challenge[FJ_DBG_CHALLENGE_LEN];
+	uint8_t perms[FJ_DBG_PERMS_LEN]; /* never all zero */
+	uint32_t session;                /* 1..FJ_DBG_SESSION_MAX */
+	int operation;                   /* enum fj_rework_op (the same numbers as the HSM's) */
+	int has_writ;
+	uint8_t writ[16];
 };
 
 WRIT_MUST_CHECK int fj_parse_enrol(const char *body, size_t len, struct fj_enrol *ret, char *why, size_t cap);
 WRIT_MUST_CHECK int fj_parse_dac(const char *body, size_t len, struct fj_dac *ret, char *why, size_t cap);
 WRIT_MUST_CHECK int fj_parse_wrap(const char *body, size_t len, struct fj_wrap *ret, char *why, size_t cap);
 WRIT_MUST_CHECK int fj_parse_record(const char *body, size_t len, struct fj_record *ret, char *why, size_t cap);
+WRIT_MUST_CHECK int fj_parse_rework(const char *body, size_t len, struct fj_rework *ret, char *why, size_t cap);
+/* The operation a rework record's step names (enum fj_rework_op), 0 for other steps. */
+int fj_rework_step(const char *step);
 
 /* Standard base64 with padding. Decode refuses any other character, bad padding or
  * more than cap output bytes; *ret_len is the decoded length. */

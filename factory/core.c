@@ -149,6 +149,10 @@ static int parse_writ(const cbor_item_t *m, int hsm, struct fwrit *w)
 	/* keys 14 and 15 (version / firmware digest) come with newer writ-hsmd builds */
 	w->has_vd = cbu_get_fixed(m, HSMP_W_VERSION_DIGEST, w->vd, 32) == 0;
 	w->has_fd = cbu_get_fixed(m, HSMP_W_FIRMWARE_DIGEST, w->fd, 32) == 0;
+	/* keys 17..19 only in writs that carry rework rights */
+	w->has_rework = cbu_get_uint(m, HSMP_W_REWORK_LIMIT, UINT32_MAX, &w->rework_limit) == 0 &&
+			cbu_get_uint(m, HSMP_W_REWORK_USED, UINT64_MAX, &w->rework_used) == 0 &&
+			cbu_get_int(m, HSMP_W_REWORK_NOT_AFTER, &w->rework_not_after) == 0;
 	hex_encode(w->id, 16, w->id_hex);
 	return 0;
 }
@@ -264,6 +268,65 @@ int factory_job(struct factory *f, const char *id_hex, int mode, struct fjob *re
 	if (!found)
 		return WRIT_E_NOTFOUND;
 	return job_bundle(f, &ret->w, &ret->b) < 0 ? WRIT_E_NOTFOUND : 0;
+}
+
+int factory_writ(struct factory *f, const char *id_hex, struct fwrit *ret)
+{
+	size_t i;
+	int err = WRIT_E_NOTFOUND;
+
+	pthread_mutex_lock(&f->writs_lock);
+	for (i = 0; i < f->n_writs; i++)
+		if (!strcmp(f->writs[i].id_hex, id_hex)) {
+			*ret = f->writs[i];
+			err = 0;
+			break;
+		}
+	pthread_mutex_unlock(&f->writs_lock);
+	return err;
+}
+
+/* Rights that look usable now (the HSM has the last word). */
+static int rework_usable(const struct fwrit *w, int64_t now)
+{
+	return !w->revoked && now < w->rework_not_after && w->rework_used < w->rework_limit;
+}
+
+/* Sort order of factory_rework_writs: negative if a comes first. */
+static int rework_before(const struct fwrit *a, const struct fwrit *b, const char *product, int64_t now)
+{
+	int au = rework_usable(a, now), bu = rework_usable(b, now);
+	int ar = a->kind == WRIT_KIND_REWORK, br = b->kind == WRIT_KIND_REWORK;
+	int ap = product && !strcmp(a->product, product), bp = product && !strcmp(b->product, product);
+
+	if (au != bu)
+		return bu - au;
+	if (ar != br)
+		return br - ar;
+	if (ap != bp)
+		return bp - ap;
+	return a->not_before > b->not_before ? -1 : a->not_before < b->not_before;
+}
+
+size_t factory_rework_writs(struct factory *f, const char *product, int64_t now, struct fwrit *ret, size_t cap)
+{
+	size_t i, j, n = 0;
+
+	pthread_mutex_lock(&f->writs_lock);
+	for (i = 0; i < f->n_writs && cap > 0; i++) {
+		const struct fwrit *w = &f->writs[i];
+		if (!w->has_rework)
+			continue;
+		/* insertion sort keeping the best cap: a handful of writs carry rights */
+		if (n == cap && rework_before(w, &ret[n - 1], product, now) >= 0)
+			continue;
+		j = n < cap ? n++ : n - 1;
+		for (; j > 0 && rework_before(w, &ret[j - 1], product, now) < 0; j--)
+			ret[j] = ret[j - 1];
+		ret[j] = *w;
+	}
+	pthread_mutex_unlock(&f->writs_lock);
+	return n;
 }
 
 void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j), void *arg)

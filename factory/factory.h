@@ -56,6 +56,9 @@ struct fwrit {
 	int revoked;
 	int has_vd, has_fd;            /* status keys 14 / 15 (newer writ-hsmd) */
 	uint8_t vd[32], fd[32];
+	int has_rework;                /* status keys 17..19: the writ carries rework rights */
+	uint64_t rework_limit, rework_used;
+	int64_t rework_not_after;
 };
 
 /* The sync with writ-cloud (cloud.c); url NULL when not configured. */
@@ -120,6 +123,15 @@ enum { FJOB_LOADED = 0, FJOB_RUNNABLE = 1, FJOB_FETCHABLE = 2 };
 WRIT_MUST_CHECK int factory_job(struct factory *f, const char *id_hex, int mode, struct fjob *ret);
 /* 1 if w may be asked for DACs now (fetchable, quantity left). */
 int factory_runnable(const struct fwrit *w, int64_t now);
+/* A copy of loaded writ id_hex from the cache (any kind, any state); WRIT_E_NOTFOUND. */
+WRIT_MUST_CHECK int factory_writ(struct factory *f, const char *id_hex, struct fwrit *ret);
+/* The writs with rework rights, best first, into ret (cap entries; returns how many):
+ * those that look usable (not revoked, rights' window not ended, limit not reached)
+ * before the others, then rework writs (kind 2) before production writs, then writs for
+ * product (may be NULL: unknown) before others, then the newest (latest not_before).
+ * The HSM decides the rest (named devices, devices it certified, masks, its own
+ * clock), so a caller tries them in this order and reports the first one's refusal. */
+size_t factory_rework_writs(struct factory *f, const char *product, int64_t now, struct fwrit *ret, size_t cap);
 /* All runnable jobs: calls fn for each. */
 void factory_jobs(struct factory *f, void (*fn)(void *arg, const struct fjob *j), void *arg);
 /* Send req to HSM idx and receive its answer (hsmc_call's contract). idempotent=1

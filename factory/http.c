@@ -31,6 +31,7 @@
 #include "host/log.h"
 #include "wire/cbu.h"
 #include "wire/hsmproto.h"
+#include "wire/writ.h"
 
 #define TOKEN_BYTES 32
 #define HTTP_TOO_LARGE 413
@@ -651,6 +652,68 @@ out:
 	return ret;
 }
 
+/* A rework record (docs/factory-api.md, "Rework records"): any loaded writ with rework
+ * rights; it names the debug token's journal entry, closes no DAC note and never
+ * counts as production (operation "rework"). */
+static enum MHD_Result h_record_rework(struct factory *f, struct MHD_Connection *c, const struct fj_record *r,
+				       const struct store_auth *a)
+{
+	struct rec_fields *rf = calloc(1, sizeof(*rf));
+	struct fwrit w;
+	struct fjob *j = malloc(sizeof(*j));
+	char writ[33];
+	uint64_t seq = 0;
+	enum MHD_Result ret;
+	int err;
+
+	if (!rf || !j) {
+		ret = MHD_NO;
+		goto out;
+	}
+	hex_encode(r->writ, 16, writ);
+	if (factory_writ(f, writ, &w) < 0) {
+		ret = send_err(c, MHD_HTTP_NOT_FOUND, "unknown writ: no edge HSM here holds it");
+		goto out;
+	}
+	if (!w.has_rework) {
+		ret = send_errc(c, MHD_HTTP_BAD_REQUEST, "mismatch", "this writ carries no rework rights: a rework record "
+								     "names the writ its debug token was signed under");
+		goto out;
+	}
+	rf->time = (int64_t)time(NULL);
+	(void)!snprintf(rf->factory, sizeof(rf->factory), "%s", f->factory_id);
+	(void)!snprintf(rf->line, sizeof(rf->line), "%s", a->line);
+	(void)!snprintf(rf->station, sizeof(rf->station), "%s", a->name);
+	memcpy(rf->writ, writ, sizeof(rf->writ));
+	(void)!snprintf(rf->product, sizeof(rf->product), "%s", w.product);
+	if (w.kind == WRIT_KIND_PRODUCTION && factory_job(f, writ, FJOB_LOADED, j) == 0) { /* its version */
+		(void)!snprintf(rf->version, sizeof(rf->version), "%s", j->b.version);
+		hex_encode(j->b.version_digest, 32, rf->version_digest);
+	}
+	rf->firmware_version = r->has_fw ? r->firmware_version : 0;
+	hex_encode(r->uid, 16, rf->uid);
+	rf->device_serial = r->device_serial;
+	memcpy(rf->hsm_id, r->hsm_id, sizeof(rf->hsm_id));
+	rf->hsm_seq = r->hsm_seq;
+	rf->ok = r->ok;
+	rf->rework = 1;
+	memcpy(rf->step, r->step, sizeof(rf->step));
+	memcpy(rf->reason, r->reason, sizeof(rf->reason));
+	err = store_record_append(f->store, rf, a->station, 0, f->webhook != NULL, &seq);
+	if (err < 0) {
+		log_error("rework record for %s under writ %s (%s) NOT stored: %s", rf->uid, writ, r->ok ? "ok" : "failed",
+			  writ_strerror(err));
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", MSG_STORE);
+		goto out;
+	}
+	webhook_kick(f);
+	ret = send_json(c, MHD_HTTP_OK, json_pack("{s:I}", "seq", (json_int_t)seq));
+out:
+	free(rf);
+	free(j);
+	return ret;
+}
+
 static enum MHD_Result h_record(struct factory *f, struct MHD_Connection *c, struct req *q, const struct store_auth *a)
 {
 	struct fj_record *r = malloc(sizeof(*r));
@@ -670,6 +733,10 @@ static enum MHD_Result h_record(struct factory *f, struct MHD_Connection *c, str
 	}
 	if (fj_parse_record(q->body, q->len, r, why, sizeof(why)) < 0) {
 		ret = send_err(c, MHD_HTTP_BAD_REQUEST, why);
+		goto out;
+	}
+	if (r->rework) {
+		ret = h_record_rework(f, c, r, a);
 		goto out;
 	}
 	hex_encode(r->writ, 16, writ);
@@ -765,6 +832,160 @@ out:
 	free(r);
 	free(j);
 	free(rf);
+	return ret;
+}
+
+/* ---- rework: debug-unlock tokens (docs/factory-api.md, "Rework") ---- */
+
+#define REWORK_CANDIDATES 32
+
+/* A refusal that names the writ rather than the request: another writ may do. */
+static int rework_try_next(int st)
+{
+	return st == WRIT_E_SCOPE || st == WRIT_E_QUOTA || st == WRIT_E_EXPIRED || st == WRIT_E_REVOKED ||
+	       st == WRIT_E_NOTFOUND || st == WRIT_E_UNSUPPORTED;
+}
+
+/* The token, chain, window end and seq of an op 8 answer into o; WRIT_E_PROTO if the
+ * answer is not what docs/hsm-api.md says. */
+static int rework_answer(const cbor_item_t *resp, json_t *o)
+{
+	const uint8_t *tok;
+	size_t tok_len, i, n;
+	uint8_t chain[2 * HSMP_DBG_CERT_LEN];
+	char hex[2 * 2 * HSMP_DBG_CERT_LEN + 1];
+	cbor_item_t *arr = cbu_get(resp, HSMP_RS_CHAIN);
+	int64_t na;
+	uint64_t seq;
+
+	if (cbu_get_bytes(resp, HSMP_RS_TOKEN, HSMP_DBG_TOKEN_LEN, HSMP_DBG_TOKEN_LEN, &tok, &tok_len) < 0 ||
+	    cbu_get_int(resp, HSMP_RS_NOT_AFTER, &na) < 0 || cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &seq) < 0 ||
+	    seq == 0 || !arr || !cbor_isa_array(arr) || (n = cbor_array_size(arr)) < 1 || n > 2)
+		return WRIT_E_PROTO;
+	for (i = 0; i < n; i++) {
+		cbor_item_t *c = cbor_array_get(arr, i);
+		int ok = c && cbor_isa_bytestring(c) && cbor_bytestring_is_definite(c) &&
+			 cbor_bytestring_length(c) == HSMP_DBG_CERT_LEN;
+		if (ok)
+			memcpy(chain + i * HSMP_DBG_CERT_LEN, cbor_bytestring_handle(c), HSMP_DBG_CERT_LEN);
+		if (c)
+			cbor_decref(&c);
+		if (!ok)
+			return WRIT_E_PROTO;
+	}
+	hex_encode(tok, tok_len, hex);
+	if (json_object_set_new(o, "token", json_string(hex)) < 0 ||
+	    json_object_set_new(o, "not_after", json_integer((json_int_t)na)) < 0 ||
+	    json_object_set_new(o, "hsm_seq", json_integer((json_int_t)seq)) < 0)
+		return WRIT_E_NOMEM;
+	hex_encode(chain, n * HSMP_DBG_CERT_LEN, hex);
+	if (json_object_set_new(o, "chain", json_string(hex)) < 0)
+		return WRIT_E_NOMEM;
+	return 0;
+}
+
+static enum MHD_Result h_rework_token(struct factory *f, struct MHD_Connection *c, struct req *q)
+{
+	static const char *const op_names[] = { "", "debug", "reflash", "reprovision" };
+	struct fj_rework r;
+	struct fwrit *cand = malloc(REWORK_CANDIDATES * sizeof(*cand)), known;
+	char why[FJ_WHY_MAX], reason[HSMC_REASON_MAX], first_reason[HSMC_REASON_MAX], uid[33], id[33], known_writ[33];
+	char hsm_id[65];
+	const char *product = NULL;
+	cbor_item_t *req = NULL, *resp = NULL;
+	json_t *o = NULL;
+	uint64_t serial = 0;
+	size_t i, n;
+	enum MHD_Result ret;
+	int st, first = 0;
+
+	first_reason[0] = 0;
+	if (!cand)
+		return MHD_NO;
+	if (fj_parse_rework(q->body, q->len, &r, why, sizeof(why)) < 0) {
+		ret = send_err(c, MHD_HTTP_BAD_REQUEST, why);
+		goto out;
+	}
+	hex_encode(r.uid, 16, uid);
+	/* the device's product, when this factory made it */
+	st = store_dac_find_uid(f->store, uid, known_writ, &serial);
+	if (st < 0 && st != WRIT_E_NOTFOUND) {
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state "
+									    "directory");
+		goto out;
+	}
+	(void)factory_refresh(f); /* the rights' use as the HSMs count it now */
+	if (st == 0 && factory_writ(f, known_writ, &known) == 0)
+		product = known.product;
+	if (r.has_writ) {
+		hex_encode(r.writ, 16, id);
+		if (factory_writ(f, id, &cand[0]) < 0) {
+			ret = send_errc(c, MHD_HTTP_NOT_FOUND, "unknown", "unknown writ: no edge HSM here holds it (load it, "
+									  "or leave \"writ\" out to let the factory choose)");
+			goto out;
+		}
+		n = 1;
+	} else {
+		n = factory_rework_writs(f, product, (int64_t)time(NULL), cand, REWORK_CANDIDATES);
+		if (n == 0) {
+			ret = send_errc(c, MHD_HTTP_NOT_FOUND, "no_rework", "no writ loaded here carries rework rights: load "
+									   "a rework writ (writ authority rework) or a production "
+									   "writ minted with --rework");
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		req = cbu_new_map(7);
+		if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_DEBUG_TOKEN) < 0 ||
+		    cbu_put_bytes(req, HSMP_RQ_WRIT_ID, cand[i].id, 16) < 0 || cbu_put_bytes(req, HSMP_RQ_UID, r.uid, 16) < 0 ||
+		    cbu_put_bytes(req, HSMP_RQ_CHALLENGE, r.challenge, sizeof(r.challenge)) < 0 ||
+		    cbu_put_bytes(req, HSMP_RQ_PERMS, r.perms, sizeof(r.perms)) < 0 ||
+		    cbu_put_uint(req, HSMP_RQ_SESSION, r.session) < 0 ||
+		    cbu_put_uint(req, HSMP_RQ_DBG_OP, (uint64_t)r.operation) < 0) {
+			ret = MHD_NO;
+			goto out;
+		}
+		/* not idempotent: a token the HSM signed is counted even if its answer is lost */
+		st = factory_hsm_call(f, cand[i].hsm, req, &resp, reason, 0);
+		cbor_decref(&req);
+		if (!resp) {
+			ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", reason);
+			goto out;
+		}
+		if (st == 0) {
+			pthread_mutex_lock(&f->writs_lock);
+			memcpy(hsm_id, f->hsms[cand[i].hsm].id_hex, sizeof(hsm_id));
+			pthread_mutex_unlock(&f->writs_lock);
+			o = json_pack("{s:s,s:s,s:I,s:s}", "writ", cand[i].id_hex, "hsm_id", hsm_id, "device_serial",
+				      (json_int_t)serial, "operation", op_names[r.operation]);
+			if (!o || rework_answer(resp, o) < 0) {
+				log_error("rework token for %s under writ %s: the edge HSM's answer is malformed (the unlock "
+					  "is counted and journalled)", uid, cand[i].id_hex);
+				ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the edge HSM's answer is malformed");
+				goto out;
+			}
+			log_info("rework token (%s) for device %s under writ %s, journal seq %lld", op_names[r.operation],
+				 uid, cand[i].id_hex, (long long)json_integer_value(json_object_get(o, "hsm_seq")));
+			ret = send_json(c, MHD_HTTP_OK, o);
+			o = NULL;
+			goto out;
+		}
+		cbor_decref(&resp);
+		if (!first) {
+			first = st;
+			memcpy(first_reason, reason, sizeof(first_reason));
+		}
+		if (!rework_try_next(st))
+			break;
+	}
+	ret = send_hsm_err(c, first, first_reason);
+out:
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	json_decref(o);
+	free(cand);
 	return ret;
 }
 
@@ -985,6 +1206,13 @@ static enum MHD_Result dispatch(struct factory *f, struct MHD_Connection *c, con
 		if (authenticate(f, c, get ? ROLE_MES : ROLE_STATION, &a, &ret) < 0)
 			return ret;
 		return get ? h_records_get(f, c) : h_record(f, c, q, &a);
+	}
+	if (!strcmp(url, "/v1/rework/token")) {
+		if (!post)
+			return send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (authenticate(f, c, ROLE_STATION, &a, &ret) < 0)
+			return ret;
+		return h_rework_token(f, c, q);
 	}
 	if (!strcmp(url, "/v1/jobs")) {
 		if (!get)

@@ -75,7 +75,7 @@ int rec_build(const struct rec_fields *f, uint64_t seq, const char prev[REC_HASH
 	    json_object_set_new(o, "firmware_version", json_integer((json_int_t)f->firmware_version)) < 0 ||
 	    json_object_set_new(o, "device_serial", json_integer((json_int_t)f->device_serial)) < 0 ||
 	    json_object_set_new(o, "hsm_seq", json_integer((json_int_t)f->hsm_seq)) < 0 ||
-	    json_object_set_new(o, "operation", json_string("provision")) < 0 ||
+	    json_object_set_new(o, "operation", json_string(f->rework ? "rework" : "provision")) < 0 ||
 	    json_object_set_new(o, "result", json_string(f->ok ? "ok" : "failed")) < 0)
 		goto out;
 	if ((err = canon_hash(o, hash)) < 0)

@@ -29,6 +29,7 @@ struct rec_fields {
 	char dac_serial[25], dac_sha256[65], hsm_id[65];
 	uint64_t hsm_seq;
 	int ok;                          /* result "ok" / "failed" */
+	int rework;                      /* operation "rework" (never production), else "provision" */
 	char step[17], reason[257], qr[257], manual[33];
 };
 

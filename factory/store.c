@@ -749,6 +749,27 @@ out:
 	return err;
 }
 
+int store_dac_find_uid(struct store *s, const char *uid, char ret_writ[33], uint64_t *ret_serial)
+{
+	sqlite3_stmt *st;
+	int err;
+
+	lock(s);
+	if ((err = prep(s, "SELECT writ, coalesce(device_serial, 0) FROM dacs WHERE uid = ? AND state IN ('issued', "
+			   "'recorded') ORDER BY id DESC LIMIT 1", &st)) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		err = WRIT_E_NOTFOUND;
+	} else if ((err = copy_text(st, 0, ret_writ, 33)) == 0) {
+		*ret_serial = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+out:
+	unlock(s);
+	return err;
+}
+
 void store_dac_clear(struct store_dac *d)
 {
 	if (!d)

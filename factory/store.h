@@ -96,6 +96,9 @@ WRIT_MUST_CHECK int store_dac_abort(struct store *s, int64_t note, int retake);
 WRIT_MUST_CHECK int store_dac_unknown(struct store *s, int64_t note);
 WRIT_MUST_CHECK int store_dac_get(struct store *s, const char *writ, const char *uid, struct store_dac *ret);
 void store_dac_clear(struct store_dac *d);
+/* The writ (32 hex digits) and device serial of the latest DAC issued here to uid (32
+ * hex digits), for rework: which product the device is. WRIT_E_NOTFOUND if none. */
+WRIT_MUST_CHECK int store_dac_find_uid(struct store *s, const char *uid, char ret_writ[33], uint64_t *ret_serial);
 /* Mark every 'asking' note 'unknown' (at start: no request is in flight). */
 WRIT_MUST_CHECK int store_dac_recover(struct store *s, int *ret_n);
 

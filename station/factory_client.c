@@ -808,3 +808,113 @@ int factory_client_record(struct factory_client *fc, const struct fc_record *r, 
 	json_decref(a);
 	return rc;
 }
+
+/* A hex string field of exactly n bytes (n up to FC_DBG_CHAIN_MAX), or, with n_alt, of
+ * n or n_alt bytes; *ret_len the length found. */
+static int get_hex_long(struct factory_client *fc, json_t *o, const char *key, uint8_t *out, size_t n, size_t n_alt,
+			size_t *ret_len, const char *what)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+	size_t len;
+
+	if (!json_is_string(v))
+		return seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: \"%s\" is %s, want a hex string", what, key,
+			      v ? "of the wrong type" : "missing");
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if ((len != 2 * n && (!n_alt || len != 2 * n_alt)) || memchr(s, 0, len) || hex_decode(s, out, len / 2) < 0)
+		return seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: \"%s\" is not hex of the right length", what,
+			      key);
+	*ret_len = len / 2;
+	return 0;
+}
+
+int factory_client_rework_token(struct factory_client *fc, const uint8_t uid[WDP_UID_LEN],
+				const uint8_t challenge[WDP_DBG_CHALLENGE_LEN], const uint8_t perms[WDP_DBG_PERMS_LEN],
+				uint32_t session, const char *operation, const char *writ, struct fc_rework *ret)
+{
+	static const char what[] = "POST rework/token";
+	char uidhex[2 * WDP_UID_LEN + 1], chalhex[2 * WDP_DBG_CHALLENGE_LEN + 1], permhex[2 * WDP_DBG_PERMS_LEN + 1];
+	struct fc_rework r;
+	json_t *req, *a;
+	char *body;
+	size_t n;
+	int rc;
+
+	if ((writ && !valid_writ(writ)) || !operation || session < 1 || session > WDP_DBG_SESSION_MAX)
+		return seterr(fc, WRIT_E_INVAL, "bad rework request");
+	memset(&r, 0, sizeof r);
+	hex_encode(uid, WDP_UID_LEN, uidhex);
+	hex_encode(challenge, WDP_DBG_CHALLENGE_LEN, chalhex);
+	hex_encode(perms, WDP_DBG_PERMS_LEN, permhex);
+	req = json_pack("{s:s, s:s, s:s, s:I, s:s}", "uid", uidhex, "challenge", chalhex, "perms", permhex, "session",
+			(json_int_t)session, "operation", operation);
+	if (req && writ)
+		json_object_set_new(req, "writ", json_string(writ));
+	body = dump(req);
+	if (!body)
+		return seterr(fc, WRIT_E_NOMEM, "out of memory");
+	rc = request(fc, "POST", "/v1/rework/token", body, FC_JSON_MAX, 1);
+	free(body);
+	if (rc < 0)
+		return rc;
+	if (!(a = parse_answer(fc, what, &rc)))
+		return rc;
+	if ((rc = get_hex_long(fc, a, "token", r.token, WDP_DBG_TOKEN_LEN, 0, &n, what)) == 0 &&
+	    (rc = get_hex_long(fc, a, "chain", r.chain, WDP_DBG_CERT_LEN, 2 * WDP_DBG_CERT_LEN, &r.chain_len, what)) == 0 &&
+	    (rc = get_str(fc, a, "writ", 32, 32, r.writ, sizeof r.writ, what)) == 0 &&
+	    (rc = get_str(fc, a, "hsm_id", 64, 64, r.hsm_id, sizeof r.hsm_id, what)) == 0 &&
+	    (rc = get_u64(fc, a, "hsm_seq", &r.hsm_seq, what)) == 0 &&
+	    (rc = get_u64(fc, a, "device_serial", &r.device_serial, what)) == 0 &&
+	    (rc = get_int(fc, a, "not_after", &r.not_after, what)) == 0) {
+		if (!valid_writ(r.writ) || r.hsm_seq == 0)
+			rc = seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: bad \"writ\" or \"hsm_seq\"", what);
+		else
+			*ret = r;
+	}
+	json_decref(a);
+	return rc;
+}
+
+int factory_client_rework_record(struct factory_client *fc, const struct fc_rework_record *r, uint64_t *ret_seq)
+{
+	static const char what[] = "POST record";
+	char uidhex[2 * WDP_UID_LEN + 1], reason[241];
+	json_t *req, *a;
+	char *body;
+	uint64_t seq;
+	int rc;
+
+	if (!valid_writ(r->writ) || !r->step)
+		return seterr(fc, WRIT_E_INVAL, "bad record");
+	hex_encode(r->uid, WDP_UID_LEN, uidhex);
+	req = json_pack("{s:s, s:s, s:s, s:s, s:I}", "writ", r->writ, "uid", uidhex, "result", r->ok ? "ok" : "failed",
+			"step", r->step, "device_serial", (json_int_t)r->device_serial);
+	if (!req)
+		return seterr(fc, WRIT_E_NOMEM, "out of memory");
+	if (!r->ok) {
+		clean_copy(reason, sizeof reason, r->reason && r->reason[0] ? r->reason : "unknown");
+		json_object_set_new(req, "reason", json_string(reason));
+	}
+	if (r->hsm_id && r->hsm_id[0]) {
+		json_object_set_new(req, "hsm_id", json_string(r->hsm_id));
+		json_object_set_new(req, "hsm_seq", json_integer((json_int_t)r->hsm_seq));
+	}
+	if (r->have_fw)
+		json_object_set_new(req, "firmware_version", json_integer((json_int_t)r->firmware_version));
+	body = dump(req);
+	if (!body)
+		return seterr(fc, WRIT_E_NOMEM, "out of memory");
+	rc = request(fc, "POST", "/v1/records", body, FC_JSON_MAX, 1);
+	free(body);
+	if (rc < 0)
+		return rc;
+	if (!(a = parse_answer(fc, what, &rc)))
+		return rc;
+	rc = get_u64(fc, a, "seq", &seq, what);
+	if (rc == 0 && ret_seq)
+		*ret_seq = seq;
+	json_decref(a);
+	return rc;
+}

@@ -150,6 +150,40 @@ struct fc_record {
 WRIT_MUST_CHECK int factory_client_record(struct factory_client *fc, const struct fc_record *r, uint64_t *ret_seq,
 					  int *ret_duplicate);
 
+/* POST /v1/rework/token: a debug-unlock token for the chip uid and its challenge
+ * (docs/factory-api.md, "Rework"). operation is "debug", "reflash" or "reprovision";
+ * writ (may be NULL) names the writ to use, else the factory chooses. Not retried: a
+ * token the HSM signed is counted even when its answer is lost. */
+#define FC_DBG_CHAIN_MAX (2u * WDP_DBG_CERT_LEN)
+struct fc_rework {
+	uint8_t token[WDP_DBG_TOKEN_LEN];
+	uint8_t chain[FC_DBG_CHAIN_MAX];
+	size_t chain_len; /* 1 or 2 certificates */
+	char writ[33];
+	char hsm_id[65];
+	uint64_t hsm_seq, device_serial;
+	int64_t not_after;
+};
+WRIT_MUST_CHECK int factory_client_rework_token(struct factory_client *fc, const uint8_t uid[WDP_UID_LEN],
+						const uint8_t challenge[WDP_DBG_CHALLENGE_LEN],
+						const uint8_t perms[WDP_DBG_PERMS_LEN], uint32_t session,
+						const char *operation, const char *writ, struct fc_rework *ret);
+
+/* A rework record (POST /v1/records, docs/factory-api.md "Rework records"). */
+struct fc_rework_record {
+	const char *writ;
+	uint8_t uid[WDP_UID_LEN];
+	int ok;
+	const char *step;   /* "rework-debug" | "rework-reflash" | "rework-reprov" */
+	const char *reason; /* failed: why */
+	const char *hsm_id; /* "" or NULL: no token was signed */
+	uint64_t hsm_seq, device_serial;
+	int have_fw;
+	uint32_t firmware_version;
+};
+WRIT_MUST_CHECK int factory_client_rework_record(struct factory_client *fc, const struct fc_rework_record *r,
+						 uint64_t *ret_seq);
+
 /* Seconds spent inside HTTP requests since open (for the line's time accounting). */
 double factory_client_seconds(const struct factory_client *fc);
 

@@ -35,6 +35,7 @@
 #include "station/driver.h"
 #include "station/factory_client.h"
 #include "station/line.h"
+#include "station/rework.h"
 
 #define MAX_WORKERS 64
 #define MAX_PORTS 100000
@@ -74,6 +75,7 @@ static void usage(FILE *f)
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--no-seccomp]   (debugging only: run confines itself once the job is fetched)\n"
 		"        [--timeout-ms MS] [--factory-retry-s S]\n"
+		"%s"
 		"  writ-station --help\n"
 		"\n"
 		"writ-station is the line operator's tool: it takes a job (a writ) from writ-factory and\n"
@@ -87,6 +89,11 @@ static void usage(FILE *f)
 		"  run     run a job until --count devices, the job's end (quantity, window, revoked),\n"
 		"          --once when every present port is done, or SIGINT/SIGTERM (devices in progress\n"
 		"          are finished first)\n"
+		"  rework  reopen one made device under the OEM's rework rights: a debug-unlock token\n"
+		"          from writ-factory's edge HSM for the chip's challenge, unlock, the operation\n"
+		"          (reflash: new signed firmware through the chip's firmware commands, still\n"
+		"          secure-boot checked; debug: the debug port stays open --hold S seconds), lock,\n"
+		"          then a rework record (docs/operations.md, \"Rework a device\")\n"
 		"\n"
 		"Options:\n"
 		"  --factory URL         writ-factory's API, e.g. http://factory:8440\n"
@@ -108,6 +115,17 @@ static void usage(FILE *f)
 		"  --timeout-ms MS       run: a chip's answer timeout, 100..600000 (default 5000)\n"
 		"  --factory-retry-s S   run: retry an unreachable factory with backoff for S seconds,\n"
 		"                        0..3600 (default 30)\n"
+		"  --device UID          rework: the chip's UID (32 hex digits)\n"
+		"  --debug-root-pub K    rework: the OEM's debug-root public key, hex or a file\n"
+		"                        (`writ authority pubkey --key debug-root`); the chain must end there\n"
+		"  --op debug|reflash    rework: what to do (default debug)\n"
+		"  --perms LIST          rework: permissions to ask (debug, reflash or bit numbers; default\n"
+		"                        the --op's)\n"
+		"  --session S           rework: seconds the unlock may last (default 600)\n"
+		"  --writ ID             rework: use this writ's rights (default: the factory picks)\n"
+		"  --hold S              rework --op debug: seconds to keep the port open before locking\n"
+		"  --firmware IMG, --fw-version V, --fw-sig SIG, --sb-pub K\n"
+		"                        rework --op reflash: the new image, its version and signature\n"
 		"  --help                this page\n"
 		"\n"
 		"Environment:\n"
@@ -130,7 +148,7 @@ static void usage(FILE *f)
 		"      --line L2 --out /etc/writ/station.token\n"
 		"  writ-station run --factory http://factory:8440 --token-file /etc/writ/station.token \\\n"
 		"      --job 0123456789abcdef0123456789abcdef --port-dir /run/chips --parallel 8 --label-dir labels/\n",
-		MAX_WORKERS);
+		station_rework_usage, MAX_WORKERS);
 }
 
 static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigned long *ret, const char *what)
@@ -279,7 +297,7 @@ out:
 }
 
 /* Read the token file: mode 0600 or stricter, one base64url token and a newline. */
-static int read_token(const char *path, char ret[FC_TOKEN_MAX])
+int station_read_token(const char *path, char ret[FC_TOKEN_MAX])
 {
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -1163,7 +1181,7 @@ static int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (read_token(o.token_file, token) < 0)
+	if (station_read_token(o.token_file, token) < 0)
 		goto out;
 	if (factory_client_global_init() < 0) {
 		fprintf(stderr, "writ-station: libcurl initialisation failed\n");
@@ -1343,6 +1361,8 @@ int main(int argc, char **argv)
 		return cmd_enrol(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "rework"))
+		return station_cmd_rework(argc - 1, argv + 1);
 	fprintf(stderr, "writ-station: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -48,6 +48,7 @@ struct faults {
 	int bad_rng;
 	int provisioned;
 	long crash_at; /* 0: off */
+	long time_offset; /* seconds added to the chip's clock */
 };
 
 struct chip {
@@ -87,6 +88,7 @@ static void usage(FILE *o)
 		   "  --show           print one chip's state (UID, lifecycle, flags, firmware, labels, debug)\n"
 		   "  --family NAME    the chip family the chip reports (default writ-devsim)\n"
 		   "  --seed N         seed of the fault injection's pseudo-random choices (default 1)\n"
+		   "  --time-offset S  the chip's clock runs S seconds from the host's (tests of debug windows)\n"
 		   "  --fault F        inject a fault (repeatable):\n"
 		   "                     drop-after=N   drop the link after the N-th request frame\n"
 		   "                     corrupt=PCT    flip one bit in PCT %% of the answers\n"
@@ -247,6 +249,15 @@ static int commit_hook(struct mempal *m, void *arg)
 		close(fd);
 	}
 	return save_state(c, m->otp, m->state);
+}
+
+/* The PAL's debug port: a simulated chip has none, so it says what a real one would do. */
+static void debug_port_hook(void *ctx, int open)
+{
+	const struct mempal *m = ctx;
+	const struct chip *c = m->hook_arg;
+
+	fprintf(stderr, "writ-devsim: %s: debug port %s\n", c ? c->state_path : "chip", open ? "open" : "closed");
 }
 
 /* Load FILE into the mempal; 1 if it does not exist, 0 loaded, -1 refused (message). */
@@ -469,6 +480,8 @@ static int chip_open(struct chip *c, const uint8_t *uid_opt, int create)
 	if (st == 0 && uid_opt && memcmp(c->m.otp, uid_opt, 16) != 0)
 		fprintf(stderr, "writ-devsim: %s: --uid ignored, the state file has its own UID\n", c->state_path);
 	mempal_bind(&c->m, &c->pal);
+	c->pal.debug_port = debug_port_hook;
+	c->m.time_offset = c->fx.time_offset;
 	c->m.commit_hook = commit_hook;
 	c->m.hook_arg = c;
 	if (st == 1 && save_state(c, c->m.otp, c->m.state) != 0) {
@@ -853,6 +866,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--count") == 0 && parse_long(v, 1, 1024, &count) == 0)
 			;
 		else if (strcmp(a, "--seed") == 0 && parse_long(v, 0, LONG_MAX, &seed) == 0)
+			;
+		else if (strcmp(a, "--time-offset") == 0 && parse_long(v, -3650L * 86400, 3650L * 86400, &fx.time_offset) == 0)
 			;
 		else if (strcmp(a, "--fault") == 0) {
 			long n;

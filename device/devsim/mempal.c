@@ -70,7 +70,7 @@ static int p_time(void *ctx, uint64_t *ret)
 {
 	struct mempal *m = ctx;
 
-	*ret = m->now ? m->now : (uint64_t)time(NULL);
+	*ret = m->now ? m->now : (uint64_t)((int64_t)time(NULL) + m->time_offset);
 	return 0;
 }
 

@@ -28,6 +28,7 @@ struct mempal {
 	enum mempal_rng rng_mode;
 	uint64_t rng_seed;
 	uint64_t now; /* 0: the real clock */
+	int64_t time_offset; /* added to the real clock (a chip whose RTC is off) */
 	int fail_writes;  /* > 0: every flash/otp write fails */
 	int fail_commit_in; /* > 0: the n-th commit from now fails */
 	unsigned commits;

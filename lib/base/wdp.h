@@ -127,6 +127,9 @@ enum wdp_type {
 #define WDP_DBG_TOKEN_SIGNED 92u
 #define WDP_DBG_SESSION_MAX 86400u /* longest unlock a token may ask for, seconds */
 enum wdp_dbg_role { WDP_DBG_ROLE_INTERMEDIATE = 1, WDP_DBG_ROLE_DELEGATE = 2 };
+/* Permission bits a chip gives meaning to (bit i = byte 15 - i/8, bit i%8); the same
+ * numbers as lib/wire/dbgcred.h's enum dbg_perm. */
+enum wdp_dbg_perm { WDP_DBG_PERM_DEBUG = 0, WDP_DBG_PERM_REFLASH = 8, WDP_DBG_PERM_REPROVISION = 9 };
 
 /* Lifecycle states and STATE flags. */
 enum wdp_lifecycle { WDP_LC_BLANK = 0, WDP_LC_PROVISIONING = 1, WDP_LC_SECURED = 2 };

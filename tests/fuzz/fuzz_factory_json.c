@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct fj_dac d;
 		struct fj_wrap w;
 		struct fj_record r;
+		struct fj_rework k;
 	} *u;
 
 	if (size < 1)
@@ -34,11 +35,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memcpy(body, data + 1, size - 1); /* an exact-size copy: ASan sees any over-read */
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0: (void)!fj_parse_enrol(body, size - 1, &u->e, why, sizeof(why)); break;
 	case 1: (void)!fj_parse_dac(body, size - 1, &u->d, why, sizeof(why)); break;
 	case 2: (void)!fj_parse_wrap(body, size - 1, &u->w, why, sizeof(why)); break;
 	case 3: (void)!fj_parse_record(body, size - 1, &u->r, why, sizeof(why)); break;
+	case 5: (void)!fj_parse_rework(body, size - 1, &u->k, why, sizeof(why)); break;
 	default:
 		if (size - 1 > 0 && !memchr(body, 0, size - 1) && body[size - 2] != 0) {
 			char *s = malloc(size);

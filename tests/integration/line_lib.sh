@@ -174,6 +174,7 @@ start_farm()
 	local name=$1 count=$2 i
 	shift 2
 	mkdir -p "$WORK/$name"
+	: >"$WORK/$name.ready" # a restarted farm: never read the last run's ready lines
 	"$DEVSIM" --count "$count" --dir "$WORK/$name" "$@" >"$WORK/$name.ready" 2>>"$WORK/$name.log" &
 	FARM_PIDS[$name]=$!
 	for ((i = 0; i < 400; i++)); do

@@ -1754,6 +1754,27 @@ static void test_debug_malformed(void **state)
 	dbg_refuse(f, d, WDP_S_MALFORMED, "out of range");
 	refuse(f, WDP_CMD_DEBUG_CHALLENGE, (const uint8_t *)"junk", 4, WDP_S_MALFORMED);
 	refuse(f, WDP_CMD_DEBUG_LOCK, (const uint8_t *)"junk", 4, WDP_S_MALFORMED);
+	/* reserved bytes must read 0 (ADAC S_ADAC_016): refused as a format error before
+	 * any signature is looked at */
+	d->session = 300;
+	d->perms[15] = 0x03;
+	for (size_t k = 5; k < 8; k++) {
+		dbg_build_chain(d);
+		dbg_challenge(f, d);
+		dbg_sign_token(d);
+		memcpy(tok, d->token, sizeof d->token);
+		tok[k] = 0x01;
+		dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, d->chain, d->chain_len, tok, WDP_DBG_TOKEN_LEN),
+			      WDP_S_MALFORMED, "debug token");
+	}
+	for (size_t k = 10; k < 12; k++) {
+		memcpy(big, d->chain, d->chain_len);
+		big[k] = 0x01;
+		dbg_challenge(f, d);
+		dbg_sign_token(d);
+		dbg_refuse_pl(f, p.b, dbg_payload(&p, d->root_pub, big, d->chain_len, d->token, sizeof d->token),
+			      WDP_S_MALFORMED, "debug certificate");
+	}
 	dbg_free(d);
 }
 
@@ -1769,6 +1790,175 @@ static void test_debug_needs_root(void **state)
 	refuse(f, WDP_CMD_DEBUG_UNLOCK, p.b,
 	       dbg_payload(&p, z, z + 65, WDP_DBG_CERT_LEN, z + 65 + WDP_DBG_CERT_LEN, WDP_DBG_TOKEN_LEN),
 	       WDP_S_STATE);
+}
+
+/* ---- what the permissions open (docs/device-protocol.md, "What the permissions open") ---- */
+
+static int port_calls, port_open;
+
+static void count_port(void *ctx, int open)
+{
+	(void)ctx;
+	port_calls++;
+	port_open = open;
+}
+
+/* A refusal whose DETAIL contains why. */
+static void refuse_detail(struct fx *f, uint16_t code, const uint8_t *pl, size_t len, int want, const char *why)
+{
+	char detail[WDP_DETAIL_MAX + 1];
+	const uint8_t *v;
+	size_t n;
+
+	refuse(f, code, pl, len, want);
+	assert_non_null(v = rtlv(f, WDP_T_DETAIL, &n));
+	memcpy(detail, v, n);
+	detail[n] = '\0';
+	if (!strstr(detail, why))
+		fail_msg("detail \"%s\" does not contain \"%s\"", detail, why);
+}
+
+static void set_perm(uint8_t perms[16], unsigned bit)
+{
+	perms[15 - bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+/* FW_BEGIN of version v on a secured chip: the status only. */
+static int fw_begin(struct fx *f, uint32_t version, size_t n)
+{
+	struct pl p;
+
+	return xfer(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, version, (uint32_t)n, f->sb_pub));
+}
+
+static void test_debug_perm_debug_port(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d;
+
+	/* the hook follows the chip: open while it is not secured */
+	f->pal.debug_port = count_port;
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	port_calls = 0;
+	d = dbg_new(f); /* provisions and locks */
+	assert_int_equal(port_open, 0);
+	assert_int_equal(port_calls, 2); /* told open at the first command, closed by LOCK */
+	/* an unlock without DEBUG: unlocked, the port stays closed */
+	memset(d->perms, 0, 16);
+	set_perm(d->perms, 1);
+	dbg_unlock_ok(f, d);
+	assert_int_equal(status_flags(f) & (WDP_F_DEBUG | WDP_F_DEBUG_UNLOCKED), WDP_F_DEBUG_UNLOCKED);
+	assert_int_equal(port_open, 0);
+	assert_int_equal(port_calls, 2);
+	/* with DEBUG: open; DEBUG_LOCK closes it */
+	memset(d->perms, 0, 16);
+	set_perm(d->perms, WDP_DBG_PERM_DEBUG);
+	dbg_unlock_ok(f, d);
+	assert_int_equal(port_open, 1);
+	assert_true(status_flags(f) & WDP_F_DEBUG);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	assert_int_equal(port_open, 0);
+	assert_false(status_flags(f) & WDP_F_DEBUG);
+	/* the session's end closes it (at the next command) */
+	dbg_unlock_ok(f, d);
+	assert_int_equal(port_open, 1);
+	f->m.now += d->session;
+	assert_false(status_flags(f) & WDP_F_DEBUG);
+	assert_int_equal(port_open, 0);
+	f->m.now -= d->session;
+	/* a reset: closed from the first command on */
+	dbg_unlock_ok(f, d);
+	assert_int_equal(port_open, 1);
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	do_discover(f);
+	assert_int_equal(port_open, 0);
+	assert_false(status_flags(f) & WDP_F_DEBUG);
+	dbg_free(d);
+}
+
+static void test_debug_perm_reflash(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct wdev_info info;
+	struct pl p;
+	uint8_t sig[64], *img;
+
+	/* locked: no firmware */
+	refuse_detail(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 2, 5000, f->sb_pub), WDP_S_LOCKED, "REFLASH");
+	/* an unlock without REFLASH (DEBUG only) changes nothing for firmware */
+	memset(d->perms, 0, 16);
+	set_perm(d->perms, WDP_DBG_PERM_DEBUG);
+	dbg_unlock_ok(f, d);
+	refuse_detail(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 2, 5000, f->sb_pub), WDP_S_LOCKED, "REFLASH");
+	/* REFLASH beyond the delegate's mask (0x0F: bits 0..3): DENIED, never reduced */
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	memset(d->perms, 0, 16);
+	set_perm(d->perms, WDP_DBG_PERM_REFLASH);
+	dbg_refuse(f, d, WDP_S_DENIED, "mask");
+	set_perm(d->cd.perms, WDP_DBG_PERM_REFLASH);
+	/* with REFLASH: newer signed firmware installs */
+	dbg_unlock_ok(f, d);
+	assert_false(status_flags(f) & WDP_F_DEBUG); /* REFLASH alone does not open the port */
+	do_fw(f, 2, 5000);
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_int_equal(info.fw_version, 2);
+	assert_int_equal(info.fw_size, 5000);
+	/* still secure-boot checked: a bad signature and a rollback are refused */
+	img = make_image(3000, 3);
+	assert_int_equal(hs_sign_fw(f->sb_key, 3, img, 3000, sig), 0);
+	sig[10] ^= 1;
+	assert_int_equal(fw_begin(f, 3, 3000), WDP_S_OK);
+	send_image(f, img, 3000);
+	refuse(f, WDP_CMD_FW_END, p.b, end_payload(&p, sig), WDP_S_VERIFY);
+	refuse(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 1, 3000, f->sb_pub), WDP_S_ROLLBACK);
+	/* other writes stay refused */
+	refuse_detail(f, WDP_CMD_GENERATE_KEYS, NULL, 0, WDP_S_LOCKED, "secured");
+	/* DEBUG_LOCK ends it, and abandons a transfer in progress */
+	assert_int_equal(fw_begin(f, 3, 3000), WDP_S_OK);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	refuse_detail(f, WDP_CMD_FW_CHUNK, p.b, chunk_payload(&p, 0, img, 100), WDP_S_LOCKED, "REFLASH");
+	dbg_unlock_ok(f, d);
+	refuse_detail(f, WDP_CMD_FW_CHUNK, p.b, chunk_payload(&p, 0, img, 100), WDP_S_STATE, "FW_BEGIN first");
+	/* the session's end */
+	f->m.now += d->session;
+	refuse(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 3, 3000, f->sb_pub), WDP_S_LOCKED);
+	f->m.now -= d->session;
+	/* a reset */
+	dbg_unlock_ok(f, d);
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	do_discover(f);
+	refuse(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 3, 3000, f->sb_pub), WDP_S_LOCKED);
+	/* what was installed under the unlock survives it */
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_int_equal(info.fw_version, 2);
+	assert_true(info.flags & WDP_F_LOCKED);
+	free(img);
+	dbg_free(d);
+}
+
+static void test_debug_perm_reprovision(void **state)
+{
+	struct fx *f = *state;
+	struct dbg *d = dbg_new(f);
+	struct pl p;
+
+	set_perm(d->cd.perms, WDP_DBG_PERM_REPROVISION);
+	memset(d->perms, 0, 16);
+	set_perm(d->perms, WDP_DBG_PERM_REPROVISION);
+	dbg_unlock_ok(f, d);
+	refuse_detail(f, WDP_CMD_GENERATE_KEYS, NULL, 0, WDP_S_LOCKED, "not supported by this chip version");
+	pl_init(&p);
+	wdp_tlv_put(&p.w, WDP_T_FACTORY_DATA, (const uint8_t *)"x", 1);
+	refuse_detail(f, WDP_CMD_STORE_FACTORY_DATA, p.b, pl_done(&p), WDP_S_LOCKED, "not supported");
+	/* nor firmware: REPROVISION is not REFLASH */
+	refuse(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 2, 3000, f->sb_pub), WDP_S_LOCKED);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	refuse_detail(f, WDP_CMD_GENERATE_KEYS, NULL, 0, WDP_S_LOCKED, "chip is secured");
+	dbg_free(d);
 }
 
 int main(int argc, char **argv)
@@ -1806,6 +1996,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_debug_tamper_every_byte, debug_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debug_malformed, debug_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debug_needs_root, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_perm_debug_port, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_perm_reflash, debug_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_perm_reprovision, debug_setup, teardown),
 	};
 
 	/* `test_device debug` runs the secure-debug tests alone (CTest: test_debug, label

@@ -19,6 +19,7 @@
 
 #include "crypto/ec.h"
 #include "factory/api_json.h"
+#include "factory/factory.h"
 #include "factory/record.h"
 #include "wire/bundle.h"
 
@@ -537,13 +538,154 @@ out:
 	return rc;
 }
 
+/* POST /v1/rework/token and rework records: every field a station controls. */
+static void test_json_rework(void **state)
+{
+#define W "\"writ\":\"0123456789abcdef0123456789abcdef\","
+#define U "\"uid\":\"00112233445566778899aabbccddeeff\","
+#define C "\"challenge\":\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\","
+#define P "\"perms\":\"00000000000000000000000000000101\","
+#define H "\"hsm_id\":\"aa00000000000000000000000000000000000000000000000000000000000000\","
+	struct fj_rework k;
+	struct fj_record r;
+	char why[FJ_WHY_MAX], *big;
+	const char *good = "{" U C P "\"session\":600,\"operation\":\"reflash\"}";
+	const char *with_writ = "{" U C P W "\"session\":1,\"operation\":\"debug\"}";
+	const char *bad[] = {
+		"", "{", "[]", "null", "{" U C P "\"session\":600}",                        /* missing */
+		"{" U C P "\"session\":600,\"operation\":\"reflash\",\"x\":1}",              /* unknown field */
+		"{" U U C P "\"session\":600,\"operation\":\"reflash\"}",                    /* duplicate */
+		"{\"uid\":\"00000000000000000000000000000000\"," C P "\"session\":1,\"operation\":\"debug\"}", /* zero UID */
+		"{\"uid\":\"0011223344556677\"," C P "\"session\":1,\"operation\":\"debug\"}",  /* short UID */
+		"{\"uid\":\"00112233445566778899aabbccddeeff00\"," C P "\"session\":1,\"operation\":\"debug\"}", /* long */
+		"{\"uid\":\"zz112233445566778899aabbccddeeff\"," C P "\"session\":1,\"operation\":\"debug\"}", /* non-hex */
+		"{" U "\"challenge\":\"0001\"," P "\"session\":1,\"operation\":\"debug\"}",   /* short challenge */
+		"{" U C "\"perms\":\"00000000000000000000000000000000\",\"session\":1,\"operation\":\"debug\"}", /* none */
+		"{" U C "\"perms\":\"0101\",\"session\":1,\"operation\":\"debug\"}",
+		"{" U C P "\"session\":0,\"operation\":\"debug\"}",
+		"{" U C P "\"session\":86401,\"operation\":\"debug\"}",
+		"{" U C P "\"session\":-1,\"operation\":\"debug\"}",
+		"{" U C P "\"session\":\"600\",\"operation\":\"debug\"}",
+		"{" U C P "\"session\":1,\"operation\":\"dance\"}",
+		"{" U C P "\"session\":1,\"operation\":\"debug\",\"writ\":\"0123\"}",
+		"{" U C P "\"session\":1,\"operation\":\"debug\"} x",                          /* trailing bytes */
+	};
+	const char *rec_ok = "{" W U "\"result\":\"ok\",\"step\":\"rework-reflash\"," H "\"hsm_seq\":9,"
+			     "\"device_serial\":0,\"firmware_version\":2}";
+	const char *rec_failed = "{" W U "\"result\":\"failed\",\"step\":\"rework-debug\",\"reason\":\"the HSM refused\"}";
+	const char *rec_bad[] = {
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-reflash\",\"firmware_version\":2}",            /* no hsm */
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-reflash\"," H "\"hsm_seq\":9}",                /* no fw */
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-debug\"," H "\"hsm_seq\":0}",                  /* seq 0 */
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-debug\"," H "}",                               /* no seq */
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-debug\",\"hsm_id\":\"aa\",\"hsm_seq\":1}",
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-debug\"," H "\"hsm_seq\":1,\"serial\":1,"
+		"\"dac_sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\"}", /* DAC fields */
+		"{" W U "\"result\":\"ok\",\"step\":\"rework-debug\"," H "\"hsm_seq\":1,\"qr\":\"MT:x\"}",
+		"{" W U "\"result\":\"failed\",\"step\":\"rework-debug\"}",                                 /* no reason */
+		"{" W "\"uid\":\"00000000000000000000000000000000\",\"result\":\"failed\",\"step\":\"rework-debug\","
+		"\"reason\":\"x\"}",
+		"{" W U "\"result\":\"failed\",\"step\":\"rework-dance\",\"reason\":\"x\"}",
+		"{" W U "\"result\":\"failed\",\"step\":\"keys\",\"reason\":\"x\"," H "\"hsm_seq\":1}", /* hsm_id: rework only */
+		"{" W U "\"result\":\"failed\",\"step\":\"keys\",\"reason\":\"x\",\"device_serial\":1}",
+	};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(fj_parse_rework(good, strlen(good), &k, why, sizeof(why)), 0);
+	assert_int_equal(k.operation, FJ_REWORK_REFLASH);
+	assert_int_equal(k.session, 600);
+	assert_int_equal(k.perms[15], 1);
+	assert_int_equal(k.perms[14], 1);
+	assert_false(k.has_writ);
+	assert_int_equal(fj_parse_rework(with_writ, strlen(with_writ), &k, why, sizeof(why)), 0);
+	assert_true(k.has_writ && k.writ[0] == 0x01 && k.operation == FJ_REWORK_DEBUG);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (fj_parse_rework(bad[i], strlen(bad[i]), &k, why, sizeof(why)) == 0)
+			fail_msg("accepted: %s", bad[i]);
+	assert_non_null(big = calloc(1, FJ_BODY_MAX + 2));
+	memset(big, ' ', FJ_BODY_MAX + 1);
+	assert_int_equal(fj_parse_rework(big, FJ_BODY_MAX + 1, &k, why, sizeof(why)), WRIT_E_TOOBIG);
+	free(big);
+	assert_int_equal(fj_parse_record(rec_ok, strlen(rec_ok), &r, why, sizeof(why)), 0);
+	assert_true(r.ok && r.rework == FJ_REWORK_REFLASH && r.has_hsm && r.hsm_seq == 9 && r.firmware_version == 2);
+	assert_string_equal(r.hsm_id, "aa00000000000000000000000000000000000000000000000000000000000000");
+	assert_int_equal(fj_parse_record(rec_failed, strlen(rec_failed), &r, why, sizeof(why)), 0);
+	assert_true(!r.ok && r.rework == FJ_REWORK_DEBUG && !r.has_hsm);
+	for (i = 0; i < sizeof(rec_bad) / sizeof(rec_bad[0]); i++)
+		if (fj_parse_record(rec_bad[i], strlen(rec_bad[i]), &r, why, sizeof(why)) == 0)
+			fail_msg("accepted: %s", rec_bad[i]);
+#undef W
+#undef U
+#undef C
+#undef P
+#undef H
+}
+
+/* Which writ writ-factory asks first for a rework token (factory_rework_writs). */
+static void test_rework_order(void **state)
+{
+	struct factory *f = calloc(1, sizeof(*f));
+	struct fwrit out[8];
+	static const struct {
+		const char *id, *product;
+		uint32_t kind;
+		int64_t nb, rna;
+		uint64_t limit, used;
+		int revoked, rights;
+	} w[] = {
+		{ "a", "lamp", 1, 100, 5000, 10, 0, 0, 1 },  /* production, lamp, older */
+		{ "b", "lamp", 1, 200, 5000, 10, 0, 0, 1 },  /* production, lamp, newer */
+		{ "c", "fan", 2, 300, 5000, 10, 0, 0, 1 },   /* rework writ, another product */
+		{ "d", "lamp", 2, 150, 5000, 10, 0, 0, 1 },  /* rework writ, lamp */
+		{ "e", "lamp", 2, 400, 5000, 10, 10, 0, 1 }, /* rework writ, spent */
+		{ "f", "lamp", 2, 500, 5000, 10, 0, 1, 1 },  /* revoked */
+		{ "g", "lamp", 2, 600, 500, 10, 0, 0, 1 },   /* rights ended */
+		{ "h", "lamp", 1, 700, 5000, 10, 0, 0, 0 },  /* no rights */
+	};
+	char order[16] = "";
+	size_t i, n;
+
+	(void)state;
+	assert_non_null(f);
+	factory_init(f);
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		struct fwrit *x = &f->writs[i];
+		(void)!snprintf(x->id_hex, sizeof(x->id_hex), "%s", w[i].id);
+		(void)!snprintf(x->product, sizeof(x->product), "%s", w[i].product);
+		x->kind = w[i].kind;
+		x->not_before = w[i].nb;
+		x->rework_not_after = w[i].rna;
+		x->rework_limit = w[i].limit;
+		x->rework_used = w[i].used;
+		x->revoked = w[i].revoked;
+		x->has_rework = w[i].rights;
+	}
+	f->n_writs = i;
+	n = factory_rework_writs(f, "lamp", 1000, out, 8);
+	assert_int_equal(n, 7);
+	for (i = 0; i < n; i++)
+		order[i] = out[i].id_hex[0];
+	/* usable first; rework writs before production; the device's product first; newest */
+	assert_string_equal(order, "dcbagfe");
+	n = factory_rework_writs(f, NULL, 1000, out, 8);
+	for (i = 0; i < n; i++)
+		order[i] = out[i].id_hex[0];
+	assert_string_equal(order, "cdbagfe");
+	assert_int_equal(factory_rework_writs(f, "lamp", 1000, out, 2), 2); /* the best two, not the first two */
+	assert_string_equal(out[0].id_hex, "d");
+	assert_string_equal(out[1].id_hex, "c");
+	factory_fini(f);
+	free(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bundle_roundtrip),    cmocka_unit_test(test_bundle_recipe),
 		cmocka_unit_test(test_bundle_encode_invalid), cmocka_unit_test(test_bundle_decode_garbage),
 		cmocka_unit_test(test_bundle_sign_verify),  cmocka_unit_test(test_record_chain),
-		cmocka_unit_test(test_json_dac),	    cmocka_unit_test(test_json_record),
+		cmocka_unit_test(test_json_dac),	    cmocka_unit_test(test_json_record), cmocka_unit_test(test_json_rework), cmocka_unit_test(test_rework_order),
 		cmocka_unit_test(test_json_enrol_wrap),	    cmocka_unit_test(test_b64),
 	};
 
