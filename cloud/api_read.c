@@ -15,7 +15,7 @@
 
 #define DEVICE_COLS                                                                                                   \
 	"d.id, p.name, b.writ_id, d.kind, d.idx, d.uid, d.serial, d.dac_serial, d.dac_sha256, d.time, h.hsm_id,"       \
-	" d.hsm_seq, f.name, d.record_seq, d.record, p.oem_id, b.org_id"
+	" d.hsm_seq, f.name, d.record_seq, d.record, p.oem_id, b.org_id, d.product_id"
 #define DEVICE_FROM                                                                                                   \
 	" FROM devices d JOIN products p ON p.id = d.product_id JOIN batches b ON b.id = d.batch_id"                   \
 	" JOIN hsms h ON h.id = d.hsm_pk JOIN factories f ON f.id = b.factory_id"
@@ -208,14 +208,35 @@ int h_devices(struct call *k)
 	struct db_param p[6];
 	struct db_res *r = NULL;
 	char sql[1024], *end;
-	json_t *list;
+	json_t *list, *o;
 	size_t i, np = 0, n;
 	int err;
 
-	if (strcmp(k->method, "GET") || k->n_segs != 1)
-		return fail(k, 405, "method", "GET /v1/devices?serial=|uid=|dac_serial=");
+	if (strcmp(k->method, "GET") || k->n_segs > 2)
+		return fail(k, 405, "method", "GET /v1/devices?serial=|uid=|dac_serial=, GET /v1/devices/{id}");
 	if (k->who.role == ROLE_FACTORY)
 		return forbid(k, "users");
+	if (k->n_segs == 2) {
+		/* one device by its id, with its rework history */
+		long long v = strtoll(k->segs[1], &end, 10);
+		if (!k->segs[1][0] || *end || v < 1 || serial || uid || dser)
+			return fail(k, 404, "not_found", "no such device (its id is a positive integer)");
+		p[np++] = DB_I(v);
+		reader_params(k, p + np);
+		np += 4;
+		(void)!snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLS DEVICE_FROM " WHERE d.id = ?%s", reader_clause);
+		if ((err = db_query(k->db, sql, p, np, &r)) < 0)
+			return fail_db(k, err, "devices");
+		if (db_rows(r) != 1) {
+			db_res_free(r);
+			return fail(k, 404, "not_found", "no such device");
+		}
+		o = device_json(r, 0);
+		if (o)
+			json_object_set_new(o, "rework", rework_history(k, db_int(r, 0, 17), db_blob(r, 0, 5, &n), n));
+		db_res_free(r);
+		return answer(k, 200, o);
+	}
 	if (!!serial + !!uid + !!dser != 1)
 		return fail(k, 400, "bad_request", "give exactly one of serial=, uid= (hex), dac_serial= (24 hex digits)");
 	if (serial) {
@@ -237,8 +258,11 @@ int h_devices(struct call *k)
 	if ((err = db_query(k->db, sql, p, np, &r)) < 0)
 		return fail_db(k, err, "devices");
 	list = json_array();
-	for (i = 0; i < db_rows(r); i++)
-		json_array_append_new(list, device_json(r, i));
+	for (i = 0; i < db_rows(r); i++) {
+		if ((o = device_json(r, i)) != NULL)
+			json_object_set_new(o, "rework", rework_history(k, db_int(r, i, 17), db_blob(r, i, 5, &n), n));
+		json_array_append_new(list, o);
+	}
 	db_res_free(r);
 	return answer(k, 200, json_pack("{s:o}", "devices", list));
 }
