@@ -542,7 +542,7 @@ int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now, 
 	if (!j->signer || n == 0)
 		return WRIT_E_INVAL;
 	for (i = 0; i < n; i++)
-		if (types[i] <= JT_GENESIS || types[i] == JT_CHECKPOINT || types[i] > JT_REISSUE)
+		if (types[i] <= JT_GENESIS || types[i] == JT_CHECKPOINT || types[i] > JT_DEBUG)
 			return WRIT_E_INVAL;
 	pthread_mutex_lock(&j->lock);
 	while (j->pending_len > PENDING_MAX && !j->failed)
