@@ -208,6 +208,7 @@ int h_devices(struct call *k)
 	struct db_param p[6];
 	struct db_res *r = NULL;
 	char sql[1024], *end;
+	const uint8_t *ub;
 	json_t *list, *o;
 	size_t i, np = 0, n;
 	int err;
@@ -232,8 +233,9 @@ int h_devices(struct call *k)
 			return fail(k, 404, "not_found", "no such device");
 		}
 		o = device_json(r, 0);
+		ub = db_blob(r, 0, 5, &n);
 		if (o)
-			json_object_set_new(o, "rework", rework_history(k, db_int(r, 0, 17), db_blob(r, 0, 5, &n), n));
+			json_object_set_new(o, "rework", rework_history(k, db_int(r, 0, 17), ub, n));
 		db_res_free(r);
 		return answer(k, 200, o);
 	}
@@ -259,8 +261,9 @@ int h_devices(struct call *k)
 		return fail_db(k, err, "devices");
 	list = json_array();
 	for (i = 0; i < db_rows(r); i++) {
+		ub = db_blob(r, i, 5, &n);
 		if ((o = device_json(r, i)) != NULL)
-			json_object_set_new(o, "rework", rework_history(k, db_int(r, i, 17), db_blob(r, i, 5, &n), n));
+			json_object_set_new(o, "rework", rework_history(k, db_int(r, i, 17), ub, n));
 		json_array_append_new(list, o);
 	}
 	db_res_free(r);
