@@ -243,7 +243,7 @@ def main():
     st, gd = req("POST", "/v1/rework", oem, dict(g, perms=["debug"], limit=3, devices=[uids[2]]))
     expect("a grant naming one device", st, 201, gd)
     check("it lists the device", gd.get("devices") == [uids[2]], str(gd))
-    st, g3 = req("POST", "/v1/rework", oem, dict(g, perms=["debug"], limit=5))
+    st, g3 = req("POST", "/v1/rework", oem, dict(g, perms=["debug"], limit=1000))
     expect("a third grant (to be revoked)", st, 201, g3)
     st, p2 = req("GET", "/v1/products/lamp", oem)
     check("grants never touch the quota", p2["allocated"] == p1["allocated"], f"{p1} {p2}")
@@ -407,6 +407,55 @@ def main():
     st, a = req("GET", "/v1/devices?uid=" + uids[1], oem)
     rec = (a["devices"][0]["rework"][0].get("record") or {}) if st == 200 and a.get("devices") else {}
     check("the re-flash record is on the second device", rec.get("station") == "rw2", str(a)[:300])
+
+    # ---- the writ CLI ----
+    tf = WORK + "/sec.token"
+    fd = os.open(tf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, sec.encode())
+    os.close(fd)
+    common = ["--cloud", ca.URL, "--token-file", tf]
+    w = BIN + "/writ"
+    rc, out, err = run(w, "rework", "list", "--product", "lamp", *common)
+    check("writ rework list", rc == 0 and g1["id"] in out and gd["id"] in out, err + out)
+    rc, out, err = run(w, "rework", "show", "--rework", g1["id"], *common)
+    check("writ rework show: used 2 of 2", rc == 0 and "used: 2" in out and "limit: 2" in out, err + out)
+    rc, out, err = run(w, "rework", "grant", "--product", "lamp", "--factory", "foxy-sz1", "--hsm", hsm, "--perms",
+                       "debug,reflash", "--limit", "3", "--session", "120", "--devices", uids[0] + "," + uids[1],
+                       *common)
+    gid = out.split()[1] if rc == 0 and out.startswith("granted ") else ""
+    check("writ rework grant", rc == 0 and len(gid) == 32, err + out)
+    st, a = req("GET", "/v1/rework/" + gid, oem)
+    check("the CLI's grant as asked", a.get("limit") == 3 and a.get("session") == 120 and
+          a.get("devices") == [uids[0], uids[1]] and a.get("perms") == ["debug", "reflash"], str(a))
+    rc, out, err = run(w, "rework", "revoke", "--rework", gid, *common)
+    check("writ rework revoke", rc == 0 and "revoking" in out, err + out)
+    rc, out, err = run(w, "product", "debug-rotate", "--product", "lamp", *common)
+    st, a = req("GET", "/v1/products/lamp", oem)
+    check("writ product debug-rotate", rc == 0 and a.get("debug_gen") == 3, err + out + str(a))
+    rc, out, err = run(w, "product", "rework-policy", "--product", "lamp", "--perms", "none", *common)
+    st, a = req("GET", "/v1/products/lamp", oem)
+    check("writ product rework-policy --perms none clears it", rc == 0 and a.get("rework_policy") is None,
+          err + out + str(a))
+    rc, out, err = run(w, "product", "rework-policy", "--product", "lamp", "--perms", "debug", "--limit", "4", *common)
+    st, a = req("GET", "/v1/products/lamp", oem)
+    check("writ product rework-policy sets it", rc == 0 and (a.get("rework_policy") or {}).get("limit") == 4,
+          err + out + str(a))
+    for what, args in (("an unknown permission", ["rework", "grant", "--product", "lamp", "--factory", "f", "--hsm",
+                                                  hsm, "--perms", "debug,jtag"]),
+                       ("a device that is not 16 bytes", ["rework", "grant", "--product", "lamp", "--factory", "f",
+                                                          "--hsm", hsm, "--perms", "debug", "--devices", "abcd"]),
+                       ("limit 0", ["rework", "grant", "--product", "lamp", "--factory", "f", "--hsm", hsm, "--perms",
+                                    "debug", "--limit", "0"]),
+                       ("an id that is not hex", ["rework", "show", "--rework", "zz"]),
+                       ("batch --limit without --rework-perms",
+                        ["batch", "create", "--product", "lamp", "--version", "1.0.0", "--factory", "f", "--hsm", hsm,
+                         "--quantity", "1", "--days", "1", "--limit", "2"])):
+        rc, out, err = run(w, *args, *common)
+        check(f"writ CLI usage error: {what}: exit 2", rc == 2, err + out)
+    for c in ("rework grant", "rework list", "rework show", "rework revoke", "product debug-rotate",
+              "product rework-policy"):
+        rc, out, err = run(w, *c.split(), "--help")
+        check(f"writ {c} --help", rc == 0 and out.startswith("usage: writ " + c), err + out)
 
     tokens = {"oem-admin": oem, "oem-security": sec, "odm-engineer": odm, "factory": ftok,
               "other-oem": oem2, "other-odm": odm2, "anonymous": None}
