@@ -34,6 +34,7 @@ enum copt {
 	O_VERSION, O_FIRMWARE, O_SETTINGS, O_RECIPE, O_ITERATIONS, O_SERIAL_PREFIX, O_REASON,
 	O_FACTORY, O_CODE, O_BATCH, O_QUANTITY, O_NOT_BEFORE, O_NOT_AFTER, O_DAYS, O_DAC_DAYS,
 	O_FORMAT, O_SINCE, O_SERIAL, O_UID, O_DAC_SERIAL, O_ROLE, O_LABEL, O_ID, O_TOKEN_OUT,
+	O_PERMS, O_LIMIT, O_SESSION, O_DEVICES, O_REWORK, O_REWORK_PERMS, O_REWORK_DAYS,
 	O_COUNT
 };
 #define OB(o) (UINT64_C(1) << (o))
@@ -146,6 +147,12 @@ int cloud_version_show(struct cloud *x);
 int cloud_version_approve(struct cloud *x);
 int cloud_version_reject(struct cloud *x);
 int cloud_version_bundle(struct cloud *x);
+int cloud_product_debug_rotate(struct cloud *x);
+int cloud_product_rework_policy(struct cloud *x);
+int cloud_rework_grant(struct cloud *x);
+int cloud_rework_list(struct cloud *x);
+int cloud_rework_show(struct cloud *x);
+int cloud_rework_revoke(struct cloud *x);
 int cloud_factory_create(struct cloud *x);
 int cloud_factory_list(struct cloud *x);
 int cloud_factory_code(struct cloud *x);

@@ -77,6 +77,13 @@ static const struct optdef optdefs[O_COUNT] = {
 	[O_LABEL] = { "label", "TEXT", 's', 0, 0 },
 	[O_ID] = { "id", "ID", 's', 0, 0 },
 	[O_TOKEN_OUT] = { "token-out", "F", 's', 0, 0 },
+	[O_PERMS] = { "perms", "LIST", 's', 0, 0 },
+	[O_LIMIT] = { "limit", "N", 'd', 1, 1000000 },
+	[O_SESSION] = { "session", "S", 'd', 1, 86400 },
+	[O_DEVICES] = { "devices", "HEX,HEX", 's', 0, 0 },
+	[O_REWORK] = { "rework", "ID", 's', 0, 0 },
+	[O_REWORK_PERMS] = { "rework-perms", "LIST", 's', 0, 0 },
+	[O_REWORK_DAYS] = { "rework-days", "N", 'd', 1, 3650 },
 };
 
 #define OPT_TOKEN_ARGV 1000
@@ -110,6 +117,17 @@ static const struct cloud_cmd cmds[] = {
 	{ "product", "uninvite", "--product ID --odm ORG",
 	  "Take an ODM's invitation back (oem-admin): DELETE /v1/products/{p}/invites/{odm}.", P | OB(O_ODM), 0, 0,
 	  0, cloud_product_uninvite },
+	{ "product", "debug-rotate", "--product ID",
+	  "Move the product to the next debug key generation (oem-admin, oem-security): POST\n"
+	  "/v1/products/{p}/debug-rotate. Every rework right minted afterwards carries it, and a chip that has\n"
+	  "seen it refuses delegates of older generations. Prints the new generation.", P, 0, 0, 0,
+	  cloud_product_debug_rotate },
+	{ "product", "rework-policy", "--product ID --perms LIST|none [--limit N] [--days N] [--session S]",
+	  "What rework rights an ODM's batch may carry (oem-admin, oem-security): PUT\n"
+	  "/v1/products/{p}/rework-policy. --perms is a comma-separated list of debug, reflash, reprovision\n"
+	  "(none: ODM batches carry no rework rights, the default); --limit unlocks (default 10), --days\n"
+	  "(default 90) and --session seconds (default 3600) are the most a batch may ask.",
+	  P | OB(O_PERMS), OB(O_LIMIT) | OB(O_DAYS) | OB(O_SESSION), 0, 0, cloud_product_rework_policy },
 	{ "product", "pai-csr", "--product ID --hsm HEX64 --out F.der",
 	  "Download an edge HSM's PAI CSR (DER) to sign offline (OEM roles, offline PAI mode):\n"
 	  "GET /v1/products/{p}/pai/{hsm}/csr.", P | OB(O_HSM) | OB(O_OUT), 0, 0, 1, cloud_product_pai_csr },
@@ -160,12 +178,18 @@ static const struct cloud_cmd cmds[] = {
 	  "the OEM's writ-signing public key as PEM for `writ-hsmd init --oem-key`.", OB(O_CODE), OB(O_OUT), 1, 0,
 	  cloud_factory_enrol_info },
 	{ "batch", "create", "--product ID --version NAME --factory ID --hsm HEX64 --quantity N "
-			     "(--not-after T | --days N) [--not-before T] [--dac-days N]",
+			     "(--not-after T | --days N) [--not-before T] [--dac-days N] "
+			     "[--rework-perms LIST [--limit N] [--rework-days N] [--session S]]",
 	  "Create a production batch (odm-engineer): POST /v1/batches. The version must be approved, the factory\n"
 	  "run by your organisation and the HSM enrolled there; the quantity must fit in the product's quota.\n"
-	  "Times are Unix seconds; --not-before defaults to now, --days N sets --not-after N days after it.",
+	  "Times are Unix seconds; --not-before defaults to now, --days N sets --not-after N days after it.\n"
+	  "--rework-perms (debug, reflash, reprovision, comma-separated) gives the HSM rework rights for the\n"
+	  "batch's devices from --not-before for --rework-days (default 90), --limit unlocks (default 10),\n"
+	  "sessions of at most --session seconds (default 3600): only within the product's rework policy.",
 	  P | V | OB(O_FACTORY) | OB(O_HSM) | OB(O_QUANTITY),
-	  OB(O_NOT_BEFORE) | OB(O_NOT_AFTER) | OB(O_DAYS) | OB(O_DAC_DAYS), 0, 0, cloud_batch_create },
+	  OB(O_NOT_BEFORE) | OB(O_NOT_AFTER) | OB(O_DAYS) | OB(O_DAC_DAYS) | OB(O_REWORK_PERMS) | OB(O_LIMIT) |
+		  OB(O_REWORK_DAYS) | OB(O_SESSION),
+	  0, 0, cloud_batch_create },
 	{ "batch", "list", "--product ID", "The product's batches: GET /v1/batches?product=P.", P, 0, 0, 0,
 	  cloud_batch_list },
 	{ "batch", "show", "--batch ID", "One batch, its serial range, state and counts: GET /v1/batches/{id}.",
@@ -177,6 +201,25 @@ static const struct cloud_cmd cmds[] = {
 	  "Revoke a batch (oem-admin, oem-security, the ODM that made it): POST /v1/batches/{id}/revoke. Its\n"
 	  "unused units return to the quota once the HSM's journal shows the revocation loaded.", OB(O_BATCH), 0, 0,
 	  0, cloud_batch_revoke },
+	{ "rework", "grant", "--product ID --factory ID --hsm HEX64 --perms LIST [--limit N] [--days N] "
+			     "[--session S] [--devices HEX32,HEX32...]",
+	  "Grant rework rights to a factory's edge HSM (oem-admin, oem-security): POST /v1/rework. A rework writ\n"
+	  "(kind 2) reaches the HSM through the factory's writ feed. --perms: debug, reflash, reprovision\n"
+	  "(comma-separated); --limit unlocks in all (default 10, never the product's quota); --days from now\n"
+	  "(default 90); --session the longest unlock in seconds (default 3600); --devices: only these chip\n"
+	  "UIDs (1..64), otherwise every device the HSM made of the product. Prints the grant's id.",
+	  P | OB(O_FACTORY) | OB(O_HSM) | OB(O_PERMS), OB(O_LIMIT) | OB(O_DAYS) | OB(O_SESSION) | OB(O_DEVICES), 0, 0,
+	  cloud_rework_grant },
+	{ "rework", "list", "[--product ID]",
+	  "Rework rights you may see (grants and those of batches), with their use: GET /v1/rework.", 0, P, 0, 0,
+	  cloud_rework_list },
+	{ "rework", "show", "--rework ID",
+	  "One grant: its rights, key generation, used/limit and state: GET /v1/rework/{id}.", OB(O_REWORK), 0, 0, 0,
+	  cloud_rework_show },
+	{ "rework", "revoke", "--rework ID",
+	  "Revoke a grant (oem-admin, oem-security): POST /v1/rework/{id}/revoke. A revocation writ reaches the\n"
+	  "HSM through the factory's feed; the HSM signs no unlock under the grant once it has loaded it.",
+	  OB(O_REWORK), 0, 0, 0, cloud_rework_revoke },
 	{ "records", "export", "--product ID [--batch ID] [--since N] [--format jsonl|csv|json] [--out F]",
 	  "All device records of a product (or one batch), page by page: GET /v1/records. --since N starts\n"
 	  "after record N; --format jsonl (the default) and csv are the service's; json is one object\n"
@@ -206,11 +249,12 @@ static const struct cloud_cmd cmds[] = {
 #undef V
 
 static const char *const groups[][2] = {
-	{ "product", "products, their invited ODMs and offline PAIs" },
+	{ "product", "products, their invited ODMs, offline PAIs, debug key generation and rework policy" },
 	{ "firmware", "firmware images (upload, list; sign and verify work locally)" },
 	{ "version", "product versions: create, approve or reject, download bundles" },
 	{ "factory", "factories and their enrolment codes" },
 	{ "batch", "production batches: create, inspect, download writs, revoke" },
+	{ "rework", "rework rights (debug unlock, re-flash): grant, inspect, revoke" },
 	{ "records", "export device records" },
 	{ "device", "find a device" },
 	{ "user", "users of your organisation" },

@@ -5,6 +5,7 @@
  * arguments before it reads the token or opens a connection, so a usage error never
  * costs a request; options, outcomes and output are cmd_cloud.c's.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,6 +104,42 @@ static int post_line(struct cloud *x, const char *method, const char *path, json
 	return rc;
 }
 
+/* A --perms list (debug, reflash, reprovision, comma-separated; none_ok: "none" for no
+ * rights) as a JSON array into *ret. */
+static int perms_array(const struct cloud *x, enum copt o, int none_ok, json_t **ret)
+{
+	static const char *const names[] = { "debug", "reflash", "reprovision" };
+	const char *p = x->o.s[o];
+	json_t *a = json_array();
+	size_t n, i;
+
+	if (!a)
+		return CLOUD_USAGE;
+	if (none_ok && !strcmp(p, "none")) {
+		*ret = a;
+		return CLOUD_OK;
+	}
+	while (*p) {
+		n = strcspn(p, ",");
+		for (i = 0; i < 3 && (strlen(names[i]) != n || strncmp(p, names[i], n)); i++)
+			;
+		if (i == 3)
+			break;
+		json_array_append_new(a, json_string(names[i]));
+		p += n;
+		if (*p == ',' && !*++p)
+			break;
+	}
+	if (*p || !json_array_size(a)) {
+		json_decref(a);
+		cloud_fail(x, "--%s is a comma-separated list of debug, reflash, reprovision%s", cloud_opt_name(o),
+			   none_ok ? " (or none)" : "");
+		return CLOUD_USAGE;
+	}
+	*ret = a;
+	return CLOUD_OK;
+}
+
 /* ---- products ---- */
 
 int cloud_product_create(struct cloud *x)
@@ -150,6 +187,44 @@ int cloud_product_show(struct cloud *x)
 	    (rc = cloud_path(x, path, sizeof(path), "/v1/products/%s", x->o.s[O_PRODUCT])) != CLOUD_OK)
 		return rc;
 	return get_show(x, path);
+}
+
+int cloud_product_debug_rotate(struct cloud *x)
+{
+	char path[256], prefix[100];
+	int rc;
+
+	if ((rc = cloud_check_name(x, O_PRODUCT)) != CLOUD_OK ||
+	    (rc = cloud_path(x, path, sizeof(path), "/v1/products/%s/debug-rotate", x->o.s[O_PRODUCT])) != CLOUD_OK)
+		return rc;
+	(void)!snprintf(prefix, sizeof(prefix), "product %s:", x->o.s[O_PRODUCT]);
+	return post_line(x, "POST", path, json_object(), prefix, "debug_gen");
+}
+
+int cloud_product_rework_policy(struct cloud *x)
+{
+	char path[256];
+	json_t *perms = NULL, *body;
+	int rc;
+
+	if ((rc = cloud_check_name(x, O_PRODUCT)) != CLOUD_OK || (rc = perms_array(x, O_PERMS, 1, &perms)) != CLOUD_OK ||
+	    (rc = cloud_path(x, path, sizeof(path), "/v1/products/%s/rework-policy", x->o.s[O_PRODUCT])) != CLOUD_OK) {
+		json_decref(perms);
+		return rc;
+	}
+	if (!json_array_size(perms) && (has(x, O_LIMIT) || has(x, O_DAYS) || has(x, O_SESSION))) {
+		json_decref(perms);
+		cloud_fail(x, "--perms none allows nothing: --limit, --days and --session go with permissions");
+		return CLOUD_USAGE;
+	}
+	body = json_pack("{s:o}", "perms", perms);
+	if (body && has(x, O_LIMIT))
+		json_object_set_new(body, "limit", json_integer(x->o.n[O_LIMIT]));
+	if (body && has(x, O_DAYS))
+		json_object_set_new(body, "days", json_integer(x->o.n[O_DAYS]));
+	if (body && has(x, O_SESSION))
+		json_object_set_new(body, "session", json_integer(x->o.n[O_SESSION]));
+	return post_line(x, "PUT", path, body, NULL, "product");
 }
 
 int cloud_product_invite(struct cloud *x)
@@ -568,6 +643,29 @@ int cloud_batch_create(struct cloud *x)
 			 (json_int_t)x->o.n[O_QUANTITY], "not_before", (json_int_t)nb, "not_after", (json_int_t)na);
 	if (body && has(x, O_DAC_DAYS))
 		json_object_set_new(body, "dac_days", json_integer((json_int_t)x->o.n[O_DAC_DAYS]));
+	if (!has(x, O_REWORK_PERMS) && (has(x, O_LIMIT) || has(x, O_REWORK_DAYS) || has(x, O_SESSION))) {
+		json_decref(body);
+		cloud_fail(x, "--limit, --rework-days and --session go with --rework-perms");
+		return CLOUD_USAGE;
+	}
+	if (has(x, O_REWORK_PERMS)) {
+		json_t *perms = NULL, *rw;
+		if ((rc = perms_array(x, O_REWORK_PERMS, 0, &perms)) != CLOUD_OK) {
+			json_decref(body);
+			return rc;
+		}
+		rw = json_pack("{s:o}", "perms", perms);
+		if (rw && has(x, O_LIMIT))
+			json_object_set_new(rw, "limit", json_integer(x->o.n[O_LIMIT]));
+		if (rw && has(x, O_REWORK_DAYS))
+			json_object_set_new(rw, "days", json_integer(x->o.n[O_REWORK_DAYS]));
+		if (rw && has(x, O_SESSION))
+			json_object_set_new(rw, "session", json_integer(x->o.n[O_SESSION]));
+		if (body && rw)
+			json_object_set_new(body, "rework", rw);
+		else
+			json_decref(rw);
+	}
 	return post_line(x, "POST", "/v1/batches", body, "created", "id");
 }
 
@@ -613,5 +711,96 @@ int cloud_batch_revoke(struct cloud *x)
 	    (rc = cloud_path(x, path, sizeof(path), "/v1/batches/%s/revoke", x->o.s[O_BATCH])) != CLOUD_OK)
 		return rc;
 	(void)!snprintf(prefix, sizeof(prefix), "batch %s:", x->o.s[O_BATCH]);
+	return post_line(x, "POST", path, json_object(), prefix, "state");
+}
+
+/* ---- rework ---- */
+
+int cloud_rework_grant(struct cloud *x)
+{
+	char hsm[65];
+	json_t *perms = NULL, *devs, *body;
+	const char *p;
+	int rc;
+
+	if ((rc = cloud_check_name(x, O_PRODUCT)) != CLOUD_OK || (rc = cloud_check_name(x, O_FACTORY)) != CLOUD_OK ||
+	    (rc = cloud_check_hex(x, O_HSM, 32, 32, hsm, sizeof(hsm))) != CLOUD_OK ||
+	    (rc = perms_array(x, O_PERMS, 0, &perms)) != CLOUD_OK)
+		return rc;
+	body = json_pack("{s:s, s:s, s:s, s:o}", "product", x->o.s[O_PRODUCT], "factory", x->o.s[O_FACTORY], "hsm", hsm,
+			 "perms", perms);
+	if (body && has(x, O_LIMIT))
+		json_object_set_new(body, "limit", json_integer(x->o.n[O_LIMIT]));
+	if (body && has(x, O_DAYS))
+		json_object_set_new(body, "days", json_integer(x->o.n[O_DAYS]));
+	if (body && has(x, O_SESSION))
+		json_object_set_new(body, "session", json_integer(x->o.n[O_SESSION]));
+	if (body && has(x, O_DEVICES)) {
+		devs = json_array();
+		for (p = x->o.s[O_DEVICES]; devs && *p;) {
+			size_t n = strcspn(p, ","), i;
+			for (i = 0; i < n && isxdigit((unsigned char)p[i]); i++)
+				;
+			if (n != 32 || i != n || json_array_size(devs) >= 64) {
+				json_decref(devs);
+				json_decref(body);
+				cloud_fail(x, "--devices is 1..64 chip UIDs of 16 bytes (32 hex digits), comma-separated");
+				return CLOUD_USAGE;
+			}
+			json_array_append_new(devs, json_stringn(p, n));
+			p += n;
+			if (*p == ',' && !*++p)
+				break;
+		}
+		if (!json_array_size(devs)) {
+			json_decref(devs);
+			json_decref(body);
+			cloud_fail(x, "--devices is 1..64 chip UIDs of 16 bytes (32 hex digits), comma-separated");
+			return CLOUD_USAGE;
+		}
+		json_object_set_new(body, "devices", devs);
+	}
+	return post_line(x, "POST", "/v1/rework", body, "granted", "id");
+}
+
+int cloud_rework_list(struct cloud *x)
+{
+	char path[256];
+	int rc;
+
+	if (!has(x, O_PRODUCT))
+		return get_list(x, "/v1/rework", "rework", "id");
+	if ((rc = cloud_check_name(x, O_PRODUCT)) != CLOUD_OK ||
+	    (rc = cloud_path(x, path, sizeof(path), "/v1/rework?product=%s", x->o.s[O_PRODUCT])) != CLOUD_OK)
+		return rc;
+	return get_list(x, path, "rework", "id");
+}
+
+static int check_rework_id(const struct cloud *x)
+{
+	char hex[33];
+	return cloud_check_hex(x, O_REWORK, 16, 16, hex, sizeof(hex));
+}
+
+int cloud_rework_show(struct cloud *x)
+{
+	char path[256];
+	int rc;
+
+	if ((rc = check_rework_id(x)) != CLOUD_OK ||
+	    (rc = cloud_path(x, path, sizeof(path), "/v1/rework/%s", x->o.s[O_REWORK])) != CLOUD_OK)
+		return rc;
+	return get_show(x, path);
+}
+
+int cloud_rework_revoke(struct cloud *x)
+{
+	char path[256], prefix[100];
+	int rc;
+
+	if ((rc = check_rework_id(x)) != CLOUD_OK ||
+	    (rc = cloud_path(x, path, sizeof(path), "/v1/rework/%s/revoke", x->o.s[O_REWORK])) != CLOUD_OK)
+		return rc;
+	(void)!snprintf(prefix, sizeof(prefix), "rework %s:", x->o.s[O_REWORK]);
 	return post_line(x, "POST", path, json_object(), prefix, "state");
 }

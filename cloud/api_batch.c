@@ -15,6 +15,7 @@
 #include "crypto/ec.h"
 #include "host/file.h"
 #include "wire/authority.h"
+#include "wire/dbgcred.h"
 #include "wire/enrol.h"
 #include "wire/writ.h"
 
@@ -97,6 +98,8 @@ struct batch_tx {
 	char factory[WRIT_NAME_MAX + 1];
 	const uint8_t *pai;
 	size_t pai_len;
+	const struct rework_req *rq;      /* rework rights asked, or NULL */
+	const struct writ_rework *rights; /* minted for them */
 	/* out */
 	uint8_t writ_id[16];
 	int64_t batch_id, serial_first;
@@ -157,6 +160,10 @@ static int tx_batch(struct call *k, void *arg)
 	memcpy(s->pai, t->pai, t->pai_len);
 	s->pai_len = t->pai_len;
 	s->dac_days = (uint32_t)t->dac_days;
+	if (t->rights) {
+		s->rework = *t->rights;
+		s->ops |= WRIT_OP_DEBUG_UNLOCK;
+	}
 	if ((err = keys_with_signer(k->c, t->p.oem_id, KEY_WRIT, mint_cb, &m)) < 0)
 		goto out;
 	err = db_query(k->db,
@@ -177,6 +184,8 @@ static int tx_batch(struct call *k, void *arg)
 		      (struct db_param[]){ DB_B(t->writ_id, 16), DB_I(t->factory_id), DB_I(t->hsm_pk), DB_I(t->batch_id),
 					   DB_B(t->version_digest, 32), DB_B(m.sealed, m.sealed_len), DB_I(now_s()) },
 		      7, NULL);
+	if (err == 0 && t->rights)
+		err = rework_store(k, s, t->p.id, t->factory_id, t->hsm_pk, t->batch_id, t->rq, NULL);
 out:
 	db_res_free(r);
 	free(m.sealed);
@@ -247,18 +256,76 @@ static int pai_for(struct call *k, struct batch_tx *t, uint8_t **ret, size_t *re
 	return pai_for(k, t, ret, ret_len); /* the stored one: a concurrent batch may have won */
 }
 
+int batch_pai_for(struct call *k, const struct product *p, int64_t hsm_pk, const uint8_t hsm_id[32], const char *factory,
+		  uint8_t **ret, size_t *ret_len)
+{
+	struct batch_tx *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		return fail(k, 500, "internal", "out of memory"), WRIT_E_NOMEM;
+	t->p = *p;
+	t->hsm_pk = hsm_pk;
+	memcpy(t->hsm_id, hsm_id, 32);
+	(void)!snprintf(t->factory, sizeof(t->factory), "%s", factory);
+	err = pai_for(k, t, ret, ret_len);
+	free(t);
+	return err;
+}
+
+/* May an ODM's batch carry these rework rights? Only within what the product's OEM
+ * allowed (PUT /v1/products/{p}/rework-policy); answers 403 otherwise. */
+static int rework_allowed(struct call *k, const struct product *p, const struct rework_req *q)
+{
+	json_t *pol = p->rework_policy[0] ? json_loads(p->rework_policy, 0, NULL) : NULL, *v;
+	uint8_t allowed[16] = { 0 };
+	size_t i;
+	int ok;
+
+	if (!pol)
+		return fail(k, 403, "forbidden", "the OEM of %s allows no rework rights in ODM batches (it sets what "
+						 "they may carry with PUT /v1/products/%s/rework-policy, or grants rework "
+						 "itself with POST /v1/rework)", p->name, p->name),
+		       WRIT_E_AUTH;
+	json_array_foreach(json_object_get(pol, "perms"), i, v) {
+		const char *s = json_string_value(v);
+		if (s && !strcmp(s, "debug"))
+			dbg_perm_set(allowed, DBG_PERM_DEBUG);
+		else if (s && !strcmp(s, "reflash"))
+			dbg_perm_set(allowed, DBG_PERM_REFLASH);
+		else if (s && !strcmp(s, "reprovision"))
+			dbg_perm_set(allowed, DBG_PERM_REPROVISION);
+	}
+	ok = dbg_perms_within(q->perms, allowed) && q->limit <= jint(pol, "limit", 0) && q->days <= jint(pol, "days", 0) &&
+	     q->session <= jint(pol, "session", 0);
+	if (!ok) {
+		char *t = json_dumps(pol, JSON_COMPACT);
+		fail(k, 403, "forbidden", "the OEM of %s allows ODM batches rework rights of at most %s", p->name,
+		     t ? t : "?");
+		free(t);
+	}
+	json_decref(pol);
+	return ok ? 0 : WRIT_E_AUTH;
+}
+
 static int batch_create(struct call *k)
 {
 	static const struct jfield f[] = {
 		{ "product", JV_STR, 1 }, { "version", JV_STR, 1 }, { "factory", JV_STR, 1 }, { "hsm", JV_STR, 1 },
 		{ "quantity", JV_INT, 1 }, { "not_before", JV_INT, 1 }, { "not_after", JV_INT, 1 }, { "dac_days", JV_INT, 0 },
+		{ "rework", JV_OBJ, 0 },
+	};
+	static const struct jfield rf[] = {
+		{ "perms", JV_ARR, 1 }, { "limit", JV_INT, 0 }, { "days", JV_INT, 0 }, { "session", JV_INT, 0 },
 	};
 	struct batch_tx t;
 	struct db_res *r = NULL;
+	struct rework_req *rq = NULL;
+	struct writ_scope *rs = NULL;
 	uint8_t *pai = NULL;
 	const uint8_t *b;
 	size_t len = 0;
-	json_t *o = NULL;
+	json_t *o = NULL, *rw;
 	int err;
 
 	memset(&t, 0, sizeof(t));
@@ -289,6 +356,25 @@ static int batch_create(struct call *k)
 	if (!hex_ok(jstr(o, "hsm"), 32) || hex_decode(jstr(o, "hsm"), t.hsm_id, 32) < 0) {
 		fail(k, 400, "bad_request", "hsm: the edge HSM's id (64 hex digits)");
 		goto out;
+	}
+	if ((rw = json_object_get(o, "rework")) != NULL) {
+		const char *key;
+		json_t *v;
+		size_t i;
+		json_object_foreach(rw, key, v) {
+			for (i = 0; i < sizeof(rf) / sizeof(rf[0]) && strcmp(rf[i].name, key); i++)
+				;
+			if (i == sizeof(rf) / sizeof(rf[0])) {
+				fail(k, 400, "bad_request", "rework: unknown field \"%.64s\" (perms, limit, days, session)", key);
+				goto out;
+			}
+		}
+		if (!(rq = calloc(1, sizeof(*rq))) || !(rs = calloc(1, sizeof(*rs)))) {
+			fail(k, 500, "internal", "out of memory");
+			goto out;
+		}
+		if (rework_req_parse(k, rw, 0, "rework", rq) < 0 || rework_allowed(k, &t.p, rq) < 0)
+			goto out;
 	}
 	/* the version: of this product, approved */
 	if ((err = db_query(k->db, "SELECT id, state, digest, firmware_sha256 FROM versions WHERE product_id = ? AND name = ?",
@@ -336,6 +422,13 @@ static int batch_create(struct call *k)
 	memcpy(t.kex_pub, b, 65);
 	db_res_free(r);
 	r = NULL;
+	if (rq) {
+		/* the rights run from the batch's not_before, for their own days */
+		if (rework_mint_rights(k, &t.p, t.hsm_pk, t.hsm_id, rq, t.not_before, rs) < 0)
+			goto out;
+		t.rq = rq;
+		t.rights = &rs->rework;
+	}
 	if (pai_for(k, &t, &pai, &len) < 0)
 		goto out;
 	t.pai = pai;
@@ -362,6 +455,9 @@ static int batch_create(struct call *k)
 out:
 	db_res_free(r);
 	free(pai);
+	free(rq);
+	writ_scope_wipe(rs);
+	free(rs);
 	json_decref(o);
 	return 0;
 }
@@ -412,6 +508,10 @@ static int tx_revoke(struct call *k, void *arg)
 		t->state_bad = 1;
 		return WRIT_E_STATE;
 	}
+	/* the batch's rework rights end with it (the same revocation writ) */
+	if ((err = db_exec(k->db, "UPDATE reworks SET state = 'revoking', revocation_id = ? WHERE batch_id = ? AND state = 'active'",
+			   (struct db_param[]){ DB_B(t->rev_id, 16), DB_I(t->batch_id) }, 2, NULL)) < 0)
+		return err;
 	if ((err = keys_with_signer(k->c, t->oem_id, KEY_WRIT, mint_cb, &m)) < 0)
 		return err;
 	err = db_exec(k->db,

@@ -144,13 +144,16 @@ static json_t *hsms_json(struct call *k, int64_t fid)
 	json_t *list = json_array();
 	size_t i, len;
 
-	if (db_query(k->db, "SELECT hsm_id, next_seq, last_contact, halted, enrolled FROM hsms WHERE factory_id = ? ORDER BY id",
+	if (db_query(k->db, "SELECT hsm_id, next_seq, last_contact, halted, enrolled, debug_pub FROM hsms WHERE factory_id = ?"
+		     " ORDER BY id",
 		     (struct db_param[]){ DB_I(fid) }, 1, &r) == 0) {
 		for (i = 0; i < db_rows(r); i++)
-			json_array_append_new(list, json_pack("{s:o, s:I, s:I, s:s, s:I}", "id", hexj(db_blob(r, i, 0, &len), 32),
-							      "next_seq", (json_int_t)db_int(r, i, 1), "last_contact",
+			json_array_append_new(list, json_pack("{s:o, s:I, s:I, s:s, s:I, s:o}", "id",
+							      hexj(db_blob(r, i, 0, &len), 32), "next_seq",
+							      (json_int_t)db_int(r, i, 1), "last_contact",
 							      (json_int_t)db_int(r, i, 2), "halted", db_text(r, i, 3),
-							      "enrolled", (json_int_t)db_int(r, i, 4)));
+							      "enrolled", (json_int_t)db_int(r, i, 4), "debug_pub",
+							      db_isnull(r, i, 5) ? json_null() : hexj(db_blob(r, i, 5, &len), 65)));
 	}
 	db_res_free(r);
 	return list;
@@ -239,12 +242,14 @@ static int enrol_insert_hsm(struct call *k, struct enrol_tx *e)
 		return WRIT_E_SCOPE;
 	}
 	return db_exec(k->db,
-		       "INSERT INTO hsms (hsm_id, factory_id, identity_pub, kex_pub, pai_pub, pai_csr, enrolled, head)"
-		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		       "INSERT INTO hsms (hsm_id, factory_id, identity_pub, kex_pub, pai_pub, pai_csr, enrolled, head, debug_pub)"
+		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       (struct db_param[]){ DB_B(e->info->hsm_id, 32), DB_I(e->factory_id), DB_B(e->info->identity_pub, 65),
 					    DB_B(e->info->kex_pub, 65), DB_B(e->info->pai_pub, 65),
-					    DB_B(e->info->csr, e->info->csr_len), DB_I(now_s()), DB_B(zero, 32) },
-		       8, NULL);
+					    DB_B(e->info->csr, e->info->csr_len), DB_I(now_s()), DB_B(zero, 32),
+					    /* no debug delegate (an HSM from before secure debug): no rework rights */
+					    e->info->has_debug ? DB_B(e->info->debug_pub, 65) : DB_N },
+		       9, NULL);
 }
 
 static int tx_enrol(struct call *k, void *arg)

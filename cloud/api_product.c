@@ -39,6 +39,8 @@ static json_t *product_json(struct call *k, const struct product *p, int detail)
 		json_object_set_new(o, "debug_root_pub", hexj(pub, 65));
 		json_object_set_new(o, "debug_root_hash", hexj(h, 32));
 	}
+	json_object_set_new(o, "debug_gen", json_integer(p->debug_gen));
+	json_object_set_new(o, "rework_policy", p->rework_policy[0] ? json_loads(p->rework_policy, 0, NULL) : json_null());
 	if (keys_pub(k->db, p->oem_id, KEY_WRIT, pub) == 0)
 		json_object_set_new(o, "writ_signing_pub", hexj(pub, 65));
 	if (keys_paa_der(k->db, p->oem_id, &paa, &paa_len) == 0)
@@ -606,5 +608,9 @@ int h_products(struct call *k)
 		return answer(k, 200, product_json(k, &p, 1));
 	if (k->n_segs >= 3 && !strcmp(k->segs[2], "invites"))
 		return invites(k, &p);
+	if (k->n_segs == 3 && !strcmp(k->segs[2], "debug-rotate"))
+		return product_debug_rotate(k, &p);
+	if (k->n_segs == 3 && !strcmp(k->segs[2], "rework-policy"))
+		return product_rework_policy(k, &p);
 	return fail(k, 404, "not_found", "no such endpoint (docs/cloud-api.md)");
 }

@@ -18,7 +18,7 @@
 
 #define DEVICE_COLS                                                                                                   \
 	"d.id, p.name, b.writ_id, d.kind, d.idx, d.uid, d.serial, d.dac_serial, d.dac_sha256, d.time, h.hsm_id,"       \
-	" d.hsm_seq, f.name, d.record_seq, d.record, p.oem_id, b.org_id"
+	" d.hsm_seq, f.name, d.record_seq, d.record, p.oem_id, b.org_id, d.product_id"
 #define DEVICE_FROM                                                                                                   \
 	" FROM devices d JOIN products p ON p.id = d.product_id JOIN batches b ON b.id = d.batch_id"                   \
 	" JOIN hsms h ON h.id = d.hsm_pk JOIN factories f ON f.id = b.factory_id"
@@ -216,7 +216,8 @@ int h_devices(struct call *k)
 	struct db_param p[6];
 	struct db_res *r = NULL;
 	char sql[1024], *end;
-	json_t *list;
+	const uint8_t *ub;
+	json_t *list, *o;
 	size_t i, np = 0, n;
 	int err;
 
@@ -247,8 +248,12 @@ int h_devices(struct call *k)
 	if ((err = db_query(k->db, sql, p, np, &r)) < 0)
 		return fail_db(k, err, "devices");
 	list = json_array();
-	for (i = 0; i < db_rows(r); i++)
-		json_array_append_new(list, device_json(r, i));
+	for (i = 0; i < db_rows(r); i++) {
+		ub = db_blob(r, i, 5, &n);
+		if ((o = device_json(r, i)) != NULL)
+			json_object_set_new(o, "rework", rework_history(k, db_int(r, i, 17), ub, n));
+		json_array_append_new(list, o);
+	}
 	db_res_free(r);
 	return answer(k, 200, json_pack("{s:o}", "devices", list));
 }
@@ -282,7 +287,7 @@ int h_alerts(struct call *k)
 /* ---- one device: its page (GET /v1/devices/{id}) and its label ---- */
 
 /* The columns after DEVICE_COLS that the device page needs. */
-#define DEVICE_MORE ", d.product_id, d.hsm_pk, v.name, p.pai_mode, b.version_id"
+#define DEVICE_MORE ", d.hsm_pk, v.name, p.pai_mode, b.version_id" /* d.product_id is DEVICE_COLS' last */
 #define DEVICE_MORE_FROM " JOIN versions v ON v.id = b.version_id"
 enum { DM_PRODUCT = 17, DM_HSM, DM_VERSION, DM_PAI_MODE, DM_VERSION_ID };
 
@@ -442,6 +447,7 @@ static int device_one(struct call *k)
 	for (i = 0; i < db_rows(hr); i++)
 		json_array_append_new(hist, device_json(hr, i));
 	json_object_set_new(o, "operations", hist);
+	json_object_set_new(o, "rework", rework_history(k, db_int(r, 0, DM_PRODUCT), uid, len));
 	db_res_free(hr);
 	db_res_free(r);
 	return answer(k, 200, o);

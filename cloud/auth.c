@@ -128,7 +128,7 @@ int product_visible(struct call *k, const char *name, struct product *ret)
 	err = db_query(k->db,
 		       "SELECT p.id, p.oem_id, p.vid, p.pid, p.quota, p.allocated, p.produced, p.next_serial, p.name,"
 		       " p.title, p.pai_mode, p.sb_pub,"
-		       " (SELECT COUNT(*) FROM invites i WHERE i.product_id = p.id AND i.odm_id = ?)"
+		       " (SELECT COUNT(*) FROM invites i WHERE i.product_id = p.id AND i.odm_id = ?), p.debug_gen, p.rework_policy"
 		       " FROM products p WHERE p.name = ?",
 		       (struct db_param[]){ DB_I(k->who.org_id), DB_T(name) }, 2, &r);
 	if (err < 0)
@@ -151,6 +151,8 @@ int product_visible(struct call *k, const char *name, struct product *ret)
 			memcpy(ret->sb_pub, sb, len);
 			ret->has_sb_pub = 1;
 		}
+		ret->debug_gen = db_int(r, 0, 13);
+		(void)!snprintf(ret->rework_policy, sizeof(ret->rework_policy), "%s", db_text(r, 0, 14));
 		if (k->who.role == ROLE_FACTORY)
 			ok = 0; /* factories reach products only through their batches */
 		else if (k->who.oem)

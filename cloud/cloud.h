@@ -122,6 +122,8 @@ struct product {
 	char pai_mode[16];
 	uint8_t sb_pub[WRIT_P256_PUB_LEN];
 	int has_sb_pub;
+	int64_t debug_gen;         /* debug key generation of rework rights minted now */
+	char rework_policy[256];   /* JSON of what an ODM's batch may ask ("" = nothing) */
 };
 WRIT_MUST_CHECK int product_visible(struct call *k, const char *name, struct product *ret);
 /* The caller is the product's OEM (any OEM role of that org). */
@@ -138,6 +140,38 @@ WRIT_MUST_CHECK int keys_paa_der(struct db *db, int64_t org_id, uint8_t **ret, s
 typedef int (*keys_sign_fn)(const struct writ_signer *signer, void *arg);
 WRIT_MUST_CHECK int keys_with_signer(struct cloud *c, int64_t org_id, enum org_key key, keys_sign_fn fn, void *arg);
 WRIT_MUST_CHECK int keys_random(struct cloud *c, uint8_t *buf, size_t n);
+
+/* ---- rework (api_rework.c) ---- */
+/* A rework request as the API takes it ({perms, limit, days, session[, devices]}),
+ * checked. */
+struct rework_req {
+	uint8_t perms[16];
+	char perms_text[64];       /* normalised, e.g. "debug,reflash" */
+	int64_t limit, days, session;
+	size_t n_devices;
+	uint8_t devices[64][16];
+};
+/* Parse o's rework fields (devices only when allow_devices) into *ret; answers 400 and
+ * returns WRIT_E_FORMAT on refusal. what names the object in messages. */
+WRIT_MUST_CHECK int rework_req_parse(struct call *k, json_t *o, int allow_devices, const char *what,
+				     struct rework_req *ret);
+/* Rights for one HSM, certified by the OEM's debug root at the product's generation,
+ * into s->rework (and s->ops). 409 answered for an HSM without a debug key. */
+struct writ_scope;
+WRIT_MUST_CHECK int rework_mint_rights(struct call *k, const struct product *p, int64_t hsm_pk,
+				       const uint8_t hsm_id[32], const struct rework_req *q, int64_t not_before,
+				       struct writ_scope *s);
+/* Store rights just minted (in the caller's transaction); *ret_id the reworks row. */
+WRIT_MUST_CHECK int rework_store(struct call *k, const struct writ_scope *s, int64_t product_id, int64_t factory_id,
+				 int64_t hsm_pk, int64_t batch_id, const struct rework_req *q, int64_t *ret_id);
+/* The PAI for (product, HSM), certified in portal mode when needed (api_batch.c). */
+WRIT_MUST_CHECK int batch_pai_for(struct call *k, const struct product *p, int64_t hsm_pk, const uint8_t hsm_id[32],
+				  const char *factory, uint8_t **ret, size_t *ret_len);
+int h_rework(struct call *k);
+/* A device's rework history (by UID within one product), as a JSON array. */
+json_t *rework_history(struct call *k, int64_t product_id, const uint8_t *uid, size_t uid_len);
+int product_debug_rotate(struct call *k, struct product *p);
+int product_rework_policy(struct call *k, struct product *p);
 
 /* ---- alerts (sync.c) ---- */
 /* Record an alert for the OEM org (outside any transaction: it must outlive a refusal). */

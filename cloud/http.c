@@ -142,6 +142,7 @@ static const struct route routes[] = {
 	{ "factories", h_factories, 0, CLOUD_BODY_MAX },
 	{ "enrol", h_enrol, 1, CLOUD_BODY_MAX },
 	{ "batches", h_batches, 0, CLOUD_BODY_MAX },
+	{ "rework", h_rework, 0, CLOUD_BODY_MAX },
 	{ "sync", h_sync, 0, CLOUD_BULK_MAX },
 	{ "records", h_records, 0, 0 },
 	{ "devices", h_devices, 0, 0 },

@@ -32,7 +32,7 @@ static const char schema[] =
 	" oem_id @BIG@ NOT NULL REFERENCES orgs(id), vid @BIG@ NOT NULL, pid @BIG@ NOT NULL,"
 	" quota @BIG@ NOT NULL, allocated @BIG@ NOT NULL DEFAULT 0, produced @BIG@ NOT NULL DEFAULT 0,"
 	" next_serial @BIG@ NOT NULL DEFAULT 1, pai_mode TEXT NOT NULL, sb_pub @BLOB@,"
-	" created @BIG@ NOT NULL, CHECK (allocated >= 0 AND allocated <= quota));"
+	" created @BIG@ NOT NULL, debug_gen @BIG@ NOT NULL DEFAULT 1, rework_policy TEXT NOT NULL DEFAULT '', CHECK (allocated >= 0 AND allocated <= quota));"
 	"CREATE TABLE IF NOT EXISTS invites (product_id @BIG@ NOT NULL REFERENCES products(id),"
 	" odm_id @BIG@ NOT NULL REFERENCES orgs(id), created @BIG@ NOT NULL, PRIMARY KEY (product_id, odm_id));"
 	"CREATE TABLE IF NOT EXISTS firmware (product_id @BIG@ NOT NULL REFERENCES products(id),"
@@ -49,7 +49,7 @@ static const char schema[] =
 	" factory_id @BIG@ NOT NULL REFERENCES factories(id), identity_pub @BLOB@ NOT NULL,"
 	" kex_pub @BLOB@ NOT NULL, pai_pub @BLOB@ NOT NULL, pai_csr @BLOB@ NOT NULL, enrolled @BIG@ NOT NULL,"
 	" next_seq @BIG@ NOT NULL DEFAULT 0, head @BLOB@ NOT NULL, last_contact @BIG@ NOT NULL DEFAULT 0,"
-	" halted TEXT NOT NULL DEFAULT '');"
+	" halted TEXT NOT NULL DEFAULT '', debug_pub @BLOB@);"
 	"CREATE TABLE IF NOT EXISTS pais (product_id @BIG@ NOT NULL REFERENCES products(id),"
 	" hsm_pk @BIG@ NOT NULL REFERENCES hsms(id), der @BLOB@ NOT NULL, PRIMARY KEY (product_id, hsm_pk));"
 	"CREATE TABLE IF NOT EXISTS batches (id @PK@, writ_id @BLOB@ NOT NULL UNIQUE,"
@@ -60,10 +60,19 @@ static const char schema[] =
 	" not_after @BIG@ NOT NULL, dac_days @BIG@ NOT NULL, state TEXT NOT NULL,"
 	" produced @BIG@ NOT NULL DEFAULT 0, reissued @BIG@ NOT NULL DEFAULT 0, revocation_id @BLOB@,"
 	" final_count @BIG@, created @BIG@ NOT NULL, CHECK (produced <= quantity));"
+	/* rework rights (docs/cloud-api.md "Rework"): those a production batch carries
+	 * (batch_id set, the batch's writ) and rework grants (kind 2 writs) */
+	"CREATE TABLE IF NOT EXISTS reworks (id @PK@, writ_id @BLOB@ NOT NULL UNIQUE,"
+	" product_id @BIG@ NOT NULL REFERENCES products(id), factory_id @BIG@ NOT NULL REFERENCES factories(id),"
+	" hsm_pk @BIG@ NOT NULL REFERENCES hsms(id), org_id @BIG@ NOT NULL REFERENCES orgs(id),"
+	" batch_id @BIG@ REFERENCES batches(id), created_by TEXT NOT NULL, perms @BLOB@ NOT NULL,"
+	" key_gen @BIG@ NOT NULL, not_before @BIG@ NOT NULL, not_after @BIG@ NOT NULL, max_uses @BIG@ NOT NULL,"
+	" session_max @BIG@ NOT NULL, devices TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
+	" revocation_id @BLOB@, created @BIG@ NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS writs (seq @PK@, writ_id @BLOB@ NOT NULL UNIQUE,"
 	" factory_id @BIG@ NOT NULL REFERENCES factories(id), hsm_pk @BIG@ NOT NULL REFERENCES hsms(id),"
-	" kind @BIG@ NOT NULL, batch_id @BIG@ NOT NULL REFERENCES batches(id), version_digest @BLOB@ NOT NULL,"
-	" sealed @BLOB@ NOT NULL, created @BIG@ NOT NULL);"
+	" kind @BIG@ NOT NULL, batch_id @BIG@ REFERENCES batches(id), version_digest @BLOB@ NOT NULL,"
+	" sealed @BLOB@ NOT NULL, created @BIG@ NOT NULL, rework_id @BIG@ REFERENCES reworks(id));"
 	"CREATE TABLE IF NOT EXISTS journal (hsm_pk @BIG@ NOT NULL REFERENCES hsms(id), seq @BIG@ NOT NULL,"
 	" hash @BLOB@ NOT NULL, type @BIG@ NOT NULL, time @BIG@ NOT NULL, entry @BLOB@ NOT NULL,"
 	" PRIMARY KEY (hsm_pk, seq));"
@@ -77,11 +86,47 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial);"
 	"CREATE INDEX IF NOT EXISTS devices_uid ON devices (uid);"
 	"CREATE INDEX IF NOT EXISTS devices_dac_serial ON devices (dac_serial);"
+	/* one per JT_DEBUG journal entry; rework_id NULL for a writ this portal did not
+	 * issue to that HSM with rights (raised as bad_debug) */
+	"CREATE TABLE IF NOT EXISTS rework_events (id @PK@, hsm_pk @BIG@ NOT NULL REFERENCES hsms(id),"
+	" hsm_seq @BIG@ NOT NULL, rework_id @BIG@ REFERENCES reworks(id), writ_id @BLOB@ NOT NULL,"
+	" uid @BLOB@ NOT NULL, perms @BLOB@ NOT NULL, operation @BIG@ NOT NULL, session @BIG@ NOT NULL,"
+	" not_after @BIG@ NOT NULL, token_sha256 @BLOB@ NOT NULL, time @BIG@ NOT NULL, record_seq @BIG@,"
+	" record TEXT, UNIQUE (hsm_pk, hsm_seq));"
+	"CREATE INDEX IF NOT EXISTS rework_events_uid ON rework_events (uid);"
+	"CREATE INDEX IF NOT EXISTS rework_events_rework ON rework_events (rework_id);"
 	"CREATE TABLE IF NOT EXISTS frecords (factory_id @BIG@ NOT NULL REFERENCES factories(id),"
 	" seq @BIG@ NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (factory_id, seq));"
 	"CREATE TABLE IF NOT EXISTS alerts (id @PK@, time @BIG@ NOT NULL, org_id @BIG@ NOT NULL,"
 	" factory_id @BIG@ NOT NULL DEFAULT 0, hsm_pk @BIG@ NOT NULL DEFAULT 0, kind TEXT NOT NULL,"
 	" detail TEXT NOT NULL);";
+
+#define SCHEMA_VERSION "2"
+
+/*
+ * Version 1 -> 2 (secure debug and rework): the HSM's debug delegate key, the product's
+ * debug key generation and rework policy, and writs that belong to rework rights
+ * rather than to a batch (writs.batch_id becomes nullable, writs.rework_id appears).
+ * The new tables came with the schema text above (CREATE ... IF NOT EXISTS). SQLite
+ * cannot drop a NOT NULL, so writs is rebuilt there, keeping every seq (the factories'
+ * feed positions). One transaction: a store is at version 1 or 2, never between.
+ */
+static const char migrate_common[] =
+	"ALTER TABLE hsms ADD COLUMN debug_pub @BLOB@;"
+	"ALTER TABLE products ADD COLUMN debug_gen @BIG@ NOT NULL DEFAULT 1;"
+	"ALTER TABLE products ADD COLUMN rework_policy TEXT NOT NULL DEFAULT '';";
+static const char migrate_pg[] =
+	"ALTER TABLE writs ALTER COLUMN batch_id DROP NOT NULL;"
+	"ALTER TABLE writs ADD COLUMN rework_id BIGINT REFERENCES reworks(id);";
+static const char migrate_lite[] =
+	"CREATE TABLE writs_v2 (seq INTEGER PRIMARY KEY AUTOINCREMENT, writ_id BLOB NOT NULL UNIQUE,"
+	" factory_id INTEGER NOT NULL REFERENCES factories(id), hsm_pk INTEGER NOT NULL REFERENCES hsms(id),"
+	" kind INTEGER NOT NULL, batch_id INTEGER REFERENCES batches(id), version_digest BLOB NOT NULL,"
+	" sealed BLOB NOT NULL, created INTEGER NOT NULL, rework_id INTEGER REFERENCES reworks(id));"
+	"INSERT INTO writs_v2 (seq, writ_id, factory_id, hsm_pk, kind, batch_id, version_digest, sealed, created)"
+	" SELECT seq, writ_id, factory_id, hsm_pk, kind, batch_id, version_digest, sealed, created FROM writs;"
+	"DROP TABLE writs;"
+	"ALTER TABLE writs_v2 RENAME TO writs;";
 
 static char *subst(const char *in, const char *const pairs[][2], size_t n)
 {
@@ -108,6 +153,8 @@ static char *subst(const char *in, const char *const pairs[][2], size_t n)
 	return out;
 }
 
+static int migrate(struct db *db);
+
 int schema_create(struct db *db)
 {
 	static const char *const lite[][2] = {
@@ -125,6 +172,39 @@ int schema_create(struct db *db)
 	free(sql);
 	if (err < 0)
 		return err;
-	return db_exec(db, "INSERT INTO meta (k, v) VALUES ('schema', '1') ON CONFLICT (k) DO NOTHING", NULL, 0,
-		       NULL);
+	/* a new store gets the current version; an older one keeps its own, then migrates */
+	if ((err = db_exec(db, "INSERT INTO meta (k, v) VALUES ('schema', '" SCHEMA_VERSION "') ON CONFLICT (k) DO NOTHING",
+			   NULL, 0, NULL)) < 0)
+		return err;
+	return migrate(db);
+}
+
+static int migrate(struct db *db)
+{
+	static const char *const lite[][2] = { { "@BLOB@", "BLOB" }, { "@BIG@", "INTEGER" } };
+	static const char *const pg[][2] = { { "@BLOB@", "BYTEA" }, { "@BIG@", "BIGINT" } };
+	struct db_res *r = NULL;
+	char *sql = NULL;
+	int err, v1;
+
+	if ((err = db_query(db, "SELECT v FROM meta WHERE k = 'schema'", NULL, 0, &r)) < 0)
+		return err;
+	v1 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "1");
+	db_res_free(r);
+	if (!v1)
+		return 0;
+	if ((err = db_begin(db)) < 0)
+		return err;
+	sql = db_kind(db) == DB_POSTGRES ? subst(migrate_common, pg, 2) : subst(migrate_common, lite, 2);
+	err = sql ? db_exec_script(db, sql) : WRIT_E_NOMEM;
+	if (err == 0)
+		err = db_exec_script(db, db_kind(db) == DB_POSTGRES ? migrate_pg : migrate_lite);
+	if (err == 0)
+		err = db_exec(db, "UPDATE meta SET v = '" SCHEMA_VERSION "' WHERE k = 'schema' AND v = '1'", NULL, 0, NULL);
+	free(sql);
+	if (err == 0)
+		err = db_commit(db);
+	if (err < 0)
+		db_rollback(db);
+	return err;
 }

@@ -17,6 +17,7 @@
 #include "factory/record.h"
 #include "host/file.h"
 #include "host/log.h"
+#include "wire/dbgcred.h"
 #include "wire/jseg.h"
 #include "wire/writ.h"
 
@@ -172,6 +173,7 @@ struct ingest {
 	/* tx outputs */
 	int moved;            /* the cursor was where we read it */
 	char problem[256];    /* a DAC entry that cannot be accounted */
+	char debug_problem[256]; /* a JT_DEBUG entry under no rights this portal issued */
 };
 
 static int on_seen(void *ctx, uint64_t seq, const uint8_t hash[32])
@@ -284,6 +286,7 @@ static int tx_ingest(struct call *k, void *arg)
 
 	g->moved = 0;
 	g->problem[0] = 0;
+	g->debug_problem[0] = 0;
 	if (!g->n_evs)
 		return 0;
 	/* the cursor moves from where it was read, or someone else got there first */
@@ -400,6 +403,44 @@ static int tx_ingest(struct call *k, void *arg)
 		if (!err)
 			err = db_exec(k->db, "UPDATE products SET produced = produced + ? WHERE id = ?",
 				      (struct db_param[]){ DB_I(cache[i].add), DB_I(cache[i].product_id) }, 2, NULL);
+	}
+	/* rework: each debug-unlock token the HSM signed, against the rights it used; a
+	 * revocation of rights the HSM loaded ends them */
+	for (i = 0; i < g->n_evs && !err; i++) {
+		const struct ev *e = &g->evs[i];
+		if (e->type == JT_WRIT) {
+			err = db_exec(k->db, "UPDATE reworks SET state = 'revoked' WHERE revocation_id = ? AND hsm_pk = ?"
+					     " AND state = 'revoking'",
+				      (struct db_param[]){ DB_B(e->body.u.writ.id, 16), DB_I(g->h.pk) }, 2, NULL);
+		} else if (e->type == JT_DEBUG) {
+			const struct jentry_debug *d = &e->body.u.debug;
+			struct db_res *r = NULL;
+			int64_t rid = 0;
+			size_t len = 0;
+			const uint8_t *pm;
+			if ((err = db_query(k->db, "SELECT id, perms FROM reworks WHERE writ_id = ? AND hsm_pk = ?",
+					    (struct db_param[]){ DB_B(d->writ_id, 16), DB_I(g->h.pk) }, 2, &r)) < 0)
+				break;
+			if (db_rows(r) == 1 && (pm = db_blob(r, 0, 1, &len)) && len == 16 && dbg_perms_within(d->perms, pm))
+				rid = db_int(r, 0, 0);
+			db_res_free(r);
+			if (!rid) {
+				char hex[33];
+				hex_encode(d->writ_id, 16, hex);
+				(void)!snprintf(g->debug_problem, sizeof(g->debug_problem),
+						"seq %llu: a debug-unlock token under writ %s, which this portal did not issue "
+						"to this HSM with those rework rights",
+						(unsigned long long)e->seq, hex);
+			}
+			err = db_exec(k->db,
+				      "INSERT INTO rework_events (hsm_pk, hsm_seq, rework_id, writ_id, uid, perms, operation,"
+				      " session, not_after, token_sha256, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				      (struct db_param[]){ DB_I(g->h.pk), DB_I(e->seq), rid ? DB_I(rid) : DB_N,
+							   DB_B(d->writ_id, 16), DB_B(d->uid, 16), DB_B(d->perms, 16),
+							   DB_I(d->operation), DB_I(d->session), DB_I(d->not_after),
+							   DB_B(d->token_sha256, 32), DB_I(e->time) },
+				      11, NULL);
+		}
 	}
 	/* A batch whose window the HSM's signed clock has passed can produce no more: its
 	 * unused units go back to the quota. */
@@ -525,6 +566,8 @@ static int sync_journal(struct call *k)
 	}
 	if (g.problem[0])
 		alert_raise(k, g.oem_id, k->who.factory_id, g.h.pk, "unknown_writ", "%s", g.problem);
+	if (g.debug_problem[0])
+		alert_raise(k, g.oem_id, k->who.factory_id, g.h.pk, "bad_debug", "%s", g.debug_problem);
 	answer(k, 200, json_pack("{s:I, s:I, s:I, s:I, s:o}", "accepted", (json_int_t)res.accepted, "duplicate",
 				 (json_int_t)res.duplicates, "tail", (json_int_t)res.tail, "next",
 				 (json_int_t)res.cursor.next, "hash", hexj(res.cursor.hash, 32)));
@@ -548,6 +591,9 @@ struct rec_in {
 	uint8_t hsm_id[32], dac_sha[32];
 	int64_t hsm_seq;
 	int dup;
+	int rework;             /* an ok rework record: matches a JT_DEBUG entry, not a DAC */
+	int64_t op;             /* its operation (JT_DEBUG key 5) */
+	uint8_t uid[16], writ[16];
 };
 
 struct rec_tx {
@@ -556,6 +602,7 @@ struct rec_tx {
 	int64_t next0;
 	char head0[REC_HASH_HEX];
 	int64_t missing_at;   /* out: a record ahead of the journal */
+	int64_t bad_at;       /* out: a rework record the verified journal contradicts */
 	int moved;
 };
 
@@ -568,7 +615,7 @@ static int64_t first_missing(struct call *k, struct rec_tx *t, const int64_t *pk
 
 	for (i = from; i < to; i++) {
 		struct rec_in *x = &t->r[i];
-		if (x->dup || !x->ok)
+		if (x->dup || !x->ok || x->rework)
 			continue;
 		found = pk[i] && db_query(k->db, "SELECT 1 FROM devices WHERE hsm_pk = ? AND hsm_seq = ? AND dac_sha256 = ?",
 					  (struct db_param[]){ DB_I(pk[i]), DB_I(x->hsm_seq), DB_B(x->dac_sha, 32) }, 3,
@@ -599,6 +646,7 @@ static int tx_records(struct call *k, void *arg)
 	int err = 0, any = 0;
 
 	t->missing_at = -1;
+	t->bad_at = -1;
 	t->moved = 0;
 	if (!(p = calloc(INSERT_CHUNK * 5, sizeof(*p))) || !(pk = calloc(t->n ? t->n : 1, sizeof(*pk)))) {
 		err = WRIT_E_NOMEM;
@@ -645,12 +693,48 @@ static int tx_records(struct call *k, void *arg)
 				break;
 			}
 		}
+		/* rework records: each names the JT_DEBUG entry (HSM, seq, device, writ, operation)
+		 * of the token it used; a journal that is in and says otherwise is a forgery */
+		for (j = i; j < i + rows && !err; j++) {
+			struct rec_in *x = &t->r[j];
+			if (x->dup || !x->ok || !x->rework)
+				continue;
+			if (!pk[j]) {
+				t->bad_at = x->seq;
+				err = WRIT_E_JOURNAL;
+				goto out;
+			}
+			err = db_exec(k->db,
+				      "UPDATE rework_events SET record_seq = ?, record = ? WHERE hsm_pk = ? AND hsm_seq = ? AND uid = ?"
+				      " AND writ_id = ? AND operation = ? AND record_seq IS NULL",
+				      (struct db_param[]){ DB_I(x->seq), DB_T(x->text), DB_I(pk[j]), DB_I(x->hsm_seq),
+							   DB_B(x->uid, 16), DB_B(x->writ, 16), DB_I(x->op) },
+				      7, &changes);
+			if (err == 0 && !changes) {
+				int ahead = 1;
+				if (db_query(k->db, "SELECT next_seq FROM hsms WHERE id = ?", (struct db_param[]){ DB_I(pk[j]) }, 1,
+					     &r) == 0 && db_rows(r) == 1)
+					ahead = db_int(r, 0, 0) <= x->hsm_seq;
+				db_res_free(r);
+				r = NULL;
+				if (ahead) {
+					t->missing_at = x->seq;
+					err = WRIT_E_NOTFOUND;
+				} else {
+					t->bad_at = x->seq;
+					err = WRIT_E_JOURNAL;
+				}
+				goto out;
+			}
+		}
+		if (err < 0)
+			break;
 		/* their devices */
 		np = 0;
 		ok_rows = 0;
 		for (j = i; j < i + rows; j++) {
 			struct rec_in *x = &t->r[j];
-			if (x->dup || !x->ok)
+			if (x->dup || !x->ok || x->rework)
 				continue;
 			if (!pk[j]) {
 				t->missing_at = x->seq;
@@ -703,6 +787,21 @@ out:
 	free(pk);
 	free(p);
 	return err;
+}
+
+/* The JT_DEBUG operation a factory record's step names (docs/cloud-api.md, "Rework
+ * records"), 0 for a step that is not rework. */
+static int64_t rework_step(const char *step)
+{
+	if (!step)
+		return 0;
+	if (!strcmp(step, "rework-debug"))
+		return 1;
+	if (!strcmp(step, "rework-reflash"))
+		return 2;
+	if (!strcmp(step, "rework-reprov"))
+		return 3;
+	return 0;
 }
 
 static int sync_records(struct call *k)
@@ -806,7 +905,19 @@ static int sync_records(struct call *k)
 			goto out;
 		}
 		x->ok = jstr(rec, "result") && !strcmp(jstr(rec, "result"), "ok");
-		if (x->ok) {
+		x->op = rework_step(jstr(rec, "step"));
+		if (x->ok && x->op) {
+			const char *hid = jstr(rec, "hsm_id"), *uid = jstr(rec, "uid"), *wid = jstr(rec, "writ");
+			if (!hex_ok(hid, 32) || !hex_ok(uid, 16) || !hex_ok(wid, 16) || hex_decode(hid, x->hsm_id, 32) < 0 ||
+			    hex_decode(uid, x->uid, 16) < 0 || hex_decode(wid, x->writ, 16) < 0 ||
+			    !json_is_integer(json_object_get(rec, "hsm_seq"))) {
+				fail(k, 422, "bad_record", "record %lld: an ok rework record names its HSM, hsm_seq, writ and "
+							   "device UID (16 bytes)", (long long)x->seq);
+				goto out;
+			}
+			x->rework = 1;
+			x->hsm_seq = json_integer_value(json_object_get(rec, "hsm_seq"));
+		} else if (x->ok) {
 			const char *hid = jstr(rec, "hsm_id"), *dh = jstr(rec, "dac_sha256");
 			if (!hex_ok(hid, 32) || !hex_ok(dh, 32) || hex_decode(hid, x->hsm_id, 32) < 0 ||
 			    hex_decode(dh, x->dac_sha, 32) < 0 || !json_is_integer(json_object_get(rec, "hsm_seq"))) {
@@ -820,6 +931,14 @@ static int sync_records(struct call *k)
 		expect++;
 	}
 	err = in_tx(k, tx_records, &t);
+	if (err == WRIT_E_JOURNAL) {
+		alert_raise(k, factory_oem(k), k->who.factory_id, 0, "bad_record",
+			    "factory %s: rework record %lld names no debug-unlock token the HSM journalled (HSM, seq, "
+			    "device, writ and operation must match)", fname, (long long)t.bad_at);
+		fail(k, 422, "bad_record", "rework record %lld matches no debug-unlock entry of the verified journal: "
+					   "refused and raised as an alert", (long long)t.bad_at);
+		goto out;
+	}
 	if (err == WRIT_E_NOTFOUND) {
 		fail(k, 409, "journal_first", "record %lld names a DAC the cloud has not verified yet: push the HSM journal "
 					      "first, then the records", (long long)t.missing_at);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The writ-cloud loop with real processes: cloud_flow.sh sqlite | postgresql.
+# The writ-cloud loop with real processes: cloud_flow.sh sqlite | postgresql [SCRIPT].
 # sqlite: one writ-cloud on a SQLite file. postgresql: a private PostgreSQL server
 # (tests/pg_lib.sh) and TWO writ-cloud instances on it sharing one token, the parallel
-# batch race spread over both. The checks themselves are in cloud_api.py.
+# batch race spread over both. The checks themselves are in SCRIPT (default
+# cloud_api.py; cloud_rework.py for rework), which gets the store's URL as CLOUD_DB.
 set -euo pipefail
 : "${WRIT_SRC:?}" "${WRIT_BIN:?}"
 engine=${1:-sqlite}
+script=${2:-cloud_api.py}
 source "$WRIT_SRC/scripts/softhsm-env.sh"
 source "$WRIT_SRC/tests/pg_lib.sh"
 
@@ -35,6 +37,7 @@ else
 fi
 
 "$WRIT_BIN/writ-cloud" init --db "$DB" >/dev/null
+export CLOUD_DB=$DB CLOUD_ENGINE=$engine
 tok() { "$WRIT_BIN/writ-cloud" org add --db "$DB" --kind "$1" --name "$2" --user "$3" 2>/dev/null; }
 printf '{"oem": "%s", "odm": "%s", "oem2": "%s", "odm2": "%s", "sec": ""}\n' \
 	"$(tok oem acme alice)" "$(tok odm foxy bob)" "$(tok oem globex gina)" "$(tok odm shady sam)" >"$WORK/tokens.json"
@@ -62,7 +65,7 @@ start_cloud()
 for ((n = 0; n < instances; n++)); do start_cloud "$n"; done
 export CLOUD_URLS
 rc=0
-/usr/bin/python3 "$WRIT_SRC/tests/integration/cloud_api.py" || rc=$?
+/usr/bin/python3 "$WRIT_SRC/tests/integration/$script" || rc=$?
 # A clean stop, then what the sanitizers (in the ASan build) said about the servers.
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 PIDS=()
