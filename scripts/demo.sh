@@ -7,7 +7,8 @@
 # The OEM sets up a product and invites its ODM; the ODM brings firmware and a version;
 # the OEM approves; the ODM orders a batch; the writ reaches the factory's HSM; the
 # portal goes down and the lines produce anyway; the portal comes back and every
-# record is verified into it; one chip more than the batch allows is refused.
+# record is verified into it; one chip more than the batch allows is refused; the OEM
+# grants rework rights and one device is re-flashed under them.
 # Everything lands in demo-run/; `make demo-clean` removes it.
 set -euo pipefail
 
@@ -185,6 +186,37 @@ uid=$(basename "$first" .png)
 step "One device, as the portal knows it:"
 as oem device find --uid "$uid" | head -n 1 | tr ' ' '\n' | grep -E '^(serial|uid|dac_serial|station|line|qr|manual|result)=' |
 	sed 's/^/    /' 
+step "OEM security (sam): rework rights for the factory's HSM: debug + re-flash, 5 unlocks, 30 days (a rework writ)"
+grant=$(as sec rework grant --product lamp --factory shenzhen-1 --hsm "$hsm_id" --perms debug,reflash --limit 5 --days 30 \
+	--json | json 'd["id"]')
+for _ in $(seq 300); do
+	"$bin/writ" hsm status --socket hsm/hsmd.sock 2>/dev/null | grep -q "^writ $grant .* rework " && break
+	sleep 0.1
+done
+"$bin/writ" hsm status --socket hsm/hsmd.sock | grep -q "^writ $grant .* rework " ||
+	{ echo "demo: the rework writ did not reach the HSM" >&2; exit 1; }
+head -c 131072 /dev/urandom >firmware-v4.bin
+as sec firmware upload --product lamp --image firmware-v4.bin --fw-version 4 --sign-in-portal --json >firmware-v4.json
+as oem product show --product lamp --json >product.json
+root=$(json 'd["debug_root_pub"]' <product.json)
+ruid=$("$bin/writ" chip discover --connect unix:chips-L1/chip-0.sock | sed -n 's/^uid //p')
+step "Line L1 reworks device $ruid: challenge, token from the HSM, unlock, re-flash v4 (secure-boot checked), lock, record"
+"$bin/writ-station" rework --factory "$FACTORY_URL" --token-file tokens/station-L1 --port unix:chips-L1/chip-0.sock \
+	--device "$ruid" --debug-root-pub "$root" --op reflash --firmware firmware-v4.bin --fw-version 4 \
+	--fw-sig "$(json 'd["signature"]' <firmware-v4.json)" --sb-pub "$(json 'd["secure_boot_pub"]' <product.json)" \
+	>station-rework.log 2>&1 ||
+	{ echo "demo: the rework failed:" >&2; tail -n 5 station-rework.log >&2; exit 1; }
+sed -n 's/^writ-station rework: /    /p' station-rework.log | tail -n 7
+for _ in $(seq 300); do
+	nrw=$(as oem device find --uid "$ruid" --json 2>/dev/null | json 'len(d["devices"][0].get("rework", []))' 2>/dev/null ||
+		echo 0)
+	[ "$nrw" -ge 1 ] && break
+	sleep 0.2
+done
+[ "$nrw" -ge 1 ] || { echo "demo: the portal has no rework history for $ruid" >&2; exit 1; }
+used=$(as oem rework show --rework "$grant" --json | json 'd["used"]')
+step "Portal: device $ruid shows its rework (the HSM's signed journal and the station's record); grant used $used of 5"
+
 # The portal stays up for the dashboard; `make demo-clean` stops it.
 stop_cloud_for_good=0
 [ "${DEMO_KEEP_PORTAL:-1}" = 1 ] || stop_cloud_for_good=1
