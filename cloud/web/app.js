@@ -412,7 +412,14 @@ async function pageDevice(main, id) {
     ? kv([['serial', c.serial, true], ['SHA-256', c.sha256, true], ['key', 'made on the chip; never left it']])
     : c.error ? h('p', { class: 'bad' }, c.error)
       : kv([['subject', matterName(c.subject)], ['issuer', matterName(c.issuer)], ['serial', c.serial, true], ['valid', `${when(c.not_before)} → ${c.not_after >= 253402300799 ? 'no expiry' : when(c.not_after)}`], ['SHA-256', c.sha256, true]])));
-  const rework = d.operations.filter((o) => o.id !== d.id || o.operation !== 'dac');
+  // re-issues of its certificate, and what was done under rework rights (each unlock the
+  // HSM signed, with the factory's record of it once synced: who, and the outcome)
+  const reissues = d.operations.filter((o) => o.id !== d.id || o.operation !== 'dac')
+    .map((o) => ({ time: o.time, operation: o.operation, factory: o.factory, who: [o.line, o.station].filter(Boolean).join(' / '), hsm_seq: o.hsm_seq, outcome: o.result || '' }));
+  const unlocks = (d.rework || []).map((e) => ({ time: e.time, operation: `${e.operation} (unlock ${e.session} s)`, factory: e.factory,
+    who: e.record ? [e.record.line, e.record.station].filter(Boolean).join(' / ') : 'the station\'s record has not synced yet',
+    hsm_seq: e.hsm_seq, outcome: e.record ? `${e.record.result}${e.record.reason ? ': ' + e.record.reason : ''}${e.record.firmware_version ? ' (firmware ' + e.record.firmware_version + ')' : ''}` : '' }));
+  const rework = reissues.concat(unlocks).sort((a, b) => a.time - b.time);
   main.append(h('h1', {}, `Device ${d.serial}`),
     h('div', { class: 'grid2' },
       h('section', { class: 'card', id: 'device-record' }, h('h2', {}, 'Record'), kv([
@@ -423,7 +430,7 @@ async function pageDevice(main, id) {
       h('section', { class: 'card' }, h('h2', {}, 'Onboarding label'), labelBox)),
     h('h2', {}, 'Certificate chain'), h('div', { id: 'device-chain' }, chainRows),
     h('section', { class: 'card', id: 'device-rework' }, h('h2', {}, 'Rework history'),
-      rework.length ? table([{ title: 'operation', get: (o) => o.operation }, { title: 'time', get: (o) => when(o.time) }, { title: 'factory', get: (o) => o.factory }, { title: 'HSM seq', get: (o) => o.hsm_seq, num: true }], rework, '')
+      rework.length ? table([{ title: 'time', get: (o) => when(o.time) }, { title: 'operation', get: (o) => o.operation }, { title: 'factory', get: (o) => o.factory }, { title: 'line / station', get: (o) => o.who }, { title: 'outcome', get: (o) => o.outcome }, { title: 'HSM seq', get: (o) => o.hsm_seq, num: true }], rework, '')
         : h('p', { class: 'empty' }, 'No rework yet.')));
   if (d.qr) {
     try {
