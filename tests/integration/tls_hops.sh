@@ -260,4 +260,19 @@ check "a station that pins the factory CA enrols over TLS" "$RC $(test -s st1.to
 check "the station token still authenticates (bearer over TLS)" \
 	"$(curl -s --cacert ftls/ca.pem -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat st1.token)" "$FURL/v1/jobs")" = 200
 
+# both daemons stop cleanly (under ASan this is also where leaks would show)
+stop_rc() # PID: STOP_RC is its exit status after SIGTERM
+{
+	kill -TERM "$1" 2>/dev/null || true
+	STOP_RC=0
+	wait "$1" || STOP_RC=$?
+}
+stop_rc "$FPID"
+FPID=
+check "writ-factory stops on SIGTERM with exit 0" "$STOP_RC" = 0
+stop_rc "$CLOUD_PID"
+CLOUD_PID=
+check "writ-cloud stops on SIGTERM with exit 0" "$STOP_RC" = 0
+if grep -l 'Sanitizer\|runtime error' cloud.log factory.log >/dev/null 2>&1; then fail "sanitizer reports in the logs"; fi
+
 finish
