@@ -92,7 +92,7 @@ int cloud_tls_check(struct call *k)
 		return 0;
 	p = tls_peer_check(k->conn, fp);
 	if (p != TLS_PEER_OK) {
-		fail(k, 401, "client_cert", "factory %s: %s (a factory talks to the portal with the client certificate "
+		fail(k, 401, "client_cert", "%s: %s (a factory talks to the portal with the client certificate "
 					  "it got at enrolment: docs/operations.md \"TLS\")", k->who.user, tls_peer_why(p));
 		return WRIT_E_AUTH;
 	}
@@ -104,7 +104,7 @@ int cloud_tls_check(struct call *k)
 		return err;
 	}
 	if (db_rows(r) != 1 || !db_isnull(r, 0, 0)) {
-		fail(k, 401, "client_cert", "factory %s: the client certificate is %s", k->who.user,
+		fail(k, 401, "client_cert", "%s: the client certificate is %s", k->who.user,
 		     db_rows(r) != 1 ? "not bound to this factory" : "revoked");
 		db_res_free(r);
 		return WRIT_E_AUTH;
