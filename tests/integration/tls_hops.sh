@@ -273,6 +273,40 @@ check "writ-factory stops on SIGTERM with exit 0" "$STOP_RC" = 0
 stop_rc "$CLOUD_PID"
 CLOUD_PID=
 check "writ-cloud stops on SIGTERM with exit 0" "$STOP_RC" = 0
-if grep -l 'Sanitizer\|runtime error' cloud.log factory.log >/dev/null 2>&1; then fail "sanitizer reports in the logs"; fi
+
+# ---- the fallback without a token: a PEM key file, only if no one else may read it ----
+mkdir -m 700 ftls2
+cp ftls/ca.pem ftls2/
+certtool --generate-privkey --ecc --outfile ftls2/server.key 2>/dev/null
+chmod 644 ftls2/server.key
+cat >tmpl.fsrv <<EOF
+cn = "127.0.0.1"
+ip_address = "127.0.0.1"
+tls_www_server
+signing_key
+expiration_days = 30
+EOF
+GNUTLS_PIN=$WRIT_FACTORY_TLS_PIN certtool --provider "$WRIT_P11_MODULE" --generate-certificate \
+	--load-privkey ftls2/server.key --load-ca-certificate ftls/ca.pem --load-ca-privkey "$(cat ftls/ca.key)" \
+	--template tmpl.fsrv --outfile ftls2/server.pem 2>/dev/null
+run "$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --tls ftls2
+check "a PEM server key readable by others is refused at start (exit 1)" "$RC" = 1
+check_grep "... with the fix" 'chmod 600' "$ERR"
+chmod 600 ftls2/server.key
+"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --tls ftls2 >>factory2.log 2>&1 &
+FPID=$!
+if wait_for 10 curl -s --cacert ftls/ca.pem -o /dev/null "$FURL/v1/health"; then
+	pass "the fallback (PEM key, mode 0600) serves TLS"; else fail "the fallback does not serve: $(tail -n 3 factory2.log)"; fi
+# a half-done rotation (a certificate whose key is not in server.key) is not taken
+FP2=$(openssl x509 -in ftls2/server.pem -noout -fingerprint -sha256)
+cp ftls/server.pem ftls2/server.pem.new && mv ftls2/server.pem.new ftls2/server.pem
+sleep 0.2
+check "a certificate that does not match the key is not taken: the old pair stays" \
+	"$(openssl s_client -connect "127.0.0.1:$FPORT" -CAfile ftls/ca.pem </dev/null 2>/dev/null |
+		openssl x509 -noout -fingerprint -sha256 2>/dev/null)" = "$FP2"
+check_grep "... and the factory says why" 'keeping the current certificate.*does not match' factory2.log
+stop_rc "$FPID"
+FPID=
+if grep -l 'Sanitizer\|runtime error' cloud.log factory.log factory2.log >/dev/null 2>&1; then fail "sanitizer reports in the logs"; fi
 
 finish
