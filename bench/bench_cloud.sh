@@ -57,7 +57,7 @@ run_round()
 	odm=$("$B/writ-cloud" org add --db "$db" --token "cloud-$name" --kind odm --name foxy --user bob 2>/dev/null)
 	(umask 077; echo "$oem" >oem.tok; echo "$odm" >odm.tok)
 	cport=$(free_port)
-	"$B/writ-cloud" serve --db "$db" --token "cloud-$name" --listen "127.0.0.1:$cport" --threads 4 >cloud.log 2>&1 &
+	"$B/writ-cloud" serve --insecure-http --db "$db" --token "cloud-$name" --listen "127.0.0.1:$cport" --threads 4 >cloud.log 2>&1 &
 	local cpid=$!
 	PIDS+=($cpid)
 	export WRIT_CLOUD_URL=http://127.0.0.1:$cport
@@ -96,7 +96,7 @@ run_round()
 	fport=$(free_port)
 	mkdir -p fac
 	"$B/writ-factory" init --state fac --oem-key oem.pem --factory foxy-sz1 >/dev/null
-	"$B/writ-factory" serve --state fac --listen "127.0.0.1:$fport" --hsm hsm/hsmd.sock --cloud "$WRIT_CLOUD_URL" \
+	"$B/writ-factory" serve --insecure-http --state fac --listen "127.0.0.1:$fport" --hsm hsm/hsmd.sock --cloud "$WRIT_CLOUD_URL" \
 		--cloud-token-file factory.tok --sync-interval 1 >factory.log 2>&1 &
 	local fpid=$!
 	PIDS+=($fpid)
@@ -116,7 +116,7 @@ run_round()
 	$PY "$src/bench/factory_load.py" "http://127.0.0.1:$fport" station.tok "$wid" csr.der "$n" "${BENCH_LOAD_PROCS:-16}" >load.out
 	say "$name: $(cat load.out)"
 	# the cloud comes back: time the drain
-	"$B/writ-cloud" serve --db "$db" --token "cloud-$name" --listen "127.0.0.1:$cport" --threads 4 >>cloud.log 2>&1 &
+	"$B/writ-cloud" serve --insecure-http --db "$db" --token "cloud-$name" --listen "127.0.0.1:$cport" --threads 4 >>cloud.log 2>&1 &
 	cpid=$!
 	PIDS+=($cpid)
 	t0=$(date +%s.%N)

@@ -11,6 +11,7 @@
 
 #include "base/ct.h"
 #include "cloud/cloud.h"
+#include "cloud/tls.h"
 #include "crypto/ec.h"
 #include "crypto/matter_cert.h"
 #include "crypto/x509.h"
@@ -313,6 +314,8 @@ static int enrol_common(struct call *k, struct enrol_tx *e, json_t *o)
 		json_t *a = json_pack("{s:s, s:o}", "factory", info->factory, "hsm", hexj(info->hsm_id, 32));
 		if (e->token[0])
 			json_object_set_new(a, "token", json_string(e->token));
+		if (e->by_code)
+			cloud_tls_enrol(k, e->factory_id, info->factory, o, a); /* the client certificate (tls.c) */
 		answer(k, 201, a);
 	}
 	writ_memzero(e->token, sizeof(e->token));
@@ -322,7 +325,7 @@ static int enrol_common(struct call *k, struct enrol_tx *e, json_t *o)
 
 int h_enrol(struct call *k)
 {
-	static const struct jfield f[] = { { "code", JV_STR, 1 }, { "enrolment", JV_STR, 1 } };
+	static const struct jfield f[] = { { "code", JV_STR, 1 }, { "enrolment", JV_STR, 1 }, { "tls_csr", JV_STR, 0 } };
 	struct enrol_tx e;
 	struct db_res *r = NULL;
 	uint8_t hash[32], pub[WRIT_P256_PUB_LEN];
@@ -352,7 +355,7 @@ int h_enrol(struct call *k)
 	}
 	if (k->n_segs != 1 || strcmp(k->method, "POST"))
 		return fail(k, 405, "method", "POST /v1/enrol, GET /v1/enrol/{code}");
-	if (jreq(k, f, 2, &o) < 0)
+	if (jreq(k, f, 3, &o) < 0)
 		return 0;
 	e.by_code = 1;
 	if (code_hash(jstr(o, "code"), e.code_hash) < 0) {

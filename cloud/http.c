@@ -19,6 +19,8 @@
 #include "cloud/web.h"
 #include "host/log.h"
 #include "host/prom.h"
+#include "cloud/tls.h"
+#include "tls/tls.h"
 
 struct cloud_server {
 	struct MHD_Daemon *d;
@@ -303,7 +305,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	k.conn = conn;
 	if ((err = db_pool_get(s->c->pool, &k.db)) < 0)
 		return quick(conn, 503, "unavailable", "the store cannot be reached; try again");
-	if (rt->open || (err = authenticate(&k)) == 0) {
+	if (rt->open || ((err = authenticate(&k)) == 0 && (err = cloud_tls_check(&k)) == 0)) {
 		if (!k.status)
 			rt->fn(&k);
 	}
@@ -344,10 +346,12 @@ int cloud_serve_start(struct cloud *c, const char *host, unsigned port, unsigned
 		return WRIT_E_INVAL;
 	}
 	s->c = c;
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port,
+	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | tls_server_mhd_flags(),
+				(uint16_t)port,
 				NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
 				threads ? threads : 4, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-				MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_END);
+				MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_ARRAY,
+				tls_server_mhd_options(), MHD_OPTION_END);
 	if (!s->d) {
 		free(s);
 		return WRIT_E_IO;

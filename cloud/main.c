@@ -21,14 +21,19 @@
 #include "base/ct.h"
 #include "cloud/cloud.h"
 #include "host/harden.h"
+#include "cloud/tls.h"
 #include "host/log.h"
 #include "p11/p11.h"
+#include "tls/tls.h"
 
 #define DEFAULT_TOKEN "writ-cloud"
 
 struct opts {
 	const char *db, *listen, *pin_file, *so_pin_file, *token, *module, *kind, *name, *user, *role;
 	const char *metrics_token_file;
+	const char *tls_dir, *hosts; /* --tls DIR, --host (tls-init) */
+	int insecure_http;
+	unsigned days;
 	unsigned threads;
 	int verbose, no_seccomp;
 };
@@ -41,6 +46,9 @@ static void usage(FILE *f)
 		   "                     [--token LABEL] [--module SO] [--pin-file F]\n"
 		   "  writ-cloud serve   --db URL [--listen HOST:PORT] [--threads N] [--verbose] [--no-seccomp]\n"
 		   "                     [--token LABEL] [--module SO] [--pin-file F] [--metrics-token-file F]\n"
+		   "                     (--tls DIR | --insecure-http)\n"
+		   "  writ-cloud tls-init --tls DIR --host NAME[,NAME|IP]... [--days N] [--token LABEL] [--pin-file F]\n"
+		   "  writ-cloud tls-revoke --db URL --name FACTORY\n"
 		   "  writ-cloud --help\n"
 		   "\n"
 		   "writ-cloud is the OEM's portal: organisations, products, versions, batches and their writs,\n"
@@ -54,6 +62,9 @@ static void usage(FILE *f)
 		   "            --role oem-security), an ODM's odm-engineer. An OEM gets its authority keys\n"
 		   "            (writ signing, PAA, debug root, secure boot) made in the token.\n"
 		   "  serve     answer the API under /v1 and GET /metrics until SIGTERM or SIGINT\n"
+		   "  tls-init  make the portal TLS CA in the token (once: DIR/ca.pem) and a new server key and\n"
+		   "            certificate (each time: this is the rotation; serve switches at its next handshake)\n"
+		   "  tls-revoke  revoke every client certificate of a factory (its requests get 401 at once)\n"
 		   "\n"
 		   "Options:\n"
 		   "  --db URL            sqlite:PATH (embedded) or postgresql://... (several instances may\n"
@@ -67,7 +78,13 @@ static void usage(FILE *f)
 		   "  --user NAME         org add: its first user's name\n"
 		   "  --role ROLE         org add: oem-admin or oem-security (OEM), odm-engineer (ODM)\n"
 		   "  --listen HOST:PORT  serve: the IPv4 address and port (default 127.0.0.1:8443; port 0 picks\n"
-		   "                      one and prints it). Plain HTTP: put a TLS terminator in front.\n"
+		   "                      one and prints it)\n"
+		   "  --tls DIR           serve: HTTPS (TLS 1.2/1.3) with DIR/server.pem and the key whose pkcs11: URL\n"
+		   "                      is in DIR/server.key; factory credentials must also present a client\n"
+		   "                      certificate issued by DIR/ca.pem at enrolment (docs/operations.md \"TLS\")\n"
+		   "  --insecure-http     serve: plain HTTP, for development; refused unless --listen is loopback\n"
+		   "  --host NAMES        tls-init: the names / IPv4 addresses clients use (comma-separated)\n"
+		   "  --days N            tls-init: the server certificate's validity (default 90)\n"
 		   "  --threads N         serve: worker threads, 1..256 (default 8); the store pool has N+2\n"
 		   "  --metrics-token-file F  serve: enable GET /metrics (Prometheus text) for callers that send\n"
 		   "                      Authorization: Bearer <the first line of F> (16..128 characters);\n"
@@ -102,7 +119,8 @@ static void usage(FILE *f)
 		   "  writ-cloud init --db sqlite:/var/lib/writ-cloud/cloud.db\n"
 		   "  writ-cloud org add --db sqlite:/var/lib/writ-cloud/cloud.db --kind oem --name acme --user alice >alice.token\n"
 		   "  openssl rand -hex 32 >/etc/writ/metrics.token\n"
-		   "  writ-cloud serve --db sqlite:/var/lib/writ-cloud/cloud.db --listen 127.0.0.1:8443 \\\n"
+		   "  writ-cloud tls-init --tls /etc/writ/tls --host portal.example\n"
+		   "  writ-cloud serve --db sqlite:/var/lib/writ-cloud/cloud.db --listen 0.0.0.0:8443 --tls /etc/writ/tls \\\n"
 		   "      --metrics-token-file /etc/writ/metrics.token\n",
 		DEFAULT_TOKEN);
 }
@@ -117,8 +135,10 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "user", required_argument, 0, 'u' },	  { "role", required_argument, 0, 'r' },
 		{ "threads", required_argument, 0, 'T' }, { "verbose", no_argument, 0, 'v' },
 		{ "metrics-token-file", required_argument, 0, 'M' },
-		{ "no-seccomp", no_argument, 0, 'N' },	  { "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "no-seccomp", no_argument, 0, 'N' },
+		{ "tls", required_argument, 0, 'S' },	  { "insecure-http", no_argument, 0, 'I' },
+		{ "host", required_argument, 0, 'O' },   { "days", required_argument, 0, 'D' },
+		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -143,10 +163,16 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'v': o->verbose = 1; break;
 		case 'M': o->metrics_token_file = optarg; break;
 		case 'N': o->no_seccomp = 1; break;
+		case 'S': o->tls_dir = optarg; break;
+		case 'I': o->insecure_http = 1; break;
+		case 'O': o->hosts = optarg; break;
+		case 'D': o->days = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
 	}
+	if (!o->db && o->tls_dir && o->hosts) /* tls-init needs no store */
+		o->db = "";
 	if (!o->db) {
 		fprintf(stderr, "writ-cloud: --db URL (or $WRIT_CLOUD_DB) is required: sqlite:PATH or postgresql://...\n");
 		return -1;
@@ -315,6 +341,35 @@ static int metrics_token(struct opts *o, struct cloud *c)
 	return 1;
 }
 
+/* lib/tls gets the portal token's PIN: GnuTLS uses the TLS keys by pkcs11: URL. */
+static int tls_serve_pin(struct opts *o)
+{
+	char pin[P11_PIN_MAX];
+	int err;
+
+	if ((err = p11_pin_load(o->pin_file, "WRIT_CLOUD_PIN", pin)) < 0) {
+		fprintf(stderr, "writ-cloud: no token PIN for TLS: use --pin-file F or set WRIT_CLOUD_PIN\n");
+		return err;
+	}
+	err = tls_p11_setup(o->module, pin);
+	writ_memzero(pin, sizeof(pin));
+	return err;
+}
+
+static int do_tls_init(struct opts *o)
+{
+	char pin[P11_PIN_MAX];
+	int rc;
+
+	if (p11_pin_load(o->pin_file, "WRIT_CLOUD_PIN", pin) < 0) {
+		fprintf(stderr, "writ-cloud tls-init: no token PIN: use --pin-file F or set WRIT_CLOUD_PIN\n");
+		return 1;
+	}
+	rc = cloud_tls_cmd_init(o->tls_dir, o->module, o->token, pin, o->hosts, o->days);
+	writ_memzero(pin, sizeof(pin));
+	return rc;
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -340,6 +395,11 @@ static int do_serve(struct opts *o)
 	memcpy(host, o->listen, (size_t)(colon - o->listen));
 	host[colon - o->listen] = 0;
 	port = (unsigned)strtoul(colon + 1, NULL, 10);
+	if (!o->tls_dir && !(o->insecure_http && tls_host_is_loopback(host))) {
+		fprintf(stderr, "writ-cloud serve: give --tls DIR (docs/operations.md \"TLS\"); plain HTTP only with "
+				"--insecure-http on a loopback address (127.0.0.0/8), for development\n");
+		return 2;
+	}
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.p11_lock, NULL);
 	c.quiet = !o->verbose;
@@ -356,6 +416,11 @@ static int do_serve(struct opts *o)
 		return 1;
 	}
 	c.kind = db_kind(db);
+	if (o->tls_dir && (tls_serve_pin(o) < 0 || cloud_tls_serve_setup(db, o->tls_dir) < 0)) {
+		db_close(db);
+		p11_close(c.p11);
+		return 1;
+	}
 	db_close(db);
 	if ((err = db_pool_new(o->db, o->threads + 2, &c.pool)) < 0) {
 		fprintf(stderr, "writ-cloud serve: store pool: %s\n", writ_strerror(err));
@@ -379,13 +444,14 @@ static int do_serve(struct opts *o)
 		p11_close(c.p11);
 		return 1;
 	}
-	printf("writ-cloud listening on http://%s:%u (%s store)\n", host, cloud_serve_port(s),
+	printf("writ-cloud listening on %s://%s:%u (%s store)\n", o->tls_dir ? "https" : "http", host, cloud_serve_port(s),
 	       c.kind == DB_POSTGRES ? "postgresql" : "sqlite");
 	fflush(stdout);
 	while (!stop)
 		pause();
 	cloud_serve_stop(s);
 	db_pool_free(c.pool);
+	tls_cleanup();
 	p11_close(c.p11);
 	return 0;
 }
@@ -423,6 +489,10 @@ int main(int argc, char **argv)
 		return do_init(&o);
 	if (!strcmp(cmd, "serve"))
 		return do_serve(&o);
+	if (!strcmp(cmd, "tls-init"))
+		return do_tls_init(&o);
+	if (!strcmp(cmd, "tls-revoke"))
+		return cloud_tls_cmd_revoke(o.db, o.name);
 	fprintf(stderr, "writ-cloud: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return 2;

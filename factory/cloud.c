@@ -106,6 +106,9 @@ static enum csync_verdict call(struct sync *s, const char *method, const char *p
 			note_err(s, "%s", httpc_error(s->h));
 		else
 			note_err(s, "%s %s: HTTP %ld %s", method, path, httpc_status(s->h), httpc_error(s->h));
+	} else if (v == CSYNC_AUTH && !strcmp(httpc_code(s->h), "client_cert")) {
+		note_err(s, "the cloud refuses the factory's TLS client certificate (HTTP %ld %s): check --tls DIR "
+			    "(docs/operations.md \"TLS\")", httpc_status(s->h), httpc_error(s->h));
 	} else if (v == CSYNC_AUTH) {
 		note_err(s, "the cloud refuses the factory token (HTTP %ld %s): check --cloud-token-file",
 			 httpc_status(s->h), httpc_error(s->h));

@@ -22,6 +22,7 @@
 #include "crypto/ec.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/tls.h"
 #include "host/file.h"
 #include "web/httpc.h"
 #include "wire/cbu.h"
@@ -60,6 +61,8 @@ static int new_client(const struct cloud_cmd *o, const char *token, struct httpc
 		fprintf(stderr, "writ-factory %s: --cloud URL is required\n", o->cmd);
 		return WRIT_E_INVAL;
 	}
+	if (factory_tls_client() < 0) /* --tls: the portal CA, and the client certificate once there is one */
+		return WRIT_E_INVAL;
 	if ((err = httpc_global_init()) < 0 || (err = httpc_new(o->cloud, token, NULL, ret)) < 0)
 		fprintf(stderr, "writ-factory %s: cannot use --cloud %s (give http://HOST:PORT or https://...)\n", o->cmd,
 			o->cloud);
@@ -290,7 +293,7 @@ int cloud_cmd_enrol(const struct cloud_cmd *o)
 	if (check_new_file(o, o->token_out) < 0 || hsm_enrolment(o, &b64) < 0 || new_client(o, NULL, &h) < 0 ||
 	    open_tmp(o, o->token_out, 0600, &t) < 0)
 		goto out;
-	if (!(req = json_pack("{s:s,s:s}", "code", code, "enrolment", b64)))
+	if (!(req = json_pack("{s:s,s:s}", "code", code, "enrolment", b64)) || factory_tls_enrol_begin(req) < 0)
 		goto out;
 	err = httpc_json(h, "POST", "/v1/enrol", req, &a);
 	if (err < 0 || httpc_status(h) != 201) {
@@ -317,6 +320,8 @@ int cloud_cmd_enrol(const struct cloud_cmd *o)
 				"ask the OEM to revoke this factory's token and issue a new one\n");
 		goto out;
 	}
+	if (factory_tls_enrol_end(a) < 0) /* --tls: keep the client certificate (tls.c) */
+		goto out;
 	printf("factory %s\nhsm %s\n", factory, hsm);
 	if (!o->site)
 		fprintf(stderr, "the factory token is in %s (mode 0600): writ-factory serve --cloud %s --cloud-token-file %s\n",

@@ -29,6 +29,7 @@
 #include "factory/metrics.h"
 #include "host/file.h"
 #include "host/log.h"
+#include "tls/tls.h"
 #include "wire/cbu.h"
 #include "wire/hsmproto.h"
 #include "wire/writ.h"
@@ -1326,10 +1327,12 @@ int http_start(struct factory *f, const char *host, unsigned port, struct http_s
 		return WRIT_E_INVAL;
 	}
 	hs->f = f;
-	hs->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+	hs->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
+					 tls_server_mhd_flags(), 0,
 				 NULL, NULL, handler, hs, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				 MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
-				 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+				 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_ARRAY, tls_server_mhd_options(),
+				 MHD_OPTION_END);
 	if (!hs->d) {
 		log_error("cannot listen on %s:%u: %s", host, port, strerror(errno));
 		free(hs);

@@ -32,6 +32,7 @@
 #include "host/file.h"
 #include "host/harden.h"
 #include "host/log.h"
+#include "factory/tls.h"
 #include "web/httpc.h"
 #include "wire/writ.h"
 
@@ -43,6 +44,8 @@ struct opts {
 	unsigned sync_interval;
 	int no_seccomp;
 	struct doctor_opts doctor; /* --conf-dir, --hsmd-state, --factory-url, --min-free-mb, --tolerance, --json */
+	struct factory_tls tls; /* --tls DIR and its token (factory/tls.h) */
+	int insecure_http;
 };
 
 static void usage(FILE *f)
@@ -53,6 +56,8 @@ static void usage(FILE *f)
 		   "                     [--drop DIR] [--webhook URL]\n"
 		   "                     [--cloud URL --cloud-token-file FILE [--sync-interval SECONDS]]\n"
 		   "                     [--no-seccomp]   (debugging only: serve confines itself otherwise)\n"
+		   "                     (--tls DIR [--tls-token LABEL] | --insecure-http)\n"
+		   "  writ-factory tls-init --tls DIR --host NAME[,NAME|IP]... [--days N]   (new server key + cert)\n"
 		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
 		   "  writ-factory station list --state DIR\n"
 		   "  writ-factory station revoke --state DIR ID\n"
@@ -61,6 +66,7 @@ static void usage(FILE *f)
 		   "  writ-factory token revoke --state DIR ID                 (an mes token: 401 from now on)\n"
 		   "  writ-factory enrol-info --cloud URL (--code CODE | --code-file F) --out oem-writ-signing.pem [--force]\n"
 		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) --hsm SOCKET --token-out FILE [--force]\n"
+		   "                     [--tls DIR]   (with cloud-ca.pem in DIR: also get the TLS client certificate)\n"
 		   "  writ-factory enrol --cloud URL (--code CODE | --code-file F) [--conf-dir /etc/writ]\n"
 		   "                     (as root, on a site the packages installed: the whole setup)\n"
 		   "  writ-factory add-hsm --cloud URL --cloud-token-file FILE --hsm SOCKET\n"
@@ -89,13 +95,26 @@ static void usage(FILE *f)
 		   "  add-hsm     register another HSM of an enrolled factory\n"
 		   "  doctor      check a site end to end: HSM socket and journal, clock, cloud, the\n"
 		   "              service's status and queues, disk, stations; says what to do\n"
+		   "  tls-init    make DIR's factory CA (once) and a new server key and certificate (each time:\n"
+		   "              this is also the rotation; a running serve switches at its next handshake)\n"
 		   "\n"
 		   "Options:\n"
 		   "  --state DIR              the state directory (factory.db, firmware/)\n"
 		   "  --oem-key F.pem          init: the OEM's writ-signing public key (bundles verify under it)\n"
 		   "  --factory ID             init: this factory's id, as the OEM registered it\n"
-		   "  --listen HOST:PORT       serve: IPv4 address and port of the HTTP API (plain HTTP: the\n"
-		   "                           factory LAN only, or behind a TLS terminator)\n"
+		   "  --listen HOST:PORT       serve: IPv4 address and port of the API (HTTPS with --tls)\n"
+		   "  --tls DIR                TLS (docs/operations.md \"TLS\"): serve with DIR/server.pem +\n"
+		   "                           server.key (tls-init); talk to --cloud trusting DIR/cloud-ca.pem with\n"
+		   "                           the client certificate DIR/client.pem that `enrol --tls DIR` got\n"
+		   "  --tls-token LABEL        the factory's own PKCS#11 token for its TLS keys (default\n"
+		   "                           \"writ-factory-tls\"; never the edge HSM's token)\n"
+		   "  --tls-module SO          its PKCS#11 module (default: the build's SoftHSM)\n"
+		   "  --tls-pin-file F         its user PIN (else $WRIT_FACTORY_TLS_PIN)\n"
+		   "  --tls-so-pin-file F      its SO PIN, to create it (else $WRIT_FACTORY_TLS_SO_PIN)\n"
+		   "  --host NAMES             tls-init: the names / IPv4 addresses stations use (comma-separated)\n"
+		   "  --days N                 tls-init: the server certificate's validity (default 90)\n"
+		   "  --insecure-http          serve: plain HTTP, for development; refused unless --listen is a\n"
+		   "                           loopback address (127.0.0.0/8)\n"
 		   "  --hsm SOCKET             a writ-hsmd socket (serve: up to %d; enrol, add-hsm: one)\n"
 		   "  --drop DIR               serve: load *.writ and *.wbundle dropped here (moved to done/ or\n"
 		   "                           refused/ with NAME.reason)\n"
@@ -122,11 +141,14 @@ static void usage(FILE *f)
 		   "\n"
 		   "Environment:\n"
 		   "  WRIT_DEBUG   set (to anything): log at debug level\n"
+		   "  WRIT_FACTORY_TLS_PIN, WRIT_FACTORY_TLS_SO_PIN   the TLS token's PINs (see --tls-pin-file)\n"
 		   "\n"
 		   "Files:\n"
 		   "  DIR/factory.db   the SQLite store (stations, tokens, bundles, DAC notes, records, queues);\n"
 		   "                   back it up with sqlite3 DIR/factory.db \".backup COPY\" while serving\n"
 		   "  DIR/firmware/    firmware images by SHA-256\n"
+		   "  --tls DIR        ca.pem, server.pem, server.key, client.pem, client.key (pkcs11: URLs of\n"
+		   "                   keys in the TLS token: the keys never leave it), cloud-ca.pem\n"
 		   "\n"
 		   "Logs go to stderr (\"writ-factory: LEVEL: message\"): HSMs up and down, writs and bundles\n"
 		   "loaded or refused, every HSM refusal, sync outages, and \"DAC ISSUED BUT NOT NOTED\".\n"
@@ -137,7 +159,8 @@ static void usage(FILE *f)
 		   "\n"
 		   "Example:\n"
 		   "  writ-factory init --state /var/lib/writ-factory --oem-key oem.pem --factory foxy-sz1\n"
-		   "  writ-factory serve --state /var/lib/writ-factory --listen 10.0.0.5:8440 \\\n"
+		   "  writ-factory tls-init --tls /etc/writ/tls --host factory.lan,10.0.0.5\n"
+		   "  writ-factory serve --state /var/lib/writ-factory --listen 10.0.0.5:8440 --tls /etc/writ/tls \\\n"
 		   "      --hsm /var/lib/writ-hsmd/hsmd.sock --drop /srv/writ-drop \\\n"
 		   "      --cloud https://portal.example:8443 --cloud-token-file /etc/writ/factory.token\n"
 		   "  writ-factory token add --state /var/lib/writ-factory --role mes >mes.token\n",
@@ -156,6 +179,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "conf-dir", 1, 0, 'D' }, { "hsmd-state", 1, 0, 'S' }, { "factory-url", 1, 0, 'U' },
 		{ "factory-token-file", 1, 0, 'K' }, { "min-free-mb", 1, 0, 'M' }, { "tolerance", 1, 0, 'O' },
 		{ "json", 0, 0, 'j' },
+		{ "tls", 1, 0, 256 }, { "tls-token", 1, 0, 257 }, { "tls-module", 1, 0, 258 },
+		{ "tls-pin-file", 1, 0, 259 }, { "tls-so-pin-file", 1, 0, 260 }, { "host", 1, 0, 261 },
+		{ "days", 1, 0, 262 }, { "insecure-http", 0, 0, 263 },
 		{ 0, 0, 0, 0 }
 	};
 	char *end;
@@ -216,6 +242,14 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->hsm[o->n_hsm++] = optarg;
 			break;
 		case 'N': o->no_seccomp = 1; break;
+		case 256: o->tls.dir = optarg; break;
+		case 257: o->tls.token = optarg; break;
+		case 258: o->tls.module = optarg; break;
+		case 259: o->tls.pin_file = optarg; break;
+		case 260: o->tls.so_pin_file = optarg; break;
+		case 261: o->tls.hosts = optarg; break;
+		case 262: o->tls.days = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 263: o->insecure_http = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -460,6 +494,11 @@ static int cmd_serve(struct opts *o)
 		free(f);
 		return 2;
 	}
+	if ((rc = factory_tls_serve(host, o->insecure_http)) != 0) { /* --tls or --insecure-http (tls.c) */
+		free(f);
+		return rc;
+	}
+	rc = 1;
 	if (o->cloud.cloud) {
 		if ((err = httpc_token_load(o->cloud.token_file, NULL, f->cloud.token)) < 0) {
 			fprintf(stderr, "writ-factory serve: cannot read the factory token from %s: %s\n", o->cloud.token_file,
@@ -598,6 +637,9 @@ int main(int argc, char **argv)
 		return !strcmp(cmd, "doctor") ? 3 : 2; /* doctor's 2 means failures found */
 	}
 	o.cloud.cmd = cmd;
+	factory_tls_options(&o.tls);
+	if (!strcmp(cmd, "tls-init"))
+		return factory_tls_cmd_init();
 	o.cloud.hsm = o.n_hsm ? o.hsm[0] : NULL;
 	if (!strcmp(cmd, "enrol-info"))
 		return cloud_cmd_enrol_info(&o.cloud);

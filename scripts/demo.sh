@@ -60,7 +60,7 @@ FPORT=$(free_port)
 export WRIT_CLOUD_URL=http://127.0.0.1:$CPORT
 FACTORY_URL=http://127.0.0.1:$FPORT
 start_cloud() {
-	"$bin/writ-cloud" serve --db sqlite:cloud/cloud.db --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
+	"$bin/writ-cloud" serve --insecure-http --db sqlite:cloud/cloud.db --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
 	CLOUD_PID=$!
 	PIDS+=("$CLOUD_PID")
 	wait_url "$WRIT_CLOUD_URL/v1/health"
@@ -98,7 +98,7 @@ quiet "$bin/writ-factory" init --state factory --oem-key oem-writ.pem --factory 
 quiet "$bin/writ-factory" enrol --cloud "$WRIT_CLOUD_URL" --code-file factory.code --hsm hsm/hsmd.sock --token-out tokens/factory
 rm -f factory.code
 hsm_id=$(as odm factory list --json | json 'd["factories"][0]["hsms"][0]["id"]')
-"$bin/writ-factory" serve --state factory --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock \
+"$bin/writ-factory" serve --insecure-http --state factory --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock \
 	--cloud "$WRIT_CLOUD_URL" --cloud-token-file tokens/factory --sync-interval 1 >factory.log 2>&1 &
 PIDS+=($!)
 wait_url "$FACTORY_URL/v1/status"
@@ -223,7 +223,7 @@ stop_cloud_for_good=0
 if [ "$stop_cloud_for_good" = 0 ]; then
 	kill "$CLOUD_PID" 2>/dev/null || true
 	wait "$CLOUD_PID" 2>/dev/null || true
-	setsid "$bin/writ-cloud" serve --db sqlite:cloud/cloud.db --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 </dev/null &
+	setsid "$bin/writ-cloud" serve --insecure-http --db sqlite:cloud/cloud.db --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 </dev/null &
 	echo $! >cloud.pid
 	disown
 	wait_url "$WRIT_CLOUD_URL/v1/health"

@@ -11,6 +11,7 @@ pkgs=(
   libmbedtls-dev libqrencode-dev libpng-dev zlib1g-dev
   python3-cbor2 python3-cryptography python3-yaml zbar-tools
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
+  libgnutls28-dev gnutls-bin libengine-pkcs11-openssl tshark
   postgresql libpq-dev wrk
   chromium
   libseccomp-dev libtss2-dev swtpm swtpm-tools tpm2-tools systemd util-linux

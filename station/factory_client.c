@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/ct.h"
+#include "tls/tls.h"
 #include "host/file.h"
 #include "matter/spake2p.h"
 
@@ -38,6 +40,17 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int factory_client_trust(const char *ca_file)
+{
+	const struct tls_client_conf cc = { ca_file, NULL, NULL };
+
+	if (access(ca_file, R_OK) < 0 || tls_client_setup(&cc) < 0) {
+		fprintf(stderr, "writ-station: cannot use --factory-ca %s\n", ca_file);
+		return WRIT_E_IO;
+	}
+	return 0;
 }
 
 static int seterr(struct factory_client *fc, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -262,6 +275,8 @@ static int request(struct factory_client *fc, const char *method, const char *pa
 		fc->hdrs = h;
 	}
 	curl_easy_reset(fc->h);
+	if (tls_client_apply(fc->h) < 0) /* lib/tls: TLS 1.2+, the pinned factory certificate */
+		return seterr(fc, WRIT_E_UNSUPPORTED, "TLS set-up failed");
 	if (auth && !fc->have_token)
 		return seterr(fc, WRIT_E_AUTH, "no station token");
 	/* The enrolment request carries no token: a one-line list without it. */

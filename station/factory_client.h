@@ -60,6 +60,10 @@ struct fc_opts {
  * bearer token (NUL-terminated; copied and wiped at close; may be NULL for enrolment
  * only). *ret is malloc'd; free with factory_client_close. No I/O yet.
  */
+/* Trust only ca_file (PEM: the factory's TLS CA, or its certificate) for https:// factory
+ * URLs, for every client of the process; TLS 1.2 at least. Said on stderr on failure. */
+WRIT_MUST_CHECK int factory_client_trust(const char *ca_file);
+
 WRIT_MUST_CHECK int factory_client_new(const char *base_url, const char *token, const struct fc_opts *opts,
 				       struct factory_client **ret);
 void factory_client_close(struct factory_client *fc); /* accepts NULL; wipes the token */

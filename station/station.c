@@ -71,10 +71,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage:\n"
 		"  writ-station enrol --factory URL (--code-file F | --code -) --name NAME --line LINE --out TOKEN_FILE\n"
+		"        [--factory-ca F]\n"
 		"  writ-station run --factory URL --token-file F --job WRIT\n"
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--no-seccomp]   (debugging only: run confines itself once the job is fetched)\n"
-		"        [--timeout-ms MS] [--factory-retry-s S]\n"
+		"        [--timeout-ms MS] [--factory-retry-s S] [--factory-ca F]\n"
 		"%s"
 		"  writ-station --help\n"
 		"\n"
@@ -96,7 +97,9 @@ static void usage(FILE *f)
 		"          then a rework record (docs/operations.md, \"Rework a device\")\n"
 		"\n"
 		"Options:\n"
-		"  --factory URL         writ-factory's API, e.g. http://factory:8440\n"
+		"  --factory URL         writ-factory's API, e.g. https://factory:8440\n"
+		"  --factory-ca F        trust only F (PEM: the factory's TLS CA, its --tls DIR/ca.pem) for an\n"
+		"                        https:// factory; without it, the system's CAs\n"
 		"  --code-file F         enrol: the file holding the one-time code\n"
 		"  --code -              enrol: read the code from stdin (any other value is refused: the\n"
 		"                        command line is visible to every user of the host)\n"
@@ -225,7 +228,7 @@ static int cmd_enrol(int argc, char **argv)
 {
 	static const struct option lo[] = { { "factory", 1, 0, 'f' }, { "code", 1, 0, 'c' },  { "code-file", 1, 0, 'C' },
 					    { "name", 1, 0, 'n' },    { "line", 1, 0, 'l' },  { "out", 1, 0, 'o' },
-					    { "help", 0, 0, 'h' },    { 0, 0, 0, 0 } };
+					    { "help", 0, 0, 'h' },    { "factory-ca", 1, 0, 'A' }, { 0, 0, 0, 0 } };
 	const char *url = NULL, *code_src = NULL, *name = NULL, *line = NULL, *out = NULL;
 	struct factory_client *fc = NULL;
 	char station[FC_STR_MAX], token[FC_TOKEN_MAX], code[CODE_MAX];
@@ -251,6 +254,7 @@ static int cmd_enrol(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'l': line = optarg; break;
 		case 'o': out = optarg; break;
+		case 'A': if (factory_client_trust(optarg) < 0) return 2; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1073,7 +1077,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "count", 1, 0, 'c' },    { "label-dir", 1, 0, 'L' },  { "once", 0, 0, 'o' },
 		{ "timeout-ms", 1, 0, 't' }, { "factory-retry-s", 1, 0, 'R' }, { "help", 0, 0, 'h' },
 		{ "no-seccomp", 0, 0, 'N' },
-		{ 0, 0, 0, 0 }
+		{ "factory-ca", 1, 0, 'A' }, { 0, 0, 0, 0 }
 	};
 	int c;
 
@@ -1085,6 +1089,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		switch (c) {
 		case 'f': o->url = optarg; break;
 		case 'T': o->token_file = optarg; break;
+		case 'A': if (factory_client_trust(optarg) < 0) return -1; break;
 		case 'j': o->job = optarg; break;
 		case 'D': o->port_dir = optarg; break;
 		case 'L': o->label_dir = optarg; break;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/ct.h"
+#include "tls/tls.h"
 
 #define HTTPC_BASE_MAX 256u
 #define HTTPC_URL_MAX 4096u
@@ -232,6 +233,8 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const v
 	}
 	/* reset keeps the live connection (keep-alive), drops the last request's options */
 	curl_easy_reset(c->h);
+	if (tls_client_apply(c->h) < 0) /* lib/tls: TLS 1.2+, the CA, the client certificate */
+		return seterr(c, WRIT_E_UNSUPPORTED, "TLS set-up failed (is libengine-pkcs11-openssl installed?)");
 	curl_easy_setopt(c->h, CURLOPT_URL, url);
 	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);

@@ -59,7 +59,7 @@ CPORT=$(free_port)
 FPORT=$(free_port)
 export WRIT_CLOUD_URL=http://127.0.0.1:$CPORT
 FACTORY_URL=http://127.0.0.1:$FPORT
-"$WRIT_BIN/writ-cloud" serve --db "$DB" --listen "127.0.0.1:$CPORT" --verbose >cloud.log 2>&1 &
+"$WRIT_BIN/writ-cloud" serve --insecure-http --db "$DB" --listen "127.0.0.1:$CPORT" --verbose >cloud.log 2>&1 &
 PIDS+=($!)
 wait_url "$WRIT_CLOUD_URL/v1/health"
 (umask 077; curl -sf -H "Authorization: Bearer $(cat tokens/oem)" -d '{"name": "sam", "role": "oem-security"}' \
@@ -79,7 +79,7 @@ for _ in $(seq 200); do [ -S hsm/hsmd.sock ] && break; sleep 0.05; done
 log "$WRIT_BIN/writ-factory" init --state factory --oem-key oem-writ.pem --factory sz1
 log "$WRIT_BIN/writ-factory" enrol --cloud "$WRIT_CLOUD_URL" --code-file factory.code --hsm hsm/hsmd.sock \
 	--token-out tokens/factory
-"$WRIT_BIN/writ-factory" serve --state factory --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock \
+"$WRIT_BIN/writ-factory" serve --insecure-http --state factory --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock \
 	--cloud "$WRIT_CLOUD_URL" --cloud-token-file tokens/factory --sync-interval 1 >factory.log 2>&1 &
 PIDS+=($!)
 wait_url "$FACTORY_URL/v1/status"

@@ -41,7 +41,7 @@ CPORT=$(free_port)
 CURL_CLOUD=http://127.0.0.1:$CPORT
 start_cloud()
 {
-	"$CLOUDD" serve --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
+	"$CLOUDD" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
 	CLOUD_PID=$!
 	wait_for 10 curl -s -o /dev/null "$CURL_CLOUD/v1/health" || { echo "FAIL: writ-cloud did not start" >&2; exit 1; }
 }
@@ -62,7 +62,7 @@ FPORT=$(free_port)
 FURL=http://127.0.0.1:$FPORT
 start_factory()
 {
-	"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --cloud "$CURL_CLOUD" \
+	"$FACTORYD" serve --insecure-http --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --cloud "$CURL_CLOUD" \
 		--cloud-token-file fac.token --sync-interval 1 >>factory.log 2>&1 &
 	FPID=$!
 	wait_for 10 curl -s -o /dev/null "$FURL/v1/status" || { echo "FAIL: writ-factory did not start" >&2; exit 1; }

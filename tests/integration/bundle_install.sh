@@ -141,7 +141,7 @@ mkdir -p tokens && chmod 700 tokens
 (umask 077
 	"$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind oem --name acme --user alice >tokens/oem 2>>cloud.log
 	"$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind odm --name foxy --user bob >tokens/odm 2>>cloud.log)
-"$WRIT_BIN/writ-cloud" serve --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
+"$WRIT_BIN/writ-cloud" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
 CLOUD_PID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "$WRIT_CLOUD_URL/v1/health" && break; sleep 0.1; done
 as() { local who=$1; shift; "$WRIT_BIN/writ" "$@" --token-file "tokens/$who"; }

@@ -30,7 +30,7 @@ DB=sqlite:$WORK/cloud.db
 "$CLOUDD" org add --db "$DB" --kind odm --name foxy --user bob 2>/dev/null >bob.token
 "$CLOUDD" org add --db "$DB" --kind odm --name shady --user sam 2>/dev/null >sam.token
 chmod 600 ./*.token
-"$CLOUDD" serve --db "$DB" --listen 127.0.0.1:0 --threads 2 >cloud.log 2>&1 &
+"$CLOUDD" serve --insecure-http --db "$DB" --listen 127.0.0.1:0 --threads 2 >cloud.log 2>&1 &
 BG_PIDS+=($!)
 for _ in $(seq 100); do
 	PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' cloud.log)

@@ -49,7 +49,7 @@ start_cloud()
 {
 	local log=$WORK/cloud$1.log i port
 	: >"$log"
-	"$WRIT_BIN/writ-cloud" serve --db "$DB" --listen 127.0.0.1:0 --threads 4 >"$log" 2>&1 &
+	"$WRIT_BIN/writ-cloud" serve --insecure-http --db "$DB" --listen 127.0.0.1:0 --threads 4 >"$log" 2>&1 &
 	PIDS+=($!)
 	for ((i = 0; i < 100; i++)); do
 		port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" 2>/dev/null || true)

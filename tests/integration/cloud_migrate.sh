@@ -78,7 +78,7 @@ check "the rework tables exist" "$(sql "SELECT count(*) FROM reworks") $(sql "SE
 
 # the server on the migrated store
 : >"$WORK/cloud.log"
-"$WRIT_BIN/writ-cloud" serve --db "$DB" --listen 127.0.0.1:0 --threads 2 >"$WORK/cloud.log" 2>&1 &
+"$WRIT_BIN/writ-cloud" serve --insecure-http --db "$DB" --listen 127.0.0.1:0 --threads 2 >"$WORK/cloud.log" 2>&1 &
 CPID=$!
 port=
 for ((i = 0; i < 100; i++)); do

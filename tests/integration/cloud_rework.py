@@ -120,7 +120,7 @@ def main():
     hsm = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("hsm ")), "")
     ftok = open(WORK + "/fac.token").read().strip()
     fport = free_port()
-    PROCS.append(subprocess.Popen([BIN + "/writ-factory", "serve", "--state", WORK + "/fac", "--listen",
+    PROCS.append(subprocess.Popen([BIN + "/writ-factory", "serve", "--insecure-http", "--state", WORK + "/fac", "--listen",
                                    f"127.0.0.1:{fport}", "--hsm", SOCK, "--cloud", ca.URL,
                                    "--cloud-token-file", WORK + "/fac.token", "--sync-interval", "1"],
                                   stdout=open(WORK + "/factory.log", "w"), stderr=subprocess.STDOUT))

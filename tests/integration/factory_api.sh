@@ -66,7 +66,7 @@ state_now() { echo "records=$(sqlite3 "$FST/factory.db" 'select count(*) from re
 start_factory()
 {
 	local i
-	"$FACTORYD" serve --state "$FST" --listen "127.0.0.1:$PORT" --hsm hsm/hsmd.sock --drop drop \
+	"$FACTORYD" serve --insecure-http --state "$FST" --listen "127.0.0.1:$PORT" --hsm hsm/hsmd.sock --drop drop \
 		--webhook "http://127.0.0.1:$WPORT/hook" >>factory.log 2>&1 &
 	FPID=$!
 	for ((i = 0; i < 200; i++)); do

@@ -84,7 +84,7 @@ start_cloud()
 {
 	local i
 	: >cloud.out
-	"$CLOUDD" serve --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 >cloud.out 2>>cloud.log &
+	"$CLOUDD" serve --insecure-http --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 >cloud.out 2>>cloud.log &
 	CLOUD_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		grep -q 'listening on' cloud.out && return 0
@@ -209,7 +209,7 @@ FURL=http://127.0.0.1:$FPORT
 mkdir -p drop
 start_factory()
 {
-	"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --hsm hsm2/hsmd.sock --drop drop \
+	"$FACTORYD" serve --insecure-http --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --hsm hsm2/hsmd.sock --drop drop \
 		--cloud "$PROXY_URL" --cloud-token-file fac.token --sync-interval 1 >>factory.log 2>&1 &
 	FPID=$!
 	wait_for 10 curl -s -o /dev/null "$FURL/v1/status" || { echo "FAIL: writ-factory: $(tail -n 5 factory.log)" >&2; exit 1; }

@@ -93,7 +93,7 @@ cp "$ERR" cloud-init.err
 run "$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind oem --name acme --user alice
 API_TOKEN=$(head -n 1 "$OUT")
 check "writ-cloud made an API token" -n "$API_TOKEN"
-"$WRIT_BIN/writ-cloud" serve --db "sqlite:$WORK/cloud.db" --listen 127.0.0.1:0 --threads 2 --verbose >cloud.log 2>&1 &
+"$WRIT_BIN/writ-cloud" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen 127.0.0.1:0 --threads 2 --verbose >cloud.log 2>&1 &
 cpid=$!
 port=
 for ((i = 0; i < 100; i++)); do
@@ -115,7 +115,7 @@ run curl -s -H "Authorization: Bearer $BAD_TOKEN" "http://127.0.0.1:$port/v1/me"
 cp "$OUT" cloud-bad.out
 kill -TERM "$cpid" 2>/dev/null || true
 wait "$cpid" 2>/dev/null || true
-run env WRIT_CLOUD_PIN="$WRONG_PIN" "$WRIT_BIN/writ-cloud" serve --db "sqlite:$WORK/cloud.db" --listen 127.0.0.1:0
+run env WRIT_CLOUD_PIN="$WRONG_PIN" "$WRIT_BIN/writ-cloud" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen 127.0.0.1:0
 cp "$ERR" cloud-wrongpin.err
 check "writ-cloud refuses a wrong PIN (exit $RC)" "$RC" -ne 0
 stop_factory TERM

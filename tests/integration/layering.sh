@@ -30,7 +30,8 @@ check wire base crypto
 check matter base crypto
 check chip base
 check db base host
-check web base host
+check web base host tls
+check tls base host p11 crypto
 # factory/ (writ-factory) is a program: it may use every library, but it never opens a
 # PKCS#11 token (only writ-hsmd holds keys)
 if grep -nE '#include "p11/' factory/*.[ch]; then

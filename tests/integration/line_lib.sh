@@ -88,7 +88,7 @@ SET
 start_factory()
 {
 	local i
-	"$FACTORYD" serve --state fac --listen "127.0.0.1:$FACTORY_PORT" --hsm hsm/hsmd.sock --drop drop \
+	"$FACTORYD" serve --insecure-http --state fac --listen "127.0.0.1:$FACTORY_PORT" --hsm hsm/hsmd.sock --drop drop \
 		>>fac/factory.log 2>&1 &
 	FACTORY_PID=$!
 	for ((i = 0; i < 400; i++)); do

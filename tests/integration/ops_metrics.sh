@@ -75,9 +75,9 @@ MTOK=$(cat metrics.token)
 CPORT=$(free_port)
 CURL_CLOUD=http://127.0.0.1:$CPORT
 echo short >short.token
-run "$CLOUDD" serve --db "$CDB" --listen "127.0.0.1:$CPORT" --metrics-token-file short.token
+run "$CLOUDD" serve --insecure-http --db "$CDB" --listen "127.0.0.1:$CPORT" --metrics-token-file short.token
 check "serve refuses a metrics token shorter than 16 characters (exit 2)" "$RC" = 2
-"$CLOUDD" serve --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 --metrics-token-file metrics.token \
+"$CLOUDD" serve --insecure-http --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 --metrics-token-file metrics.token \
 	>cloud.out 2>>cloud.log &
 CLOUD_PID=$!
 wait_for 10 grep -q 'listening on' cloud.out || { echo "FAIL: writ-cloud: $(tail -n 5 cloud.log)" >&2; exit 1; }
@@ -158,7 +158,7 @@ ln -s hsm/hsmd.sock "$WEIRD"
 mkdir -p drop
 FPORT=$(free_port)
 FURL=http://127.0.0.1:$FPORT
-"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm "$WEIRD" --drop drop --cloud "$CURL_CLOUD" \
+"$FACTORYD" serve --insecure-http --state fac --listen "127.0.0.1:$FPORT" --hsm "$WEIRD" --drop drop --cloud "$CURL_CLOUD" \
 	--cloud-token-file fac.token --sync-interval 1 >>factory.log 2>&1 &
 FPID=$!
 wait_for 10 curl -s -o /dev/null "$FURL/v1/health" || { echo "FAIL: writ-factory: $(tail -n 5 factory.log)" >&2; exit 1; }
