@@ -223,7 +223,7 @@ int harden_seccomp(enum harden_profile profile, int disabled)
 		return 1;
 	}
 	if (HARDEN_ASAN) {
-		log_warn("seccomp: not installed: this is an AddressSanitizer build (LeakSanitizer needs ptrace "
+		log_warn("seccomp: not installed: this is an ASan build (its leak checker needs ptrace "
 			 "and threads at exit); the filter is tested in the normal build");
 		selftest();
 		return 1;

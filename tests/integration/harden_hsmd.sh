@@ -48,7 +48,7 @@ NOBODY=$(id -u nobody)
 WRIT_SECCOMP_SELFTEST=inet start_hsmd hsm --allow-uid 0
 PID=${HSMD_PIDS[hsm]}
 if ((ASAN)); then
-	check_grep "ASan build: seccomp is off with a clear message" "seccomp: not installed: this is an AddressSanitizer build" hsm/hsmd.log
+	check_grep "ASan build: seccomp is off with a clear message" "seccomp: not installed: this is an ASan build" hsm/hsmd.log
 else
 	check_grep "writ-hsmd installed its allow-list" "seccomp: hsmd allow-list installed \(outside it: the process is killed\)" hsm/hsmd.log
 fi

@@ -76,7 +76,7 @@ check "the TCTI is kept in the state directory" "$(cat hsmT/tpm.tcti)" = "$TCTI"
 start_hsmd hsmT
 check_grep "writ-hsmd anchors its journal in the counter" "tpm: journal anchored in NV counter $NV" hsmT/hsmd.log
 if [[ $(nm -D "$WRIT_BIN/writ-hsmd" 2>/dev/null) == *__asan_init* ]]; then
-	check_grep "unconfined only because this is an ASan build" "seccomp: not installed: this is an AddressSanitizer build" hsmT/hsmd.log
+	check_grep "unconfined only because this is an ASan build" "seccomp: not installed: this is an ASan build" hsmT/hsmd.log
 else
 	check_grep "and runs confined" "seccomp: hsmd allow-list installed" hsmT/hsmd.log
 fi

@@ -69,7 +69,7 @@ for who in "writ-factory" "writ-station"; do
 	f=fac/factory.log
 	[[ $who == writ-station ]] && f=station.err
 	if [[ $(nm -D "$WRIT_BIN/writ-hsmd" 2>/dev/null) == *__asan_init* ]]; then
-		check_grep "$who ran without seccomp only because of ASan" "seccomp: not installed: this is an AddressSanitizer build" "$f"
+		check_grep "$who ran without seccomp only because of ASan" "seccomp: not installed: this is an ASan build" "$f"
 	else
 		check_grep "$who ran under its seccomp allow-list" "seccomp: net allow-list installed" "$f"
 	fi
@@ -103,7 +103,7 @@ for ((i = 0; i < 100; i++)); do
 done
 check "writ-cloud listens" -n "$port"
 if [[ $(nm -D "$WRIT_BIN/writ-cloud" 2>/dev/null) == *__asan_init* ]]; then
-	check_grep "writ-cloud ran without seccomp only because of ASan" "seccomp: not installed: this is an AddressSanitizer build" cloud.log
+	check_grep "writ-cloud ran without seccomp only because of ASan" "seccomp: not installed: this is an ASan build" cloud.log
 else
 	check_grep "writ-cloud runs under its seccomp allow-list" "seccomp: net allow-list installed" cloud.log
 fi
