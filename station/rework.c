@@ -6,7 +6,8 @@
  * sees a key); the chip verifies the token's chain to the debug root hash in its OTP
  * and opens exactly the permissions asked; the station does the operation (a re-flash
  * goes through the chip's firmware commands, which still check the secure-boot
- * signature and refuse a rollback), locks debug again, checks the chip's STATUS and
+ * signature and refuse a rollback; a re-provisioning, reprov.c, gives the chip new keys,
+ * a DAC for them and the version's factory data), locks debug again, checks the chip's STATUS and
  * posts a rework record naming the token's journal entry. One progress line per step;
  * every failure says what to do next, and once a token was signed the failure is
  * recorded too.

@@ -119,7 +119,7 @@ PY
 	run "$STATION" rework --factory "$FACTORY_URL" --token-file r.token --port "$(chip_addr 0)" --device "$UID0" \
 		--debug-root-pub root.hex --op debug --writ "$RP" --session 30
 	check "a later debug rework unlocks the re-provisioned chip ($(tail -n 2 "$ERR"))" "$RC" = 0
-	check "no sanitizer report from writ-factory" "$(grep -c 'Sanitizer\|runtime error' fac/factory.log)" = 0
+	check "no sanitizer report from writ-factory" "$(grep -c '==[0-9]*==ERROR\|runtime error' fac/factory.log)" = 0
 	;;
 no_bit)
 	rework_setup 1
