@@ -27,8 +27,9 @@ struct reprov_result {
  * under rework_writ, the version's factory data (from the job of the production writ that
  * made the device, built as `writ-station run` builds it), chain and factory data stored.
  * expect_serial: the device serial the token's answer named (0: unknown). Progress on
- * stderr. 0 and *ret, or -1 with what went wrong and what to do in why (cap bytes);
- * *ret_dac_issued is 1 once the HSM issued a DAC (a unit of the rights is spent). */
+ * stderr. 0 with *ret complete, or -1 with what went wrong and what to do in why (cap
+ * bytes). *ret_dac_issued is 1 once the HSM issued a DAC (a unit of the rights is spent);
+ * from then on *ret holds that DAC's fields even on failure (for the failed record). */
 int station_reprovision(struct chip *c, struct factory_client *fc, const char *rework_writ,
 			const uint8_t uid[WDP_UID_LEN], uint64_t expect_serial, struct reprov_result *ret,
 			int *ret_dac_issued, char *why, size_t cap);
