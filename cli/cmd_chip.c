@@ -33,6 +33,9 @@ static void usage(FILE *f)
 		"usage:\n"
 		"  writ chip discover --connect ADDR\n"
 		"  writ chip status   --connect ADDR\n"
+		"  writ chip chain    --connect ADDR --cert-dir DIR   (the stored DAC and PAI: DIR/UID.dac.der, pai.der)\n"
+		"  writ chip keys     --connect ADDR   (GENERATE_KEYS: new keys, CSR on stdout in hex; a secured chip\n"
+		"                     answers it only under a debug unlock with REPROVISION)\n"
 		"  writ chip debug challenge|lock|status --connect ADDR\n"
 		"  writ chip debug unlock --connect ADDR --root-pub HEX|FILE --chain FILE --token HEX|FILE\n"
 		"  writ chip provision (--connect ADDR)... | --connect-dir DIR\n"
@@ -600,6 +603,56 @@ out:
 	return exit_code;
 }
 
+/* `writ chip chain` (GET_CHAIN into --cert-dir) and `writ chip keys` (GENERATE_KEYS). */
+static int cmd_chain_keys(struct opts *o, int keys)
+{
+	struct chip *c = NULL;
+	struct chip_info info;
+	struct chip_opts co = { (int)o->timeout_ms, 3 };
+	uint8_t a[WDP_CERT_MAX], b[WDP_CERT_MAX], enc[WDP_P256_PUB_LEN];
+	size_t al = 0, bl = 0;
+	char uid[2 * WDP_UID_LEN + 1], path[4096];
+	int rc;
+
+	if (o->n_addrs != 1 || (!keys && !o->cert_dir)) {
+		fprintf(stderr, "writ chip: give exactly one --connect%s\n", keys ? "" : " and --cert-dir");
+		return 2;
+	}
+	if (chip_new(o->addrs[0], &co, &c) < 0)
+		return 2;
+	rc = chip_connect(c, &info);
+	if (rc == 0)
+		rc = keys ? chip_generate_keys(c, a, &al, enc, b, &bl) : chip_get_chain(c, a, &al, b, &bl);
+	if (rc < 0) {
+		fprintf(stderr, "writ chip: %s: %s\n", wdp_status_name(chip_last_status(c)), chip_last_detail(c));
+		chip_close(c);
+		return 1;
+	}
+	chip_close(c);
+	if (keys) {
+		char *hex = malloc(2 * al + 1);
+		if (!hex)
+			return 1;
+		hex_encode(a, al, hex);
+		printf("csr %s\n", hex);
+		free(hex);
+		return 0;
+	}
+	hex_encode(info.uid, WDP_UID_LEN, uid);
+	rc = snprintf(path, sizeof path, "%s/%s.dac.der", o->cert_dir, uid);
+	if (rc < 0 || (size_t)rc >= sizeof path || file_write_atomic(path, a, al, 0644) < 0) {
+		fprintf(stderr, "writ chip: cannot write %s\n", path);
+		return 1;
+	}
+	rc = snprintf(path, sizeof path, "%s/pai.der", o->cert_dir);
+	if (rc < 0 || (size_t)rc >= sizeof path || file_write_atomic(path, b, bl, 0644) < 0) {
+		fprintf(stderr, "writ chip: cannot write %s\n", path);
+		return 1;
+	}
+	printf("uid %s\ndac %zu bytes\npai %zu bytes\n", uid, al, bl);
+	return 0;
+}
+
 int cmd_chip(int argc, char **argv)
 {
 	static struct opts o; /* large (the address table); one per process */
@@ -621,6 +674,8 @@ int cmd_chip(int argc, char **argv)
 		return cmd_info(&o, 1);
 	if (!strcmp(argv[1], "provision"))
 		return cmd_provision(&o);
+	if (!strcmp(argv[1], "chain") || !strcmp(argv[1], "keys"))
+		return cmd_chain_keys(&o, !strcmp(argv[1], "keys"));
 	if (!strcmp(argv[1], "debug"))
 		return cmd_debug(&o, argv[2]);
 	fprintf(stderr, "writ chip: unknown subcommand \"%s\"\n", argv[1]);

@@ -165,6 +165,10 @@ int rework_mint_rights(struct call *k, const struct product *p, int64_t hsm_pk, 
 		memcpy(s->rework.devices[i], q->devices[i], 16);
 	s->rework.n_devices = q->n_devices;
 	s->ops |= WRIT_OP_DEBUG_UNLOCK;
+	/* re-provisioning is a DAC under these rights (docs/hsm-api.md, op 2 under a rework
+	 * writ): the writ must allow issuing one, as `writ authority rework` does */
+	if (dbg_perm_has(q->perms, DBG_PERM_REPROVISION))
+		s->ops |= WRIT_OP_ISSUE_DAC;
 	return 0;
 }
 
@@ -637,6 +641,8 @@ json_t *rework_history(struct call *k, int64_t product_id, const uint8_t *uid, s
 			      (json_int_t)db_int(r, i, 8));
 		if (!o)
 			continue;
+		if (db_int(r, i, 4) == 3 && db_int(r, i, 6) == 0) /* a re-provisioned DAC, not a token */
+			json_object_set_new(o, "dac", json_true());
 		if (!db_isnull(r, i, 9) && (rec = json_loads(db_text(r, i, 10), 0, NULL)) != NULL) {
 			json_object_set_new(o, "record", json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "seq",
 								   (json_int_t)db_int(r, i, 9), "line", jcopy(rec, "line"),

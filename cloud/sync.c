@@ -174,6 +174,7 @@ struct ingest {
 	int moved;            /* the cursor was where we read it */
 	char problem[256];    /* a DAC entry that cannot be accounted */
 	char debug_problem[256]; /* a JT_DEBUG entry under no rights this portal issued */
+	char reprov_problem[256]; /* a JT_REPROVISION entry it cannot account for */
 };
 
 static int on_seen(void *ctx, uint64_t seq, const uint8_t hash[32])
@@ -274,6 +275,77 @@ static char *multi_insert(const char *head, size_t cols, size_t rows)
 	return s;
 }
 
+/* One JT_REPROVISION entry (docs/writ-format.md, reprovision-body): a device row of kind
+ * "reprovision" in the production batch, or g->reprov_problem (an alert) when the rework
+ * writ is not one this portal issued to this HSM with reprovision, or the production
+ * writ did not make that device at that serial here. */
+static int ingest_reprovision(struct ingest *g, const struct ev *e)
+{
+	const struct jentry_reprovision *d = &e->body.u.reprovision;
+	struct db_res *r = NULL;
+	const uint8_t *pm;
+	uint8_t perms[16] = { 0 };
+	size_t len = 0;
+	int64_t batch = 0, product = 0, idx = 0, rid = 0;
+	char rw[33], pw[33];
+	int rights = 0, err;
+
+	hex_encode(d->writ_id, 16, rw);
+	hex_encode(d->orig_writ_id, 16, pw);
+	if ((err = db_query(g->k->db, "SELECT perms, id FROM reworks WHERE writ_id = ? AND hsm_pk = ?",
+			    (struct db_param[]){ DB_B(d->writ_id, 16), DB_I(g->h.pk) }, 2, &r)) < 0)
+		return err;
+	rights = db_rows(r) == 1 && (pm = db_blob(r, 0, 0, &len)) && len == 16 && dbg_perm_has(pm, DBG_PERM_REPROVISION);
+	if (rights)
+		rid = db_int(r, 0, 1);
+	db_res_free(r);
+	r = NULL;
+	/* one unit of the rights, as the HSM counts it: a rework event (operation 3, session
+	 * 0, the new DAC's SHA-256 where a token's would be) in the device's rework history */
+	dbg_perm_set(perms, DBG_PERM_REPROVISION);
+	if (d->uid_len == 16 &&
+	    (err = db_exec(g->k->db,
+			   "INSERT INTO rework_events (hsm_pk, hsm_seq, rework_id, writ_id, uid, perms, operation, session,"
+			   " not_after, token_sha256, time) VALUES (?, ?, ?, ?, ?, ?, 3, 0, 0, ?, ?)",
+			   (struct db_param[]){ DB_I(g->h.pk), DB_I(e->seq), rid ? DB_I(rid) : DB_N, DB_B(d->writ_id, 16),
+						DB_B(d->uid, 16), DB_B(perms, 16), DB_B(d->dac_sha256, 32), DB_I(e->time) },
+			   8, NULL)) < 0)
+		return err;
+	if (!rights) {
+		(void)!snprintf(g->reprov_problem, sizeof(g->reprov_problem),
+				"seq %llu: a re-provisioned DAC under writ %s, which this portal did not issue to this HSM "
+				"with reprovision rights", (unsigned long long)e->seq, rw);
+		return 0;
+	}
+	if ((err = db_query(g->k->db,
+			    "SELECT d.batch_id, d.product_id, d.idx FROM devices d JOIN writs w ON w.batch_id = d.batch_id"
+			    " AND w.hsm_pk = d.hsm_pk WHERE w.writ_id = ? AND w.kind = 1 AND d.hsm_pk = ? AND d.uid = ?"
+			    " AND d.serial = ? ORDER BY d.id LIMIT 1",
+			    (struct db_param[]){ DB_B(d->orig_writ_id, 16), DB_I(g->h.pk), DB_B(d->uid, d->uid_len),
+						 DB_I((int64_t)d->device_serial) },
+			    4, &r)) < 0)
+		return err;
+	if (db_rows(r) == 1) {
+		batch = db_int(r, 0, 0);
+		product = db_int(r, 0, 1);
+		idx = db_int(r, 0, 2);
+	}
+	db_res_free(r);
+	if (!batch) {
+		(void)!snprintf(g->reprov_problem, sizeof(g->reprov_problem),
+				"seq %llu: a re-provisioned DAC for serial %llu, which production writ %s did not make "
+				"at this HSM", (unsigned long long)e->seq, (unsigned long long)d->device_serial, pw);
+		return 0;
+	}
+	return db_exec(g->k->db,
+		       "INSERT INTO devices (hsm_pk, hsm_seq, batch_id, product_id, kind, idx, uid, serial, dac_serial,"
+		       " dac_sha256, time) VALUES (?, ?, ?, ?, 'reprovision', ?, ?, ?, ?, ?, ?)",
+		       (struct db_param[]){ DB_I(g->h.pk), DB_I(e->seq), DB_I(batch), DB_I(product), DB_I(idx),
+					    DB_B(d->uid, d->uid_len), DB_I((int64_t)d->device_serial),
+					    DB_B(d->dac_serial, JENTRY_SERIAL_LEN), DB_B(d->dac_sha256, 32), DB_I(e->time) },
+		       10, NULL);
+}
+
 static int tx_ingest(struct call *k, void *arg)
 {
 	struct ingest *g = arg;
@@ -287,6 +359,7 @@ static int tx_ingest(struct call *k, void *arg)
 	g->moved = 0;
 	g->problem[0] = 0;
 	g->debug_problem[0] = 0;
+	g->reprov_problem[0] = 0;
 	if (!g->n_evs)
 		return 0;
 	/* the cursor moves from where it was read, or someone else got there first */
@@ -442,6 +515,13 @@ static int tx_ingest(struct call *k, void *arg)
 				      11, NULL);
 		}
 	}
+	/* re-provisioning: the device's new DAC, a new row after its old ones (which stay, its
+	 * history), never production: only under rights this portal issued to this HSM with
+	 * reprovision, for a device the production writ named made here at that serial */
+	for (i = 0; i < g->n_evs && !err; i++) {
+		if (g->evs[i].type == JT_REPROVISION)
+			err = ingest_reprovision(g, &g->evs[i]);
+	}
 	/* A batch whose window the HSM's signed clock has passed can produce no more: its
 	 * unused units go back to the quota. */
 	if (!err && max_cp_time) {
@@ -568,6 +648,8 @@ static int sync_journal(struct call *k)
 		alert_raise(k, g.oem_id, k->who.factory_id, g.h.pk, "unknown_writ", "%s", g.problem);
 	if (g.debug_problem[0])
 		alert_raise(k, g.oem_id, k->who.factory_id, g.h.pk, "bad_debug", "%s", g.debug_problem);
+	if (g.reprov_problem[0])
+		alert_raise(k, g.oem_id, k->who.factory_id, g.h.pk, "bad_reprovision", "%s", g.reprov_problem);
 	answer(k, 200, json_pack("{s:I, s:I, s:I, s:I, s:o}", "accepted", (json_int_t)res.accepted, "duplicate",
 				 (json_int_t)res.duplicates, "tail", (json_int_t)res.tail, "next",
 				 (json_int_t)res.cursor.next, "hash", hexj(res.cursor.hash, 32)));
@@ -594,6 +676,7 @@ struct rec_in {
 	int rework;             /* an ok rework record: matches a JT_DEBUG entry, not a DAC */
 	int64_t op;             /* its operation (JT_DEBUG key 5) */
 	uint8_t uid[16], writ[16];
+	int reprov_dac;         /* an ok rework-reprov record naming its new DAC (dac_sha) */
 };
 
 struct rec_tx {
@@ -726,6 +809,15 @@ static int tx_records(struct call *k, void *arg)
 				}
 				goto out;
 			}
+			/* a re-provisioning's record also goes with its device row (JT_REPROVISION),
+			 * when that part of the journal is in */
+			if (!err && x->reprov_dac)
+				err = db_exec(k->db,
+					      "UPDATE devices SET record_seq = ?, record = ? WHERE hsm_pk = ? AND kind = 'reprovision'"
+					      " AND uid = ? AND dac_sha256 = ? AND record_seq IS NULL",
+					      (struct db_param[]){ DB_I(x->seq), DB_T(x->text), DB_I(pk[j]), DB_B(x->uid, 16),
+								   DB_B(x->dac_sha, 32) },
+					      5, NULL);
 		}
 		if (err < 0)
 			break;
@@ -917,6 +1009,9 @@ static int sync_records(struct call *k)
 			}
 			x->rework = 1;
 			x->hsm_seq = json_integer_value(json_object_get(rec, "hsm_seq"));
+			if (x->op == 3 && hex_ok(jstr(rec, "dac_sha256"), 32) &&
+			    hex_decode(jstr(rec, "dac_sha256"), x->dac_sha, 32) == 0)
+				x->reprov_dac = 1;
 		} else if (x->ok) {
 			const char *hid = jstr(rec, "hsm_id"), *dh = jstr(rec, "dac_sha256");
 			if (!hex_ok(hid, 32) || !hex_ok(dh, 32) || hex_decode(hid, x->hsm_id, 32) < 0 ||

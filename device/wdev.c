@@ -592,9 +592,25 @@ static int parse_empty(const struct wdp_frame *f, struct reply *r)
 #define CHECK_NOT_LOCKED(c, r)                                                                     \
 	do {                                                                                       \
 		if (is_locked(c) && dbg_allows(c, WDP_DBG_PERM_REPROVISION))                       \
-			REFUSE(r, WDEV_E_LOCKED, "re-provisioning is not supported by this chip version"); \
+			REFUSE(r, WDEV_E_LOCKED, "chip is secured (re-provisioning opens keys, chain and factory data only)"); \
 		if (is_locked(c))                                                                  \
 			REFUSE(r, WDEV_E_LOCKED, "chip is secured");                               \
+	} while (0)
+
+/* 1 while a secured chip is being re-provisioned: an active unlock with REPROVISION
+ * (docs/device-protocol.md, "What the permissions open"). */
+static int reprovisioning(const struct wdev_ctx *c)
+{
+	return is_locked(c) && dbg_allows(c, WDP_DBG_PERM_REPROVISION);
+}
+
+/* The re-provisioning commands (GENERATE_KEYS, STORE_CHAIN, STORE_FACTORY_DATA): on a
+ * secured chip only under an active unlock with REPROVISION. OTP, LOCK and secrets stay
+ * closed; the lifecycle stays SECURED and the UID never changes. */
+#define CHECK_PROVISION_ALLOWED(c, r)                                                              \
+	do {                                                                                       \
+		if (is_locked(c) && !reprovisioning(c))                                            \
+			REFUSE(r, WDEV_E_LOCKED, "chip is secured (a debug unlock with REPROVISION allows new keys and a new chain)"); \
 	} while (0)
 
 /* Firmware commands: on a secured chip only under an active unlock with REFLASH; the
@@ -646,10 +662,12 @@ static int cmd_generate_keys(struct wdev_ctx *c, const struct wdp_frame *f, stru
 	size_t csr_len = 0;
 	int err;
 
-	CHECK_NOT_LOCKED(c, r);
+	CHECK_PROVISION_ALLOWED(c, r);
 	if ((err = parse_empty(f, r)) != 0)
 		return err;
-	if (c->st.have_chain)
+	/* Re-provisioning replaces the keys; the stored chain and factory data stay until
+	 * new ones replace them (the chip keeps its product for the next unlock). */
+	if (c->st.have_chain && !reprovisioning(c))
 		REFUSE(r, WDEV_E_STATE, "a chain is stored: the keys are fixed");
 	err = gen_keypair(c, att_priv, att_pub);
 	if (!err)
@@ -664,12 +682,17 @@ static int cmd_generate_keys(struct wdev_ctx *c, const struct wdp_frame *f, stru
 	}
 	memcpy(c->st.att_priv, att_priv, 32);
 	memcpy(c->st.att_pub, att_pub, 65);
-	memcpy(c->st.enc_priv, enc_priv, 32);
 	memcpy(c->st.enc_pub, enc_pub, 65);
 	memcpy(c->st.binding, binding, blen);
 	c->st.binding_len = blen;
 	c->st.have_keys = 1;
-	c->st.have_enc_priv = 1;
+	/* No secret arrives on a secured chip (as after LOCK): no key-agreement private key. */
+	writ_memzero(c->st.enc_priv, sizeof c->st.enc_priv);
+	c->st.have_enc_priv = 0;
+	if (!is_locked(c)) {
+		memcpy(c->st.enc_priv, enc_priv, 32);
+		c->st.have_enc_priv = 1;
+	}
 	if ((err = persist(c, NULL)) != 0) {
 		r->detail = "storage failed";
 		goto out;
@@ -711,7 +734,7 @@ static int cmd_get_csr(struct wdev_ctx *c, const struct wdp_frame *f, struct wdp
 		return err;
 	if (!c->st.have_keys)
 		REFUSE(r, WDEV_E_STATE, "no keys: GENERATE_KEYS first");
-	if (c->st.have_chain)
+	if (c->st.have_chain && !reprovisioning(c))
 		REFUSE(r, WDEV_E_STATE, "a chain is stored: the chip is certified");
 	err = make_csr(c, c->st.att_priv, c->st.att_pub, csr, sizeof csr, &csr_len);
 	if (err) {
@@ -804,7 +827,7 @@ static int cmd_store_chain(struct wdev_ctx *c, const struct wdp_frame *f, struct
 	int err;
 
 	(void)w;
-	CHECK_NOT_LOCKED(c, r);
+	CHECK_PROVISION_ALLOWED(c, r);
 	if ((err = parse(f, spec, 2, t, r)) != 0)
 		return err;
 	if (!c->st.have_keys)
@@ -813,7 +836,8 @@ static int cmd_store_chain(struct wdev_ctx *c, const struct wdp_frame *f, struct
 		if (t[0].len == c->st.dac_len && t[1].len == c->st.pai_len &&
 		    memcmp(t[0].value, c->st.dac, t[0].len) == 0 && memcmp(t[1].value, c->st.pai, t[1].len) == 0)
 			return 0; /* the same chain again: nothing to do */
-		REFUSE(r, WDEV_E_STATE, "another chain is already stored");
+		if (!reprovisioning(c)) /* re-provisioning: a chain for the new key replaces it */
+			REFUSE(r, WDEV_E_STATE, "another chain is already stored");
 	}
 	if ((err = check_chain(c, t[0].value, t[0].len, t[1].value, t[1].len, r)) != 0)
 		return err;
@@ -837,7 +861,7 @@ static int cmd_store_factory_data(struct wdev_ctx *c, const struct wdp_frame *f,
 	int err;
 
 	(void)w;
-	CHECK_NOT_LOCKED(c, r);
+	CHECK_PROVISION_ALLOWED(c, r);
 	if ((err = parse(f, spec, 1, t, r)) != 0)
 		return err;
 	if (!c->st.have_chain)

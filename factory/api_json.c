@@ -275,7 +275,13 @@ static int parse_rework_record(json_t *root, struct fj_record *ret, char *why, s
 	size_t i;
 
 	ret->rework = fj_rework_step(ret->step);
-	for (i = 0; i < sizeof(not_here) / sizeof(not_here[0]); i++)
+	/* a re-provisioning names its new DAC (POST /v1/rework/{writ}/dac's dac_sha256) */
+	if (ret->rework == FJ_REWORK_REPROVISION && json_object_get(root, "dac_sha256")) {
+		if (get_hex(root, "dac_sha256", ret->dac_sha256, 32, why, cap) < 0)
+			return WRIT_E_FORMAT;
+		ret->has_dac = 1;
+	}
+	for (i = ret->rework == FJ_REWORK_REPROVISION; i < sizeof(not_here) / sizeof(not_here[0]); i++)
 		if (json_object_get(root, not_here[i])) {
 			say(why, cap, "is not part of a rework record (it names the token's hsm_id and hsm_seq)", not_here[i]);
 			return WRIT_E_FORMAT;
@@ -299,6 +305,10 @@ static int parse_rework_record(json_t *root, struct fj_record *ret, char *why, s
 	ret->device_serial = get_uint(root, "device_serial");
 	if (ret->ok && !ret->has_hsm) {
 		say(why, cap, "an \"ok\" rework record needs hsm_id and hsm_seq (the debug token's journal entry)", NULL);
+		return WRIT_E_FORMAT;
+	}
+	if (ret->ok && ret->rework == FJ_REWORK_REPROVISION && !ret->has_dac) {
+		say(why, cap, "an \"ok\" rework-reprov record needs dac_sha256 (the new DAC)", NULL);
 		return WRIT_E_FORMAT;
 	}
 	if (ret->ok && ret->rework == FJ_REWORK_REFLASH && !ret->has_fw) {

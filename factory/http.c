@@ -696,6 +696,8 @@ static enum MHD_Result h_record_rework(struct factory *f, struct MHD_Connection 
 	rf->device_serial = r->device_serial;
 	memcpy(rf->hsm_id, r->hsm_id, sizeof(rf->hsm_id));
 	rf->hsm_seq = r->hsm_seq;
+	if (r->has_dac) /* rework-reprov: the new DAC */
+		hex_encode(r->dac_sha256, 32, rf->dac_sha256);
 	rf->ok = r->ok;
 	rf->rework = 1;
 	memcpy(rf->step, r->step, sizeof(rf->step));
@@ -990,6 +992,120 @@ out:
 	return ret;
 }
 
+/* POST /v1/rework/{writ}/dac: re-provisioning (docs/factory-api.md, "Re-provisioning").
+ * The edge HSM issues a new DAC for the key in the CSR under the rework writ (op 2 under a
+ * kind 2 writ: one unit of the rights, never production quantity, journalled as
+ * `reprovision`, the device serial kept). Not idempotent and not retried: each DAC the
+ * HSM signs is counted. No DAC note: the station's rework-reprov record names the DAC. */
+static enum MHD_Result h_rework_dac(struct factory *f, struct MHD_Connection *c, struct req *q, const char *id)
+{
+	struct fj_dac *r = malloc(sizeof(*r));
+	struct fwrit w;
+	struct store_dac d;
+	cbor_item_t *req = NULL, *resp = NULL;
+	char why[FJ_WHY_MAX], reason[HSMC_REASON_MAX], uid[33], prod[33] = "";
+	uint8_t dac_sha[32], dac_serial[12], key[WRIT_P256_PUB_LEN];
+	const uint8_t *dac = NULL, *pai = NULL;
+	size_t dac_len = 0, pai_len = 0;
+	uint64_t serial = 0, seq = 0, old_serial = 0;
+	enum MHD_Result ret;
+	int err, st;
+
+	memset(&d, 0, sizeof(d));
+	if (!r)
+		return MHD_NO;
+	if (fj_parse_dac(q->body, q->len, r, why, sizeof(why)) < 0) {
+		ret = send_err(c, MHD_HTTP_BAD_REQUEST, why);
+		goto out;
+	}
+	(void)factory_refresh(f); /* a rework writ loaded at the HSM since */
+	if (factory_writ(f, id, &w) < 0) {
+		ret = send_errc(c, MHD_HTTP_NOT_FOUND, "unknown", "unknown writ: no edge HSM here holds it (load the rework "
+								  "writ: writ-factory load)");
+		goto out;
+	}
+	if (w.kind != WRIT_KIND_REWORK) {
+		ret = send_errc(c, MHD_HTTP_BAD_REQUEST, "mismatch", "not a rework writ: a production writ's DACs come from "
+								     "POST /v1/jobs/{writ}/dac");
+		goto out;
+	}
+	err = x509_csr_parse_verify(r->csr, r->csr_len, key);
+	if (err < 0) {
+		ret = send_err(c, MHD_HTTP_BAD_REQUEST, err == WRIT_E_BADSIG ? "the CSR's signature (proof of possession) does "
+									       "not verify"
+									     : "the CSR is not a DER PKCS#10 request for an "
+									       "EC P-256 key");
+		goto out;
+	}
+	hex_encode(r->uid, sizeof(r->uid), uid);
+	/* the production writ this factory made the device under: the station's factory
+	 * data comes from its job (version settings); unknown here is not a refusal, the
+	 * HSM decides whether it made the device */
+	st = store_dac_find_uid(f->store, uid, prod, &old_serial);
+	if (st < 0 && st != WRIT_E_NOTFOUND) {
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state "
+									    "directory");
+		goto out;
+	}
+	if (st < 0)
+		prod[0] = 0;
+	req = cbu_new_map(4);
+	if (!req || cbu_put_uint(req, HSMP_RQ_OP, HSMP_OP_ISSUE_DAC) < 0 || cbu_put_bytes(req, HSMP_RQ_WRIT_ID, w.id, 16) < 0 ||
+	    cbu_put_bytes(req, HSMP_RQ_CSR, r->csr, r->csr_len) < 0 || cbu_put_bytes(req, HSMP_RQ_UID, r->uid, 16) < 0) {
+		ret = MHD_NO;
+		goto out;
+	}
+	st = factory_hsm_call(f, w.hsm, req, &resp, reason, 0);
+	if (!resp) {
+		log_error("re-provisioning DAC for %s under rework writ %s: %s (whether the HSM issued is in its journal)",
+			  uid, id, reason);
+		ret = send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", reason);
+		goto out;
+	}
+	if (st < 0) {
+		fmetrics_hsm_refusal(FM_OP_DAC, st);
+		log_warn("re-provisioning DAC for %s under rework writ %s refused by the HSM: %s", uid, id, reason);
+		ret = send_hsm_err(c, st, reason);
+		goto out;
+	}
+	if (cbu_get_bytes(resp, HSMP_RS_DAC, 1, HSMP_DAC_MAX, &dac, &dac_len) < 0 ||
+	    cbu_get_bytes(resp, HSMP_RS_PAI, 1, HSMP_DAC_MAX, &pai, &pai_len) < 0 ||
+	    cbu_get_uint(resp, HSMP_RS_SERIAL, UINT64_MAX, &serial) < 0 || cbu_get_uint(resp, HSMP_RS_SEQ, UINT64_MAX, &seq) < 0 ||
+	    cbu_get_fixed(resp, HSMP_RS_DAC_SERIAL, dac_serial, sizeof(dac_serial)) < 0 || ec_sha256(dac, dac_len, dac_sha) < 0) {
+		log_error("re-provisioning DAC for %s under rework writ %s: the HSM's answer is malformed (it is counted and "
+			  "journalled)", uid, id);
+		ret = send_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the edge HSM's answer is malformed: check writ-hsmd's version");
+		goto out;
+	}
+	d.hsm_seq = seq;
+	d.device_serial = serial;
+	d.dac = (uint8_t *)dac;
+	d.dac_len = dac_len;
+	d.pai = (uint8_t *)pai;
+	d.pai_len = pai_len;
+	pthread_mutex_lock(&f->writs_lock);
+	memcpy(d.hsm_id, f->hsms[w.hsm].id_hex, sizeof(d.hsm_id));
+	pthread_mutex_unlock(&f->writs_lock);
+	hex_encode(dac_serial, sizeof(dac_serial), d.dac_serial);
+	hex_encode(dac_sha, 32, d.dac_sha256);
+	log_info("re-provisioned device %s (serial %llu) under rework writ %s: DAC %s, journal seq %llu", uid,
+		 (unsigned long long)serial, id, d.dac_serial, (unsigned long long)seq);
+	ret = send_json(c, MHD_HTTP_OK,
+			json_pack("{s:o,s:o,s:I,s:s,s:I,s:s,s:s,s:s,s:s}", "dac", b64j(d.dac, d.dac_len), "pai",
+				  b64j(d.pai, d.pai_len), "serial", (json_int_t)d.device_serial, "dac_serial", d.dac_serial,
+				  "hsm_seq", (json_int_t)d.hsm_seq, "dac_sha256", d.dac_sha256, "hsm_id", d.hsm_id, "writ",
+				  id, "production_writ", prod));
+	d.dac = d.pai = NULL; /* they point into resp */
+out:
+	store_dac_clear(&d);
+	if (req)
+		cbor_decref(&req);
+	if (resp)
+		cbor_decref(&resp);
+	free(r);
+	return ret;
+}
+
 struct rec_out {
 	char *buf;
 	size_t len, cap;
@@ -1214,6 +1330,19 @@ static enum MHD_Result dispatch(struct factory *f, struct MHD_Connection *c, con
 		if (authenticate(f, c, ROLE_STATION, &a, &ret) < 0)
 			return ret;
 		return h_rework_token(f, c, q);
+	}
+	if (!strncmp(url, "/v1/rework/", 11) && strcmp(url, "/v1/rework/token")) {
+		const char *p = url + 11;
+		size_t n = strcspn(p, "/");
+		if (!is_writ_id(p, n) || strcmp(p + n, "/dac"))
+			return send_err(c, MHD_HTTP_NOT_FOUND, "no such endpoint: see docs/factory-api.md");
+		if (!post)
+			return send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (authenticate(f, c, ROLE_STATION, &a, &ret) < 0)
+			return ret;
+		memcpy(id, p, 32);
+		id[32] = 0;
+		return h_rework_dac(f, c, q, id);
 	}
 	if (!strcmp(url, "/v1/jobs")) {
 		if (!get)

@@ -918,6 +918,11 @@ int factory_client_rework_record(struct factory_client *fc, const struct fc_rewo
 	}
 	if (r->have_fw)
 		json_object_set_new(req, "firmware_version", json_integer((json_int_t)r->firmware_version));
+	if (r->have_dac) {
+		char sha[65];
+		hex_encode(r->dac_sha256, 32, sha);
+		json_object_set_new(req, "dac_sha256", json_string(sha));
+	}
 	body = dump(req);
 	if (!body)
 		return seterr(fc, WRIT_E_NOMEM, "out of memory");
@@ -930,6 +935,48 @@ int factory_client_rework_record(struct factory_client *fc, const struct fc_rewo
 	rc = get_u64(fc, a, "seq", &seq, what);
 	if (rc == 0 && ret_seq)
 		*ret_seq = seq;
+	json_decref(a);
+	return rc;
+}
+
+int factory_client_rework_dac(struct factory_client *fc, const char *writ, const uint8_t uid[WDP_UID_LEN],
+			      const uint8_t *csr, size_t csr_len, struct fc_reprov *ret)
+{
+	static const char what[] = "POST rework dac";
+	char path[96], uidhex[2 * WDP_UID_LEN + 1], csr64[4 * ((WDP_CSR_MAX + 2) / 3) + 1];
+	struct fc_reprov *d;
+	json_t *a;
+	char *body;
+	int rc;
+
+	if (!valid_writ(writ) || csr_len == 0 || csr_len > WDP_CSR_MAX)
+		return seterr(fc, WRIT_E_INVAL, "bad DAC request");
+	hex_encode(uid, WDP_UID_LEN, uidhex);
+	if (matter_b64_encode(csr, csr_len, csr64, sizeof csr64) < 0)
+		return seterr(fc, WRIT_E_INVAL, "CSR too large");
+	body = dump(json_pack("{s:s, s:s}", "uid", uidhex, "csr", csr64));
+	if (!body)
+		return seterr(fc, WRIT_E_NOMEM, "out of memory");
+	(void)!snprintf(path, sizeof path, "/v1/rework/%s/dac", writ);
+	rc = request(fc, "POST", path, body, FC_JSON_MAX, 1);
+	free(body);
+	if (rc < 0)
+		return rc;
+	if (!(a = parse_answer(fc, what, &rc)))
+		return rc;
+	if (!(d = calloc(1, sizeof *d))) {
+		json_decref(a);
+		return seterr(fc, WRIT_E_NOMEM, "out of memory");
+	}
+	if ((rc = get_b64(fc, a, "dac", d->dac.dac, sizeof d->dac.dac, &d->dac.dac_len, what)) == 0 &&
+	    (rc = get_b64(fc, a, "pai", d->dac.pai, sizeof d->dac.pai, &d->dac.pai_len, what)) == 0 &&
+	    (rc = get_u64(fc, a, "serial", &d->dac.serial, what)) == 0 &&
+	    (rc = get_u64(fc, a, "hsm_seq", &d->dac.journal_seq, what)) == 0 &&
+	    (rc = get_hex(fc, a, "dac_sha256", d->dac_sha256, 32, what)) == 0 &&
+	    (rc = get_str(fc, a, "dac_serial", 24, 24, d->dac_serial, sizeof d->dac_serial, what)) == 0 &&
+	    (rc = get_str(fc, a, "production_writ", 0, 32, d->production_writ, sizeof d->production_writ, what)) == 0)
+		*ret = *d;
+	free(d);
 	json_decref(a);
 	return rc;
 }

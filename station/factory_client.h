@@ -173,6 +173,21 @@ WRIT_MUST_CHECK int factory_client_rework_token(struct factory_client *fc, const
 						const uint8_t perms[WDP_DBG_PERMS_LEN], uint32_t session,
 						const char *operation, const char *writ, struct fc_rework *ret);
 
+/* POST /v1/rework/{writ}/dac: re-provisioning, a new DAC for the chip uid's CSR under
+ * the rework writ (docs/factory-api.md, "Re-provisioning"). ret is written on success:
+ * the DAC (serial = the device's kept serial, journal_seq the HSM's reprovision entry),
+ * dac_sha256 and the production writ the factory made the device under ("" if it does
+ * not know). Not retried: each DAC the HSM signs spends one unit of the rights. */
+struct fc_reprov {
+	struct chip_dac dac;
+	uint8_t dac_sha256[32];
+	char dac_serial[25];
+	char production_writ[33];
+};
+WRIT_MUST_CHECK int factory_client_rework_dac(struct factory_client *fc, const char *writ,
+					      const uint8_t uid[WDP_UID_LEN], const uint8_t *csr, size_t csr_len,
+					      struct fc_reprov *ret);
+
 /* A rework record (POST /v1/records, docs/factory-api.md "Rework records"). */
 struct fc_rework_record {
 	const char *writ;
@@ -184,6 +199,8 @@ struct fc_rework_record {
 	uint64_t hsm_seq, device_serial;
 	int have_fw;
 	uint32_t firmware_version;
+	int have_dac;           /* "rework-reprov": the new DAC's SHA-256 */
+	uint8_t dac_sha256[32];
 };
 WRIT_MUST_CHECK int factory_client_rework_record(struct factory_client *fc, const struct fc_rework_record *r,
 						 uint64_t *ret_seq);

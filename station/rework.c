@@ -6,7 +6,8 @@
  * sees a key); the chip verifies the token's chain to the debug root hash in its OTP
  * and opens exactly the permissions asked; the station does the operation (a re-flash
  * goes through the chip's firmware commands, which still check the secure-boot
- * signature and refuse a rollback), locks debug again, checks the chip's STATUS and
+ * signature and refuse a rollback; a re-provisioning, reprov.c, gives the chip new keys,
+ * a DAC for them and the version's factory data), locks debug again, checks the chip's STATUS and
  * posts a rework record naming the token's journal entry. One progress line per step;
  * every failure says what to do next, and once a token was signed the failure is
  * recorded too.
@@ -27,6 +28,7 @@
 #include "crypto/fwsig.h"
 #include "host/file.h"
 #include "station/factory_client.h"
+#include "station/reprov.h"
 #include "station/rework.h"
 #include "wire/authority.h"
 
@@ -34,7 +36,7 @@
 
 const char station_rework_usage[] =
 	"  writ-station rework --factory URL --token-file F --port ADDR --device UID\n"
-	"        --debug-root-pub HEX|FILE [--op debug|reflash] [--perms LIST] [--session S]\n"
+	"        --debug-root-pub HEX|FILE [--op debug|reflash|reprovision] [--perms LIST] [--session S]\n"
 	"        [--writ ID] [--hold S] [--timeout-ms MS]\n"
 	"        [--firmware IMG --fw-version V --fw-sig SIG [--sb-pub HEX|FILE]]   (--op reflash)\n";
 
@@ -152,9 +154,8 @@ static int parse_rework(int argc, char **argv, struct rw_opts *o)
 				"required (the debug root's public key: `writ authority pubkey --key debug-root`)\n");
 		return -1;
 	}
-	if (strcmp(o->op, "debug") && strcmp(o->op, "reflash")) {
-		fprintf(stderr, "writ-station rework: --op is debug or reflash%s\n",
-			strcmp(o->op, "reprovision") ? "" : " (re-provisioning is not supported by this chip version)");
+	if (strcmp(o->op, "debug") && strcmp(o->op, "reflash") && strcmp(o->op, "reprovision")) {
+		fprintf(stderr, "writ-station rework: --op is debug, reflash or reprovision\n");
 		return -1;
 	}
 	if (!strcmp(o->op, "reflash") && (!o->firmware || !o->fw_sig || !o->have_fw_version)) {
@@ -205,8 +206,17 @@ struct rw_run {
 	const char *step_name; /* the record's step */
 };
 
-/* Post the outcome; a failed one names the reason. 0 or -1 (said on stderr). */
+/* Post the outcome; a failed one names the reason; rp (may be NULL) the new DAC of a
+ * re-provisioning. 0 or -1 (said on stderr). */
+static int post_rp(struct rw_run *r, int ok, const char *reason, int have_fw, uint32_t fw_version,
+		   const struct reprov_result *rp);
 static int post(struct rw_run *r, int ok, const char *reason, int have_fw, uint32_t fw_version)
+{
+	return post_rp(r, ok, reason, have_fw, fw_version, NULL);
+}
+
+static int post_rp(struct rw_run *r, int ok, const char *reason, int have_fw, uint32_t fw_version,
+		   const struct reprov_result *rp)
 {
 	struct fc_rework_record rec;
 	uint64_t seq = 0;
@@ -227,6 +237,11 @@ static int post(struct rw_run *r, int ok, const char *reason, int have_fw, uint3
 	}
 	rec.have_fw = have_fw;
 	rec.firmware_version = fw_version;
+	if (rp) {
+		rec.have_dac = 1;
+		memcpy(rec.dac_sha256, rp->dac_sha256, 32);
+		rec.device_serial = rp->serial;
+	}
 	rc = factory_client_rework_record(r->fc, &rec, &seq);
 	if (rc < 0) {
 		fprintf(stderr, "writ-station rework: the record was NOT stored: %s; post it again when writ-factory is back "
@@ -237,6 +252,14 @@ static int post(struct rw_run *r, int ok, const char *reason, int have_fw, uint3
 	step(7, "record", "%s record seq %llu (writ %s, token journal seq %llu)", ok ? "ok" : "failed",
 	     (unsigned long long)seq, rec.writ, (unsigned long long)rec.hsm_seq);
 	return 0;
+}
+
+static const char *sbuf_hex(const uint8_t sha[32], char *buf, size_t cap)
+{
+	if (cap < 65)
+		return "";
+	hex_encode(sha, 32, buf);
+	return buf;
 }
 
 static void fw_progress(void *ctx, size_t done, size_t total)
@@ -259,7 +282,8 @@ int station_cmd_rework(int argc, char **argv)
 	uint8_t sb_pub[WDP_P256_PUB_LEN], fw_sig[64], *img = NULL;
 	char token[FC_TOKEN_MAX] = "", why[FC_ERR_MAX + 256], sbuf[128];
 	size_t img_len = 0;
-	int reflash, have_sb = 0, unlocked = 0, ec = 1, rc;
+	struct reprov_result rp;
+	int reflash, reprov, have_sb = 0, unlocked = 0, ec = 1, rc, issued = 0;
 
 	memset(&o, 0, sizeof o);
 	memset(&r, 0, sizeof r);
@@ -267,7 +291,9 @@ int station_cmd_rework(int argc, char **argv)
 		return 2;
 	r.o = &o;
 	reflash = !strcmp(o.op, "reflash");
-	r.step_name = reflash ? "rework-reflash" : "rework-debug";
+	reprov = !strcmp(o.op, "reprovision");
+	r.step_name = reflash ? "rework-reflash" : reprov ? "rework-reprov" : "rework-debug";
+	memset(&rp, 0, sizeof rp);
 	if (strlen(o.device) != 2 * WDP_UID_LEN || hex_decode(o.device, r.uid, WDP_UID_LEN) < 0) {
 		fprintf(stderr, "writ-station rework: --device is the chip's UID, 32 hex digits\n");
 		return 2;
@@ -275,7 +301,13 @@ int station_cmd_rework(int argc, char **argv)
 	if (fixed_arg(o.root_pub, root_pub, sizeof root_pub, "--debug-root-pub") < 0)
 		return 2;
 	if (authority_parse_perms(o.perms ? o.perms : o.op, perms) < 0) {
-		fprintf(stderr, "writ-station rework: --perms takes debug, reflash or bit numbers 0..127, comma-separated\n");
+		fprintf(stderr, "writ-station rework: --perms takes debug, reflash, reprovision or bit numbers 0..127, "
+				"comma-separated\n");
+		return 2;
+	}
+	if (reprov &&
+	    !(perms[WDP_DBG_PERMS_LEN - 1 - WDP_DBG_PERM_REPROVISION / 8] & (1u << (WDP_DBG_PERM_REPROVISION % 8)))) {
+		fprintf(stderr, "writ-station rework: --op reprovision needs the reprovision permission in --perms\n");
 		return 2;
 	}
 	if (reflash && !(perms[WDP_DBG_PERMS_LEN - 1 - WDP_DBG_PERM_REFLASH / 8] & (1u << (WDP_DBG_PERM_REFLASH % 8)))) {
@@ -436,6 +468,18 @@ int station_cmd_rework(int argc, char **argv)
 		}
 		step(5, "reflash", "firmware %lu installed (%zu bytes, secure-boot signature checked by the chip)",
 		     o.fw_version, img_len);
+	} else if (reprov) {
+		char rwhy[FC_ERR_MAX + 768];
+		if (station_reprovision(c, r.fc, r.tok.writ, r.uid, r.tok.device_serial, &rp, &issued, rwhy,
+					sizeof rwhy) < 0) {
+			fprintf(stderr, "writ-station rework: %s\n", rwhy);
+			(void)snprintf(why, sizeof why, "re-provisioning failed: %.400s", rwhy);
+			(void)!chip_debug_lock(c);
+			(void)post_rp(&r, 0, why, 0, 0, issued ? &rp : NULL);
+			goto out;
+		}
+		step(5, "reprov", "device serial %llu re-provisioned: new key, DAC %s (sha256 %.16s…), factory data stored",
+		     (unsigned long long)rp.serial, rp.dac_serial, sbuf_hex(rp.dac_sha256, sbuf, sizeof sbuf));
 	} else {
 		unsigned long left = o.hold;
 		step(5, "debug", "debug port open%s", o.hold ? "; Ctrl-C ends the session early" : "");
@@ -458,6 +502,17 @@ int station_cmd_rework(int argc, char **argv)
 		(void)post(&r, 0, "chip still unlocked after lock", 0, 0);
 		goto out;
 	}
+	if (reprov) { /* the chip holds the new DAC, and is secured */
+		uint8_t dac[WDP_CERT_MAX], pai[WDP_CERT_MAX], sha[32];
+		size_t dl = 0, pl = 0;
+		if (info.lifecycle != WDP_LC_SECURED || chip_get_chain(c, dac, &dl, pai, &pl) < 0 ||
+		    ec_sha256(dac, dl, sha) < 0 || !writ_ct_memeq(sha, rp.dac_sha256, 32)) {
+			fprintf(stderr, "writ-station rework: the chip does not report the new DAC, secured (%s): run again\n",
+				chip_last_detail(c));
+			(void)post_rp(&r, 0, "new DAC not confirmed by the chip", 0, 0, &rp);
+			goto out;
+		}
+	}
 	if (reflash && info.fw_version != (uint32_t)o.fw_version) {
 		fprintf(stderr, "writ-station rework: the chip reports firmware %u, not %lu: run again\n", info.fw_version,
 			o.fw_version);
@@ -468,10 +523,19 @@ int station_cmd_rework(int argc, char **argv)
 	     info.fw_version);
 
 	/* 7: the record */
-	if (post(&r, 1, NULL, reflash, (uint32_t)o.fw_version) < 0)
+	if (post_rp(&r, 1, NULL, reflash, (uint32_t)o.fw_version, reprov ? &rp : NULL) < 0)
 		goto out;
-	printf("device=%s op=%s writ=%s hsm_seq=%llu firmware=%u\n", o.device, o.op, r.tok.writ,
-	       (unsigned long long)r.tok.hsm_seq, info.fw_version);
+	if (reprov) {
+		char sha[65];
+		hex_encode(rp.dac_sha256, 32, sha);
+		printf("device=%s op=%s writ=%s hsm_seq=%llu serial=%llu dac_serial=%s dac_sha256=%s dac_hsm_seq=%llu "
+		       "production_writ=%s qr=%s manual=%s\n", o.device, o.op, r.tok.writ,
+		       (unsigned long long)r.tok.hsm_seq, (unsigned long long)rp.serial, rp.dac_serial, sha,
+		       (unsigned long long)rp.dac_hsm_seq, rp.production_writ, rp.qr, rp.manual);
+	} else {
+		printf("device=%s op=%s writ=%s hsm_seq=%llu firmware=%u\n", o.device, o.op, r.tok.writ,
+		       (unsigned long long)r.tok.hsm_seq, info.fw_version);
+	}
 	ec = 0;
 	goto out;
 out_usage:

@@ -121,7 +121,7 @@ static void usage(FILE *f)
 		"  --device UID          rework: the chip's UID (32 hex digits)\n"
 		"  --debug-root-pub K    rework: the OEM's debug-root public key, hex or a file\n"
 		"                        (`writ authority pubkey --key debug-root`); the chain must end there\n"
-		"  --op debug|reflash    rework: what to do (default debug)\n"
+		"  --op OP               rework: debug, reflash or reprovision (default debug)\n"
 		"  --perms LIST          rework: permissions to ask (debug, reflash or bit numbers; default\n"
 		"                        the --op's)\n"
 		"  --session S           rework: seconds the unlock may last (default 600)\n"

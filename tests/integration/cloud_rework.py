@@ -296,6 +296,54 @@ def main():
         st, a = req("GET", "/v1/rework/" + g1["id"], tk)
         expect(f"{who} cannot read the grant", st, 404, a, "not_found")
 
+    # ---- re-provisioning under a grant with reprovision (a kind 2 writ with issue-dac) ----
+    st, p_r0 = req("GET", "/v1/products/lamp", oem)
+    st, gr = req("POST", "/v1/rework", sec, dict(g, perms=["debug", "reprovision"], limit=2))
+    expect("a grant with reprovision", st, 201, gr)
+    st, a = req("GET", "/v1/devices?uid=" + uids[2], oem)
+    old = a["devices"][0] if st == 200 and a.get("devices") else {}
+    csr2 = WORK + "/csr2.der"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "/dev/null", "-subj", "/CN=d", "-outform", "DER", "-out", csr2],
+                   capture_output=True, check=True)
+
+    def reprov():
+        r = run(BIN + "/writ", "hsm", "issue", "--socket", SOCK, "--writ", gr["id"], "--csr", csr2, "--uid", uids[2],
+                "--out", WORK + "/dac2.der")
+        return r if r[0] == 0 else None
+    res = wait("the grant loaded: the HSM re-provisions under it (the grant carries issue-dac)", reprov)
+    sha2 = hashlib.sha256(open(WORK + "/dac2.der", "rb").read()).hexdigest() if res else ""
+
+    def reprov_row():
+        st, a = req("GET", "/v1/devices?uid=" + uids[2], oem)
+        rows = a.get("devices", []) if st == 200 else []
+        return rows if any(x.get("operation") == "reprovision" for x in rows) else None
+    rows = wait("the journal comes back: JT_REPROVISION ingested", reprov_row) or []
+    check("the device's newest row is the re-provisioned DAC (the new one), same serial, same batch",
+          len(rows) == 2 and rows[-1]["operation"] == "reprovision" and rows[-1]["dac_sha256"] == sha2 and
+          rows[-1]["serial"] == old.get("serial") and rows[-1]["batch"] == old.get("batch") and
+          rows[-1]["index"] == old.get("index"), str(rows)[:600])
+    check("the old DAC stays in its history", len(rows) == 2 and rows[0]["operation"] == "dac" and
+          rows[0]["dac_sha256"] == old.get("dac_sha256"), str(rows)[:400])
+    st, p_r1 = req("GET", "/v1/products/lamp", oem)
+    check("re-provisioning is not production", p_r1.get("produced") == p_r0.get("produced"), f"{p_r0} {p_r1}")
+    st, a = wait("the grant counts 1 used", lambda: (lambda r: r if r[1].get("used") == 1 else None)(
+        req("GET", "/v1/rework/" + gr["id"], oem)))
+    check("one unit of the grant used", a.get("used") == 1, str(a))
+    hist = rows[-1].get("rework", []) if rows else []
+    check("the device's rework history shows the re-provisioned DAC",
+          any(h.get("operation") == "reprovision" and h.get("dac") and h.get("writ") == gr["id"] for h in hist),
+          str(hist)[:400])
+    st, al0 = req("GET", "/v1/alerts", oem)
+    check("no bad_reprovision alert for it", not any(x["kind"] == "bad_reprovision" for x in al0["alerts"]), str(al0)[:300])
+    # rights the portal did not issue with reprovision (changed behind the API's back): an alert
+    sql(f"UPDATE reworks SET perms = {blob('00' * 15 + '01')} WHERE writ_id = {blob(gr['id'])}")
+    check("the HSM re-provisions under the rights it holds", reprov() is not None)
+    wait("a bad_reprovision alert", lambda: any(x["kind"] == "bad_reprovision" for x in
+                                                req("GET", "/v1/alerts", oem)[1]["alerts"]))
+    st, a = req("GET", "/v1/devices?uid=" + uids[2], oem)
+    check("and no device row for it", st == 200 and len(a.get("devices", [])) == 2, str(a)[:300])
+
     # ---- revocation ----
     wait("the third grant loaded", lambda: token(g3["id"], uids[0], name="t3")[0] == 0)
     st, a = req("POST", f"/v1/rework/{g3['id']}/revoke", odm, {})

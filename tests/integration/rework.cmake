@@ -14,3 +14,10 @@ foreach(c other_device replay stale_challenge rights_window token_window perm_ma
   set_tests_properties(rework_refusal_${c} PROPERTIES LABELS "debug" TIMEOUT 120
     ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin;WRIT_P11_MODULE=${WRIT_SOFTHSM_MODULE}")
 endforeach()
+# Re-provisioning (rework_reprov.sh CASE): end to end, and its refusals.
+foreach(c e2e no_bit no_issue never_made spent)
+  add_test(NAME rework_reprov_${c}
+    COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/rework_reprov.sh ${c})
+  set_tests_properties(rework_reprov_${c} PROPERTIES LABELS "debug" TIMEOUT 120
+    ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin;WRIT_P11_MODULE=${WRIT_SOFTHSM_MODULE}")
+endforeach()

@@ -1940,24 +1940,137 @@ static void test_debug_perm_reflash(void **state)
 	dbg_free(d);
 }
 
+/* A STORE_FACTORY_DATA payload for the chain in f. */
+static size_t fd_payload(struct fx *f, struct pl *p)
+{
+	uint8_t blob[WDP_FACTORY_DATA_MAX];
+	size_t n;
+
+	assert_int_equal(hs_make_wfd(f->dac, f->dac_len, f->pai, f->pai_len, blob, sizeof blob, &n), 0);
+	pl_init(p);
+	wdp_tlv_put(&p->w, WDP_T_FACTORY_DATA, blob, n);
+	return pl_done(p);
+}
+
+/* GET_CHAIN answers dac (dac_len bytes). */
+static void chain_is(struct fx *f, const uint8_t *dac, size_t dac_len)
+{
+	const uint8_t *v;
+	size_t n;
+
+	assert_int_equal(xfer(f, WDP_CMD_GET_CHAIN, NULL, 0), WDP_S_OK);
+	assert_non_null(v = rtlv(f, WDP_T_DAC, &n));
+	assert_int_equal(n, dac_len);
+	assert_memory_equal(v, dac, n);
+}
+
+/* Every re-provisioning command answers LOCKED naming REPROVISION. */
+static void reprov_closed(struct fx *f)
+{
+	struct pl p;
+
+	refuse_detail(f, WDP_CMD_GENERATE_KEYS, NULL, 0, WDP_S_LOCKED, "REPROVISION");
+	refuse_detail(f, WDP_CMD_STORE_CHAIN, p.b, chain_payload(&p, f->dac, f->dac_len, f->pai, f->pai_len),
+		      WDP_S_LOCKED, "REPROVISION");
+	refuse_detail(f, WDP_CMD_STORE_FACTORY_DATA, p.b, fd_payload(f, &p), WDP_S_LOCKED, "REPROVISION");
+	refuse_detail(f, WDP_CMD_GET_CSR, NULL, 0, WDP_S_STATE, "certified");
+}
+
 static void test_debug_perm_reprovision(void **state)
 {
 	struct fx *f = *state;
 	struct dbg *d = dbg_new(f);
+	struct wdev_info info;
 	struct pl p;
+	uint8_t old_pub[65], old_dac[WDP_CERT_MAX], old_csr[WDP_CSR_MAX], wr[WDP_WRAP_OVERHEAD + WDP_SECRET_MIN] = { 0 };
+	const uint8_t *v;
+	size_t n, old_len = f->dac_len, old_csr_len;
 
-	set_perm(d->cd.perms, WDP_DBG_PERM_REPROVISION);
+	memcpy(old_pub, f->att_pub, 65);
+	memcpy(old_dac, f->dac, f->dac_len);
+	/* secured, no unlock: closed */
+	reprov_closed(f);
+	/* an unlock without the bit (DEBUG and bit 1) changes nothing for provisioning */
+	dbg_unlock_ok(f, d);
+	reprov_closed(f);
+	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
+	/* REPROVISION beyond the delegate's mask: DENIED */
 	memset(d->perms, 0, 16);
 	set_perm(d->perms, WDP_DBG_PERM_REPROVISION);
+	dbg_refuse(f, d, WDP_S_DENIED, "mask");
+	set_perm(d->cd.perms, WDP_DBG_PERM_REPROVISION);
 	dbg_unlock_ok(f, d);
-	refuse_detail(f, WDP_CMD_GENERATE_KEYS, NULL, 0, WDP_S_LOCKED, "not supported by this chip version");
-	pl_init(&p);
-	wdp_tlv_put(&p.w, WDP_T_FACTORY_DATA, (const uint8_t *)"x", 1);
-	refuse_detail(f, WDP_CMD_STORE_FACTORY_DATA, p.b, pl_done(&p), WDP_S_LOCKED, "not supported");
-	/* nor firmware: REPROVISION is not REFLASH */
+	/* never OTP, LOCK, secrets or firmware: REPROVISION is not REFLASH */
+	refuse_detail(f, WDP_CMD_BURN_OTP, p.b, otp_payload(&p, f->sb_hash, f->dbg_hash), WDP_S_LOCKED,
+		      "keys, chain and factory data only");
+	refuse_detail(f, WDP_CMD_LOCK, NULL, 0, WDP_S_LOCKED, "keys, chain and factory data only");
+	refuse_detail(f, WDP_CMD_STORE_SECRET, p.b, secret_payload(&p, "wifi", wr, sizeof wr), WDP_S_LOCKED,
+		      "keys, chain and factory data only");
 	refuse(f, WDP_CMD_FW_BEGIN, p.b, begin_payload(&p, 2, 3000, f->sb_pub), WDP_S_LOCKED);
+	/* under REPROVISION GET_CSR answers for the key the chip holds, chain or not */
+	assert_int_equal(xfer(f, WDP_CMD_GET_CSR, NULL, 0), WDP_S_OK);
+	memcpy(old_csr, f->csr, f->csr_len);
+	old_csr_len = f->csr_len;
+	/* new keys: the old attestation key is replaced; the chain stays until a new one */
+	do_genkeys(f);
+	assert_memory_not_equal(f->att_pub, old_pub, 65);
+	assert_true(status_flags(f) & WDP_F_CHAIN);
+	/* GET_CSR: a CSR for the new key */
+	assert_int_equal(xfer(f, WDP_CMD_GET_CSR, NULL, 0), WDP_S_OK);
+	{
+		uint8_t pub[65];
+		assert_non_null(v = rtlv(f, WDP_T_CSR, &n));
+		assert_int_equal(hs_check_csr(v, n, f->uid, pub), 0);
+		assert_memory_equal(pub, f->att_pub, 65);
+	}
+	/* a DAC for another key is refused; a chain for the new key replaces the old */
+	{
+		uint8_t other[WDP_CERT_MAX];
+		size_t ol = 0;
+		assert_int_equal(hs_issue_dac(f->pai_key, NULL, f->pai, f->pai_len, old_csr, old_csr_len, other,
+					      sizeof other, &ol), 0);
+		refuse_detail(f, WDP_CMD_STORE_CHAIN, p.b, chain_payload(&p, other, ol, f->pai, f->pai_len),
+			      WDP_S_MISMATCH, "not the attestation key");
+	}
+	do_chain(f);
+	chain_is(f, f->dac, f->dac_len);
+	assert_memory_not_equal(f->dac, old_dac, old_len < f->dac_len ? old_len : f->dac_len);
+	/* factory data must carry the new chain */
+	{
+		uint8_t keep[WDP_CERT_MAX];
+		size_t kl = f->dac_len;
+		memcpy(keep, f->dac, kl);
+		memcpy(f->dac, old_dac, old_len);
+		f->dac_len = old_len;
+		refuse(f, WDP_CMD_STORE_FACTORY_DATA, p.b, fd_payload(f, &p), WDP_S_MISMATCH);
+		memcpy(f->dac, keep, kl);
+		f->dac_len = kl;
+	}
+	do_fd(f);
+	/* the UID stays, the lifecycle stays SECURED */
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_memory_equal(info.uid, f->uid, 16);
+	assert_int_equal(info.lifecycle, WDP_LC_SECURED);
+	assert_true(info.flags & WDP_F_LOCKED);
+	/* DEBUG_LOCK: secured as before */
 	assert_int_equal(xfer(f, WDP_CMD_DEBUG_LOCK, NULL, 0), WDP_S_OK);
-	refuse_detail(f, WDP_CMD_GENERATE_KEYS, NULL, 0, WDP_S_LOCKED, "chip is secured");
+	reprov_closed(f);
+	/* the session's end */
+	dbg_unlock_ok(f, d);
+	f->m.now += d->session;
+	reprov_closed(f);
+	f->m.now -= d->session;
+	/* a reset: closed, and the new identity survives it */
+	dbg_unlock_ok(f, d);
+	wdev_free(&f->dev);
+	assert_int_equal(wdev_init(&f->dev, &f->pal, "writ-test"), 0);
+	do_discover(f);
+	reprov_closed(f);
+	chain_is(f, f->dac, f->dac_len);
+	assert_int_equal(wdev_info(&f->dev, &info), 0);
+	assert_int_equal(info.lifecycle, WDP_LC_SECURED);
+	/* the kept factory data still names the product: the next unlock verifies */
+	dbg_unlock_ok(f, d);
 	dbg_free(d);
 }
 
