@@ -824,6 +824,8 @@ json_t *cloud_status_json(struct factory *f)
 		      stopped, "writs_pending", (json_int_t)pending, "writs_refused", (json_int_t)refused, "down_since",
 		      f->cloud.down && f->cloud.down_since ? json_integer(f->cloud.down_since) : json_null());
 	pthread_mutex_unlock(&f->cloud.lock);
+	if (o && f->tele)
+		json_object_set_new(o, "queued_telemetry", json_integer((json_int_t)ftele_queued(f->tele)));
 	return o ? o : json_null();
 }
 
