@@ -108,7 +108,7 @@ int telemetry_sync(struct call *k)
 	t.n = json_array_size(arr);
 	if (!(t.it = calloc(t.n, sizeof(*t.it)))) {
 		json_decref(o);
-		return fail(k, 503, "nomem", "out of memory");
+		return fail(k, 503, "unavailable", "out of memory; try again");
 	}
 	json_array_foreach(arr, i, v) {
 		const char *st = json_string_value(json_object_get(v, "station"));
