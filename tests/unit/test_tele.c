@@ -136,7 +136,11 @@ static void test_refusals(void **state)
 			fail_msg("%s = %s was taken", bad[i].key, bad[i].value ? bad[i].value : "(absent)");
 		assert_true(why[0] != 0);
 	}
-	assert_int_equal(tele_parse(json_array(), NOW, 0, &b, why, sizeof why), WRIT_E_FORMAT);
+	{
+		json_t *arr = json_array();
+		assert_int_equal(tele_parse(arr, NOW, 0, &b, why, sizeof why), WRIT_E_FORMAT);
+		json_decref(arr);
+	}
 }
 
 static void test_station_windows(void **state)
