@@ -81,7 +81,8 @@ static int item_get(struct ftele *t, const char *station, const char *run, int64
 	sqlite3_bind_int64(st, 3, start);
 	s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
-		*ret = strdup((const char *)sqlite3_column_text(st, 0));
+		const char *t0 = (const char *)sqlite3_column_text(st, 0);
+		*ret = t0 ? strdup(t0) : NULL;
 		rc = *ret ? 0 : WRIT_E_NOMEM;
 	} else if (s == SQLITE_DONE) {
 		rc = WRIT_E_NOTFOUND;
@@ -253,7 +254,13 @@ static int next_run(struct ftele *t, char **ret, int64_t *ret_last)
 	sqlite3_bind_int(st, 1, PUSH_RUN);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *item = (const char *)sqlite3_column_text(st, 1);
-		size_t n = strlen(item);
+		size_t n;
+
+		if (!item) {
+			rc = WRIT_E_NOMEM;
+			goto out;
+		}
+		n = strlen(item);
 		if (len + n + 4 > cap) {
 			char *nb;
 			while (len + n + 4 > cap)
