@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Line telemetry end to end with real processes: two writ-station runs on two lines
 # (writ-devsim farms, a writ whose quantity makes some devices fail at "dac"), one
-# writ-factory, one writ-hsmd (SoftHSM), and a writ-cloud (SQLite) that the factory
+# writ-factory, one writ-hsmd (SoftHSM), and a writ-cloud (SQLite, or PostgreSQL with
+# the argument postgresql) that the factory
 # reaches through cut_proxy.py. The cloud is killed before the line starts and comes
 # back after it ended: the factory keeps the buckets, then every one arrives once, and
 # GET /v1/telemetry's totals per line equal what each station's own summary line
@@ -11,6 +12,8 @@
 # (station) and POST /v1/sync/telemetry (factory): malformed, oversized, negative
 # counts, unknown steps, buckets in the future or far past, replays counted once.
 source "${WRIT_SRC:?}/tests/integration/line_lib.sh"
+source "$WRIT_SRC/tests/pg_lib.sh"
+ENGINE=${1:-sqlite} # the cloud's store: sqlite or postgresql (a private server)
 
 PY=/usr/bin/python3
 CLOUDD=$WRIT_BIN/writ-cloud
@@ -30,6 +33,7 @@ _tele_cleanup()
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	[[ $ENGINE != postgresql ]] || pg_stop
 	_line_cleanup
 }
 trap _tele_cleanup EXIT
@@ -47,7 +51,14 @@ wait_for()
 }
 
 # ---- the cloud, two OEMs and two ODMs, the factory known to the first pair ----
-CDB=sqlite:$WORK/cloud.db
+if [[ $ENGINE == postgresql ]]; then
+	pg_start
+	CDB=$WRIT_PG_URL
+	csql() { psql "$CDB" -qAtX -c "$1"; }
+else
+	CDB=sqlite:$WORK/cloud.db
+	csql() { sqlite3 "$WORK/cloud.db" "$1"; }
+fi
 must "$CLOUDD" init --db "$CDB"
 OEM=$("$CLOUDD" org add --db "$CDB" --kind oem --name acme --user alice 2>/dev/null)
 ODM=$("$CLOUDD" org add --db "$CDB" --kind odm --name foxy --user bob 2>/dev/null)
@@ -147,7 +158,7 @@ check "the outage is in the factory's status" "$(jq -r '.cloud.reachable' status
 # ---- B. the cloud is back: everything arrives once ----
 start_cloud
 wait_for 30 drained || { echo "FAIL: telemetry did not drain: $(cat status.json)" >&2; exit 1; }
-check "every bucket is in the cloud once" "$(sqlite3 cloud.db 'SELECT count(*), count(DISTINCT station || run || start) FROM telemetry')" \
+check "every bucket is in the cloud once" "$(csql 'SELECT count(*), count(DISTINCT station || run || start) FROM telemetry')" \
 	= "$((POSTA + POSTB))|$((POSTA + POSTB))"
 NOW=$(date +%s)
 capi GET "/v1/telemetry?factory=$FACTORY&since=$((NOW - 3600))" "$OEM"
