@@ -3,8 +3,8 @@
  * Line telemetry in writ-cloud (docs/cloud-api.md "Line telemetry"): POST
  * /v1/sync/telemetry takes the stations' buckets a factory queued (factory credential;
  * each bucket stored once per (factory, station, run, start), so a push repeated after
- * a lost answer counts nothing twice), and GET /v1/telemetry sums them per factory and
- * line over a window for the factory's OEM and its ODM. Sums are done by the store.
+ * a lost answer counts nothing twice), and GET /v1/telemetry sums them per factory, line
+ * and station over a window for the factory's OEM and its ODM. Sums are done by the store.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,7 +208,7 @@ static json_t *reasons_of(struct call *k, int64_t fid, const char *line, int64_t
 int h_telemetry(struct call *k)
 {
 	const char *fname = query_arg(k, "factory"), *line = query_arg(k, "line");
-	struct db_res *r = NULL, *g = NULL, *s = NULL, *pts = NULL;
+	struct db_res *r = NULL, *g = NULL, *s = NULL, *pts = NULL, *st = NULL;
 	int64_t now = now_s(), since, until, fid;
 	json_t *lines = NULL, *tot = NULL, *reasons = NULL;
 	size_t i, j;
@@ -244,6 +244,9 @@ int h_telemetry(struct call *k)
 		    (err = db_query(k->db, "SELECT " SUMS " FROM telemetry WHERE factory_id = ? AND start >= ? AND"
 					   " start < ? AND (? = '' OR line = ?)",
 				    p, 5, &s)) < 0 ||
+		    (err = db_query(k->db, "SELECT line, station, " SUMS " FROM telemetry WHERE factory_id = ? AND start >= ?"
+					   " AND start < ? AND (? = '' OR line = ?) GROUP BY line, station ORDER BY line, station",
+				    p, 5, &st)) < 0 ||
 		    (err = db_query(k->db, "SELECT line, start, sum(total), sum(ok)" " FROM telemetry WHERE factory_id = ?"
 					   " AND start >= ? AND start < ? AND (? = '' OR line = ?) GROUP BY line, start"
 					   " ORDER BY line, start",
@@ -261,6 +264,16 @@ int h_telemetry(struct call *k)
 								    (json_int_t)db_int(pts, j, 3)));
 		json_object_set_new(l, "line", json_string(db_text(g, i, 0)));
 		json_object_set_new(l, "points", pa);
+		pa = json_array();
+		for (j = 0; j < db_rows(st); j++) {
+			json_t *one;
+			if (strcmp(db_text(st, j, 0), db_text(g, i, 0)))
+				continue;
+			one = summary(st, j, 2);
+			json_object_set_new(one, "station", json_string(db_text(st, j, 1)));
+			json_array_append_new(pa, one);
+		}
+		json_object_set_new(l, "stations", pa);
 		if (!(reasons = reasons_of(k, fid, db_text(g, i, 0), since, until, &err)))
 			goto dberr;
 		json_object_set_new(l, "top_reasons", reasons);
@@ -281,6 +294,7 @@ int h_telemetry(struct call *k)
 	db_res_free(g);
 	db_res_free(s);
 	db_res_free(pts);
+	db_res_free(st);
 	return 0;
 dberr:
 	json_decref(lines);
@@ -288,5 +302,6 @@ dberr:
 	db_res_free(g);
 	db_res_free(s);
 	db_res_free(pts);
+	db_res_free(st);
 	return fail_db(k, err, "telemetry");
 }

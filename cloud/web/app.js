@@ -543,6 +543,14 @@ async function pageTelemetry(main, id, params) {
     { title: 'cycle p95', get: (l) => ms(l.cycle_ms.p95), num: true },
     { title: 'top failure', get: (l) => (l.top_reasons.length ? `${l.top_reasons[0].step}: ${l.top_reasons[0].reason} (${l.top_reasons[0].n})` : '—') },
   ], t.lines, 'No line.')));
+  main.append(h('section', { class: 'card', id: 'telemetry-stations' }, h('h2', {}, 'Stations'), table([
+    { title: 'line', get: (x) => x.line }, { title: 'station', get: (x) => x.station },
+    { title: 'devices', get: (x) => x.total, num: true },
+    { title: 'yield', get: (x) => pct(x.yield), num: true, cls: (x) => (x.yield !== null && x.yield < 0.95 ? 'bad' : '') },
+    { title: 'devices/h', get: (x) => rate(x.devices_per_hour), num: true },
+    { title: 'cycle p50', get: (x) => ms(x.cycle_ms.p50), num: true },
+    { title: 'failed by step', get: (x) => Object.entries(x.fail_by_step).map(([k, v]) => `${k} ${v}`).join(', ') || '—' },
+  ], t.lines.flatMap((l) => (l.stations || []).map((x) => ({ ...x, line: l.line }))), 'No station.')));
   main.append(h('section', { class: 'card' }, h('h2', {}, 'Failures by step'), failBars(tot.fail_by_step)));
   main.append(h('section', { class: 'card' }, h('h2', {}, 'Top failure reasons'), table([
     { title: 'step', get: (r) => r.step }, { title: 'reason', get: (r) => r.reason }, { title: 'devices', get: (r) => r.n, num: true },

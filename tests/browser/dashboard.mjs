@@ -177,6 +177,7 @@ try {
   }
   check('telemetry: factory sz1, line L1, yield, devices per hour, cycle time', /L1/.test(tele) && /yield/.test(tele) &&
     /devices per hour/.test(tele) && /cycle time p95/.test(tele), tele.slice(0, 400));
+  check('telemetry: station st1 in the stations table', /st1/.test(await oemPage.textContent('#telemetry-stations')));
   check('telemetry: the line drawn in SVG', (await oemPage.locator('#telemetry-chart g[data-line="L1"] path').count()) === 1);
   const otherPage = await newPage('oem2');
   await otherPage.goto(URL + '/');

@@ -167,6 +167,9 @@ cp "$RESP" tele.json
 check "factory totals equal the stations' summaries" "$(jq -r '.totals | "\(.ok) \(.failed) \(.total)"' tele.json)" \
 	= "$((OKA + OKB)) $((FAILA + FAILB)) $((OKA + FAILA + OKB + FAILB))"
 check "line-1 equals station st-a's summary" "$(jq -r '.lines[] | select(.line == "line-1") | "\(.ok) \(.failed)"' tele.json)" = "$OKA $FAILA"
+check "per station: st-a on line-1 with its own counts and failures by step" \
+	"$(jq -r '.lines[] | select(.line == "line-1") | .stations[] | "\(.station) \(.ok) \(.failed) \(.fail_by_step | add // 0)"' tele.json)" \
+	= "st-a $OKA $FAILA $FAILA"
 check "line-2 equals station st-b's summary" "$(jq -r '.lines[] | select(.line == "line-2") | "\(.ok) \(.failed)"' tele.json)" = "$OKB $FAILB"
 check "the failures by step and by reason add up; the quota's refusal is among them at dac" \
 	"$(jq -r '"\(.totals.fail_by_step | add) \(.totals.top_reasons | map(.n) | add) \(.totals.fail_by_step.dac >= 1)"' tele.json)" \
