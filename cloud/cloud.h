@@ -198,6 +198,9 @@ int h_records(struct call *k);
 int h_devices(struct call *k);
 int h_alerts(struct call *k);
 int h_production(struct call *k);
+int h_telemetry(struct call *k);
+/* POST /v1/sync/telemetry (api_telemetry.c), from h_sync */
+int telemetry_sync(struct call *k);
 
 /* ---- metrics (metrics.c) ---- */
 /* Count one answered /v1 request (route: its first path segment) and its latency since

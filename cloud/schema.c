@@ -99,9 +99,26 @@ static const char schema[] =
 	" seq @BIG@ NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (factory_id, seq));"
 	"CREATE TABLE IF NOT EXISTS alerts (id @PK@, time @BIG@ NOT NULL, org_id @BIG@ NOT NULL,"
 	" factory_id @BIG@ NOT NULL DEFAULT 0, hsm_pk @BIG@ NOT NULL DEFAULT 0, kind TEXT NOT NULL,"
-	" detail TEXT NOT NULL);";
+	" detail TEXT NOT NULL);"
+	/* line telemetry (api_telemetry.c): one row per station bucket, named by (factory,
+	 * station, run, start) so a repeated push counts once; failures per step and the
+	 * cycle-time histogram as columns, so a window is summed in SQL */
+	"CREATE TABLE IF NOT EXISTS telemetry (factory_id @BIG@ NOT NULL REFERENCES factories(id),"
+	" station TEXT NOT NULL, line TEXT NOT NULL, run TEXT NOT NULL, start @BIG@ NOT NULL, win @BIG@ NOT NULL,"
+	" total @BIG@ NOT NULL, ok @BIG@ NOT NULL, cycle_ms_sum @BIG@ NOT NULL, other_reasons @BIG@ NOT NULL,"
+	" f0 @BIG@ NOT NULL, f1 @BIG@ NOT NULL, f2 @BIG@ NOT NULL, f3 @BIG@ NOT NULL, f4 @BIG@ NOT NULL,"
+	" f5 @BIG@ NOT NULL, f6 @BIG@ NOT NULL, f7 @BIG@ NOT NULL, f8 @BIG@ NOT NULL, f9 @BIG@ NOT NULL,"
+	" f10 @BIG@ NOT NULL, f11 @BIG@ NOT NULL, f12 @BIG@ NOT NULL, h0 @BIG@ NOT NULL, h1 @BIG@ NOT NULL,"
+	" h2 @BIG@ NOT NULL, h3 @BIG@ NOT NULL, h4 @BIG@ NOT NULL, h5 @BIG@ NOT NULL, h6 @BIG@ NOT NULL,"
+	" h7 @BIG@ NOT NULL, h8 @BIG@ NOT NULL, h9 @BIG@ NOT NULL, received @BIG@ NOT NULL,"
+	" PRIMARY KEY (factory_id, station, run, start), CHECK (ok <= total));"
+	"CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (factory_id, start);"
+	"CREATE TABLE IF NOT EXISTS telemetry_reasons (factory_id @BIG@ NOT NULL REFERENCES factories(id),"
+	" station TEXT NOT NULL, run TEXT NOT NULL, start @BIG@ NOT NULL, step @BIG@ NOT NULL, reason TEXT NOT NULL,"
+	" n @BIG@ NOT NULL, line TEXT NOT NULL, PRIMARY KEY (factory_id, station, run, start, step, reason));"
+	"CREATE INDEX IF NOT EXISTS telemetry_reasons_time ON telemetry_reasons (factory_id, start);";
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 /*
  * Version 1 -> 2 (secure debug and rework): the HSM's debug delegate key, the product's
@@ -127,6 +144,12 @@ static const char migrate_lite[] =
 	" SELECT seq, writ_id, factory_id, hsm_pk, kind, batch_id, version_digest, sealed, created FROM writs;"
 	"DROP TABLE writs;"
 	"ALTER TABLE writs_v2 RENAME TO writs;";
+
+/*
+ * Version 2 -> 3 (line telemetry): the tables telemetry and telemetry_reasons, which
+ * the schema text creates (IF NOT EXISTS) in every store it opens; nothing else
+ * changes, so the step is the version alone. A version-1 store takes 1 -> 2 first.
+ */
 
 static char *subst(const char *in, const char *const pairs[][2], size_t n)
 {
@@ -185,22 +208,26 @@ static int migrate(struct db *db)
 	static const char *const pg[][2] = { { "@BLOB@", "BYTEA" }, { "@BIG@", "BIGINT" } };
 	struct db_res *r = NULL;
 	char *sql = NULL;
-	int err, v1;
+	int err, v1, v2;
 
 	if ((err = db_query(db, "SELECT v FROM meta WHERE k = 'schema'", NULL, 0, &r)) < 0)
 		return err;
 	v1 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "1");
+	v2 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "2");
 	db_res_free(r);
-	if (!v1)
+	if (!v1 && !v2)
 		return 0;
 	if ((err = db_begin(db)) < 0)
 		return err;
-	sql = db_kind(db) == DB_POSTGRES ? subst(migrate_common, pg, 2) : subst(migrate_common, lite, 2);
-	err = sql ? db_exec_script(db, sql) : WRIT_E_NOMEM;
+	if (v1) {
+		sql = db_kind(db) == DB_POSTGRES ? subst(migrate_common, pg, 2) : subst(migrate_common, lite, 2);
+		err = sql ? db_exec_script(db, sql) : WRIT_E_NOMEM;
+		if (err == 0)
+			err = db_exec_script(db, db_kind(db) == DB_POSTGRES ? migrate_pg : migrate_lite);
+	}
 	if (err == 0)
-		err = db_exec_script(db, db_kind(db) == DB_POSTGRES ? migrate_pg : migrate_lite);
-	if (err == 0)
-		err = db_exec(db, "UPDATE meta SET v = '" SCHEMA_VERSION "' WHERE k = 'schema' AND v = '1'", NULL, 0, NULL);
+		err = db_exec(db, "UPDATE meta SET v = '" SCHEMA_VERSION "' WHERE k = 'schema' AND v IN ('1', '2')", NULL, 0,
+			      NULL);
 	free(sql);
 	if (err == 0)
 		err = db_commit(db);

@@ -1093,5 +1093,7 @@ int h_sync(struct call *k)
 	}
 	if (k->n_segs == 2 && !strcmp(k->segs[1], "records") && !strcmp(k->method, "POST"))
 		return sync_records(k);
+	if (k->n_segs == 2 && !strcmp(k->segs[1], "telemetry") && !strcmp(k->method, "POST"))
+		return telemetry_sync(k);
 	return fail(k, 404, "not_found", "no such sync endpoint (docs/cloud-api.md \"Factory sync\")");
 }

@@ -31,6 +31,7 @@
 #include "factory/api_json.h"
 #include "factory/csync.h"
 #include "factory/factory.h"
+#include "factory/telemetry.h"
 #include "host/file.h"
 #include "host/log.h"
 #include "web/httpc.h"
@@ -759,6 +760,24 @@ static void push_records(struct sync *s)
 	}
 }
 
+/* ---- 4. line telemetry (telemetry.c) ---- */
+
+static int stopping(void *arg)
+{
+	return atomic_load(&((struct factory *)arg)->stop);
+}
+
+static void push_telemetry(struct sync *s)
+{
+	char err[256] = "";
+	int v = ftele_push(s->f->tele, s->h, stopping, s->f, err, sizeof(err));
+
+	if (v == CSYNC_NET)
+		s->net = 1;
+	if (v)
+		note_err(s, "%s", err);
+}
+
 /* ---- the thread ---- */
 
 /* Records and journal entries not in the cloud yet, as far as the last cursors say. */
@@ -808,6 +827,8 @@ json_t *cloud_status_json(struct factory *f)
 		      stopped, "writs_pending", (json_int_t)pending, "writs_refused", (json_int_t)refused, "down_since",
 		      f->cloud.down && f->cloud.down_since ? json_integer(f->cloud.down_since) : json_null());
 	pthread_mutex_unlock(&f->cloud.lock);
+	if (o && f->tele)
+		json_object_set_new(o, "queued_telemetry", json_integer((json_int_t)ftele_queued(f->tele)));
 	return o ? o : json_null();
 }
 
@@ -929,6 +950,8 @@ void *cloud_main(void *arg)
 			push_journals(&s);
 		if (!s.net)
 			push_records(&s);
+		if (!s.net && f->tele)
+			push_telemetry(&s);
 		round_end(&s, &o);
 		wait_s(f, csync_backoff(o.fails, f->cloud.interval));
 	}

@@ -83,6 +83,8 @@ struct fcloud {
 	} journal[FACTORY_MAX_HSMS];
 };
 
+struct ftele;
+
 struct factory {
 	struct store *store;
 	char state[FACTORY_PATH_MAX];
@@ -100,6 +102,7 @@ struct factory {
 	pthread_mutex_t wake_lock; /* webhook wake-up */
 	pthread_cond_t wake;
 	struct fcloud cloud;
+	struct ftele *tele; /* line telemetry (telemetry.c); NULL: not kept */
 };
 
 /* A runnable job: the writ and its bundle (bundle.firmware is NULL). */

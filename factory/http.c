@@ -26,6 +26,7 @@
 #include "crypto/x509.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/telemetry.h"
 #include "factory/metrics.h"
 #include "host/file.h"
 #include "host/log.h"
@@ -1323,6 +1324,18 @@ static enum MHD_Result dispatch(struct factory *f, struct MHD_Connection *c, con
 		if (authenticate(f, c, get ? ROLE_MES : ROLE_STATION, &a, &ret) < 0)
 			return ret;
 		return get ? h_records_get(f, c) : h_record(f, c, q, &a);
+	}
+	if (!strcmp(url, "/v1/telemetry")) {
+		json_t *o = NULL;
+		unsigned st;
+		if (!post)
+			return send_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (authenticate(f, c, ROLE_STATION, &a, &ret) < 0)
+			return ret;
+		if (!f->tele)
+			return send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the telemetry store is not open");
+		st = ftele_post(f->tele, a.name, a.line, q->body, q->len, (int64_t)time(NULL), &o);
+		return send_json(c, st, o);
 	}
 	if (!strcmp(url, "/v1/rework/token")) {
 		if (!post)

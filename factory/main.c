@@ -26,6 +26,7 @@
 #include "crypto/ec.h"
 #include "factory/api_json.h"
 #include "factory/factory.h"
+#include "factory/telemetry.h"
 #include "factory/metrics.h"
 #include "factory/site.h"
 #include "host/conf.h"
@@ -519,6 +520,8 @@ static int cmd_serve(struct opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	if (open_store(o, &f->store) < 0)
 		goto out;
+	if (ftele_open(o->state, &f->tele) < 0)
+		log_warn("the telemetry store %s/telemetry.db cannot be opened: stations' telemetry is refused", o->state);
 	if (store_meta_get(f->store, "factory", f->factory_id, sizeof(f->factory_id)) < 0 ||
 	    store_meta_get(f->store, "oem_pub", hex, sizeof(hex)) < 0 || hex_decode(hex, f->oem_pub, sizeof(f->oem_pub)) < 0) {
 		log_error("the store in %s lacks its factory id or OEM key: run writ-factory init", o->state);
@@ -598,6 +601,7 @@ out:
 	writ_memzero(f->cloud.token, sizeof(f->cloud.token));
 	factory_fini(f);
 	store_close(f->store);
+	ftele_close(f->tele);
 	free(f);
 	return rc;
 }

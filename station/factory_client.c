@@ -471,6 +471,30 @@ static char *dump(json_t *j)
 	return s;
 }
 
+int factory_client_telemetry(struct factory_client *fc, const char *body, uint64_t *ret_accepted,
+			     uint64_t *ret_duplicate)
+{
+	static const char what[] = "POST telemetry";
+	uint64_t acc = 0, dup = 0;
+	json_t *a;
+	int rc;
+
+	if (!body)
+		return seterr(fc, WRIT_E_INVAL, "no telemetry");
+	rc = request(fc, "POST", "/v1/telemetry", body, FC_JSON_MAX, 1);
+	if (rc < 0)
+		return rc;
+	if (!(a = parse_answer(fc, what, &rc)))
+		return rc;
+	if ((rc = get_uint(fc, a, "accepted", UINT32_MAX, &acc, what)) == 0 &&
+	    (rc = get_uint(fc, a, "duplicate", UINT32_MAX, &dup, what)) == 0) {
+		*ret_accepted = acc;
+		*ret_duplicate = dup;
+	}
+	json_decref(a);
+	return rc;
+}
+
 int factory_client_enrol(struct factory_client *fc, const char *code, const char *name, const char *line,
 			 char *ret_station, size_t station_cap, char ret_token[FC_TOKEN_MAX])
 {

@@ -154,6 +154,12 @@ struct fc_record {
 WRIT_MUST_CHECK int factory_client_record(struct factory_client *fc, const struct fc_record *r, uint64_t *ret_seq,
 					  int *ret_duplicate);
 
+/* POST /v1/telemetry with body (a {"buckets": [...]} JSON text, web/tele.h): the
+ * buckets the factory took new and those it already had (a replay). Not retried here:
+ * the caller keeps the buckets and posts them again later (idempotent). */
+WRIT_MUST_CHECK int factory_client_telemetry(struct factory_client *fc, const char *body, uint64_t *ret_accepted,
+					     uint64_t *ret_duplicate);
+
 /* POST /v1/rework/token: a debug-unlock token for the chip uid and its challenge
  * (docs/factory-api.md, "Rework"). operation is "debug", "reflash" or "reprovision";
  * writ (may be NULL) names the writ to use, else the factory chooses. Not retried: a

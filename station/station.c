@@ -36,6 +36,7 @@
 #include "station/factory_client.h"
 #include "station/line.h"
 #include "station/rework.h"
+#include "station/telemetry.h"
 
 #define MAX_WORKERS 64
 #define MAX_PORTS 100000
@@ -75,7 +76,7 @@ static void usage(FILE *f)
 		"  writ-station run --factory URL --token-file F --job WRIT\n"
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--no-seccomp]   (debugging only: run confines itself once the job is fetched)\n"
-		"        [--timeout-ms MS] [--factory-retry-s S] [--factory-ca F]\n"
+		"        [--timeout-ms MS] [--factory-retry-s S] [--factory-ca F] [--telemetry-window S]\n"
 		"%s"
 		"  writ-station --help\n"
 		"\n"
@@ -118,6 +119,8 @@ static void usage(FILE *f)
 		"  --timeout-ms MS       run: a chip's answer timeout, 100..600000 (default 5000)\n"
 		"  --factory-retry-s S   run: retry an unreachable factory with backoff for S seconds,\n"
 		"                        0..3600 (default 30)\n"
+		"  --telemetry-window S  run: line telemetry per window of S seconds, 10..3600, posted to\n"
+		"                        the factory as each window ends (default 60; 0: none)\n"
 		"  --device UID          rework: the chip's UID (32 hex digits)\n"
 		"  --debug-root-pub K    rework: the OEM's debug-root public key, hex or a file\n"
 		"                        (`writ authority pubkey --key debug-root`); the chain must end there\n"
@@ -354,7 +357,7 @@ struct run_opts {
 	const char *url, *token_file, *job, *port_dir, *label_dir;
 	const char **ports;
 	size_t n_ports;
-	unsigned long parallel, count, timeout_ms, retry_s;
+	unsigned long parallel, count, timeout_ms, retry_s, tele_window;
 	int once, no_seccomp;
 };
 
@@ -396,6 +399,9 @@ struct line_run {
 	size_t last_bucket;
 	int tty;
 	int pai_written;
+	struct stele tele;       /* under mu */
+	size_t tele_posted;      /* buckets the factory took (new or replayed) */
+	double tele_next_try;    /* no post before this (after a failed one) */
 };
 
 static void stop_line(struct line_run *r, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -866,6 +872,7 @@ done:
 			uidhex, resumed_locked ? " (locked)" : "");
 	} else if (rc == 0 && !label_failed) {
 		r->ok++;
+		stele_note(&r->tele, (int64_t)time(NULL), 1, NULL, NULL, (uint32_t)((now_s() - t0) * 1000.0));
 		if (resumed_locked) {
 			if (r->tty)
 				fputc('\n', stderr);
@@ -875,6 +882,7 @@ done:
 	} else {
 		r->failed++;
 		r->by_step[step_index(fstep)]++;
+		stele_note(&r->tele, (int64_t)time(NULL), 0, step_of(fstep), err, 0);
 		if (r->tty)
 			fputc('\n', stderr);
 		fprintf(stderr, "writ-station: %s uid %s failed at %s: %s%s\n", addr, uidhex, step_of(fstep), err,
@@ -970,6 +978,43 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 	}
 	return NULL;
+}
+
+/* Post the closed telemetry buckets (all of them when final) to the factory, outside
+ * the line lock; called by the main thread only. Buckets not taken stay for the next
+ * call; a failure waits 5 s before the next try (the final flush tries a few times). */
+static void post_telemetry(struct line_run *r, struct factory_client *fc, int final)
+{
+	for (int round = 0; round < (final ? 3 : 1);) {
+		uint64_t acc = 0, dup = 0;
+		size_t n = 0;
+		char *body;
+		int rc;
+
+		pthread_mutex_lock(&r->mu);
+		stele_close(&r->tele, (int64_t)time(NULL), final);
+		body = (final || now_s() >= r->tele_next_try) ? stele_body(&r->tele, TELE_BUCKETS_MAX, &n) : NULL;
+		pthread_mutex_unlock(&r->mu);
+		if (!body)
+			return;
+		rc = factory_client_telemetry(fc, body, &acc, &dup);
+		free(body);
+		pthread_mutex_lock(&r->mu);
+		if (rc == 0) {
+			stele_taken(&r->tele, n);
+			r->tele_posted += n;
+		} else {
+			r->tele_next_try = now_s() + 5;
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (rc < 0) {
+			log_warn("telemetry: the factory did not take %zu buckets (%s); kept for the next try", n,
+				 factory_client_error(fc));
+			round++;
+			if (final && round < 3)
+				sleep(1);
+		}
+	}
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -1076,7 +1121,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "port", 1, 0, 'p' },     { "port-dir", 1, 0, 'D' },   { "parallel", 1, 0, 'n' },
 		{ "count", 1, 0, 'c' },    { "label-dir", 1, 0, 'L' },  { "once", 0, 0, 'o' },
 		{ "timeout-ms", 1, 0, 't' }, { "factory-retry-s", 1, 0, 'R' }, { "help", 0, 0, 'h' },
-		{ "no-seccomp", 0, 0, 'N' },
+		{ "no-seccomp", 0, 0, 'N' }, { "telemetry-window", 1, 0, 'W' },
 		{ "factory-ca", 1, 0, 'A' }, { 0, 0, 0, 0 }
 	};
 	int c;
@@ -1084,6 +1129,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->parallel = 4;
 	o->timeout_ms = 5000;
 	o->retry_s = 30;
+	o->tele_window = 60;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1111,6 +1157,15 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 't':
 			if (parse_ul(optarg, 100, 600000, &o->timeout_ms, "--timeout-ms") < 0)
 				return -1;
+			break;
+		case 'W':
+			if (parse_ul(optarg, 0, TELE_WINDOW_MAX, &o->tele_window, "--telemetry-window") < 0)
+				return -1;
+			if (o->tele_window && o->tele_window < TELE_WINDOW_MIN) {
+				fprintf(stderr, "writ-station: --telemetry-window is 0 or %d..%d\n", TELE_WINDOW_MIN,
+					TELE_WINDOW_MAX);
+				return -1;
+			}
 			break;
 		case 'R':
 			if (parse_ul(optarg, 0, 3600, &o->retry_s, "--factory-retry-s") < 0)
@@ -1155,6 +1210,10 @@ static int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	r.o = &o;
+	if (stele_init(&r.tele, (uint32_t)o.tele_window) < 0) {
+		free(o.ports);
+		return 1;
+	}
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
 	for (size_t i = 0; i < o.n_ports; i++) {
@@ -1293,6 +1352,7 @@ static int cmd_run(int argc, char **argv)
 			if (stop)
 				pthread_cond_broadcast(&r.cv);
 			pthread_mutex_unlock(&r.mu);
+			post_telemetry(&r, fc, 0);
 			if (stop)
 				break;
 		}
@@ -1302,6 +1362,7 @@ static int cmd_run(int argc, char **argv)
 	pthread_mutex_lock(&r.mu);
 	progress(&r, 1);
 	pthread_mutex_unlock(&r.mu);
+	post_telemetry(&r, fc, 1);
 	{
 		/* the rate over the time devices were worked on (to the last one's end) */
 		double el = (r.t_last_done > r.t0 ? r.t_last_done : now_s()) - r.t0;
@@ -1327,9 +1388,14 @@ static int cmd_run(int argc, char **argv)
 			1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50);
 		/* "already" last: scripts read the first fields as before */
 		printf("devices=%zu ok=%zu failed=%zu seconds=%.3f devices_per_s=%.3f p50_ms=%.2f p99_ms=%.2f "
-		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f already=%zu\n",
+		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f already=%zu telemetry_run=%s "
+		       "telemetry_posted=%zu telemetry_unsent=%zu\n",
 		       r.done, r.ok, r.failed, el, rate, 1000 * p50, 1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50,
-		       r.already);
+		       r.already, r.tele.window ? r.tele.run : "-", r.tele_posted,
+		       r.tele.n_ready + r.tele.n_open + (size_t)r.tele.dropped);
+		if (r.tele.n_ready || r.tele.dropped)
+			fprintf(stderr, "writ-station: telemetry: %zu buckets of run %s not delivered to the factory\n",
+				r.tele.n_ready + (size_t)r.tele.dropped, r.tele.run);
 		ec = (r.failed == 0 && !r.stop_error) ? 0 : 1;
 	}
 out:
@@ -1348,6 +1414,7 @@ out:
 	free(r.dev_over);
 	free(r.dev_chip);
 	free(r.dev_fac);
+	stele_free(&r.tele);
 	free(o.ports);
 	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.mu);

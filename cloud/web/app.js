@@ -450,7 +450,7 @@ async function pageFactories(main) {
   main.append(h('h1', {}, 'Factories and edge HSMs'));
   if (!factories.length) main.append(h('p', { class: 'empty' }, 'No factory yet: an oem-admin registers one (writ factory create) and the factory enrols its HSM with the code.'));
   for (const f of factories) {
-    main.append(h('section', { class: 'card factory', 'data-factory': f.id }, h('h2', {}, `${f.id}`),
+    main.append(h('section', { class: 'card factory', 'data-factory': f.id }, h('h2', {}, `${f.id} `, link(`#/telemetry/${q(f.id)}`, '(line telemetry)')),
       kv([['run by', f.odm], ['for', f.oem], ['last contact', `${ago(f.last_contact, now)} (${when(f.last_contact)})`], ['records received', f.records],
         ['records awaited', `${awaiting.get(f.id) || 0} device(s) verified from the journal, factory record not yet here`]]),
       h('h2', {}, 'Edge HSMs'),
@@ -464,8 +464,101 @@ async function pageFactories(main) {
   }
 }
 
+// ---- Line telemetry: yield, devices/hour, cycle time, failures per factory and line ----
+const TRANGES = { '1h': 3600, '24h': 86400, '7d': 7 * 86400 };
+const pct = (v) => (v === null || v === undefined ? '—' : `${(100 * v).toFixed(1)} %`);
+const rate = (v) => (v === null || v === undefined ? '—' : v.toFixed(1));
+const ms = (v) => (v ? (v >= 1000 ? `≤ ${v / 1000} s` : `≤ ${v} ms`) : '—');
+function teleChart(t, span, bins) {
+  const W = 900, H = 220, L = 48, R = 12, T = 12, B = 28;
+  const width = Math.max(60, Math.ceil(span / bins));
+  const n = Math.ceil((t.until - t.since) / width);
+  const series = t.lines.map((l) => {
+    const pts = new Array(n).fill(0);
+    for (const [start, , ok] of l.points) {
+      const i = Math.floor((start - t.since) / width);
+      if (i >= 0 && i < n) pts[i] += ok;
+    }
+    return { name: l.line, pts };
+  });
+  const max = Math.max(1, ...series.flatMap((x) => x.pts));
+  const x = (i) => L + (n <= 1 ? 0 : (i * (W - L - R)) / (n - 1));
+  const y = (v) => T + (H - T - B) * (1 - v / max);
+  const svg = s('svg', { class: 'chart', id: 'telemetry-chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'devices ok per line over time' });
+  for (const v of [0, max / 2, max]) {
+    svg.append(s('line', { class: 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+    svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, String(Math.round(v))));
+  }
+  for (const i of [0, Math.floor((n - 1) / 2), n - 1]) {
+    const tt = new Date((t.since + i * width) * 1000);
+    svg.append(s('text', { x: x(i), y: H - 8, 'text-anchor': i === n - 1 ? 'end' : i ? 'middle' : 'start' }, span > 86400 ? tt.toISOString().slice(5, 16).replace('T', ' ') : tt.toISOString().slice(11, 16)));
+  }
+  series.forEach((sr, k) => {
+    const d = sr.pts.map((v, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    const g = s('g', { class: `c${k % 6}`, 'data-line': sr.name });
+    g.append(s('path', { class: 'series', d }, s('title', {}, sr.name)));
+    svg.append(g);
+  });
+  const legend = h('div', { class: 'legend' }, series.map((sr, k) => h('span', { class: `c${k % 6}` }, `${sr.name} (ok per ${Math.round(width / 60)} min)`)));
+  return [legend, svg];
+}
+function failBars(byStep) {
+  const rows = Object.entries(byStep || {}).sort((a, b) => b[1] - a[1]);
+  if (!rows.length) return h('p', { class: 'empty' }, 'No failed device in this window.');
+  const W = 900, bh = 22, L = 120, max = rows[0][1];
+  const svg = s('svg', { class: 'chart', id: 'telemetry-failures', viewBox: `0 0 ${W} ${rows.length * bh + 8}`, role: 'img', 'aria-label': 'failed devices per step' });
+  rows.forEach(([step, n], i) => {
+    const w = Math.max(2, ((W - L - 60) * n) / max);
+    svg.append(s('text', { x: L - 8, y: i * bh + 16, 'text-anchor': 'end' }, step));
+    svg.append(s('rect', { class: 'fbar', x: L, y: i * bh + 4, width: w.toFixed(1), height: bh - 8 }, s('title', {}, `${step}: ${n}`)));
+    svg.append(s('text', { x: L + w + 6, y: i * bh + 16 }, String(n)));
+  });
+  return svg;
+}
+async function pageTelemetry(main, id, params) {
+  const { factories } = await get('/v1/factories');
+  main.append(h('h1', {}, 'Line telemetry'));
+  if (!factories.length) { main.append(h('p', { class: 'empty' }, 'No factory visible to you.')); return; }
+  const fac = typeof id === 'string' && id ? id : factories[0].id;
+  const range = (params && params.get && params.get('range')) || '24h';
+  const span = TRANGES[range] || TRANGES['24h'];
+  const line = params && params.get ? params.get('line') : null;
+  main.append(h('p', { class: 'ranges' }, 'Factory: ', factories.map((f) => [link(`#/telemetry/${q(f.id)}?range=${range}`, f.id), ' ']),
+    ' · window: ', Object.keys(TRANGES).map((r) => [r === range ? h('strong', {}, r) : link(`#/telemetry/${q(fac)}?range=${r}${line ? `&line=${q(line)}` : ''}`, r), ' ']),
+    line ? [' · line ', h('strong', {}, line), ' ', link(`#/telemetry/${q(fac)}?range=${range}`, '(all lines)')] : ''));
+  const now = Math.floor(Date.now() / 1000);
+  const t = await get(`/v1/telemetry?factory=${q(fac)}&since=${now - span}&until=${now + 60}${line ? `&line=${q(line)}` : ''}`);
+  const tot = t.totals;
+  main.append(h('section', { class: 'card', id: 'telemetry-totals', 'data-factory': fac }, h('h2', {}, line ? `${fac} / ${line}` : fac),
+    kv([['devices', tot.total], ['ok', tot.ok], ['failed', tot.failed], ['yield', pct(tot.yield)], ['devices per hour', rate(tot.devices_per_hour)],
+      ['cycle time p50', ms(tot.cycle_ms.p50)], ['cycle time p95', ms(tot.cycle_ms.p95)], ['cycle time mean', tot.cycle_ms.mean === null ? '—' : `${tot.cycle_ms.mean} ms`]])));
+  if (!tot.total) { main.append(h('p', { class: 'empty' }, 'No telemetry from this factory in this window: stations post it per minute, the factory forwards it when the cloud is reachable.')); return; }
+  main.append(h('section', { class: 'card' }, h('h2', {}, 'Devices ok over time'), teleChart(t, span, 60)));
+  main.append(h('section', { class: 'card' }, h('h2', {}, 'Lines'), table([
+    { title: 'line', get: (l) => link(`#/telemetry/${q(fac)}?range=${range}&line=${q(l.line)}`, l.line) },
+    { title: 'devices', get: (l) => l.total, num: true },
+    { title: 'yield', get: (l) => pct(l.yield), num: true, cls: (l) => (l.yield !== null && l.yield < 0.95 ? 'bad' : '') },
+    { title: 'devices/h', get: (l) => rate(l.devices_per_hour), num: true },
+    { title: 'cycle p50', get: (l) => ms(l.cycle_ms.p50), num: true },
+    { title: 'cycle p95', get: (l) => ms(l.cycle_ms.p95), num: true },
+    { title: 'top failure', get: (l) => (l.top_reasons.length ? `${l.top_reasons[0].step}: ${l.top_reasons[0].reason} (${l.top_reasons[0].n})` : '—') },
+  ], t.lines, 'No line.')));
+  main.append(h('section', { class: 'card', id: 'telemetry-stations' }, h('h2', {}, 'Stations'), table([
+    { title: 'line', get: (x) => x.line }, { title: 'station', get: (x) => x.station },
+    { title: 'devices', get: (x) => x.total, num: true },
+    { title: 'yield', get: (x) => pct(x.yield), num: true, cls: (x) => (x.yield !== null && x.yield < 0.95 ? 'bad' : '') },
+    { title: 'devices/h', get: (x) => rate(x.devices_per_hour), num: true },
+    { title: 'cycle p50', get: (x) => ms(x.cycle_ms.p50), num: true },
+    { title: 'failed by step', get: (x) => Object.entries(x.fail_by_step).map(([k, v]) => `${k} ${v}`).join(', ') || '—' },
+  ], t.lines.flatMap((l) => (l.stations || []).map((x) => ({ ...x, line: l.line }))), 'No station.')));
+  main.append(h('section', { class: 'card' }, h('h2', {}, 'Failures by step'), failBars(tot.fail_by_step)));
+  main.append(h('section', { class: 'card' }, h('h2', {}, 'Top failure reasons'), table([
+    { title: 'step', get: (r) => r.step }, { title: 'reason', get: (r) => r.reason }, { title: 'devices', get: (r) => r.n, num: true },
+  ], tot.top_reasons, 'No failure.')));
+}
+
 // ---- routing ----
-const pages = { overview: pageOverview, products: pageProducts, product: pageProduct, batches: pageBatches, batch: pageBatch, devices: pageDevices, device: pageDevice, factories: pageFactories };
+const pages = { overview: pageOverview, products: pageProducts, product: pageProduct, batches: pageBatches, batch: pageBatch, devices: pageDevices, device: pageDevice, factories: pageFactories, telemetry: pageTelemetry };
 let routing = 0;
 async function route() {
   const n = ++routing;

@@ -166,6 +166,19 @@ try {
   await go(oemPage, '#/factories', 'factories');
   check('factories: no record awaited once synced', /0 device\(s\) verified from the journal/.test(await oemPage.textContent('#page-factories')));
   check('factories and their HSMs with last contact', /sz1/.test(await oemPage.textContent('#page-factories')) && /s ago|min ago/.test(await oemPage.textContent('#page-factories')));
+  // ---- line telemetry: the station's buckets follow its records to the cloud ----
+  let tele = '';
+  for (let i = 0; i < 20 && !/L1/.test(tele); i++) {
+    if (i) await new Promise((r) => setTimeout(r, 500));
+    await oemPage.evaluate((hh) => { location.hash = hh; }, `#/telemetry/sz1?range=1h&try=${i}`);
+    await oemPage.waitForSelector('body[data-ready="telemetry"], body[data-ready="error"]');
+    if (await oemPage.locator('body[data-ready="error"]').count()) { tele = `error: ${await oemPage.textContent('#msg')}`; break; }
+    tele = await oemPage.textContent('#page-telemetry');
+  }
+  check('telemetry: factory sz1, line L1, yield, devices per hour, cycle time', /L1/.test(tele) && /yield/.test(tele) &&
+    /devices per hour/.test(tele) && /cycle time p95/.test(tele), tele.slice(0, 400));
+  check('telemetry: station st1 in the stations table', /st1/.test(await oemPage.textContent('#telemetry-stations')));
+  check('telemetry: the line drawn in SVG', (await oemPage.locator('#telemetry-chart g[data-line="L1"] path').count()) === 1);
   const otherPage = await newPage('oem2');
   await otherPage.goto(URL + '/');
   await signIn(otherPage, T.oem2, 'another OEM (gina)');

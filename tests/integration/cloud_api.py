@@ -627,6 +627,7 @@ def authz_matrix(t, hsm, b1, b2):
         ("GET", "/v1/devices/1", None, lamp),
         ("GET", "/v1/devices/1/label.svg", None, lamp),
         ("GET", "/v1/production", None, users),
+        ("GET", "/v1/telemetry?factory=foxy-sz1", None, lamp),
         ("GET", "/v1/sync/writs?since=0", None, {"factory"}),
         ("GET", "/v1/sync/bundles/" + "00" * 32, None, {"factory"}),
         ("GET", f"/v1/sync/hsms/{hsm}/cursor", None, {"factory"}),
@@ -634,6 +635,7 @@ def authz_matrix(t, hsm, b1, b2):
         ("POST", "/v1/sync/journal", {"hsm": hsm, "entries": []}, {"factory"}),
         ("GET", "/v1/sync/records/cursor", None, {"factory"}),
         ("POST", "/v1/sync/records", {"records": []}, {"factory"}),
+        ("POST", "/v1/sync/telemetry", {"buckets": []}, {"factory"}),
     ]
     bad = []
     for method, path, body, allowed in E:
@@ -667,6 +669,11 @@ def json_fuzz(t, hsm):
                                                     "not_after": 1}),
         ("POST", "/v1/sync/journal", t["factory"], {"hsm": hsm, "entries": ["AAAA"]}),
         ("POST", "/v1/sync/records", t["factory"], {"records": ["{}"]}),
+        ("POST", "/v1/sync/telemetry", t["factory"],
+         {"buckets": [{"station": "st1", "line": "L1", "bucket": {
+             "run": "00000000000000f1", "start": (int(time.time()) // 60 - 2) * 60, "window": 60, "total": 1,
+             "ok": 1, "fail": {}, "reasons": [], "other_reasons": 0, "cycle_ms_sum": 5,
+             "cycle_hist": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]}}]}),
         ("POST", "/v1/enrol", None, {"code": "A" * 20, "enrolment": "AAAA"}),
         ("PUT", f"/v1/products/lamp/pai/{hsm}", t["oem-admin"], {"pai": "AAAA"}),
     ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The writ-cloud store moves from schema 1 to 2 (secure debug and rework): cloud_migrate.sh
+# The writ-cloud store moves from schema 1 to 2 (secure debug and rework) and from 2 to 3
+# (line telemetry): cloud_migrate.sh
 # sqlite | postgresql. A version-1 store with data (cloud_schema_v1.sql) is opened by
 # `writ-cloud init`: the schema becomes 2 once (init again changes nothing), the writ
 # feed keeps its positions (a factory resumes where it was), every row survives, the
@@ -64,9 +65,15 @@ fi
 check "the fixture is a version-1 store" "$(sql "SELECT v FROM meta WHERE k = 'schema'")" 1
 check "writs.batch_id is NOT NULL in version 1" "$(nullable writs batch_id)" NO
 "$WRIT_BIN/writ-cloud" init --db "$DB" >/dev/null
-check "writ-cloud init migrates it to version 2" "$(sql "SELECT v FROM meta WHERE k = 'schema'")" 2
+check "writ-cloud init migrates it to version 3 (1 -> 2 -> 3)" "$(sql "SELECT v FROM meta WHERE k = 'schema'")" 3
 "$WRIT_BIN/writ-cloud" init --db "$DB" >/dev/null
-check "init again changes nothing" "$(sql "SELECT v FROM meta WHERE k = 'schema'")" 2
+check "init again changes nothing" "$(sql "SELECT v FROM meta WHERE k = 'schema'")" 3
+check "the telemetry tables of version 3 exist, empty" "$(sql "SELECT (SELECT count(*) FROM telemetry) + (SELECT count(*) FROM telemetry_reasons)")" 0
+# a version-2 store (as the last release left it: no telemetry tables) goes to 3
+sql "DROP TABLE telemetry; DROP TABLE telemetry_reasons; UPDATE meta SET v = '2' WHERE k = 'schema'" >/dev/null
+"$WRIT_BIN/writ-cloud" init --db "$DB" >/dev/null
+check "a version-2 store migrates to 3 with the telemetry tables" \
+	"$(sql "SELECT v FROM meta WHERE k = 'schema'")/$(sql "SELECT count(*) FROM telemetry")" 3/0
 if [[ $engine == postgresql ]]; then hexf="upper(encode(sealed, 'hex'))"; else hexf="hex(sealed)"; fi
 check "the writ keeps its feed position and bytes" "$(sql "SELECT seq, kind, batch_id, $hexf FROM writs")" "7|1|1|C0FFEE"
 check "writs.batch_id may be NULL (rework writs)" "$(nullable writs batch_id)" YES
