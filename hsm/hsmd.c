@@ -418,6 +418,7 @@ int hsm_open(struct hsm *h, const char *state_dir, const char *module, const cha
 	struct journal_open_info info;
 	char path[4096];
 	cbor_item_t *start = NULL;
+	const char *lacks;
 	int err;
 
 	memset(h, 0, sizeof(*h));
@@ -431,6 +432,12 @@ int hsm_open(struct hsm *h, const char *state_dir, const char *module, const cha
 		log_error("cannot open token \"%s\": %s (check the module path, token label and PIN)", token,
 			  writ_strerror(err));
 		return err;
+	}
+	if ((lacks = p11_lacks(h->p11, P11_USAGE_SIGN | P11_USAGE_DERIVE))) {
+		log_error("token \"%s\": %s; writ-hsmd needs P-256 key generation, ECDSA, ECDH (writs are "
+			  "sealed to the HSM) and random bytes from its token",
+			  token, lacks);
+		return WRIT_E_UNSUPPORTED;
 	}
 	if ((err = p11_signer(h->p11, HSM_KEY_IDENTITY, &h->identity)) < 0 ||
 	    (err = p11_signer(h->p11, HSM_KEY_PAI, &h->pai)) < 0 || (err = p11_ecdh(h->p11, HSM_KEY_KEX, &h->kex)) < 0) {
