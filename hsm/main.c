@@ -449,7 +449,7 @@ static int cmd_serve(struct opts *o)
 		anchor_free(anchor);
 		return 1;
 	}
-	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset);
+	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset, anchor);
 	writ_memzero(pin, sizeof(pin));
 	if (err < 0) {
 		hsm_close(h);
