@@ -27,7 +27,11 @@ cp "$OUT" softhsm.probe
 WRIT_TEST_P11=tpm2
 hsm_backend_setup
 t0=$(date +%s%N)
-run "$PROBE" --module "$HSM_MODULE" --token probe-tpm --create
+# Under ASan, LeakSanitizer finds one ASN1_STRING (OpenSSL) lost per C_Sign inside
+# tpm2-pkcs11 1.9 (33 for 1 + 32 signatures; the same probe on SoftHSM loses none): not
+# writ's, so leak checking is off for this one process (no effect in a normal build).
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	run "$PROBE" --module "$HSM_MODULE" --token probe-tpm --create
 t1=$(date +%s%N)
 cp "$OUT" tpm2.probe
 grep -v '^writ: info' "$ERR" | head -n 8 || true
