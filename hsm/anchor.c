@@ -6,6 +6,7 @@
  * type is checked at every open, so an ordinary index with a written value in its
  * place is refused.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct anchor {
 	uint32_t index;
 	uint64_t base;
 	uint64_t count; /* the counter's value: read at open, then what increments made it */
+	pthread_mutex_t lock; /* one ESAPI command at a time: the journal's commits, clock reads */
 };
 
 static int tpm_connect(const char *tcti_conf, struct anchor *a)
@@ -50,6 +52,7 @@ void anchor_free(struct anchor *a)
 		Esys_Finalize(&a->esys);
 	if (a->tcti)
 		Tss2_TctiLdr_Finalize(&a->tcti);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
@@ -103,6 +106,7 @@ int anchor_tpm_define(const char *tcti_conf, uint32_t nv_index, uint64_t *ret_ba
 
 	if (!a)
 		return WRIT_E_NOMEM;
+	pthread_mutex_init(&a->lock, NULL);
 	a->index = nv_index;
 	if ((err = tpm_connect(tcti_conf, a)) < 0)
 		goto out;
@@ -191,11 +195,37 @@ int anchor_advance(void *ctx, uint64_t next)
 
 	if (a->count - a->base > next)
 		return WRIT_E_JOURNAL; /* cannot happen while this process owns the journal */
+	pthread_mutex_lock(&a->lock);
 	while (a->count - a->base < next) {
-		if ((err = nv_increment(a)) < 0)
+		if ((err = nv_increment(a)) < 0) {
+			pthread_mutex_unlock(&a->lock);
 			return err;
+		}
 		a->count++;
 	}
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+int anchor_clock(struct anchor *a, struct anchor_clock *ret)
+{
+	TPMS_TIME_INFO *t = NULL;
+	TSS2_RC rc;
+
+	if (!a || !ret)
+		return WRIT_E_INVAL;
+	pthread_mutex_lock(&a->lock);
+	rc = Esys_ReadClock(a->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t);
+	pthread_mutex_unlock(&a->lock);
+	if (rc != TSS2_RC_SUCCESS || !t) {
+		log_error("tpm: TPM2_ReadClock failed: %s", Tss2_RC_Decode(rc));
+		Esys_Free(t);
+		return WRIT_E_CLOCK;
+	}
+	ret->ms = t->clockInfo.clock;
+	ret->reset = t->clockInfo.resetCount;
+	ret->restart = t->clockInfo.restartCount;
+	Esys_Free(t);
 	return 0;
 }
 

@@ -48,6 +48,16 @@ void anchor_free(struct anchor *a);
  * counter to match before anyone is answered. Non-zero fails the journal for good. */
 int anchor_advance(void *a, uint64_t next);
 
+/* The TPM's clock (TPM2_ReadClock): ms the TPM has been powered since it was cleared
+ * (it does not advance while the TPM is off), and how often the TPM was reset (power
+ * cycle, reboot) and restarted (resume from suspend). Thread safe with anchor_advance.
+ * WRIT_E_CLOCK if the TPM does not answer. docs/threat-model.md, "Clock". */
+struct anchor_clock {
+	uint64_t ms;
+	uint32_t reset, restart;
+};
+WRIT_MUST_CHECK int anchor_clock(struct anchor *a, struct anchor_clock *ret);
+
 /* The counter's value as last read or set, and the base (for logs and tests). */
 uint64_t anchor_count(const struct anchor *a);
 

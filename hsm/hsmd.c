@@ -407,17 +407,34 @@ static int replay(void *ctx, const struct journal_entry *e)
 		}
 		return 0;
 	}
+	case JT_START: {
+		uint64_t ms, reset, restart, host;
+		if (cbu_get_uint(b, 2, UINT64_MAX, &ms) < 0)
+			return 0; /* no TPM clock anchor in this start */
+		if (cbu_get_uint(b, 3, UINT32_MAX, &reset) < 0 || cbu_get_uint(b, 4, UINT32_MAX, &restart) < 0 ||
+		    cbu_get_uint(b, 5, INT64_MAX, &host) < 0)
+			return WRIT_E_JOURNAL;
+		h->start_has_clock = 1;
+		h->start_tpm = (struct anchor_clock){ ms, (uint32_t)reset, (uint32_t)restart };
+		h->start_host = (int64_t)host;
+		return 0;
+	}
 	default:
 		return 0;
 	}
 }
 
+static int clock_tpm_ok(struct hsm *h, int64_t now, const struct anchor_clock *t, char *reason);
+
 int hsm_open(struct hsm *h, const char *state_dir, const char *module, const char *token, const char *pin,
-	     int64_t time_offset)
+	     int64_t time_offset, struct anchor *tpm)
 {
+	struct anchor_clock tnow;
+	char why[HSM_REASON_MAX];
 	struct journal_open_info info;
 	char path[4096];
 	cbor_item_t *start = NULL;
+	const char *lacks;
 	int err;
 
 	memset(h, 0, sizeof(*h));
@@ -431,6 +448,12 @@ int hsm_open(struct hsm *h, const char *state_dir, const char *module, const cha
 		log_error("cannot open token \"%s\": %s (check the module path, token label and PIN)", token,
 			  writ_strerror(err));
 		return err;
+	}
+	if ((lacks = p11_lacks(h->p11, P11_USAGE_SIGN | P11_USAGE_DERIVE))) {
+		log_error("token \"%s\": %s; writ-hsmd needs P-256 key generation, ECDSA, ECDH (writs are "
+			  "sealed to the HSM) and random bytes from its token",
+			  token, lacks);
+		return WRIT_E_UNSUPPORTED;
 	}
 	if ((err = p11_signer(h->p11, HSM_KEY_IDENTITY, &h->identity)) < 0 ||
 	    (err = p11_signer(h->p11, HSM_KEY_PAI, &h->pai)) < 0 || (err = p11_ecdh(h->p11, HSM_KEY_KEX, &h->kex)) < 0) {
@@ -455,8 +478,36 @@ int hsm_open(struct hsm *h, const char *state_dir, const char *module, const cha
 		log_error("the clock reads %lld, before the journal's last trusted time %lld: every operation "
 			  "will be refused until the clock is corrected", (long long)hsm_now(h),
 			  (long long)info.max_time);
-	start = cbu_new_map(1);
-	if (!start || cbu_put_text(start, 1, "writ-hsmd 0.1") < 0) {
+	if (tpm) {
+		if ((err = anchor_clock(tpm, &tnow)) < 0)
+			return err;
+		if (h->start_has_clock && h->start_tpm.reset == tnow.reset && h->start_tpm.restart == tnow.restart &&
+		    h->start_tpm.ms <= tnow.ms) {
+			h->clock_host = h->start_host;
+			h->clock_tpm = h->start_tpm;
+		} else {
+			if (h->start_has_clock)
+				log_warn("clock: the TPM was reset or resumed since the last start (resetCount %u -> %u, "
+					 "restartCount %u -> %u): anchored again at the host's time; how far the clock "
+					 "moved while the TPM was off is not bounded (docs/threat-model.md, \"Clock\")",
+					 h->start_tpm.reset, tnow.reset, h->start_tpm.restart, tnow.restart);
+			h->clock_host = hsm_now(h);
+			h->clock_tpm = tnow;
+		}
+		h->tpm = tpm;
+		if ((err = clock_tpm_ok(h, hsm_now(h), &tnow, why)) < 0) {
+			log_error("%s: refusing to start", why);
+			return err;
+		}
+		log_info("clock: bound to the TPM's clock since %lld (TPM clock %llu ms, resetCount %u), "
+			 "tolerance %lld s", (long long)h->clock_host, (unsigned long long)h->clock_tpm.ms,
+			 h->clock_tpm.reset, (long long)h->tolerance);
+	}
+	start = cbu_new_map(tpm ? 5 : 1);
+	if (!start || cbu_put_text(start, 1, "writ-hsmd 0.1") < 0 ||
+	    (tpm && (cbu_put_uint(start, 2, h->clock_tpm.ms) < 0 || cbu_put_uint(start, 3, h->clock_tpm.reset) < 0 ||
+		     cbu_put_uint(start, 4, h->clock_tpm.restart) < 0 ||
+		     cbu_put_uint(start, 5, (uint64_t)h->clock_host) < 0))) {
 		err = WRIT_E_NOMEM;
 		goto out;
 	}
@@ -486,16 +537,46 @@ void hsm_close(struct hsm *h)
 	h->revoked = NULL;
 }
 
-/* Under h->lock or not: the journal has its own lock. */
+/* Forwards: since the anchor, the host clock may not have run more than the tolerance
+ * ahead of the TPM's clock, which the host cannot set back or (without the owner's
+ * authorisation) forward. */
+static int clock_tpm_ok(struct hsm *h, int64_t now, const struct anchor_clock *t, char *reason)
+{
+	int64_t tpm_s, ahead;
+
+	if (t->reset != h->clock_tpm.reset || t->restart != h->clock_tpm.restart || t->ms < h->clock_tpm.ms)
+		return refuse(reason, WRIT_E_CLOCK,
+			      "the TPM was reset or resumed while writ-hsmd ran (resetCount %u -> %u, restartCount "
+			      "%u -> %u): restart writ-hsmd to anchor the clock again",
+			      h->clock_tpm.reset, t->reset, h->clock_tpm.restart, t->restart);
+	tpm_s = (int64_t)((t->ms - h->clock_tpm.ms) / 1000);
+	ahead = (now - h->clock_host) - tpm_s;
+	if (ahead > h->tolerance)
+		return refuse(reason, WRIT_E_CLOCK,
+			      "the clock reads %lld, %lld s ahead of the TPM's clock (%lld s since the anchor at "
+			      "%lld; tolerance %lld s): correct the clock",
+			      (long long)now, (long long)ahead, (long long)tpm_s, (long long)h->clock_host,
+			      (long long)h->tolerance);
+	return 0;
+}
+
+/* Under h->lock or not: the journal has its own lock, the TPM anchor its own. */
 static int clock_ok(struct hsm *h, int64_t now, char *reason)
 {
 	int64_t last = journal_max_time(h->journal);
+	struct anchor_clock t;
+	int err;
 
 	if (now < last - h->tolerance)
 		return refuse(reason, WRIT_E_CLOCK,
 			      "the clock reads %lld, %lld s before the last trusted time in the journal "
 			      "(tolerance %lld s): correct the clock", (long long)now, (long long)(last - now),
 			      (long long)h->tolerance);
+	if (h->tpm) {
+		if ((err = anchor_clock(h->tpm, &t)) < 0)
+			return refuse(reason, err, "the TPM's clock cannot be read: refusing to trust the host's");
+		return clock_tpm_ok(h, now, &t, reason);
+	}
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <cbor.h>
 
 #include "base/keyops.h"
+#include "hsm/anchor.h"
 #include "hsm/journal.h"
 #include "p11/p11.h"
 #include "wire/hsmproto.h"
@@ -82,6 +83,14 @@ struct hsm {
 	size_t n_revoked;
 	uint64_t next_dac_counter;
 	int64_t time_offset; /* test knob: added to the system clock */
+	/* the TPM clock bound (--counter tpm; docs/threat-model.md, "Clock"): the host time
+	 * and TPM clock of the anchor, kept in every start entry while the TPM was not reset */
+	struct anchor *tpm;
+	int64_t clock_host;
+	struct anchor_clock clock_tpm;
+	int start_has_clock; /* the last start entry replayed carried an anchor (below) */
+	int64_t start_host;
+	struct anchor_clock start_tpm;
 };
 
 struct hsm_dac_result {
@@ -93,9 +102,11 @@ struct hsm_dac_result {
 	int reissued;          /* 1: a re-issue (same UID, same key): no quantity was used */
 };
 
-/* Open the token and the journal, verify and replay it. */
+/* Open the token and the journal, verify and replay it. With tpm (the journal's
+ * rollback anchor, NULL without one) the host clock is also bound to the TPM's: a start
+ * with the clock ahead of it beyond the tolerance is refused (WRIT_E_CLOCK). */
 int hsm_open(struct hsm *h, const char *state_dir, const char *module, const char *token, const char *pin,
-	     int64_t time_offset);
+	     int64_t time_offset, struct anchor *tpm);
 void hsm_close(struct hsm *h);
 
 int64_t hsm_now(const struct hsm *h);

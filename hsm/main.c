@@ -199,7 +199,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 static int cmd_init(struct opts *o)
 {
 	const struct p11_pin_source src = { o->pin_file, "WRIT_HSM_PIN", o->so_pin_file, "WRIT_HSM_SO_PIN" };
-	const char *missing = NULL;
+	const char *missing = NULL, *lacks;
 	char path[4096], cn[96];
 	uint8_t oem_pub[WRIT_P256_PUB_LEN], id_pub[WRIT_P256_PUB_LEN], kex_pub[WRIT_P256_PUB_LEN];
 	uint8_t pai_pub[WRIT_P256_PUB_LEN], debug_pub[WRIT_P256_PUB_LEN], prefix[4], hsm_id[WRIT_KEYID_LEN], *pem = NULL,
@@ -260,6 +260,14 @@ static int cmd_init(struct opts *o)
 	if (err < 0) {
 		fprintf(stderr, "writ-hsmd init: cannot open token \"%s\": %s\n", o->tc.token, writ_strerror(err));
 		return 1;
+	}
+	if ((lacks = p11_lacks(p11, P11_USAGE_SIGN | P11_USAGE_DERIVE))) {
+		/* writs are sealed to the HSM's ECDH key: without ECDH none could be opened */
+		fprintf(stderr, "writ-hsmd init: token \"%s\": %s; writ-hsmd needs P-256 key generation, "
+				"ECDSA, ECDH (writs are sealed to the HSM) and random bytes from its token\n",
+			o->tc.token, lacks);
+		err = WRIT_E_UNSUPPORTED;
+		goto fail;
 	}
 	if ((err = p11_keygen_p256(p11, HSM_KEY_IDENTITY, P11_USAGE_SIGN, id_pub)) < 0 ||
 	    (err = p11_keygen_p256(p11, HSM_KEY_KEX, P11_USAGE_DERIVE, kex_pub)) < 0 ||
@@ -441,7 +449,7 @@ static int cmd_serve(struct opts *o)
 		anchor_free(anchor);
 		return 1;
 	}
-	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset);
+	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset, anchor);
 	writ_memzero(pin, sizeof(pin));
 	if (err < 0) {
 		hsm_close(h);

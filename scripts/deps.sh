@@ -15,6 +15,7 @@ pkgs=(
   postgresql libpq-dev wrk
   chromium
   libseccomp-dev libtss2-dev swtpm swtpm-tools tpm2-tools systemd util-linux
+  libtpm2-pkcs11-1 tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon
   debootstrap dpkg-dev
 )
 

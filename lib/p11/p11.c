@@ -63,6 +63,7 @@ struct p11_module {
 	CK_FUNCTION_LIST_PTR fl;
 	unsigned refs;
 	bool we_initialized; /* false if someone else in the process called C_Initialize */
+	bool one_session;    /* a module known to fail concurrent operations (p11_quirks) */
 	struct p11_login *logins;
 };
 
@@ -98,6 +99,24 @@ struct p11_ctx {
 	struct p11_key *keys;
 
 	pthread_mutex_t keygen_lock; /* makes "label unused, then generate" atomic */
+	unsigned lacks; /* P11_LACKS_* bits found by p11_probe at open; read-only after */
+};
+
+/* What writ needs from a token, probed once at p11_open (C_GetMechanismList,
+ * C_GetMechanismInfo, the token's CKF_RNG flag). */
+#define P11_LACKS_KEYGEN 1u /* CKM_EC_KEY_PAIR_GEN with CKF_GENERATE_KEY_PAIR and CKF_EC_* */
+#define P11_LACKS_ECDSA 2u  /* CKM_ECDSA with CKF_SIGN */
+#define P11_LACKS_ECDH 4u   /* CKM_ECDH1_DERIVE with CKF_DERIVE */
+#define P11_LACKS_RNG 8u    /* CKF_RNG: C_GenerateRandom */
+
+static const struct {
+	unsigned bit;
+	const char *what;
+} p11_needs[] = {
+	{ P11_LACKS_KEYGEN, "this token lacks CKM_EC_KEY_PAIR_GEN (P-256 key pair generation)" },
+	{ P11_LACKS_ECDSA, "this token lacks CKM_ECDSA (signing)" },
+	{ P11_LACKS_ECDH, "this token lacks CKM_ECDH1_DERIVE (ECDH key derivation)" },
+	{ P11_LACKS_RNG, "this token lacks C_GenerateRandom (no CKF_RNG)" },
 };
 
 /*
@@ -232,6 +251,23 @@ static int p11_pin_copy(const char *pin, CK_UTF8CHAR ret_buf[P11_PIN_MAX], CK_UL
 /* ---- modules ---------------------------------------------------------------------- */
 
 /* Load (or share) the module at path and make sure it is initialised. */
+/*
+ * Modules that take several sessions but fail when they are used at once. tpm2-pkcs11
+ * 1.9 (Debian 12), signing on 4 threads with a session each: about one run in three has
+ * a C_Sign fail with CKR_GENERAL_ERROR and leave its session with an operation active
+ * (tests/integration/hsm_p11.sh). For these lib/p11 uses one session per context, so
+ * threads take turns; the TPM executes one command at a time anyway.
+ */
+static bool p11_quirk_one_session(CK_FUNCTION_LIST_PTR fl)
+{
+	static const char tpm2_pkcs11[] = "tpm2-software.github.io";
+	CK_INFO info;
+
+	if (fl->C_GetInfo(&info) != CKR_OK)
+		return false;
+	return memcmp(info.manufacturerID, tpm2_pkcs11, sizeof(tpm2_pkcs11) - 1) == 0;
+}
+
 static int p11_module_get(const char *path, struct p11_module **ret)
 {
 	CK_C_INITIALIZE_ARGS init_args;
@@ -289,6 +325,7 @@ static int p11_module_get(const char *path, struct p11_module **ret)
 	m->fl = fl;
 	m->refs = 1;
 	m->we_initialized = rv == CKR_OK;
+	m->one_session = p11_quirk_one_session(fl);
 	m->next = p11_modules;
 	p11_modules = m;
 	pthread_mutex_unlock(&p11_modules_lock);
@@ -638,6 +675,60 @@ static void p11_session_put(struct p11_ctx *ctx, CK_SESSION_HANDLE s, CK_RV rv)
 
 /* ---- open / close ----------------------------------------------------------------- */
 
+/* The P11_LACKS_* bits of the token in slot: each mechanism writ uses must be listed
+ * by C_GetMechanismList and have the flag writ uses it for in C_GetMechanismInfo. */
+static unsigned p11_probe(CK_FUNCTION_LIST_PTR fl, CK_SLOT_ID slot, const CK_TOKEN_INFO *info)
+{
+	static const struct {
+		CK_MECHANISM_TYPE mech;
+		CK_FLAGS flags;
+		unsigned bit;
+	} want[] = {
+		{ CKM_EC_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, P11_LACKS_KEYGEN },
+		{ CKM_ECDSA, CKF_SIGN, P11_LACKS_ECDSA },
+		{ CKM_ECDH1_DERIVE, CKF_DERIVE, P11_LACKS_ECDH },
+	};
+	CK_MECHANISM_TYPE *list = NULL;
+	CK_MECHANISM_INFO mi;
+	CK_ULONG n = 0, i;
+	unsigned lacks = 0;
+	size_t w;
+	bool listed;
+
+	if (!(info->flags & CKF_RNG))
+		lacks |= P11_LACKS_RNG;
+	if (fl->C_GetMechanismList(slot, NULL, &n) != CKR_OK || n == 0 || n > 4096 ||
+	    !(list = calloc(n, sizeof(*list))) || fl->C_GetMechanismList(slot, list, &n) != CKR_OK)
+		n = 0;
+	for (w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+		listed = false;
+		for (i = 0; i < n && !listed; i++)
+			listed = list[i] == want[w].mech;
+		if (!listed || fl->C_GetMechanismInfo(slot, want[w].mech, &mi) != CKR_OK ||
+		    (mi.flags & want[w].flags) != want[w].flags)
+			lacks |= want[w].bit;
+	}
+	free(list);
+	return lacks;
+}
+
+const char *p11_lacks(const struct p11_ctx *ctx, unsigned usage)
+{
+	unsigned need = P11_LACKS_KEYGEN | P11_LACKS_RNG;
+	size_t i;
+
+	if (!ctx)
+		return NULL;
+	if (usage & P11_USAGE_SIGN)
+		need |= P11_LACKS_ECDSA;
+	if (usage & P11_USAGE_DERIVE)
+		need |= P11_LACKS_ECDH;
+	for (i = 0; i < sizeof(p11_needs) / sizeof(p11_needs[0]); i++)
+		if (ctx->lacks & need & p11_needs[i].bit)
+			return p11_needs[i].what;
+	return NULL;
+}
+
 int p11_open(const char *module_path, const char *token_label, const char *pin, struct p11_ctx **ret)
 {
 	CK_UTF8CHAR pad[P11_LABEL_MAX];
@@ -698,8 +789,9 @@ int p11_open(const char *module_path, const char *token_label, const char *pin, 
 	if (info.ulMaxRwSessionCount != CK_EFFECTIVELY_INFINITE &&
 	    info.ulMaxRwSessionCount != CK_UNAVAILABLE_INFORMATION && info.ulMaxRwSessionCount < ctx->max_sessions)
 		ctx->max_sessions = info.ulMaxRwSessionCount;
-	if (ctx->max_sessions == 0)
+	if (ctx->max_sessions == 0 || ctx->mod->one_session)
 		ctx->max_sessions = 1;
+	ctx->lacks = p11_probe(ctx->fl, ctx->slot, &info);
 
 	rv = ctx->fl->C_OpenSession(ctx->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
 	if (rv != CKR_OK) {
@@ -913,6 +1005,8 @@ int p11_keygen_p256(struct p11_ctx *ctx, const char *label, unsigned usage, uint
 		return WRIT_E_INVAL;
 	if (usage == 0 || (usage & ~(unsigned)(P11_USAGE_SIGN | P11_USAGE_DERIVE)))
 		return WRIT_E_INVAL;
+	if (p11_lacks(ctx, usage))
+		return WRIT_E_UNSUPPORTED;
 	label_len = (CK_ULONG)strlen(label);
 
 	CK_ATTRIBUTE pub_tmpl[] = {
@@ -1018,6 +1112,8 @@ static int p11_key_ref(struct p11_ctx *ctx, const char *label, enum p11_view vie
 
 	if (!ctx || p11_check_key_label(label) < 0)
 		return WRIT_E_INVAL;
+	if (p11_lacks(ctx, view == P11_VIEW_SIGN ? P11_USAGE_SIGN : P11_USAGE_DERIVE))
+		return WRIT_E_UNSUPPORTED;
 	pthread_mutex_lock(&ctx->lock);
 	for (k = ctx->keys; k; k = k->next)
 		if (k->view == view && strcmp(k->label, label) == 0)
@@ -1228,6 +1324,8 @@ int p11_random(struct p11_ctx *ctx, uint8_t *buf, size_t n)
 		return WRIT_E_INVAL;
 	if (n == 0)
 		return 0;
+	if (ctx->lacks & P11_LACKS_RNG)
+		return WRIT_E_UNSUPPORTED;
 	r = p11_session_get(ctx, &s);
 	if (r < 0)
 		return r;

@@ -83,7 +83,16 @@ WRIT_MUST_CHECK int p11_find_key(struct p11_ctx *ctx, const char *label, uint8_t
 WRIT_MUST_CHECK int p11_signer(struct p11_ctx *ctx, const char *label, struct writ_signer *ret);
 WRIT_MUST_CHECK int p11_ecdh(struct p11_ctx *ctx, const char *label, struct writ_ecdh *ret);
 
-/* n random bytes from the token's generator. */
+/* What the token in ctx lacks for keys of usage (P11_USAGE_* bits; 0 = only key
+ * generation and random bytes): NULL if nothing, else a static sentence naming the first
+ * missing piece, "this token lacks CKM_ECDH1_DERIVE (ECDH key derivation)". Found once at
+ * p11_open from C_GetMechanismList / C_GetMechanismInfo (the flag writ uses each mechanism
+ * for) and the token's CKF_RNG flag. p11_keygen_p256, p11_signer, p11_ecdh and p11_random
+ * return WRIT_E_UNSUPPORTED for what the token lacks, without asking it; callers print
+ * p11_lacks' sentence. */
+const char *p11_lacks(const struct p11_ctx *ctx, unsigned usage);
+
+/* n random bytes from the token's generator. WRIT_E_UNSUPPORTED without CKF_RNG. */
 WRIT_MUST_CHECK int p11_random(struct p11_ctx *ctx, uint8_t *buf, size_t n);
 
 #endif

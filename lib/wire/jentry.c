@@ -257,11 +257,17 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 		g->anchor_nv = (uint32_t)nv;
 		break;
 	}
-	case JT_START:
-		if (!keys_are(e, K(1)) || val_text(e, 1, b.u.start.version, sizeof(b.u.start.version)) < 0 ||
-		    !printable(b.u.start.version))
+	case JT_START: {
+		/* 2..5: the TPM clock anchor (TPM clock ms, resetCount, restartCount, host time) */
+		uint64_t v;
+		if ((!keys_are(e, K(1)) && !keys_are(e, K(1) | K(2) | K(3) | K(4) | K(5))) ||
+		    val_text(e, 1, b.u.start.version, sizeof(b.u.start.version)) < 0 || !printable(b.u.start.version) ||
+		    (e->vals[2].present &&
+		     (val_uint(e, 2, UINT64_MAX, &v) < 0 || val_uint(e, 3, UINT32_MAX, &v) < 0 ||
+		      val_uint(e, 4, UINT32_MAX, &v) < 0 || val_uint(e, 5, INT64_MAX, &v) < 0)))
 			goto out;
 		break;
+	}
 	case JT_WRIT: {
 		struct jentry_writ *w = &b.u.writ;
 		w->sealed = e->vals[3].present;

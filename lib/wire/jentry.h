@@ -28,7 +28,8 @@ enum journal_type {
 			      6 pinned writ-signing pub, 7 dac serial prefix(4), 8 tolerance,
 			      ? 9 TPM NV counter index, 10 its value at init (both or neither:
 			      the rollback anchor, hsm/anchor.h)} */
-	JT_START = 2,      /* {1 version tstr}: a daemon start, anchors trusted time */
+	JT_START = 2,      /* {1 version tstr, [2 TPM clock ms, 3 resetCount, 4 restartCount, 5 host
+			      time: the TPM clock anchor]}: a daemon start, anchors trusted time */
 	JT_WRIT = 3,       /* {1 writ id, 2 signed writ (COSE_Sign1)}, or for a writ that
 			      carries secrets {1 writ id, 3 sealed writ (COSE_Encrypt)} */
 	JT_DAC = 4,        /* {1 writ id, 2 index, 3 device uid, 4 device serial,

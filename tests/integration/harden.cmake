@@ -22,3 +22,9 @@ writ_shell_test(harden_rollback
   SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_rollback.sh
   LABELS hardening hsm
   TIMEOUT 300)
+# harden_clock: the clock bound to the TPM's (TPM2_ReadClock, swtpm): forward beyond the
+# tolerance refused at start, within it served, re-anchored after a TPM reset.
+writ_shell_test(harden_clock
+  SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/harden_clock.sh
+  LABELS hardening hsm
+  TIMEOUT 180)

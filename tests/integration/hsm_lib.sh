@@ -4,6 +4,20 @@
 # real `writ` CLI and `writ-hsmd` from $WRIT_BIN, and counts its checks. Every wait
 # is bounded; daemons started here are stopped (by pid) when the script exits.
 #
+# The edge HSM's PKCS#11 backend is chosen by WRIT_TEST_P11 (the authority always uses
+# SoftHSM: it is the OEM's side, not writ-hsmd's):
+#   softhsm (default)  SoftHSM2, tokens in $WORK/tokens
+#   tpm2               tpm2-pkcs11 (Debian libtpm2-pkcs11-1) over a private swtpm started
+#                      for the test (state in $WORK/tpm, a Unix socket), its store (SQLite)
+#                      in $WORK/p11store. tpm2-pkcs11 keeps keys loaded and a TPM holds
+#                      three transient objects, so it needs a resource manager: a private
+#                      tpm2-abrmd on a private D-Bus session bus ($WORK/bus), reached with
+#                      the TCTI tabrmd:bus_type=session (AF_UNIX only: writ-hsmd's seccomp
+#                      filter refuses TCP). Straight to swtpm (swtpm:path=...) the 2nd
+#                      key fails: "out of memory for object contexts".
+#                      Tokens are created with C_InitToken, which tpm2-pkcs11 supports
+#                      (no tpm2_ptool needed).
+#
 #   source "$WRIT_SRC/tests/integration/hsm_lib.sh"
 #   hsm_setup                   # workdir, SoftHSM, PINs; cd into the workdir
 #   make_authority auth         # writ authority init
@@ -31,6 +45,9 @@ PASSED=0
 FAILED=0
 declare -A HSMD_PIDS=()
 
+WRIT_TEST_P11=${WRIT_TEST_P11:-softhsm}
+SWTPM_PID=
+
 _cleanup()
 {
 	local st pid
@@ -39,6 +56,7 @@ _cleanup()
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	stop_swtpm
 	if [[ -n ${WORK:-} && -d $WORK && ${KEEP_WORKDIR:-0} != 1 ]]; then
 		rm -rf "$WORK"
 	fi
@@ -57,11 +75,133 @@ hsm_setup()
 	trap _cleanup EXIT
 	cd "$WORK"
 	writ_softhsm_env "$WORK"
+	hsm_backend_setup
 	writ_test_pins
 	OUT=$WORK/.out
 	ERR=$WORK/.err
 	# shellcheck disable=SC2034 # for the test scripts
 	NOW=$(date +%s)
+}
+
+# ---- the PKCS#11 backend of writ-hsmd ----
+
+# The module writ-hsmd init records (HSM_MODULE; empty = the build's SoftHSM).
+HSM_MODULE=
+
+hsm_backend_setup()
+{
+	case $WRIT_TEST_P11 in
+	softhsm) HSM_MODULE= ;;
+	tpm2)
+		HSM_MODULE=${WRIT_TPM2_P11_MODULE:-}
+		if [[ -z $HSM_MODULE ]]; then
+			local m
+			for m in /usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so \
+				/usr/lib/aarch64-linux-gnu/pkcs11/libtpm2_pkcs11.so /usr/lib/pkcs11/libtpm2_pkcs11.so; do
+				[[ -e $m ]] && HSM_MODULE=$m && break
+			done
+		fi
+		if [[ -z $HSM_MODULE ]]; then
+			echo "FAIL: tpm2-pkcs11 not installed (Debian package libtpm2-pkcs11-1)" >&2
+			exit 1
+		fi
+		command -v swtpm >/dev/null || { echo "FAIL: swtpm missing (Debian package swtpm)" >&2; exit 1; }
+		local t
+		for t in dbus-daemon tpm2-abrmd; do
+			command -v "$t" >/dev/null || [[ -x /usr/sbin/$t ]] ||
+				{ echo "FAIL: $t missing (Debian packages dbus-daemon, tpm2-abrmd)" >&2; exit 1; }
+		done
+		mkdir -p "$WORK/p11store"
+		start_swtpm
+		start_abrmd
+		export TPM2_PKCS11_STORE=$WORK/p11store TPM2_PKCS11_TCTI="tabrmd:bus_type=session,bus_name=$ABRMD_NAME"
+		export TPM2_PKCS11_LOG_LEVEL=0
+		;;
+	*)
+		echo "FAIL: WRIT_TEST_P11=$WRIT_TEST_P11: want softhsm or tpm2" >&2
+		exit 1
+		;;
+	esac
+}
+
+# start_swtpm: a software TPM 2.0 for this test, state in $WORK/tpm, listening on the Unix
+# socket $WORK/tpm/sock (TPM2_Startup done by swtpm itself). Sets TPM_TCTI.
+start_swtpm()
+{
+	local i
+	mkdir -p "$WORK/tpm"
+	rm -f "$WORK/tpm/sock" "$WORK/tpm/sock.ctrl"
+	swtpm socket --tpm2 --tpmstate dir="$WORK/tpm" --server type=unixio,path="$WORK/tpm/sock" \
+		--ctrl type=unixio,path="$WORK/tpm/sock.ctrl" --flags not-need-init,startup-clear \
+		>>"$WORK/tpm/swtpm.log" 2>&1 &
+	SWTPM_PID=$!
+	TPM_TCTI="swtpm:path=$WORK/tpm/sock"
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $WORK/tpm/sock ]] && return 0
+		sleep 0.05
+	done
+	echo "FAIL: swtpm did not listen: $(cat "$WORK/tpm/swtpm.log")" >&2
+	exit 1
+}
+
+# start_abrmd: a private D-Bus session bus ($WORK/bus) and tpm2-abrmd on it, owning
+# ABRMD_NAME, talking to the swtpm of start_swtpm.
+ABRMD_PID=
+DBUS_PID=
+start_abrmd()
+{
+	local i abrmd root=()
+	abrmd=$(command -v tpm2-abrmd || echo /usr/sbin/tpm2-abrmd)
+	cat >"$WORK/dbus.conf" <<-EOF
+		<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+		 "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+		<busconfig><type>session</type><listen>unix:path=$WORK/bus</listen><auth>EXTERNAL</auth>
+		<policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/></policy></busconfig>
+	EOF
+	dbus-daemon --config-file="$WORK/dbus.conf" --nofork --nopidfile >>"$WORK/dbus.log" 2>&1 &
+	DBUS_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $WORK/bus ]] && break
+		sleep 0.05
+	done
+	export DBUS_SESSION_BUS_ADDRESS=unix:path=$WORK/bus
+	ABRMD_NAME=com.intel.tss2.Tabrmd.writ$$
+	[[ $(id -u) -eq 0 ]] && root=(--allow-root)
+	"$abrmd" --session "${root[@]}" --dbus-name="$ABRMD_NAME" --tcti="$TPM_TCTI" --flush-all \
+		>>"$WORK/abrmd.log" 2>&1 &
+	ABRMD_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		if dbus-send --session --print-reply --reply-timeout=1000 --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+			org.freedesktop.DBus.NameHasOwner "string:$ABRMD_NAME" 2>/dev/null | grep -q 'boolean true'; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "FAIL: tpm2-abrmd did not come up: $(cat "$WORK/abrmd.log")" >&2
+	exit 1
+}
+
+stop_swtpm()
+{
+	local p
+	for p in ${ABRMD_PID:-} ${DBUS_PID:-}; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	ABRMD_PID= DBUS_PID=
+	[[ -n ${SWTPM_PID:-} ]] || return 0
+	kill -TERM "$SWTPM_PID" 2>/dev/null || true
+	wait "$SWTPM_PID" 2>/dev/null || true
+	SWTPM_PID=
+}
+
+# The --module argument for writ-hsmd init (none for SoftHSM: the default).
+hsm_module_args()
+{
+	if [[ -n $HSM_MODULE ]]; then
+		echo "--module"
+		echo "$HSM_MODULE"
+	fi
 }
 
 pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
@@ -134,7 +274,10 @@ make_authority()
 make_hsm()
 {
 	local st=$1 token=${2:-writ-hsm} factory=${3:-$FACTORY} auth=${4:-auth}
-	must "$HSMD" init --state "$st" --token "$token" --factory "$factory" --oem-key "$auth/writ-signing.pub.pem"
+	local mod=()
+	mapfile -t mod < <(hsm_module_args)
+	must "$HSMD" init --state "$st" --token "$token" --factory "$factory" --oem-key "$auth/writ-signing.pub.pem" \
+		"${mod[@]}"
 	cp "$OUT" "$st/init.out"
 }
 
