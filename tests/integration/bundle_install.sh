@@ -3,9 +3,12 @@
 # The factory bundle for real (issue 9): build the Debian packages, install them with
 # apt into a clean Debian 12 root made by debootstrap (a folder, entered with chroot),
 # start a writ-cloud on the host's loopback (outside the root), and inside the root run
-# the one setup command, `writ-factory enrol --cloud URL --code CODE`; then provision
-# one writ-devsim chip through writ-station there, check that its record reaches the
-# cloud, and that `writ-factory doctor` finds the site healthy.
+# the one setup command, `writ-factory enrol --cloud URL --code CODE`, which sets up the
+# factory's TLS too; then provision one writ-devsim chip through writ-station there over
+# TLS with the factory CA pinned, check that its record reaches the cloud, and that
+# `writ-factory doctor` (over TLS) finds the site healthy. The cloud stays plain HTTP on
+# the host's loopback (--insecure-http): the writ CLI driving it trusts only the
+# system's CAs; tls_hops covers the mutual TLS hop to the cloud.
 #
 # The base root is made once and kept as a tarball under the build dir
 # (build/bundle/bookworm-minbase.tgz), with apt's lists and downloaded packages
@@ -119,6 +122,8 @@ check "writ-station may reach writ-devsim's chips (group writ-devsim)" \
 	-n "$(inroot id -nG writ-station | tr ' ' '\n' | grep -x writ-devsim)"
 check "conffiles are registered" "$(inroot dpkg-query -W -f='${Conffiles}' writ-factory | grep -c /etc/writ/factory.conf)" = 1
 check "units installed" -f "$ROOT/lib/systemd/system/writ-hsmd.service"
+check "the factory's TLS folder and token store exist for writ-factory" \
+	"$(inroot stat -c '%U %a' /etc/writ/tls /var/lib/writ-factory/tokens | tr '\n' ' ')" = "writ-factory 755 writ-factory 700 "
 # the maintainer scripts are idempotent: configure again changes nothing and fails nothing
 if inroot dpkg-reconfigure writ-hsmd writ-factory writ-station writ-devsim >>apt.log 2>&1 &&
 	inroot /var/lib/dpkg/info/writ-factory.postinst configure >>apt.log 2>&1; then
@@ -169,6 +174,16 @@ check "enrol says the site is ready" -n "$(grep 'site ready: factory foxy-sz1' e
 check "the HSM's journal belongs to writ-hsmd" "$(inroot stat -c %U /var/lib/writ-hsmd/journal)" = writ-hsmd
 check "the factory token is 0600 writ-factory" "$(inroot stat -c '%a %U' /etc/writ/factory.token)" = "600 writ-factory"
 check "the PIN file is 0600 writ-hsmd" "$(inroot stat -c '%a %U' /etc/writ/hsm.pin)" = "600 writ-hsmd"
+check "the TLS token's PIN files are 0600 writ-factory" \
+	"$(inroot stat -c '%a %U' /etc/writ/factory-tls.pin /etc/writ/factory-tls.so-pin | tr '\n' ' ')" = \
+	"600 writ-factory 600 writ-factory "
+check "tls-init made the factory CA and server certificate" \
+	"$(ls "$ROOT/etc/writ/tls/ca.pem" "$ROOT/etc/writ/tls/server.pem" | wc -l)" = 2
+check "the server key is a URL into the factory's own token, not a key" \
+	"$(cut -c1-30 "$ROOT/etc/writ/tls/server.key")" = "pkcs11:token=writ-factory-tls;"
+check "the factory's token is in its own store, all writ-factory's" \
+	"$(find "$ROOT/var/lib/writ-factory/tokens" -mindepth 1 ! -user "$(inroot id -u writ-factory)" | wc -l) \
+$(find "$ROOT/var/lib/writ-factory/tokens" -mindepth 1 -maxdepth 1 -type d | wc -l)" = "0 1"
 check "writ-hsmd runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-hsmd.pid")")" = "$(inroot id -u writ-hsmd)"
 check "writ-factory runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-factory.pid")")" = \
 	"$(inroot id -u writ-factory)"
@@ -183,9 +198,14 @@ check "... and writes cloud.conf again" -n "$(grep "^WRIT_CLOUD_URL=$WRIT_CLOUD_
 inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol2.out 2>enrol2.err
 check "enrol again: already enrolled" -n "$(grep 'enrolled already' enrol2.err)"
 
-FURL=http://127.0.0.1:$FPORT
-fstatus() { curl -sf -H "Authorization: Bearer $(cat "$ROOT/etc/writ/doctor.token")" "$FURL/v1/status"; }
+FURL=https://127.0.0.1:$FPORT
+FCA=$ROOT/etc/writ/tls/ca.pem
+fstatus() { curl -sf --cacert "$FCA" -H "Authorization: Bearer $(cat "$ROOT/etc/writ/doctor.token")" "$FURL/v1/status"; }
 for _ in $(seq 100); do fstatus >/dev/null 2>&1 && break; sleep 0.1; done
+check "the packaged writ-factory serves TLS with the factory CA" -n "$(fstatus)"
+check "... and no plain HTTP" -z "$(curl -s -m 5 "http://127.0.0.1:$FPORT/v1/status" 2>/dev/null)"
+check "the TLS server answers for localhost too" -n "$(curl -sf --cacert "$FCA" --resolve "localhost:$FPORT:127.0.0.1" \
+	-H "Authorization: Bearer $(cat "$ROOT/etc/writ/doctor.token")" "https://localhost:$FPORT/v1/status")"
 
 # ---- 6. the OEM's and ODM's side: firmware, version, approval, a batch for that HSM ----
 hsm_id=$(as odm factory list --json | json 'd["factories"][0]["hsms"][0]["id"]')
@@ -204,13 +224,15 @@ check "the factory in the root pulled the batch's writ" -n "$(fstatus | grep "$b
 t=$(date +%s.%N)
 scode=$(inroot writ-factory station add --state /var/lib/writ-factory --name st1 --line L1 2>/dev/null | sed -n 's/^code //p')
 inroot sh -c "umask 077; printf '%s\n' '$scode' >/root/st1.code"
-inroot writ-station enrol --factory "$FURL" --code-file /root/st1.code --name st1 --line L1 --out /etc/writ/station.token \
+# the station's copy of the factory CA (here the same root: docs/operations.md)
+inroot install -m 0644 /etc/writ/tls/ca.pem /etc/writ/factory-ca.pem
+inroot writ-station enrol --factory "$FURL" --factory-ca /etc/writ/factory-ca.pem --code-file /root/st1.code --name st1 --line L1 --out /etc/writ/station.token \
 	>station.log 2>&1
 mkdir -p "$ROOT/tmp/chips"
 inroot writ-devsim --count 1 --dir /tmp/chips >devsim.ready 2>>station.log &
 DEVSIM_PID=$!
 for _ in $(seq 100); do grep -q '^ready' devsim.ready && break; sleep 0.1; done
-if inroot writ-station run --factory "$FURL" --token-file /etc/writ/station.token --job "$batch" --port-dir /tmp/chips \
+if inroot writ-station run --factory "$FURL" --factory-ca /etc/writ/factory-ca.pem --token-file /etc/writ/station.token --job "$batch" --port-dir /tmp/chips \
 	--once >>station.log 2>&1; then
 	PASSED=$((PASSED + 1))
 else
