@@ -99,7 +99,9 @@ purge_of()
 
 pkg writ-hsmd writ-hsmd writ-hsmd "softhsm2" "" \
 	"edge HSM daemon of writ (keys in a PKCS#11 token)" hsmd.conf softhsm2.conf
-pkg writ-factory writ-factory writ-factory "writ-hsmd (= $version)" "writ-hsmd" \
+# softhsm2: the factory's own TLS token; the pkcs11 engine: its mTLS client key, used
+# through OpenSSL by libcurl (loaded at run time, so not in the binary's NEEDED)
+pkg writ-factory writ-factory writ-factory "writ-hsmd (= $version), softhsm2, libengine-pkcs11-openssl" "writ-hsmd" \
 	"factory service of writ (stations, writs, records, cloud sync)" factory.conf softhsm2-factory.conf
 pkg writ-station writ-station writ-station "" "dialout writ-devsim" \
 	"programming station of writ (one line)" station.conf

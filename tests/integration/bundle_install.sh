@@ -6,9 +6,11 @@
 # the one setup command, `writ-factory enrol --cloud URL --code CODE`, which sets up the
 # factory's TLS too; then provision one writ-devsim chip through writ-station there over
 # TLS with the factory CA pinned, check that its record reaches the cloud, and that
-# `writ-factory doctor` (over TLS) finds the site healthy. The cloud stays plain HTTP on
-# the host's loopback (--insecure-http): the writ CLI driving it trusts only the
-# system's CAs; tls_hops covers the mutual TLS hop to the cloud.
+# `writ-factory doctor` (over TLS) finds the site healthy. The cloud serves its database
+# twice on the host's loopback: over TLS (writ-cloud tls-init) for the factory, whose
+# root gets the portal CA as /etc/writ/tls/cloud-ca.pem before enrolling (so the site
+# enrols and syncs over mutual TLS), and in plain HTTP (--insecure-http) for the writ CLI
+# that plays the OEM and the ODM here (it trusts only the system's CAs).
 #
 # The base root is made once and kept as a tarball under the build dir
 # (build/bundle/bookworm-minbase.tgz), with apt's lists and downloaded packages
@@ -41,6 +43,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/writ-test-bundle.XXXXXX")
 ROOT=$WORK/root
 MOUNTS=()
 CLOUD_PID=
+CLOUD_TLS_PID=
 cleanup()
 {
 	local p m i
@@ -49,7 +52,7 @@ cleanup()
 		[[ $(readlink "$p/root" 2>/dev/null) == "$ROOT" ]] && kill -KILL "${p#/proc/}" 2>/dev/null || true
 	done
 	[[ -z ${DEVSIM_PID:-} ]] || wait "$DEVSIM_PID" 2>/dev/null || true
-	[[ -z $CLOUD_PID ]] || { kill -KILL "$CLOUD_PID" 2>/dev/null || true; wait "$CLOUD_PID" 2>/dev/null || true; }
+	for p in $CLOUD_PID $CLOUD_TLS_PID; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	sleep 0.2
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
 		m=${MOUNTS[i]}
@@ -148,7 +151,13 @@ mkdir -p tokens && chmod 700 tokens
 	"$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind odm --name foxy --user bob >tokens/odm 2>>cloud.log)
 "$WRIT_BIN/writ-cloud" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
 CLOUD_PID=$!
+TPORT=$(free_port)
+CLOUD_TLS_URL=https://127.0.0.1:$TPORT
+"$WRIT_BIN/writ-cloud" tls-init --tls "$WORK/ctls" --host 127.0.0.1,localhost >>cloud.log 2>&1
+"$WRIT_BIN/writ-cloud" serve --tls "$WORK/ctls" --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$TPORT" >>cloud.log 2>&1 &
+CLOUD_TLS_PID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "$WRIT_CLOUD_URL/v1/health" && break; sleep 0.1; done
+for _ in $(seq 100); do curl -s --cacert "$WORK/ctls/ca.pem" -o /dev/null "$CLOUD_TLS_URL/v1/health" && break; sleep 0.1; done
 as() { local who=$1; shift; "$WRIT_BIN/writ" "$@" --token-file "tokens/$who"; }
 json() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 (umask 077; curl -sf -H "Authorization: Bearer $(cat tokens/oem)" -d '{"name": "sam", "role": "oem-security"}' \
@@ -160,8 +169,10 @@ code=$(as oem factory create --factory foxy-sz1 --odm foxy --json | json 'd["cod
 # ---- 5. the one setup command, inside the root ----
 # the site's own setting: this test's port instead of the default 0.0.0.0:8440
 sed -i "s/^WRIT_FACTORY_LISTEN=.*/WRIT_FACTORY_LISTEN=127.0.0.1:$FPORT/" "$ROOT/etc/writ/factory.conf"
+# the OEM's portal CA, dropped by the admin before enrolling: mutual TLS to the cloud
+install -m 0644 "$WORK/ctls/ca.pem" "$ROOT/etc/writ/tls/cloud-ca.pem"
 t=$(date +%s.%N)
-if inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol.out 2>enrol.err; then
+if inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol.out 2>enrol.err; then
 	PASSED=$((PASSED + 1))
 else
 	FAILED=$((FAILED + 1)); echo "FAIL: writ-factory enrol" >&2; cat enrol.err >&2
@@ -169,7 +180,13 @@ else
 	exit 1
 fi
 echo "measure: enrol (token, HSM keys, enrolment, services) in $(since "$t") s"
-check "enrol says the site is ready" -n "$(grep 'site ready: factory foxy-sz1' enrol.out)"
+check "enrol says the site is ready, over mutual TLS" -n "$(grep 'site ready: factory foxy-sz1.*(mutual TLS)' enrol.out)"
+check "the client certificate chains to the portal CA" \
+	"$(openssl verify -CAfile "$WORK/ctls/ca.pem" -purpose sslclient "$ROOT/etc/writ/tls/client.pem" 2>&1 | tail -n 1)" = \
+	"$ROOT/etc/writ/tls/client.pem: OK"
+check "its key is a URL into the factory's token, 0600 writ-factory" \
+	"$(inroot stat -c '%a %U' /etc/writ/tls/client.key) $(cut -c1-30 "$ROOT/etc/writ/tls/client.key")" = \
+	"600 writ-factory pkcs11:token=writ-factory-tls;"
 # names as the root knows them (the host's /etc/passwd numbers its users differently)
 check "the HSM's journal belongs to writ-hsmd" "$(inroot stat -c %U /var/lib/writ-hsmd/journal)" = writ-hsmd
 check "the factory token is 0600 writ-factory" "$(inroot stat -c '%a %U' /etc/writ/factory.token)" = "600 writ-factory"
@@ -191,11 +208,11 @@ check "writ-factory runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ
 # again, though the code is spent
 rm "$ROOT/etc/writ/cloud.conf"
 rc=0
-inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol1.out 2>enrol1.err || rc=$?
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol1.out 2>enrol1.err || rc=$?
 check "enrol after a cut run finishes the setup (exit $rc)" "$rc:$(grep -c 'finishing the setup' enrol1.err)" = 0:1
-check "... and writes cloud.conf again" -n "$(grep "^WRIT_CLOUD_URL=$WRIT_CLOUD_URL\$" "$ROOT/etc/writ/cloud.conf")"
+check "... and writes cloud.conf again" -n "$(grep "^WRIT_CLOUD_URL=$CLOUD_TLS_URL\$" "$ROOT/etc/writ/cloud.conf")"
 # a second run is harmless: it finds the site enrolled and the services running
-inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol2.out 2>enrol2.err
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol2.out 2>enrol2.err
 check "enrol again: already enrolled" -n "$(grep 'enrolled already' enrol2.err)"
 
 FURL=https://127.0.0.1:$FPORT
@@ -261,7 +278,7 @@ for _ in $(seq 50); do kill -0 "$(cat "$ROOT/run/writ/writ-hsmd.pid")" 2>/dev/nu
 rc=0
 inroot writ-factory doctor >doctor2.out 2>&1 || rc=$?
 check "doctor: the HSM down is a failure (exit $rc)" "$rc:$(grep -cE '^FAIL +hsm ' doctor2.out)" = 2:1
-inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol3.out 2>enrol3.err
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol3.out 2>enrol3.err
 check "enrol again starts the stopped HSM" -n "$(grep 'writ-hsmd started' enrol3.err)"
 rc=1
 for _ in $(seq 50); do
