@@ -312,6 +312,16 @@ rc=0
 inroot sh -c 'dpkg -i /tmp/debs/*.deb' >>apt.log 2>&1 || rc=$?
 check "the packages install again over the kept users and state (exit $rc)" "$rc" = 0
 
+# the wrapper without the TLS folder's server certificate: refused on 0.0.0.0 (the
+# package's default listen address), plain HTTP with a warning only on loopback
+mv "$ROOT/etc/writ/tls/server.pem" "$ROOT/etc/writ/tls/server.pem.away"
+rc=0
+inroot setpriv --reuid writ-factory --regid writ-factory --clear-groups /usr/libexec/writ/writ-factory-run \
+	>wrapper.out 2>&1 || rc=$?
+check "without TLS the wrapper refuses a non-loopback listen address (exit $rc)" \
+	"$rc:$(grep -c 'no TLS: /etc/writ/tls/server.pem is missing; run writ-factory enrol' wrapper.out)" = 2:1
+mv "$ROOT/etc/writ/tls/server.pem.away" "$ROOT/etc/writ/tls/server.pem"
+
 echo "measure: whole test $(since "$t0") s"
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED == 0 ]]
