@@ -398,7 +398,7 @@ static int chown_tree(const char *dir, const struct svc_user *u)
 	return 0;
 }
 
-/* "softhsm2 store folder" of a SoftHSM2 configuration file (directories.tokendir). */
+/* The token store folder (directories.tokendir) a SoftHSM2 configuration file names. */
 static int softhsm_tokendir(const char *conf, char *out, size_t cap)
 {
 	char line[FACTORY_PATH_MAX + 64];
@@ -427,7 +427,8 @@ static int softhsm_tokendir(const char *conf, char *out, size_t cap)
 	return err;
 }
 
-/* 1 when host (of a HOST:PORT listen address) is a specific IPv4 address, not 0.0.0.0. */
+/* 1 when the host of a HOST:PORT listen address, copied to out, is one the server
+ * certificate must name besides the defaults (not 0.0.0.0, not 127.0.0.1). */
 static int listen_host(const char *listen, char *out, size_t cap)
 {
 	const char *colon = strrchr(listen, ':');
@@ -474,8 +475,10 @@ static int site_tls(struct site *s, const struct svc_user *fu, const char *self,
 		int n;
 		if (gethostname(name, sizeof(name) - 1) < 0 || !name[0])
 			(void)!snprintf(name, sizeof(name), "localhost");
-		n = snprintf(hosts, sizeof(hosts), "%s,localhost,127.0.0.1%s%s%s%s", name, listen_host(s->listen, ip, sizeof(ip)) ? "," : "",
-			     listen_host(s->listen, ip, sizeof(ip)) ? ip : "", s->tls_hosts[0] ? "," : "", s->tls_hosts);
+		if (!listen_host(s->listen, ip, sizeof(ip)))
+			ip[0] = 0;
+		n = snprintf(hosts, sizeof(hosts), "%s,localhost,127.0.0.1%s%s%s%s", name, ip[0] ? "," : "", ip,
+			     s->tls_hosts[0] ? "," : "", s->tls_hosts);
 		if (n < 0 || n >= (int)sizeof(hosts))
 			return WRIT_E_TOOBIG;
 		(void)!snprintf(env, sizeof(env), "SOFTHSM2_CONF=%s", s->tls_softhsm_conf);
