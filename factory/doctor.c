@@ -27,6 +27,7 @@
 #include "factory/site.h"
 #include "factory/store.h"
 #include "host/conf.h"
+#include "tls/tls.h"
 #include "web/httpc.h"
 #include "wire/cbu.h"
 #include "wire/hsmproto.h"
@@ -222,7 +223,10 @@ static size_t discard(char *b, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static void check_cloud(struct doctor *d, const char *cloud, json_t *fstatus, long long tolerance)
+/* cloud_ca: the portal CA to trust for an https:// cloud (the TLS folder's
+ * cloud-ca.pem), or NULL for the system's. */
+static void check_cloud(struct doctor *d, const char *cloud, const char *cloud_ca, json_t *fstatus,
+			long long tolerance)
 {
 	char url[1200], when[64], since[32];
 	struct probe p = { 0 };
@@ -248,6 +252,8 @@ static void check_cloud(struct doctor *d, const char *cloud, json_t *fstatus, lo
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &p);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	if (cloud_ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cloud_ca);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (rc == CURLE_OK && code > 0) {
@@ -466,7 +472,8 @@ int site_doctor(const struct doctor_opts *o)
 {
 	static const char *const names[] = { "ok", "WARN", "FAIL" };
 	struct doctor *d = calloc(1, sizeof(*d));
-	char furl[300], host[256];
+	char furl[300], host[256], ca[FACTORY_PATH_MAX], cloud_ca[FACTORY_PATH_MAX];
+	int tls, have_cloud_ca;
 	const char *hsm, *hstate, *fstate, *cloud, *url, *tokf, *colon;
 	long long min_mb = o->min_free_mb > 0 ? o->min_free_mb : 256, tol = o->tolerance > 0 ? o->tolerance : 300;
 	json_t *fst = NULL;
@@ -486,11 +493,16 @@ int site_doctor(const struct doctor_opts *o)
 	fstate = o->state ? o->state : s.factory_state;
 	cloud = o->cloud ? o->cloud : s.cloud_url;
 	tokf = o->factory_token_file ? o->factory_token_file : s.doctor_token;
+	/* the service serves TLS when its folder has a server certificate (the start
+	 * wrapper's rule): then reach it over https, trusting the factory CA there */
+	tls = path_join(ca, sizeof(ca), s.tls_dir, "server.pem") == 0 && access(ca, F_OK) == 0 &&
+	      path_join(ca, sizeof(ca), s.tls_dir, "ca.pem") == 0 && access(ca, R_OK) == 0;
+	have_cloud_ca = path_join(cloud_ca, sizeof(cloud_ca), s.tls_dir, "cloud-ca.pem") == 0 && access(cloud_ca, R_OK) == 0;
 	url = o->factory_url;
 	if (!url) {
 		colon = strrchr(s.listen, ':');
 		(void)!snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - s.listen) : 0, s.listen);
-		(void)!snprintf(furl, sizeof(furl), "http://%s:%s",
+		(void)!snprintf(furl, sizeof(furl), "%s://%s:%s", tls ? "https" : "http",
 				!host[0] || !strcmp(host, "0.0.0.0") ? "127.0.0.1" : host, colon ? colon + 1 : "8440");
 		url = furl;
 	}
@@ -498,11 +510,19 @@ int site_doctor(const struct doctor_opts *o)
 		free(d);
 		return 2;
 	}
+	if (tls) {
+		const struct tls_client_conf cc = { ca, NULL, NULL };
+		if (tls_client_setup(&cc) < 0) {
+			fprintf(stderr, "writ-factory doctor: cannot trust %s\n", ca);
+			free(d);
+			return 2;
+		}
+	}
 	check_hsm(d, hsm);
 	check_journal(d, hstate);
 	check_clock_journal(d, tol);
 	fst = factory_status(d, url, tokf);
-	check_cloud(d, cloud, fst, tol);
+	check_cloud(d, cloud, have_cloud_ca ? cloud_ca : NULL, fst, tol);
 	if (fst)
 		check_queues(d, fst);
 	check_disk(d, "the factory", fstate, min_mb);

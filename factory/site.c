@@ -10,6 +10,12 @@
  * already there, so running it again after a failure goes on where it stopped (the
  * code is spent only by the enrolment itself).
  *
+ * The factory's TLS (docs/operations.md "Install a factory"): PIN files for its own token,
+ * kept in a SoftHSM2 store of its own (the edge HSM's is writ-hsmd's alone), the
+ * server certificate stations pin the CA of (`writ-factory tls-init`, as writ-factory),
+ * and, when the admin dropped the OEM's portal CA into the TLS folder as cloud-ca.pem
+ * before enrolling, the client certificate for mutual TLS to writ-cloud (`enrol --tls`).
+ *
  * Services: with systemd as PID 1, `systemctl enable --now`; without it (a container,
  * a chroot) the same start wrappers the units run are started directly, detached, as
  * the service's user, with their pid in /run/writ/NAME.pid and their output in
@@ -17,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,6 +40,7 @@
 #include "factory/api_json.h"
 #include "factory/site.h"
 #include "factory/store.h"
+#include "factory/tls.h"
 #include "host/conf.h"
 #include "host/file.h"
 
@@ -101,6 +109,11 @@ int site_load(const char *conf_dir, struct site *s)
 		K("factory.conf", "WRIT_FACTORY_LISTEN", "0.0.0.0:8440", listen),
 		K("factory.conf", "WRIT_FACTORY_CLOUD_TOKEN", "/etc/writ/factory.token", cloud_token),
 		K("factory.conf", "WRIT_FACTORY_DOCTOR_TOKEN", "/etc/writ/doctor.token", doctor_token),
+		K("factory.conf", "WRIT_FACTORY_TLS_DIR", "/etc/writ/tls", tls_dir),
+		K("factory.conf", "WRIT_FACTORY_TLS_PIN_FILE", "/etc/writ/factory-tls.pin", tls_pin_file),
+		K("factory.conf", "WRIT_FACTORY_TLS_SO_PIN_FILE", "/etc/writ/factory-tls.so-pin", tls_so_pin_file),
+		K("factory.conf", "WRIT_FACTORY_SOFTHSM2_CONF", "/etc/writ/softhsm2-factory.conf", tls_softhsm_conf),
+		K("factory.conf", "WRIT_FACTORY_TLS_HOSTS", "", tls_hosts),
 		K("cloud.conf", "WRIT_CLOUD_URL", "", cloud_url),
 #undef K
 	};
@@ -359,6 +372,138 @@ static int exists(const char *dir, const char *name)
 	return path_join(path, sizeof(path), dir, name) == 0 && access(path, F_OK) == 0;
 }
 
+/* ---- the factory's TLS ---- */
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+}
+
+/* Give dir and everything under it to u: the enrolment runs as root and adds the TLS
+ * client key to writ-factory's token store. */
+static int chown_tree(const char *dir, const struct svc_user *u)
+{
+	chown_uid = u->uid;
+	chown_gid = u->gid;
+	if (nftw(dir, chown_one, 16, FTW_PHYS) < 0) {
+		fprintf(stderr, "writ-factory enrol: cannot give %s to %s: %s\n", dir, u->name, strerror(errno));
+		return WRIT_E_IO;
+	}
+	return 0;
+}
+
+/* The token store folder (directories.tokendir) a SoftHSM2 configuration file names. */
+static int softhsm_tokendir(const char *conf, char *out, size_t cap)
+{
+	char line[FACTORY_PATH_MAX + 64];
+	int err = WRIT_E_NOTFOUND;
+	FILE *f = fopen(conf, "re");
+
+	if (!f)
+		return WRIT_E_NOTFOUND;
+	while (err < 0 && fgets(line, sizeof(line), f)) {
+		char *v = line, *eq;
+		size_t n;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (strncmp(v, "directories.tokendir", 20) || !(eq = strchr(v, '=')))
+			continue;
+		for (v = eq + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		n = strcspn(v, " \t\r\n");
+		if (n == 0 || n >= cap)
+			continue;
+		memcpy(out, v, n);
+		out[n] = 0;
+		err = 0;
+	}
+	fclose(f);
+	return err;
+}
+
+/* 1 when the host of a HOST:PORT listen address, copied to out, is one the server
+ * certificate must name besides the defaults (not 0.0.0.0, not 127.0.0.1). */
+static int listen_host(const char *listen, char *out, size_t cap)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t n = colon ? (size_t)(colon - listen) : 0;
+
+	if (n == 0 || n >= cap)
+		return 0;
+	memcpy(out, listen, n);
+	out[n] = 0;
+	return strcmp(out, "0.0.0.0") != 0 && strcmp(out, "127.0.0.1") != 0;
+}
+
+/*
+ * The factory's TLS folder and token, as writ-factory: PIN files, the token's store,
+ * then tls-init unless the folder has a server certificate already. Sets the options
+ * of factory/tls.h for `enrol --tls` when the folder holds cloud-ca.pem (*ret_mtls = 1).
+ */
+static int site_tls(struct site *s, const struct svc_user *fu, const char *self, int *ret_mtls)
+{
+	char env[FACTORY_PATH_MAX + 16], tokendir[FACTORY_PATH_MAX], hosts[1024], name[256] = "", ip[64];
+	char server[FACTORY_PATH_MAX];
+	struct factory_tls t = { 0 };
+	struct stat st;
+
+	*ret_mtls = 0;
+	if (softhsm_tokendir(s->tls_softhsm_conf, tokendir, sizeof(tokendir)) < 0) {
+		fprintf(stderr, "writ-factory enrol: %s gives no directories.tokendir (the factory's TLS token store): "
+				"reinstall the writ-factory package\n", s->tls_softhsm_conf);
+		return WRIT_E_NOTFOUND;
+	}
+	/* the package's postinst makes both; a site installed before TLS may lack them */
+	if ((mkdir(tokendir, 0700) < 0 && errno != EEXIST) || (mkdir(s->tls_dir, 0755) < 0 && errno != EEXIST) ||
+	    stat(s->tls_dir, &st) < 0 || (st.st_uid != fu->uid && chown(s->tls_dir, fu->uid, fu->gid) < 0) ||
+	    chown_tree(tokendir, fu) < 0) {
+		fprintf(stderr, "writ-factory enrol: cannot make %s or %s for writ-factory: %s\n", tokendir, s->tls_dir,
+			strerror(errno));
+		return WRIT_E_IO;
+	}
+	if (make_pin(s->tls_pin_file, fu) < 0 || make_pin(s->tls_so_pin_file, fu) < 0)
+		return WRIT_E_IO;
+	if (!exists(s->tls_dir, "server.pem")) {
+		char *argv[] = { (char *)self, "tls-init", "--tls", s->tls_dir, "--host", hosts, "--tls-pin-file",
+				 s->tls_pin_file, "--tls-so-pin-file", s->tls_so_pin_file, NULL };
+		int n;
+		if (gethostname(name, sizeof(name) - 1) < 0 || !name[0])
+			(void)!snprintf(name, sizeof(name), "localhost");
+		if (!listen_host(s->listen, ip, sizeof(ip)))
+			ip[0] = 0;
+		n = snprintf(hosts, sizeof(hosts), "%s,localhost,127.0.0.1%s%s%s%s", name, ip[0] ? "," : "", ip,
+			     s->tls_hosts[0] ? "," : "", s->tls_hosts);
+		if (n < 0 || n >= (int)sizeof(hosts))
+			return WRIT_E_TOOBIG;
+		(void)!snprintf(env, sizeof(env), "SOFTHSM2_CONF=%s", s->tls_softhsm_conf);
+		if (run_as(fu, argv, env, NULL, 0) != 0) {
+			fprintf(stderr, "writ-factory enrol: writ-factory tls-init failed (above)\n");
+			return WRIT_E_IO;
+		}
+		fprintf(stderr, "writ-factory enrol: the factory's TLS server certificate is made for %s; stations pin "
+				"%s/ca.pem (writ-station --factory-ca)\n", hosts, s->tls_dir);
+	} else {
+		fprintf(stderr, "writ-factory enrol: the factory's TLS is set up already (%s/server.pem)\n", s->tls_dir);
+	}
+	if (path_join(server, sizeof(server), s->tls_dir, "cloud-ca.pem") == 0 && access(server, R_OK) == 0) {
+		/* the enrolment, in this process as root, makes the client key in the same token */
+		if (setenv("SOFTHSM2_CONF", s->tls_softhsm_conf, 1) < 0)
+			return WRIT_E_IO;
+		t.dir = s->tls_dir;
+		t.pin_file = s->tls_pin_file;
+		t.so_pin_file = s->tls_so_pin_file;
+		factory_tls_options(&t);
+		*ret_mtls = 1;
+	}
+	return 0;
+}
+
 int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 {
 	char factory[65] = "", pem[FACTORY_PATH_MAX], self[FACTORY_PATH_MAX], env[FACTORY_PATH_MAX + 16];
@@ -366,7 +511,7 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 	struct svc_user hu, fu;
 	struct site s;
 	ssize_t n;
-	int err;
+	int err, mtls = 0;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "writ-factory enrol: the site setup runs as root (it makes users' files and starts "
@@ -383,6 +528,13 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 	(void)!snprintf(run_dir, sizeof(run_dir), "%s", s.hsmd_socket);
 	if ((slash = strrchr(run_dir, '/')) && slash != run_dir)
 		*slash = 0;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return 1;
+	self[n] = 0;
+	/* the factory's TLS first: local, and the portal CA is needed from the first request */
+	if (site_tls(&s, &fu, self, &mtls) < 0)
+		return 1;
 	if (s.cloud_url[0] && access(s.cloud_token, F_OK) == 0) {
 		fprintf(stderr, "writ-factory enrol: this site is enrolled already with %s (%s/cloud.conf); starting "
 				"its services\n", s.cloud_url, conf_dir);
@@ -390,10 +542,6 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 			return 1;
 		return 0;
 	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return 1;
-	self[n] = 0;
 
 	/* 1. the OEM's writ-signing key, and the factory id the code is for (the code is
 	 *    only looked up, not spent). A run that stopped after the enrolment (the code
@@ -476,6 +624,22 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 		e.site = 1;
 		if ((err = cloud_cmd_enrol(&e)) != 0)
 			return err;
+		if (mtls) {
+			char tokendir[FACTORY_PATH_MAX], client[FACTORY_PATH_MAX];
+			/* the client key went into writ-factory's token store, client.* into the
+			 * TLS folder, both made by root: give them to the service */
+			if (softhsm_tokendir(s.tls_softhsm_conf, tokendir, sizeof(tokendir)) < 0 ||
+			    chown_tree(tokendir, &fu) < 0)
+				return 1;
+			if (path_join(client, sizeof(client), s.tls_dir, "client.key") < 0 ||
+			    chown(client, fu.uid, fu.gid) < 0 ||
+			    path_join(client, sizeof(client), s.tls_dir, "client.pem") < 0 ||
+			    chown(client, fu.uid, fu.gid) < 0) {
+				fprintf(stderr, "writ-factory enrol: cannot give %s/client.* to writ-factory: %s\n",
+					s.tls_dir, strerror(errno));
+				return 1;
+			}
+		}
 	}
 	if (chown(s.cloud_token, fu.uid, fu.gid) < 0) {
 		fprintf(stderr, "writ-factory enrol: cannot give %s to writ-factory: %s\n", s.cloud_token, strerror(errno));
@@ -510,7 +674,10 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 	}
 	if (service_start("writ-factory", &fu, NULL) < 0)
 		return 1;
-	printf("site ready: factory %s, edge HSM at %s, enrolled with %s\n", factory, s.hsmd_socket, o->cloud);
+	printf("site ready: factory %s, edge HSM at %s, enrolled with %s%s\n", factory, s.hsmd_socket, o->cloud,
+	       mtls ? " (mutual TLS)" : "");
+	fprintf(stderr, "stations: https://THIS-HOST:%s with writ-station --factory-ca (a copy of %s/ca.pem)\n",
+		strrchr(s.listen, ':') ? strrchr(s.listen, ':') + 1 : "8440", s.tls_dir);
 	fprintf(stderr, "next: add a station (writ-factory station add --state %s --name N --line L); check the site "
 			"with writ-factory doctor\n",
 		s.factory_state);

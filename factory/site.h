@@ -26,6 +26,11 @@ struct site {
 	char hsmd_init_args[1024]; /* words added to `writ-hsmd init` (e.g. --module, --token) */
 	char factory_state[FACTORY_PATH_MAX], listen[256], cloud_token[FACTORY_PATH_MAX];
 	char doctor_token[FACTORY_PATH_MAX];
+	/* the factory's own TLS (factory/tls.h): its folder, and its token's PIN files and
+	 * SoftHSM2 store (writ-factory's, apart from the edge HSM's) */
+	char tls_dir[FACTORY_PATH_MAX], tls_pin_file[FACTORY_PATH_MAX], tls_so_pin_file[FACTORY_PATH_MAX];
+	char tls_softhsm_conf[FACTORY_PATH_MAX];
+	char tls_hosts[512]; /* names added to the server certificate's (this host's name, localhost, 127.0.0.1) */
 	char cloud_url[1024]; /* "" before the site is enrolled */
 };
 

@@ -79,7 +79,7 @@ extra_postinst()
 {
 	case $1 in
 	writ-hsmd) echo 'install -d -o writ-hsmd -g writ-hsmd -m 0700 /var/lib/writ-hsmd/tokens' ;;
-	writ-factory) echo 'install -d -o writ-factory -g writ-factory -m 0700 /var/lib/writ-factory/drop' ;;
+	writ-factory) echo 'install -d -o writ-factory -g writ-factory -m 0700 /var/lib/writ-factory/drop /var/lib/writ-factory/tokens; install -d -o writ-factory -g writ-factory -m 0755 /etc/writ/tls' ;;
 	# whichever of writ-station and writ-devsim comes second puts the station in the
 	# chips' group (the unit's User= takes the user's groups)
 	writ-devsim) echo 'if getent passwd writ-station >/dev/null; then adduser --quiet writ-station writ-devsim; fi' ;;
@@ -99,8 +99,10 @@ purge_of()
 
 pkg writ-hsmd writ-hsmd writ-hsmd "softhsm2" "" \
 	"edge HSM daemon of writ (keys in a PKCS#11 token)" hsmd.conf softhsm2.conf
-pkg writ-factory writ-factory writ-factory "writ-hsmd (= $version)" "writ-hsmd" \
-	"factory service of writ (stations, writs, records, cloud sync)" factory.conf
+# softhsm2: the factory's own TLS token; the pkcs11 engine: its mTLS client key, used
+# through OpenSSL by libcurl (loaded at run time, so not in the binary's NEEDED)
+pkg writ-factory writ-factory writ-factory "writ-hsmd (= $version), softhsm2, libengine-pkcs11-openssl" "writ-hsmd" \
+	"factory service of writ (stations, writs, records, cloud sync)" factory.conf softhsm2-factory.conf
 pkg writ-station writ-station writ-station "" "dialout writ-devsim" \
 	"programming station of writ (one line)" station.conf
 pkg writ-devsim writ-devsim writ-devsim "" "" \

@@ -3,9 +3,14 @@
 # The factory bundle for real (issue 9): build the Debian packages, install them with
 # apt into a clean Debian 12 root made by debootstrap (a folder, entered with chroot),
 # start a writ-cloud on the host's loopback (outside the root), and inside the root run
-# the one setup command, `writ-factory enrol --cloud URL --code CODE`; then provision
-# one writ-devsim chip through writ-station there, check that its record reaches the
-# cloud, and that `writ-factory doctor` finds the site healthy.
+# the one setup command, `writ-factory enrol --cloud URL --code CODE`, which sets up the
+# factory's TLS too; then provision one writ-devsim chip through writ-station there over
+# TLS with the factory CA pinned, check that its record reaches the cloud, and that
+# `writ-factory doctor` (over TLS) finds the site healthy. The cloud serves its database
+# twice on the host's loopback: over TLS (writ-cloud tls-init) for the factory, whose
+# root gets the portal CA as /etc/writ/tls/cloud-ca.pem before enrolling (so the site
+# enrols and syncs over mutual TLS), and in plain HTTP (--insecure-http) for the writ CLI
+# that plays the OEM and the ODM here (it trusts only the system's CAs).
 #
 # The base root is made once and kept as a tarball under the build dir
 # (build/bundle/bookworm-minbase.tgz), with apt's lists and downloaded packages
@@ -38,6 +43,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/writ-test-bundle.XXXXXX")
 ROOT=$WORK/root
 MOUNTS=()
 CLOUD_PID=
+CLOUD_TLS_PID=
 cleanup()
 {
 	local p m i
@@ -46,7 +52,7 @@ cleanup()
 		[[ $(readlink "$p/root" 2>/dev/null) == "$ROOT" ]] && kill -KILL "${p#/proc/}" 2>/dev/null || true
 	done
 	[[ -z ${DEVSIM_PID:-} ]] || wait "$DEVSIM_PID" 2>/dev/null || true
-	[[ -z $CLOUD_PID ]] || { kill -KILL "$CLOUD_PID" 2>/dev/null || true; wait "$CLOUD_PID" 2>/dev/null || true; }
+	for p in $CLOUD_PID $CLOUD_TLS_PID; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	sleep 0.2
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
 		m=${MOUNTS[i]}
@@ -119,6 +125,8 @@ check "writ-station may reach writ-devsim's chips (group writ-devsim)" \
 	-n "$(inroot id -nG writ-station | tr ' ' '\n' | grep -x writ-devsim)"
 check "conffiles are registered" "$(inroot dpkg-query -W -f='${Conffiles}' writ-factory | grep -c /etc/writ/factory.conf)" = 1
 check "units installed" -f "$ROOT/lib/systemd/system/writ-hsmd.service"
+check "the factory's TLS folder and token store exist for writ-factory" \
+	"$(inroot stat -c '%U %a' /etc/writ/tls /var/lib/writ-factory/tokens | tr '\n' ' ')" = "writ-factory 755 writ-factory 700 "
 # the maintainer scripts are idempotent: configure again changes nothing and fails nothing
 if inroot dpkg-reconfigure writ-hsmd writ-factory writ-station writ-devsim >>apt.log 2>&1 &&
 	inroot /var/lib/dpkg/info/writ-factory.postinst configure >>apt.log 2>&1; then
@@ -143,7 +151,13 @@ mkdir -p tokens && chmod 700 tokens
 	"$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind odm --name foxy --user bob >tokens/odm 2>>cloud.log)
 "$WRIT_BIN/writ-cloud" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
 CLOUD_PID=$!
+TPORT=$(free_port)
+CLOUD_TLS_URL=https://127.0.0.1:$TPORT
+"$WRIT_BIN/writ-cloud" tls-init --tls "$WORK/ctls" --host 127.0.0.1,localhost >>cloud.log 2>&1
+"$WRIT_BIN/writ-cloud" serve --tls "$WORK/ctls" --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$TPORT" >>cloud.log 2>&1 &
+CLOUD_TLS_PID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "$WRIT_CLOUD_URL/v1/health" && break; sleep 0.1; done
+for _ in $(seq 100); do curl -s --cacert "$WORK/ctls/ca.pem" -o /dev/null "$CLOUD_TLS_URL/v1/health" && break; sleep 0.1; done
 as() { local who=$1; shift; "$WRIT_BIN/writ" "$@" --token-file "tokens/$who"; }
 json() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 (umask 077; curl -sf -H "Authorization: Bearer $(cat tokens/oem)" -d '{"name": "sam", "role": "oem-security"}' \
@@ -155,8 +169,10 @@ code=$(as oem factory create --factory foxy-sz1 --odm foxy --json | json 'd["cod
 # ---- 5. the one setup command, inside the root ----
 # the site's own setting: this test's port instead of the default 0.0.0.0:8440
 sed -i "s/^WRIT_FACTORY_LISTEN=.*/WRIT_FACTORY_LISTEN=127.0.0.1:$FPORT/" "$ROOT/etc/writ/factory.conf"
+# the OEM's portal CA, dropped by the admin before enrolling: mutual TLS to the cloud
+install -m 0644 "$WORK/ctls/ca.pem" "$ROOT/etc/writ/tls/cloud-ca.pem"
 t=$(date +%s.%N)
-if inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol.out 2>enrol.err; then
+if inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol.out 2>enrol.err; then
 	PASSED=$((PASSED + 1))
 else
 	FAILED=$((FAILED + 1)); echo "FAIL: writ-factory enrol" >&2; cat enrol.err >&2
@@ -164,11 +180,27 @@ else
 	exit 1
 fi
 echo "measure: enrol (token, HSM keys, enrolment, services) in $(since "$t") s"
-check "enrol says the site is ready" -n "$(grep 'site ready: factory foxy-sz1' enrol.out)"
+check "enrol says the site is ready, over mutual TLS" -n "$(grep 'site ready: factory foxy-sz1.*(mutual TLS)' enrol.out)"
+check "the client certificate chains to the portal CA" \
+	"$(openssl verify -CAfile "$WORK/ctls/ca.pem" -purpose sslclient "$ROOT/etc/writ/tls/client.pem" 2>&1 | tail -n 1)" = \
+	"$ROOT/etc/writ/tls/client.pem: OK"
+check "its key is a URL into the factory's token, 0600 writ-factory" \
+	"$(inroot stat -c '%a %U' /etc/writ/tls/client.key) $(cut -c1-30 "$ROOT/etc/writ/tls/client.key")" = \
+	"600 writ-factory pkcs11:token=writ-factory-tls;"
 # names as the root knows them (the host's /etc/passwd numbers its users differently)
 check "the HSM's journal belongs to writ-hsmd" "$(inroot stat -c %U /var/lib/writ-hsmd/journal)" = writ-hsmd
 check "the factory token is 0600 writ-factory" "$(inroot stat -c '%a %U' /etc/writ/factory.token)" = "600 writ-factory"
 check "the PIN file is 0600 writ-hsmd" "$(inroot stat -c '%a %U' /etc/writ/hsm.pin)" = "600 writ-hsmd"
+check "the TLS token's PIN files are 0600 writ-factory" \
+	"$(inroot stat -c '%a %U' /etc/writ/factory-tls.pin /etc/writ/factory-tls.so-pin | tr '\n' ' ')" = \
+	"600 writ-factory 600 writ-factory "
+check "tls-init made the factory CA and server certificate" \
+	"$(ls "$ROOT/etc/writ/tls/ca.pem" "$ROOT/etc/writ/tls/server.pem" | wc -l)" = 2
+check "the server key is a URL into the factory's own token, not a key" \
+	"$(cut -c1-30 "$ROOT/etc/writ/tls/server.key")" = "pkcs11:token=writ-factory-tls;"
+check "the factory's token is in its own store, all writ-factory's" \
+	"$(find "$ROOT/var/lib/writ-factory/tokens" -mindepth 1 ! -user "$(inroot id -u writ-factory)" | wc -l) \
+$(find "$ROOT/var/lib/writ-factory/tokens" -mindepth 1 -maxdepth 1 -type d | wc -l)" = "0 1"
 check "writ-hsmd runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-hsmd.pid")")" = "$(inroot id -u writ-hsmd)"
 check "writ-factory runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-factory.pid")")" = \
 	"$(inroot id -u writ-factory)"
@@ -176,16 +208,21 @@ check "writ-factory runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ
 # again, though the code is spent
 rm "$ROOT/etc/writ/cloud.conf"
 rc=0
-inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol1.out 2>enrol1.err || rc=$?
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol1.out 2>enrol1.err || rc=$?
 check "enrol after a cut run finishes the setup (exit $rc)" "$rc:$(grep -c 'finishing the setup' enrol1.err)" = 0:1
-check "... and writes cloud.conf again" -n "$(grep "^WRIT_CLOUD_URL=$WRIT_CLOUD_URL\$" "$ROOT/etc/writ/cloud.conf")"
+check "... and writes cloud.conf again" -n "$(grep "^WRIT_CLOUD_URL=$CLOUD_TLS_URL\$" "$ROOT/etc/writ/cloud.conf")"
 # a second run is harmless: it finds the site enrolled and the services running
-inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol2.out 2>enrol2.err
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol2.out 2>enrol2.err
 check "enrol again: already enrolled" -n "$(grep 'enrolled already' enrol2.err)"
 
-FURL=http://127.0.0.1:$FPORT
-fstatus() { curl -sf -H "Authorization: Bearer $(cat "$ROOT/etc/writ/doctor.token")" "$FURL/v1/status"; }
+FURL=https://127.0.0.1:$FPORT
+FCA=$ROOT/etc/writ/tls/ca.pem
+fstatus() { curl -sf --cacert "$FCA" -H "Authorization: Bearer $(cat "$ROOT/etc/writ/doctor.token")" "$FURL/v1/status"; }
 for _ in $(seq 100); do fstatus >/dev/null 2>&1 && break; sleep 0.1; done
+check "the packaged writ-factory serves TLS with the factory CA" -n "$(fstatus)"
+check "... and no plain HTTP" -z "$(curl -s -m 5 "http://127.0.0.1:$FPORT/v1/status" 2>/dev/null)"
+check "the TLS server answers for localhost too" -n "$(curl -sf --cacert "$FCA" --resolve "localhost:$FPORT:127.0.0.1" \
+	-H "Authorization: Bearer $(cat "$ROOT/etc/writ/doctor.token")" "https://localhost:$FPORT/v1/status")"
 
 # ---- 6. the OEM's and ODM's side: firmware, version, approval, a batch for that HSM ----
 hsm_id=$(as odm factory list --json | json 'd["factories"][0]["hsms"][0]["id"]')
@@ -204,13 +241,15 @@ check "the factory in the root pulled the batch's writ" -n "$(fstatus | grep "$b
 t=$(date +%s.%N)
 scode=$(inroot writ-factory station add --state /var/lib/writ-factory --name st1 --line L1 2>/dev/null | sed -n 's/^code //p')
 inroot sh -c "umask 077; printf '%s\n' '$scode' >/root/st1.code"
-inroot writ-station enrol --factory "$FURL" --code-file /root/st1.code --name st1 --line L1 --out /etc/writ/station.token \
+# the station's copy of the factory CA (here the same root: docs/operations.md)
+inroot install -m 0644 /etc/writ/tls/ca.pem /etc/writ/factory-ca.pem
+inroot writ-station enrol --factory "$FURL" --factory-ca /etc/writ/factory-ca.pem --code-file /root/st1.code --name st1 --line L1 --out /etc/writ/station.token \
 	>station.log 2>&1
 mkdir -p "$ROOT/tmp/chips"
 inroot writ-devsim --count 1 --dir /tmp/chips >devsim.ready 2>>station.log &
 DEVSIM_PID=$!
 for _ in $(seq 100); do grep -q '^ready' devsim.ready && break; sleep 0.1; done
-if inroot writ-station run --factory "$FURL" --token-file /etc/writ/station.token --job "$batch" --port-dir /tmp/chips \
+if inroot writ-station run --factory "$FURL" --factory-ca /etc/writ/factory-ca.pem --token-file /etc/writ/station.token --job "$batch" --port-dir /tmp/chips \
 	--once >>station.log 2>&1; then
 	PASSED=$((PASSED + 1))
 else
@@ -239,7 +278,7 @@ for _ in $(seq 50); do kill -0 "$(cat "$ROOT/run/writ/writ-hsmd.pid")" 2>/dev/nu
 rc=0
 inroot writ-factory doctor >doctor2.out 2>&1 || rc=$?
 check "doctor: the HSM down is a failure (exit $rc)" "$rc:$(grep -cE '^FAIL +hsm ' doctor2.out)" = 2:1
-inroot writ-factory enrol --cloud "$WRIT_CLOUD_URL" --code "$code" >enrol3.out 2>enrol3.err
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol3.out 2>enrol3.err
 check "enrol again starts the stopped HSM" -n "$(grep 'writ-hsmd started' enrol3.err)"
 rc=1
 for _ in $(seq 50); do
@@ -272,6 +311,16 @@ check "purge removes the conffiles" ! -e "$ROOT/etc/writ/factory.conf"
 rc=0
 inroot sh -c 'dpkg -i /tmp/debs/*.deb' >>apt.log 2>&1 || rc=$?
 check "the packages install again over the kept users and state (exit $rc)" "$rc" = 0
+
+# the wrapper without the TLS folder's server certificate: refused on 0.0.0.0 (the
+# package's default listen address), plain HTTP with a warning only on loopback
+mv "$ROOT/etc/writ/tls/server.pem" "$ROOT/etc/writ/tls/server.pem.away"
+rc=0
+inroot setpriv --reuid writ-factory --regid writ-factory --clear-groups /usr/libexec/writ/writ-factory-run \
+	>wrapper.out 2>&1 || rc=$?
+check "without TLS the wrapper refuses a non-loopback listen address (exit $rc)" \
+	"$rc:$(grep -c 'no TLS: /etc/writ/tls/server.pem is missing; run writ-factory enrol' wrapper.out)" = 2:1
+mv "$ROOT/etc/writ/tls/server.pem.away" "$ROOT/etc/writ/tls/server.pem"
 
 echo "measure: whole test $(since "$t0") s"
 echo "$PASSED passed, $FAILED failed"

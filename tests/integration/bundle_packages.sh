@@ -69,5 +69,12 @@ check "writ-hsmd depends on SoftHSM2 (its embedded token, loaded at run time)" \
 	-n "$(dpkg-deb -f debs/writ-hsmd_*.deb Depends | grep -w softhsm2)"
 check "writ-factory depends on writ-hsmd of its version" \
 	-n "$(dpkg-deb -f debs/writ-factory_*.deb Depends | grep -F "writ-hsmd (= $version)")"
+check "writ-factory depends on SoftHSM2 and the pkcs11 engine (its TLS token, its mTLS client key)" \
+	"$(dpkg-deb -f debs/writ-factory_*.deb Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' |
+		grep -cxE 'softhsm2|libengine-pkcs11-openssl')" = 2
+check "writ-factory carries the SoftHSM2 store of its TLS token as a conffile" \
+	-n "$(dpkg-deb -I debs/writ-factory_*.deb conffiles | grep -x /etc/writ/softhsm2-factory.conf)"
+check "writ-factory's postinst makes its TLS folder and token store" \
+	"$(dpkg-deb -I debs/writ-factory_*.deb postinst | grep -c '/var/lib/writ-factory/tokens.*/etc/writ/tls')" = 1
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED == 0 ]]
