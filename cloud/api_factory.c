@@ -207,6 +207,11 @@ int h_factories(struct call *k)
 		writ_memzero(code, sizeof(code));
 		return 0;
 	}
+	if (k->n_segs == 3 && !strcmp(k->segs[2], "release-pin")) {
+		if (factory_visible(k, k->segs[1], &fid, &oem) < 0)
+			return 0;
+		return release_pin(k, fid, oem); /* api_release.c */
+	}
 	return fail(k, 405, "method", "GET or POST /v1/factories, POST /v1/factories/{f}/codes");
 }
 

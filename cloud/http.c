@@ -148,6 +148,7 @@ static const struct route routes[] = {
 	{ "devices", h_devices, 0, 0 },
 	{ "alerts", h_alerts, 0, 0 },
 	{ "production", h_production, 0, 0 },
+	{ "releases", h_releases, 0, 0 },
 };
 
 static const struct route *route_for(const char *url)

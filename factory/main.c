@@ -28,6 +28,7 @@
 #include "factory/factory.h"
 #include "factory/metrics.h"
 #include "factory/site.h"
+#include "factory/update.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/harden.h"
@@ -507,6 +508,7 @@ static int cmd_serve(struct opts *o)
 		log_error("libcurl cannot start");
 		goto out;
 	}
+	update_serve_init(f->state); /* update.c: the running version, before seccomp */
 	n = factory_refresh(f);
 	log_info("factory %s: %d of %zu edge HSMs answer", f->factory_id, n, f->n_hsms);
 	factory_drop_scan(f);
@@ -581,6 +583,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "update")) /* update.c: signed releases, a process of its own */
+		return update_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "station") || !strcmp(cmd, "token")) {
 		if (argc < 3) {
 			usage(stderr);
