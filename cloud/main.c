@@ -464,6 +464,10 @@ int main(int argc, char **argv)
 		return do_org_add(&o);
 	}
 	if (!strcmp(cmd, "release")) {
+		if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			usage(stdout);
+			return 0;
+		}
 		if (argc < 3 || (strcmp(argv[2], "add") && strcmp(argv[2], "key"))) {
 			usage(stderr);
 			return 2;
