@@ -28,7 +28,8 @@ _rel_cleanup()
 	for p in "${UPID:-}" "${STATION_PID:-}" "$CLOUD_PID"; do
 		[[ -n $p ]] && { kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; }
 	done
-	[[ -f ${WORK:-/nonexistent}/fac.pid ]] && { kill -KILL "$(cat "$WORK/fac.pid")" 2>/dev/null || true; }
+	p=$(cat "${WORK:-/nonexistent}/fac.pid" 2>/dev/null) || p=
+	if [[ -n $p ]] && grep -qa writ-factory "/proc/$p/cmdline" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
 	if [[ ${KEEP_WORKDIR:-0} == 1 ]]; then echo "workdir kept: $WORK" >&2; fi
 	_cleanup
 }
@@ -90,8 +91,11 @@ FURL=http://127.0.0.1:$FPORT
 cat >restart.sh <<EOS
 #!/bin/sh
 # the --restart command: stop writ-factory, start PREFIX/current/writ-factory
-[ -f $WORK/fac.pid ] && kill -TERM \$(cat $WORK/fac.pid) 2>/dev/null
-i=0; while [ -f $WORK/fac.pid ] && kill -0 \$(cat $WORK/fac.pid) 2>/dev/null && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done
+# (only a pid that is still a writ-factory serve: a stale pid file must not hit another process)
+ours() { [ -f $WORK/fac.pid ] && grep -qa 'writ-factory' /proc/\$(cat $WORK/fac.pid)/cmdline 2>/dev/null; }
+ours && kill -TERM \$(cat $WORK/fac.pid)
+i=0; while ours && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done
+ours && kill -KILL \$(cat $WORK/fac.pid)
 cd $WORK && setsid $PREFIX/current/writ-factory serve --state fac --listen 127.0.0.1:$FPORT --hsm hsm/hsmd.sock \
 	>>$WORK/factory.log 2>&1 </dev/null &
 echo \$! >$WORK/fac.pid
