@@ -125,6 +125,12 @@ check "0.2.0: current -> versions/0.2.0" "$(linked)" = versions/0.2.0
 check "0.2.0: the new writ-factory runs and reports 0.2.0" "$(running)" = 0.2.0
 check "0.2.0: update.json says installed" "$(ustate '.state + " " + .installed')" = "installed 0.2.0"
 check "0.2.0: the staged files are the published ones" "$(cmp "$PREFIX/versions/0.2.0/writ-hsmd" rel/writ-hsmd && echo same)" = same
+capi GET "/v1/releases/latest?channel=stable" "$(cat fac.token)"
+jq -r .manifest "$RESP" | base64 -d >m020.cose
+WANT="0.2.0 stable $(for p in $(printf '%s\n' "${PROGS[@]}" | LC_ALL=C sort); do
+	printf '%s:%s:%s ' "$p" "$(stat -c %s "rel/$p")" "$(sha256sum "rel/$p" | cut -c1-64)"; done)"
+check "an independent COSE implementation verifies the manifest (python3-cbor2, python3-cryptography)" \
+	"$($PY "$WRIT_SRC/tests/integration/release_interop.py" m020.cose release.pem 2>&1)" = "${WANT% }"
 check "0.2.0: modes kept" "$(stat -c %a "$PREFIX/versions/0.2.0/writ-factory")" = "$(stat -c %a rel/writ-factory)"
 must "$FACTORYD" token add --state fac --role mes
 MES=$(cat "$OUT")

@@ -4,6 +4,8 @@
  * decoder (garbage, truncations, every flipped byte), semver precedence (the examples of
  * semver.org §11), and release_accept's refusals: wrong channel, downgrade, same
  * version, other than the pin.
+ *   test_release --seeds DIR KEY_PEM   writes fuzz seeds (a payload, and a manifest signed
+ *   by KEY_PEM: the Matter SDK test PAA key that tests/fuzz/fuzz_release.c pins).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdio.h>
 
 #include "crypto/ec.h"
 #include "wire/release.h"
@@ -185,11 +188,46 @@ static void test_accept(void **state)
 	assert_int_equal(release_accept(&r, "stable", "1.2.0", "1.2.0", &why), WRIT_E_REPLAY);
 }
 
-int main(void)
+static int write_seed(const char *dir, const char *name, const uint8_t *p, size_t n)
+{
+	char path[512];
+	FILE *f;
+	int ok;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) || !(f = fopen(path, "wb")))
+		return 1;
+	ok = fwrite(p, 1, n, f) == n;
+	return (fclose(f) == 0 && ok) ? 0 : 1;
+}
+
+static int seeds(const char *dir, const char *key_pem)
+{
+	struct ec_soft_key *k = NULL;
+	struct writ_signer s;
+	struct release r;
+	uint8_t *p = NULL, *m = NULL;
+	size_t n = 0, mn = 0;
+	int rc = 1;
+
+	sample(&r, "1.2.3-rc.1", "stable");
+	if (ec_soft_key_from_pem(key_pem, &k) < 0)
+		return 1;
+	ec_soft_signer(k, &s);
+	if (release_payload_encode(&r, &p, &n) == 0 && release_sign(&s, &r, &m, &mn) == 0)
+		rc = write_seed(dir, "payload.cbor", p, n) | write_seed(dir, "signed.cose", m, mn);
+	free(p);
+	free(m);
+	ec_soft_key_free(k);
+	return rc;
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_and_verify), cmocka_unit_test(test_encode_refuses_invalid),
 		cmocka_unit_test(test_decode_garbage), cmocka_unit_test(test_semver), cmocka_unit_test(test_accept),
 	};
+	if (argc == 4 && !strcmp(argv[1], "--seeds"))
+		return seeds(argv[2], argv[3]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
