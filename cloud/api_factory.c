@@ -352,6 +352,10 @@ int h_enrol(struct call *k)
 		answer(k, 200, json_pack("{s:s, s:s, s:o, s:s}", "factory", db_text(r, 0, 0), "oem", db_text(r, 0, 1),
 					 "writ_signing_pub", hexj(pub, 65), "writ_signing_pem", pem));
 		free(pem);
+		pem = NULL;
+		if (k->json && release_pub_pem(k->c, &pem) == 0) /* api_release.c: the key to pin */
+			json_object_set_new(k->json, "release_pem", json_string(pem));
+		free(pem);
 		db_res_free(r);
 		return 0;
 	}

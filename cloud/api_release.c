@@ -55,6 +55,17 @@ int release_key(struct cloud *c, uint8_t ret_pub[WRIT_P256_PUB_LEN])
 	return err;
 }
 
+int release_pub_pem(struct cloud *c, char **ret_pem)
+{
+	uint8_t pub[WRIT_P256_PUB_LEN];
+	int err;
+
+	pthread_mutex_lock(&c->p11_lock);
+	err = p11_find_key(c->p11, RELEASE_KEY_LABEL, pub);
+	pthread_mutex_unlock(&c->p11_lock);
+	return err < 0 ? err : ec_pub_to_pem(pub, ret_pem);
+}
+
 static int read_whole(const char *path, uint8_t **ret, size_t *ret_len, uint32_t *ret_mode)
 {
 	struct stat st;

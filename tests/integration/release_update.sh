@@ -54,6 +54,9 @@ csql() { sqlite3 "$WORK/cloud.db" "$1"; }
 must "$CLOUDD" init --db "$CDB"
 OEM=$("$CLOUDD" org add --db "$CDB" --kind oem --name acme --user alice 2>/dev/null)
 ODM=$("$CLOUDD" org add --db "$CDB" --kind odm --name foxy --user bob 2>/dev/null)
+# the operator's release key, made in the token before the portal serves
+must "$CLOUDD" release key
+cp "$OUT" operator-release.pem
 CPORT=$(free_port)
 CLOUD=http://127.0.0.1:$CPORT
 "$CLOUDD" serve --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 >cloud.out 2>cloud.log &
@@ -75,9 +78,8 @@ start_hsmd hsm || exit 1
 must "$FACTORYD" init --state fac --oem-key oem.pem --factory "$FACTORY_ID"
 must "$FACTORYD" enrol --cloud "$CLOUD" --code-file code --hsm hsm/hsmd.sock --token-out fac.token
 
-# ---- the release key, and version 0.1.0 installed under PREFIX ----
-must "$CLOUDD" release key
-cp "$OUT" release.pem
+# ---- the release key pinned at enrolment, and version 0.1.0 installed under PREFIX ----
+check "enrol-info pinned the release key from the enrolment answer" "$(cmp release.pem operator-release.pem && echo same)" = same
 check "the release key is a P-256 public key" "$(openssl pkey -pubin -in release.pem -noout -text 2>/dev/null |
 	grep -c 'prime256v1\|P-256')" -ge 1
 PROGS=(writ-factory writ-hsmd writ-station writ writ-devsim)
