@@ -68,6 +68,8 @@ static void usage(FILE *f)
 		   "  writ-factory doctor [--json] [--conf-dir /etc/writ] [--state DIR] [--hsm SOCKET] [--hsmd-state DIR]\n"
 		   "                     [--cloud URL] [--factory-url URL --factory-token-file F] [--min-free-mb N]\n"
 		   "                     [--tolerance SECONDS]\n"
+		   "  writ-factory update run|check|apply|status --prefix P --state DIR ...  (signed releases:\n"
+		   "                     writ-factory update --help, docs/releases.md)\n"
 		   "  writ-factory --help\n"
 		   "\n"
 		   "writ-factory is the factory service: it loads writs and product-version bundles into its\n"
