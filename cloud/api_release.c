@@ -185,29 +185,61 @@ out:
 	return err;
 }
 
+/* The version this factory should run on channel: its OEM's pin, else the highest
+ * (semver precedence, not the newest published: a hotfix of an older line published
+ * later does not hide the newer line). 0 and ret_version filled, WRIT_E_NOTFOUND. */
+static int pick(struct call *k, const char *channel, char ret_version[RELEASE_VERSION_MAX + 1], int *ret_pinned)
+{
+	struct db_res *r = NULL;
+	size_t i;
+	int err, cmp;
+
+	if ((err = db_query(k->db, "SELECT version FROM release_pins WHERE factory_id = ?",
+			    (struct db_param[]){ DB_I(k->who.factory_id) }, 1, &r)) < 0)
+		return err;
+	*ret_pinned = db_rows(r) == 1;
+	ret_version[0] = 0;
+	if (*ret_pinned)
+		(void)!snprintf(ret_version, RELEASE_VERSION_MAX + 1, "%s", db_text(r, 0, 0));
+	db_res_free(r);
+	if (*ret_pinned)
+		return 0;
+	if ((err = db_query(k->db, "SELECT version FROM releases WHERE channel = ?",
+			    (struct db_param[]){ DB_T(channel) }, 1, &r)) < 0)
+		return err;
+	for (i = 0; i < db_rows(r); i++)
+		if (!ret_version[0] || (release_version_cmp(db_text(r, i, 0), ret_version, &cmp) == 0 && cmp > 0))
+			(void)!snprintf(ret_version, RELEASE_VERSION_MAX + 1, "%s", db_text(r, i, 0));
+	db_res_free(r);
+	return ret_version[0] ? 0 : WRIT_E_NOTFOUND;
+}
+
 static int latest(struct call *k)
 {
 	const char *channel = query_arg(k, "channel");
+	char version[RELEASE_VERSION_MAX + 1];
 	struct db_res *r = NULL, *f = NULL;
 	const uint8_t *m;
 	size_t len, i;
 	json_t *names;
-	int err, pinned;
+	int err, pinned = 0;
 
 	if (!channel || !release_channel_ok(channel))
 		return fail(k, 400, "bad_request", "channel=[a-z0-9-]{1,16} is required");
-	err = db_query(k->db,
-		       "SELECT r.id, r.version, r.manifest, p.version FROM releases r LEFT JOIN release_pins p"
-		       " ON p.factory_id = ? WHERE r.channel = ? AND (p.version IS NULL OR r.version = p.version)"
-		       " ORDER BY r.id DESC LIMIT 1",
-		       (struct db_param[]){ DB_I(k->who.factory_id), DB_T(channel) }, 2, &r);
+	if ((err = pick(k, channel, version, &pinned)) < 0 && err != WRIT_E_NOTFOUND)
+		return fail_db(k, err, "releases");
+	if (err == 0)
+		err = db_query(k->db, "SELECT id, version, manifest FROM releases WHERE channel = ? AND version = ?",
+			       (struct db_param[]){ DB_T(channel), DB_T(version) }, 2, &r);
+	else
+		err = 0;
 	if (err < 0)
 		return fail_db(k, err, "releases");
 	if (db_rows(r) != 1) {
 		db_res_free(r);
-		return fail(k, 404, "not_found", "no release on channel %s for this factory", channel);
+		return fail(k, 404, "not_found", "no release on channel %s for this factory%s", channel,
+			    pinned ? " (its OEM pinned a version not published there)" : "");
 	}
-	pinned = !db_isnull(r, 0, 3);
 	if ((err = db_query(k->db, "SELECT name FROM release_files WHERE release_id = ? ORDER BY name",
 			    (struct db_param[]){ DB_I(db_int(r, 0, 0)) }, 1, &f)) < 0) {
 		db_res_free(r);

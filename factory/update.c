@@ -495,7 +495,9 @@ static int fetch(struct upd *u)
 	struct release *r = NULL;
 	int rc = 1, err, pinned;
 
-	if (httpc_new(u->cloud, u->token, NULL, &h) < 0)
+	struct httpc_opts ho = { 3000, 300000, RELEASE_FILE_MAX + 1 }; /* a whole file in one answer */
+
+	if (httpc_new(u->cloud, u->token, &ho, &h) < 0)
 		return 1;
 	(void)!snprintf(path, sizeof(path), "/v1/releases/latest?channel=%s", u->channel);
 	if (httpc_json(h, "GET", path, NULL, &o) < 0) {

@@ -159,7 +159,11 @@ drop_release() { csql "DELETE FROM release_files WHERE release_id IN (SELECT id 
 # ---- refusals ----
 publish stable 0.1.5 rel/*
 run "${UPD[@]}"
-refused "downgrade" "a downgrade (0.1.5 after 0.2.0) is refused" versions/0.2.0
+check "a lower version published later is not offered over 0.2.0" "$RC $(linked) $(ustate .state)" = "0 versions/0.2.0 installed"
+csql "UPDATE releases SET channel = 'hidden' WHERE version = '0.2.0'" # a cloud that offers an older version
+run "${UPD[@]}"
+refused "downgrade" "a downgrade (0.1.5 offered to 0.2.0) is refused" versions/0.2.0
+csql "UPDATE releases SET channel = 'stable' WHERE version = '0.2.0'"
 drop_release 0.1.5
 
 publish beta 0.3.0 rel/*
