@@ -589,6 +589,7 @@ static int apply(struct upd *u)
 			log_info("update: %s waits: a station has a job in progress", u->staged);
 		}
 		if (time(NULL) >= end) {
+			pending_file(u, 0); /* let the stations work on; the next run asks again */
 			set_state(u, "staged", "the stations stayed busy for %u s; will try again", u->wait_seconds);
 			return 1;
 		}
