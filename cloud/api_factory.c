@@ -208,6 +208,11 @@ int h_factories(struct call *k)
 		writ_memzero(code, sizeof(code));
 		return 0;
 	}
+	if (k->n_segs == 3 && !strcmp(k->segs[2], "release-pin")) {
+		if (factory_visible(k, k->segs[1], &fid, &oem) < 0)
+			return 0;
+		return release_pin(k, fid, oem); /* api_release.c */
+	}
 	return fail(k, 405, "method", "GET or POST /v1/factories, POST /v1/factories/{f}/codes");
 }
 
@@ -349,6 +354,10 @@ int h_enrol(struct call *k)
 		}
 		answer(k, 200, json_pack("{s:s, s:s, s:o, s:s}", "factory", db_text(r, 0, 0), "oem", db_text(r, 0, 1),
 					 "writ_signing_pub", hexj(pub, 65), "writ_signing_pem", pem));
+		free(pem);
+		pem = NULL;
+		if (k->json && release_pub_pem(k->c, &pem) == 0) /* api_release.c: the key to pin */
+			json_object_set_new(k->json, "release_pem", json_string(pem));
 		free(pem);
 		db_res_free(r);
 		return 0;

@@ -181,6 +181,20 @@ void alert_raise(struct call *k, int64_t org_id, int64_t factory_id, int64_t hsm
 /* ---- schema (schema.c) ---- */
 WRIT_MUST_CHECK int schema_create(struct db *db);
 
+/* ---- releases of the factory-side programs (api_release.c, docs/releases.md) ---- */
+WRIT_MUST_CHECK int release_schema(struct db *db);
+/* The operator's release key in the token (made non-extractable on first use). */
+WRIT_MUST_CHECK int release_key(struct cloud *c, uint8_t ret_pub[WRIT_P256_PUB_LEN]);
+/* Sign and store a release of the files at paths[0..n) (`writ-cloud release add`). */
+WRIT_MUST_CHECK int release_add(struct cloud *c, struct db *db, const char *channel, const char *version,
+				char *const *paths, size_t n);
+int h_releases(struct call *k);
+/* The release key's public half as PEM (malloc'd), WRIT_E_NOTFOUND before one exists:
+ * the enrolment answer carries it for the factory to pin. */
+WRIT_MUST_CHECK int release_pub_pem(struct cloud *c, char **ret_pem);
+/* PUT /v1/factories/{f}/release-pin for factory factory_id of OEM oem_id. */
+int release_pin(struct call *k, int64_t factory_id, int64_t oem_id);
+
 /* ---- handlers ---- */
 int h_health(struct call *k);
 int h_me(struct call *k);

@@ -151,6 +151,7 @@ static const struct route routes[] = {
 	{ "alerts", h_alerts, 0, 0 },
 	{ "production", h_production, 0, 0 },
 	{ "telemetry", h_telemetry, 0, 0 },
+	{ "releases", h_releases, 0, 0 },
 };
 
 static const struct route *route_for(const char *url)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/ct.h"
+#include "crypto/ec.h"
 #include "cloud/cloud.h"
 #include "host/harden.h"
 #include "cloud/tls.h"
@@ -34,6 +35,7 @@ struct opts {
 	const char *tls_dir, *hosts; /* --tls DIR, --host (tls-init) */
 	int insecure_http;
 	unsigned days;
+	const char *channel, *version; /* release add */
 	unsigned threads;
 	int verbose, no_seccomp;
 };
@@ -49,6 +51,8 @@ static void usage(FILE *f)
 		   "                     (--tls DIR | --insecure-http)\n"
 		   "  writ-cloud tls-init --tls DIR --host NAME[,NAME|IP]... [--days N] [--token LABEL] [--pin-file F]\n"
 		   "  writ-cloud tls-revoke --db URL --name FACTORY\n"
+		   "  writ-cloud release add --db URL --channel C --version V FILE... [--token LABEL] [--pin-file F]\n"
+		   "  writ-cloud release key [--token LABEL] [--module SO] [--pin-file F]\n"
 		   "  writ-cloud --help\n"
 		   "\n"
 		   "writ-cloud is the OEM's portal: organisations, products, versions, batches and their writs,\n"
@@ -138,6 +142,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "no-seccomp", no_argument, 0, 'N' },
 		{ "tls", required_argument, 0, 'S' },	  { "insecure-http", no_argument, 0, 'I' },
 		{ "host", required_argument, 0, 'O' },   { "days", required_argument, 0, 'D' },
+		{ "channel", required_argument, 0, 'R' }, { "version", required_argument, 0, 'V' },
 		{ "help", no_argument, 0, 'h' },	  { 0, 0, 0, 0 },
 	};
 	int c;
@@ -167,6 +172,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'I': o->insecure_http = 1; break;
 		case 'O': o->hosts = optarg; break;
 		case 'D': o->days = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'R': o->channel = optarg; break;
+		case 'V': o->version = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -304,6 +311,47 @@ static int do_org_add(struct opts *o)
 	}
 	writ_memzero(a.token, sizeof(a.token));
 	db_close(k.db);
+	p11_close(c.p11);
+	return err < 0 ? 1 : 0;
+}
+
+/* `release add` signs a release of the factory-side programs with the operator's
+ * release key and stores it; `release key` prints that key's public half (PEM) for
+ * the factories to pin (docs/releases.md). */
+static int do_release(struct opts *o, const char *sub, char **files, size_t n)
+{
+	struct cloud c;
+	struct db *db = NULL;
+	uint8_t pub[WRIT_P256_PUB_LEN];
+	char *pem = NULL;
+	int err;
+
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.p11_lock, NULL);
+	if (open_token(o, 0, &c.p11) < 0)
+		return 1;
+	if (!strcmp(sub, "key")) {
+		if ((err = release_key(&c, pub)) == 0 && (err = ec_pub_to_pem(pub, &pem)) == 0)
+			fputs(pem, stdout);
+		else
+			fprintf(stderr, "writ-cloud release key: %s\n", writ_strerror(err));
+		free(pem);
+		p11_close(c.p11);
+		return err < 0 ? 1 : 0;
+	}
+	if ((err = db_open(o->db, &db)) < 0 || (err = schema_create(db)) < 0) {
+		fprintf(stderr, "writ-cloud release add: cannot open the store: %s\n", writ_strerror(err));
+		db_close(db);
+		p11_close(c.p11);
+		return 1;
+	}
+	err = release_add(&c, db, o->channel, o->version, files, n);
+	if (err == 0)
+		fprintf(stderr, "writ-cloud release add: %s on channel %s signed and published (%zu files)\n", o->version,
+			o->channel, n);
+	else if (err != WRIT_E_INVAL && err != WRIT_E_EXISTS)
+		fprintf(stderr, "writ-cloud release add: failed: %s %s\n", writ_strerror(err), db_errmsg(db));
+	db_close(db);
 	p11_close(c.p11);
 	return err < 0 ? 1 : 0;
 }
@@ -480,6 +528,21 @@ int main(int argc, char **argv)
 		if (parse(argc - 2, argv + 2, &o) < 0)
 			return 2;
 		return do_org_add(&o);
+	}
+	if (!strcmp(cmd, "release")) {
+		if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			usage(stdout);
+			return 0;
+		}
+		if (argc < 3 || (strcmp(argv[2], "add") && strcmp(argv[2], "key"))) {
+			usage(stderr);
+			return 2;
+		}
+		if (!getenv("WRIT_CLOUD_DB") && !strcmp(argv[2], "key"))
+			setenv("WRIT_CLOUD_DB", "unused", 0); /* the key needs no store */
+		if (parse(argc - 2, argv + 2, &o) < 0)
+			return 2;
+		return do_release(&o, argv[2], argv + 2 + optind, (size_t)(argc - 2 - optind));
 	}
 	if (parse(argc - 1, argv + 1, &o) < 0)
 		return 2;

@@ -199,6 +199,8 @@ int schema_create(struct db *db)
 	if ((err = db_exec(db, "INSERT INTO meta (k, v) VALUES ('schema', '" SCHEMA_VERSION "') ON CONFLICT (k) DO NOTHING",
 			   NULL, 0, NULL)) < 0)
 		return err;
+	if ((err = release_schema(db)) < 0) /* api_release.c: new tables only */
+		return err;
 	return migrate(db);
 }
 

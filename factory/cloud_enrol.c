@@ -23,6 +23,7 @@
 #include "factory/api_json.h"
 #include "factory/factory.h"
 #include "factory/tls.h"
+#include "factory/update.h"
 #include "host/file.h"
 #include "web/httpc.h"
 #include "wire/cbu.h"
@@ -257,6 +258,9 @@ int cloud_cmd_enrol_info(const struct cloud_cmd *o)
 	if (open_tmp(o, o->out, 0644, &t) < 0 || commit_tmp(o, &t, o->out, pem, strlen(pem)) < 0)
 		goto out;
 	printf("factory %s\noem %s\nwrit-signing-pub %s\n", factory, oem, pub_hex);
+	/* update.c: pin the release key the answer carries (release.pem next to --out) */
+	if (update_pin_release_key(o->out, json_string_value(json_object_get(a, "release_pem"))) < 0)
+		goto out;
 	if (o->ret_factory)
 		(void)!snprintf(o->ret_factory, 65, "%s", factory);
 	if (!o->site)

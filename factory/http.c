@@ -28,6 +28,7 @@
 #include "factory/factory.h"
 #include "factory/telemetry.h"
 #include "factory/metrics.h"
+#include "factory/update.h"
 #include "host/file.h"
 #include "host/log.h"
 #include "tls/tls.h"
@@ -256,6 +257,7 @@ static json_t *job_json(const struct fjob *j, int detail, const uint8_t *pai, si
 	json_object_set_new(o, "not_after", json_integer(j->w.not_after));
 	json_object_set_new(o, "recipe", recipe);
 	json_object_set_new(o, "runnable", json_boolean(factory_runnable(&j->w, (int64_t)time(NULL))));
+	json_object_set_new(o, "update_pending", json_boolean(update_pending())); /* finish the device, then pause */
 	if (!detail)
 		return o;
 	if (pai)
@@ -1227,10 +1229,10 @@ static enum MHD_Result h_status(struct factory *f, struct MHD_Connection *c)
 		return send_errc(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store", "the factory store cannot be read: check the state directory");
 	}
 	return send_json(c, MHD_HTTP_OK,
-			 json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:b,s:o}", "factory", f->factory_id, "hsms", hsms, "jobs", jobs,
+			 json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:b,s:o,s:o}", "factory", f->factory_id, "hsms", hsms, "jobs", jobs,
 				   "records", (json_int_t)records, "queue", (json_int_t)queue, "dacs_open",
 				   (json_int_t)pending, "store_writable", store_writable(f->store) == 0, "cloud",
-				   cloud_status_json(f)));
+				   cloud_status_json(f), "update", update_status_json()));
 }
 
 /* Open: 200 when the store can write and at least one edge HSM answers, else 503 with
@@ -1246,8 +1248,9 @@ static enum MHD_Result h_health(struct factory *f, struct MHD_Connection *c)
 		up += f->hsms[i].up != 0;
 	pthread_mutex_unlock(&f->writs_lock);
 	return send_json(c, writable && up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-			 json_pack("{s:s,s:b,s:I,s:I}", "status", writable && up ? "ok" : "degraded", "store_writable",
-				   writable, "hsms_up", (json_int_t)up, "hsms", (json_int_t)f->n_hsms));
+			 json_pack("{s:s,s:b,s:I,s:I,s:s,s:b}", "status", writable && up ? "ok" : "degraded", "store_writable",
+				   writable, "hsms_up", (json_int_t)up, "hsms", (json_int_t)f->n_hsms, "version",
+				   update_version(), "busy", update_busy()));
 }
 
 /* The mes role (the factory's read role) only: a station has no business here. */
@@ -1383,6 +1386,7 @@ static enum MHD_Result dispatch(struct factory *f, struct MHD_Connection *c, con
 		}
 		if (authenticate(f, c, ROLE_STATION, &a, &ret) < 0)
 			return ret;
+		update_note_busy(); /* update.c: a job is in progress */
 		if (!*rest)
 			return h_job(f, c, id);
 		if (!strcmp(rest, "/firmware"))

@@ -29,6 +29,7 @@
 #include "factory/telemetry.h"
 #include "factory/metrics.h"
 #include "factory/site.h"
+#include "factory/update.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/harden.h"
@@ -74,6 +75,8 @@ static void usage(FILE *f)
 		   "  writ-factory doctor [--json] [--conf-dir /etc/writ] [--state DIR] [--hsm SOCKET] [--hsmd-state DIR]\n"
 		   "                     [--cloud URL] [--factory-url URL --factory-token-file F] [--min-free-mb N]\n"
 		   "                     [--tolerance SECONDS]\n"
+		   "  writ-factory update run|check|apply|status --prefix P --state DIR ...  (signed releases:\n"
+		   "                     writ-factory update --help, docs/releases.md)\n"
 		   "  writ-factory --help\n"
 		   "\n"
 		   "writ-factory is the factory service: it loads writs and product-version bundles into its\n"
@@ -549,6 +552,7 @@ static int cmd_serve(struct opts *o)
 		log_error("libcurl cannot start");
 		goto out;
 	}
+	update_serve_init(f->state); /* update.c: the running version, before seccomp */
 	n = factory_refresh(f);
 	log_info("factory %s: %d of %zu edge HSMs answer", f->factory_id, n, f->n_hsms);
 	factory_drop_scan(f);
@@ -624,6 +628,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "update")) /* update.c: signed releases, a process of its own */
+		return update_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "station") || !strcmp(cmd, "token")) {
 		if (argc < 3) {
 			usage(stderr);
