@@ -168,8 +168,10 @@ static int factory_list(struct call *k)
 	int err;
 
 	err = db_query(k->db,
-		       "SELECT f.id, f.name, d.name, o.name, f.last_contact, f.rec_next - 1 FROM factories f"
+		       "SELECT f.id, f.name, d.name, o.name, f.last_contact, f.rec_next - 1, coalesce(q.records, 0),"
+		       " coalesce(q.journal, 0), coalesce(q.telemetry, 0), coalesce(q.at, 0) FROM factories f"
 		       " JOIN orgs d ON d.id = f.odm_id JOIN orgs o ON o.id = f.oem_id"
+		       " LEFT JOIN factory_queues q ON q.factory_id = f.id"
 		       " WHERE (? = 1 AND f.oem_id = ?) OR (? = 1 AND f.odm_id = ?) OR f.id = ? ORDER BY f.name",
 		       (struct db_param[]){ DB_I(k->who.oem), DB_I(k->who.org_id),
 					    DB_I(!k->who.oem && k->who.role == ROLE_ODM_ENGINEER), DB_I(k->who.org_id),
@@ -178,11 +180,18 @@ static int factory_list(struct call *k)
 	if (err < 0)
 		return fail_db(k, err, "factories");
 	list = json_array();
-	for (i = 0; i < db_rows(r); i++)
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", db_text(r, i, 1), "odm",
+	for (i = 0; i < db_rows(r); i++) {
+		/* what the factory said waits there, with its last writ-feed call; null until a
+		 * factory that reports it called */
+		json_t *q = db_int(r, i, 9) ? json_pack("{s:I, s:I, s:I, s:I}", "records", (json_int_t)db_int(r, i, 6),
+							"journal", (json_int_t)db_int(r, i, 7), "telemetry",
+							(json_int_t)db_int(r, i, 8), "at", (json_int_t)db_int(r, i, 9))
+					    : json_null();
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", db_text(r, i, 1), "odm",
 						      db_text(r, i, 2), "oem", db_text(r, i, 3), "last_contact",
 						      (json_int_t)db_int(r, i, 4), "records", (json_int_t)db_int(r, i, 5),
-						      "hsms", hsms_json(k, db_int(r, i, 0))));
+						      "queued", q, "hsms", hsms_json(k, db_int(r, i, 0))));
+	}
 	db_res_free(r);
 	return answer(k, 200, json_pack("{s:o}", "factories", list));
 }

@@ -22,6 +22,10 @@ static const char schema[] =
 	" created @BIG@ NOT NULL, last_contact @BIG@ NOT NULL DEFAULT 0,"
 	" rec_next @BIG@ NOT NULL DEFAULT 1, rec_hash TEXT NOT NULL DEFAULT '',"
 	" writ_seq_seen @BIG@ NOT NULL DEFAULT 0);"
+	/* what a factory said waits in its queues, with the writ feed (a new table: no
+	 * schema version, every store gets it at start) */
+	"CREATE TABLE IF NOT EXISTS factory_queues (factory_id @BIG@ PRIMARY KEY REFERENCES factories(id),"
+	" records @BIG@ NOT NULL, journal @BIG@ NOT NULL, telemetry @BIG@ NOT NULL, at @BIG@ NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS tokens (id @PK@, user_id @BIG@ REFERENCES users(id),"
 	" factory_id @BIG@ REFERENCES factories(id), label TEXT NOT NULL, hash @BLOB@ NOT NULL UNIQUE,"
 	" created @BIG@ NOT NULL, revoked @BIG@);"

@@ -8,6 +8,7 @@
  * same run cannot both apply). A fork or a forgery is refused and raised as an alert.
  */
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,43 @@ static int64_t factory_oem(struct call *k)
 	return oem;
 }
 
+/* The factory's own queues, as it reports them with the writ feed: all three counts or
+ * none (an older factory); each a decimal 0..2^53. Kept per factory for GET /v1/factories.
+ * 1 when the request was answered (refused), else 0. */
+static int note_queues(struct call *k)
+{
+	static const char *const names[3] = { "queued_records", "queued_journal", "queued_telemetry" };
+	long long v[3];
+	int i, given = 0;
+
+	for (i = 0; i < 3; i++) {
+		const char *a = query_arg(k, names[i]);
+		char *end;
+		if (!a)
+			continue;
+		given++;
+		errno = 0;
+		v[i] = strtoll(a, &end, 10);
+		if (!a[0] || *end || errno || v[i] < 0 || v[i] > (1LL << 53) || strspn(a, "0123456789") != strlen(a)) {
+			(void)fail(k, 400, "bad_request", "%s: a count (0..2^53)", names[i]);
+			return 1;
+		}
+	}
+	if (!given)
+		return 0;
+	if (given != 3) {
+		(void)fail(k, 400, "bad_request", "queued_records, queued_journal and queued_telemetry go together");
+		return 1;
+	}
+	(void)!db_exec(k->db,
+		       "INSERT INTO factory_queues (factory_id, records, journal, telemetry, at) VALUES (?, ?, ?, ?, ?)"
+		       " ON CONFLICT (factory_id) DO UPDATE SET records = excluded.records, journal = excluded.journal,"
+		       " telemetry = excluded.telemetry, at = excluded.at",
+		       (struct db_param[]){ DB_I(k->who.factory_id), DB_I(v[0]), DB_I(v[1]), DB_I(v[2]), DB_I(now_s()) }, 5,
+		       NULL);
+	return 0;
+}
+
 static int sync_writs(struct call *k)
 {
 	const char *since = query_arg(k, "since");
@@ -67,6 +105,8 @@ static int sync_writs(struct call *k)
 
 	if (n < 0)
 		return fail(k, 400, "bad_request", "since: a writ feed position (>= 0)");
+	if (note_queues(k))
+		return 0; /* refused: answered */
 	err = db_query(k->db,
 		       "SELECT w.seq, w.writ_id, h.hsm_id, w.kind, w.version_digest, w.sealed FROM writs w"
 		       " JOIN hsms h ON h.id = w.hsm_pk WHERE w.factory_id = ? AND w.seq > ? ORDER BY w.seq LIMIT 100",

@@ -124,11 +124,17 @@ static const uint8_t *answer(struct sync *s, size_t *len)
 
 /* ---- 1. writs ---- */
 
+static void queued(struct factory *f, uint64_t *ret_records, uint64_t *ret_journal);
+
 static void pull_writs(struct sync *s)
 {
-	uint64_t since = meta_u64_get(s->f, "cloud_writs_since"), next;
-	char path[80], why[160];
+	uint64_t since = meta_u64_get(s->f, "cloud_writs_since"), next, qr = 0, qj = 0;
+	char path[160], why[160];
 	int page;
+
+	/* the writ feed also tells the cloud what waits here (as of the last push), so the
+	 * portal can show a factory's queue (docs/cloud-api.md, GET /v1/factories) */
+	queued(s->f, &qr, &qj);
 
 	for (page = 0; page < PULL_PAGES_MAX && !atomic_load(&s->f->stop); page++) {
 		struct csync_writ *w = NULL;
@@ -136,7 +142,9 @@ static void pull_writs(struct sync *s)
 		size_t i, n = 0, len = 0;
 		enum csync_verdict v;
 
-		(void)!snprintf(path, sizeof(path), "/v1/sync/writs?since=%llu", (unsigned long long)since);
+		(void)!snprintf(path, sizeof(path), "/v1/sync/writs?since=%llu&queued_records=%llu&queued_journal=%llu"
+				"&queued_telemetry=%llu", (unsigned long long)since, (unsigned long long)qr,
+				(unsigned long long)qj, (unsigned long long)(s->f->tele ? ftele_queued(s->f->tele) : 0));
 		if ((v = call(s, "GET", path, NULL, 0)) != CSYNC_OK) {
 			if (v != CSYNC_NET)
 				note_err(s, "GET %s: HTTP %ld %s", path, httpc_status(s->h), httpc_error(s->h));

@@ -32,6 +32,12 @@ function s(tag, attrs, ...kids) {
   for (const c of kids.flat(Infinity)) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return el;
 }
+// what a factory said waits in its queues, with its last call (GET /v1/factories "queued")
+function queuedText(f) {
+  const q = f.queued;
+  if (!q) return 'not reported yet';
+  return `${q.records} record(s), ${q.journal} journal entr${q.journal === 1 ? 'y' : 'ies'}, ${q.telemetry} telemetry bucket(s) (as of ${when(q.at)})`;
+}
 function table(cols, rows, empty) {
   if (!rows.length) return h('p', { class: 'empty' }, empty);
   return h('table', {},
@@ -207,6 +213,7 @@ async function pageOverview(main) {
       { title: 'last contact', get: (f) => ago(f.last_contact, prod.now), cls: (f) => (!f.last_contact || prod.now - f.last_contact > 3600 ? 'warn' : '') },
       { title: 'newest device verified', get: (f) => ago((byFactory.get(f.id) || {}).last_device, prod.now) },
       { title: 'devices awaiting their factory record', get: (f) => (byFactory.get(f.id) || {}).awaiting_record || 0, num: true },
+      { title: 'queued at the factory', get: queuedText, cls: (f) => (f.queued && f.queued.records + f.queued.journal > 0 ? 'warn' : '') },
       { title: 'records received', get: (f) => f.records, num: true },
     ], facs.factories, 'No factory registered yet.')));
   if (alerts) {
@@ -452,6 +459,7 @@ async function pageFactories(main) {
   for (const f of factories) {
     main.append(h('section', { class: 'card factory', 'data-factory': f.id }, h('h2', {}, `${f.id} `, link(`#/telemetry/${q(f.id)}`, '(line telemetry)')),
       kv([['run by', f.odm], ['for', f.oem], ['last contact', `${ago(f.last_contact, now)} (${when(f.last_contact)})`], ['records received', f.records],
+        ['queued at the factory', queuedText(f)],
         ['records awaited', `${awaiting.get(f.id) || 0} device(s) verified from the journal, factory record not yet here`]]),
       h('h2', {}, 'Edge HSMs'),
       table([

@@ -321,6 +321,16 @@ check_grep "A: ... with what is queued" 'unreachable since [0-9]+ .*[0-9]+ recor
 start_cloud
 wait_for 60 synced || true
 check "A: once the cloud is up, nothing is queued" "$(jq -r '"\(.cloud.queued_records) \(.cloud.queued_journal)"' status.json)" = "0 0"
+# the portal sees the factory's queue as the factory reports it with the writ feed
+RECOVERED=$(date +%s)
+cloud_queue() { capi GET /v1/factories "$OEM" && jq -r '.factories[0].queued | "\(.records) \(.journal) \(.at)"' "$RESP"; }
+cloud_queue_empty() { read -r qr qj qat <<<"$(cloud_queue)" && [[ $qr == 0 && $qj == 0 && $qat -ge $RECOVERED ]]; }
+wait_for 30 cloud_queue_empty || true
+check "A: the portal shows the factory's queue, empty since the cloud came back ($(cloud_queue))" \
+	"$(cloud_queue | cut -d' ' -f1-2)" = "0 0"
+fq() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat fac.token)" "$CURL_CLOUD/v1/sync/writs?since=0&$1"; }
+check "A: queue counts that are not counts are refused (400)" \
+	"$(fq 'queued_records=-1&queued_journal=0&queued_telemetry=0') $(fq 'queued_records=1x&queued_journal=0&queued_telemetry=0') $(fq 'queued_records=99999999999999999999&queued_journal=0&queued_telemetry=0') $(fq 'queued_records=1')" = "400 400 400 400"
 check_grep "A: the end of the outage is logged" 'reachable again after' factory.log
 check "A: the writ the drop loaded was pulled again, harmlessly (loaded)" \
 	"$(sqlite3 fac/factory.db "select state from cloud_writs where id = '$B1'")" = loaded
