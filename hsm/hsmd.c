@@ -369,7 +369,8 @@ static int replay(void *ctx, const struct journal_entry *e)
 		w = find_writ(h, id);
 		o = find_writ(h, oid);
 		fp = uid_fp(uid, uid_len);
-		if (!w || w->scope.kind != WRIT_KIND_REWORK || w->rework_used >= w->scope.rework.limit || !o ||
+		if (!w || w->scope.kind != WRIT_KIND_REWORK || !(w->scope.ops & WRIT_OP_ISSUE_DAC) ||
+		    w->rework_used >= w->scope.rework.limit || !o || o->scope.kind != WRIT_KIND_PRODUCTION ||
 		    (slot = uid_slot(o, fp)) == SIZE_MAX || !o->uids[slot].dac ||
 		    dev_serial != o->scope.serial_first + o->uids[slot].index) {
 			log_error("journal: entry %llu records a re-provision outside any rework writ's rights",
@@ -388,7 +389,7 @@ static int replay(void *ctx, const struct journal_entry *e)
 		uint8_t id[WRIT_ID_LEN];
 		struct hsm_writ *w;
 		if (cbu_get_fixed(b, 1, id, WRIT_ID_LEN) < 0 || !(w = find_writ(h, id)) || !w->scope.rework.present ||
-		    w->rework_used >= w->scope.rework.limit) {
+		    !(w->scope.ops & WRIT_OP_DEBUG_UNLOCK) || w->rework_used >= w->scope.rework.limit) {
 			log_error("journal: entry %llu records a debug unlock outside any writ's rework rights",
 				  (unsigned long long)e->seq);
 			return WRIT_E_JOURNAL;
@@ -769,8 +770,10 @@ static struct hsm_writ *certified_writ(struct hsm *h, const struct writ_scope *s
 
 	for (i = 0; i < h->n_writs; i++) {
 		struct hsm_writ *w = &h->writs[i];
-		if (w->scope.kind != WRIT_KIND_PRODUCTION || w->scope.vid != s->vid || w->scope.pid != s->pid ||
-		    strcmp(w->scope.product, s->product) != 0)
+		/* a revoked batch's devices are not reworked on its say-so (a rework writ may
+		 * still name them) */
+		if (w->scope.kind != WRIT_KIND_PRODUCTION || w->revoked || w->scope.vid != s->vid ||
+		    w->scope.pid != s->pid || strcmp(w->scope.product, s->product) != 0)
 			continue;
 		if ((slot = uid_slot(w, fp)) != SIZE_MAX && w->uids[slot].dac) {
 			if (ret_slot)
@@ -816,7 +819,7 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	struct x509_cert_params p;
 	struct hsm_writ *w;
 	uint8_t dev_pub[WRIT_P256_PUB_LEN], digest[32], key_digest[32], *dac = NULL;
-	size_t dac_len = 0, slot;
+	size_t dac_len = 0, slot = 0;
 	uint64_t index = 0, counter, fp, device_serial;
 	char idh[2 * WRIT_ID_LEN + 1], uidh[2 * HSMP_UID_MAX + 1], cn[WRIT_NAME_MAX + 32];
 	cbor_item_t *body = NULL;
@@ -870,10 +873,19 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 				     uidh, idh);
 			goto unlock;
 		}
+		if (!dbg_perm_has(w->scope.rework.perms, DBG_PERM_REPROVISION)) {
+			err = refuse(reason, WRIT_E_SCOPE, "rework writ %s does not grant re-provisioning", idh);
+			goto unlock;
+		}
 		orig = certified_writ(h, &w->scope, fp, &os);
 		if (!orig) {
 			err = refuse(reason, WRIT_E_SCOPE, "device %s was never certified by this HSM for product %s: "
 				     "rework writ %s re-provisions only devices made here", uidh, w->scope.product, idh);
+			goto unlock;
+		}
+		if (orig->uids[os].busy) {
+			err = refuse(reason, WRIT_E_REPLAY, "device UID %s is being certified by another request right "
+				     "now; retry once it answered", uidh);
 			goto unlock;
 		}
 		if (w->rework_used + w->rework_reserved >= w->scope.rework.limit) {
@@ -882,6 +894,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 			goto unlock;
 		}
 		w->rework_reserved++;
+		orig->uids[os].busy = 1;
+		slot = os;
 		reprovision = 1;
 		index = orig->uids[os].index;
 		device_serial = orig->scope.serial_first + index;
@@ -894,8 +908,8 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	if (reprovision) {
 		;
 	} else if ((slot = uid_slot(w, fp)) != SIZE_MAX) {
-		const struct hsm_uid *u = &w->uids[slot];
-		if (!u->dac)
+		struct hsm_uid *u = &w->uids[slot];
+		if (!u->dac || u->busy)
 			err = refuse(reason, WRIT_E_REPLAY, "device UID %s is being certified under writ %s by "
 				     "another request right now; retry once it answered", uidh, idh);
 		else if (all_zero(u->key, HSM_KEY_FP_LEN))
@@ -908,6 +922,7 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 		if (err < 0)
 			goto unlock;
 		reissue = 1;
+		u->busy = 1;
 		index = u->index;
 	} else {
 		if (index_take(w, &index) < 0) {
@@ -967,6 +982,7 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
 	ret->reissue = reissue;
 	ret->reprovision = reprovision;
 	ret->orig = orig;
+	ret->slot = slot;
 	memcpy(ret->key, key_digest, HSM_KEY_FP_LEN);
 	ret->body = body;
 	ret->now = now;
@@ -982,7 +998,10 @@ release:
 	pthread_mutex_lock(&h->lock);
 	if (reprovision) {
 		w->rework_reserved--;
-	} else if (!reissue) {
+		orig->uids[slot].busy = 0;
+	} else if (reissue) {
+		w->uids[slot].busy = 0;
+	} else {
 		w->reserved--;
 		index_release(w, index);
 		uid_remove(w, fp);
@@ -1021,8 +1040,10 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 		if (pending[i]->reprovision) {
 			pending[i]->writ->rework_reserved--;
 			pending[i]->writ->rework_used++;
+			pending[i]->orig->uids[pending[i]->slot].busy = 0;
 		} else if (pending[i]->reissue) {
 			pending[i]->writ->reissued++;
+			pending[i]->writ->uids[pending[i]->slot].busy = 0;
 		} else {
 			pending[i]->writ->reserved--;
 			pending[i]->writ->issued++;

@@ -45,6 +45,10 @@ struct hsm_uid {
 	/* the first HSM_KEY_FP_LEN bytes of SHA-256 of the public key (65-byte uncompressed
 	 * point) its DAC certifies; all zero if unknown (a dac entry journalled without it) */
 	uint8_t key[HSM_KEY_FP_LEN];
+	/* 1 while a re-issue or a re-provisioning of this device is between prepare and
+	 * commit: a second one waits (refused, retry), so the key the journal records last
+	 * is the key in memory, and an old key cannot slip a DAC past a re-provisioning */
+	uint8_t busy;
 };
 
 struct hsm_writ {
@@ -133,6 +137,7 @@ struct hsm_dac_pending {
 	uint64_t index, uid_fp, dac_fp;
 	int reissue;         /* journalled as JT_REISSUE; commit counts no quantity */
 	int reprovision;     /* under a rework writ: JT_REPROVISION, one unit of its rights */
+	size_t slot;         /* reissue / reprovision: the device's slot (busy until commit) */
 	struct hsm_writ *orig; /* reprovision: the production writ that made the device */
 	uint8_t key[HSM_KEY_FP_LEN]; /* the new key's fingerprint */
 	cbor_item_t *body;   /* the journal entry's body */

@@ -202,6 +202,18 @@ mkcsr c.csr
 expect_refused "re-provisioning a device this HSM never made" "scope.*never certified" "$WRIT" hsm issue \
 	--socket "$SOCK" --writ "$R2" --csr c.csr --uid $UC --out c.dac
 
+# ---- a revoked batch's devices are not covered by rights that name no device ----
+must "$WRIT" authority revoke --dir auth --enrolment hsm/enrolment.cbor --revoke "$W" --out revw.cose
+must "$WRIT" hsm load --socket "$SOCK" revw.cose
+R3=$(AUTH=auth "$WRIT" authority rework --dir auth --enrolment hsm/enrolment.cbor --pai pai.der --product lamp \
+	--vid $VID --pid $PID --rework debug --out r3.cose)
+must "$WRIT" hsm load --socket "$SOCK" r3.cose
+CH3=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+refused "a device of a revoked batch, under rights that name no device" "scope" "never certified it" --writ "$R3" \
+	--uid $UA --perms debug --challenge "$CH3" --session 60
+tok --writ "$R3" --uid $UB --challenge "$CH3" --perms debug --session 60 --out t5 --chain-out c5
+check "... while a device of a batch still in force is covered" "$RC" -eq 0
+
 # ---- revocation and the rights' window ----
 must "$WRIT" authority revoke --dir auth --enrolment hsm/enrolment.cbor --revoke "$R2" --out rev.cose
 must "$WRIT" hsm load --socket "$SOCK" rev.cose
