@@ -721,17 +721,16 @@ bad:
 	return seterr(fc, WRIT_E_PROTO, "the factory's answer to %s: \"%s\" is not a decimal number", what, key);
 }
 
-int factory_client_dac(struct factory_client *fc, const char *writ, const uint8_t uid[WDP_UID_LEN],
-		       const uint8_t *csr, size_t csr_len, struct chip_dac *ret)
+/* POST {uid, csr} to path (the DAC endpoints of jobs and of rework writs); the parsed
+ * answer in *ret_answer (the caller decrefs it). */
+static int post_csr(struct factory_client *fc, const char *what, const char *path, const uint8_t uid[WDP_UID_LEN],
+		    const uint8_t *csr, size_t csr_len, json_t **ret_answer)
 {
-	static const char what[] = "POST dac";
-	char path[96], uidhex[2 * WDP_UID_LEN + 1], csr64[4 * ((WDP_CSR_MAX + 2) / 3) + 1];
-	struct chip_dac d;
-	json_t *a;
+	char uidhex[2 * WDP_UID_LEN + 1], csr64[4 * ((WDP_CSR_MAX + 2) / 3) + 1];
 	char *body;
 	int rc;
 
-	if (!valid_writ(writ) || csr_len == 0 || csr_len > WDP_CSR_MAX)
+	if (csr_len == 0 || csr_len > WDP_CSR_MAX)
 		return seterr(fc, WRIT_E_INVAL, "bad DAC request");
 	hex_encode(uid, WDP_UID_LEN, uidhex);
 	if (matter_b64_encode(csr, csr_len, csr64, sizeof csr64) < 0)
@@ -739,18 +738,42 @@ int factory_client_dac(struct factory_client *fc, const char *writ, const uint8_
 	body = dump(json_pack("{s:s, s:s}", "uid", uidhex, "csr", csr64));
 	if (!body)
 		return seterr(fc, WRIT_E_NOMEM, "out of memory");
-	snprintf(path, sizeof path, "/v1/jobs/%s/dac", writ);
 	rc = request(fc, "POST", path, body, FC_JSON_MAX, 1);
 	free(body);
 	if (rc < 0)
 		return rc;
-	if (!(a = parse_answer(fc, what, &rc)))
+	*ret_answer = parse_answer(fc, what, &rc);
+	return *ret_answer ? 0 : rc;
+}
+
+/* The DAC fields both DAC answers carry. */
+static int get_dac(struct factory_client *fc, json_t *a, struct chip_dac *d, const char *what)
+{
+	int rc;
+
+	if ((rc = get_b64(fc, a, "dac", d->dac, sizeof d->dac, &d->dac_len, what)) == 0 &&
+	    (rc = get_b64(fc, a, "pai", d->pai, sizeof d->pai, &d->pai_len, what)) == 0 &&
+	    (rc = get_u64(fc, a, "serial", &d->serial, what)) == 0)
+		rc = get_u64(fc, a, "hsm_seq", &d->journal_seq, what);
+	return rc;
+}
+
+int factory_client_dac(struct factory_client *fc, const char *writ, const uint8_t uid[WDP_UID_LEN],
+		       const uint8_t *csr, size_t csr_len, struct chip_dac *ret)
+{
+	static const char what[] = "POST dac";
+	char path[96];
+	struct chip_dac d;
+	json_t *a = NULL;
+	int rc;
+
+	if (!valid_writ(writ))
+		return seterr(fc, WRIT_E_INVAL, "bad DAC request");
+	(void)!snprintf(path, sizeof path, "/v1/jobs/%s/dac", writ);
+	if ((rc = post_csr(fc, what, path, uid, csr, csr_len, &a)) < 0)
 		return rc;
 	memset(&d, 0, sizeof d);
-	if ((rc = get_b64(fc, a, "dac", d.dac, sizeof d.dac, &d.dac_len, what)) == 0 &&
-	    (rc = get_b64(fc, a, "pai", d.pai, sizeof d.pai, &d.pai_len, what)) == 0 &&
-	    (rc = get_u64(fc, a, "serial", &d.serial, what)) == 0 &&
-	    (rc = get_u64(fc, a, "hsm_seq", &d.journal_seq, what)) == 0)
+	if ((rc = get_dac(fc, a, &d, what)) == 0)
 		*ret = d;
 	json_decref(a);
 	return rc;
@@ -967,35 +990,21 @@ int factory_client_rework_dac(struct factory_client *fc, const char *writ, const
 			      const uint8_t *csr, size_t csr_len, struct fc_reprov *ret)
 {
 	static const char what[] = "POST rework dac";
-	char path[96], uidhex[2 * WDP_UID_LEN + 1], csr64[4 * ((WDP_CSR_MAX + 2) / 3) + 1];
+	char path[96];
 	struct fc_reprov *d;
-	json_t *a;
-	char *body;
+	json_t *a = NULL;
 	int rc;
 
-	if (!valid_writ(writ) || csr_len == 0 || csr_len > WDP_CSR_MAX)
+	if (!valid_writ(writ))
 		return seterr(fc, WRIT_E_INVAL, "bad DAC request");
-	hex_encode(uid, WDP_UID_LEN, uidhex);
-	if (matter_b64_encode(csr, csr_len, csr64, sizeof csr64) < 0)
-		return seterr(fc, WRIT_E_INVAL, "CSR too large");
-	body = dump(json_pack("{s:s, s:s}", "uid", uidhex, "csr", csr64));
-	if (!body)
-		return seterr(fc, WRIT_E_NOMEM, "out of memory");
 	(void)!snprintf(path, sizeof path, "/v1/rework/%s/dac", writ);
-	rc = request(fc, "POST", path, body, FC_JSON_MAX, 1);
-	free(body);
-	if (rc < 0)
-		return rc;
-	if (!(a = parse_answer(fc, what, &rc)))
+	if ((rc = post_csr(fc, what, path, uid, csr, csr_len, &a)) < 0)
 		return rc;
 	if (!(d = calloc(1, sizeof *d))) {
 		json_decref(a);
 		return seterr(fc, WRIT_E_NOMEM, "out of memory");
 	}
-	if ((rc = get_b64(fc, a, "dac", d->dac.dac, sizeof d->dac.dac, &d->dac.dac_len, what)) == 0 &&
-	    (rc = get_b64(fc, a, "pai", d->dac.pai, sizeof d->dac.pai, &d->dac.pai_len, what)) == 0 &&
-	    (rc = get_u64(fc, a, "serial", &d->dac.serial, what)) == 0 &&
-	    (rc = get_u64(fc, a, "hsm_seq", &d->dac.journal_seq, what)) == 0 &&
+	if ((rc = get_dac(fc, a, &d->dac, what)) == 0 &&
 	    (rc = get_hex(fc, a, "dac_sha256", d->dac_sha256, 32, what)) == 0 &&
 	    (rc = get_str(fc, a, "dac_serial", 24, 24, d->dac_serial, sizeof d->dac_serial, what)) == 0 &&
 	    (rc = get_str(fc, a, "production_writ", 0, 32, d->production_writ, sizeof d->production_writ, what)) == 0)
