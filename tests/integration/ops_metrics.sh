@@ -83,26 +83,8 @@ CLOUD_PID=$!
 wait_for 10 grep -q 'listening on' cloud.out || { echo "FAIL: writ-cloud: $(tail -n 5 cloud.log)" >&2; exit 1; }
 
 RESP=$WORK/.resp
-capi()
-{
-	local args=(-s -o "$RESP" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3")
-	if [[ -n ${4:-} ]]; then
-		if [[ $4 == @* ]]; then
-			args+=(-H 'Content-Type: application/octet-stream' --data-binary "$4")
-		else
-			args+=(-H 'Content-Type: application/json' --data-binary "$4")
-		fi
-	fi
-	CODE=$(curl "${args[@]}" "$CURL_CLOUD$2") || CODE=000
-}
-cmust()
-{
-	local want=$1
-	shift
-	capi "$@"
-	[[ $CODE == "$want" ]] || { echo "FAIL (setup): $1 $2: HTTP $CODE, want $want: $(head -c 300 "$RESP")" >&2; exit 1; }
-}
-jr() { jq -r "$1" "$RESP"; }
+# shellcheck source=tests/integration/cloud_lib.sh
+source "$WRIT_SRC/tests/integration/cloud_lib.sh"
 
 cmust 201 POST /v1/users "$OEM" '{"name": "sally", "role": "oem-security"}'
 SEC=$(jr .token)

@@ -66,52 +66,13 @@ OEM2=$("$CLOUDD" org add --db "$CDB" --kind oem --name globex --user gina 2>/dev
 ODM2=$("$CLOUDD" org add --db "$CDB" --kind odm --name other --user otto 2>/dev/null)
 CPORT=$(free_port)
 CURL_CLOUD=http://127.0.0.1:$CPORT
-start_cloud()
-{
-	local i
-	: >cloud.out
-	"$CLOUDD" serve --insecure-http --db "$CDB" --listen "127.0.0.1:$CPORT" --threads 4 >cloud.out 2>>cloud.log &
-	CLOUD_PID=$!
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'listening on' cloud.out && return 0
-		kill -0 "$CLOUD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "FAIL: writ-cloud did not start: $(tail -n 5 cloud.log)" >&2
-	exit 1
-}
-stop_cloud()
-{
-	[[ -n $CLOUD_PID ]] || return 0
-	kill -"${1:-TERM}" "$CLOUD_PID" 2>/dev/null || true
-	wait "$CLOUD_PID" 2>/dev/null || true
-	CLOUD_PID=
-}
-PPORT=$(free_port)
-PROXY_URL=http://127.0.0.1:$PPORT
-echo pass >proxy.ctl
-: >proxy.log
-$PY "$WRIT_SRC/tests/integration/cut_proxy.py" "$PPORT" "$CPORT" proxy.ctl proxy.log &
-PROXY_PID=$!
-wait_for 10 grep -q listening proxy.log || { echo "FAIL: the proxy did not start" >&2; exit 1; }
+# shellcheck source=tests/integration/cloud_lib.sh
+source "$WRIT_SRC/tests/integration/cloud_lib.sh"
+start_proxy
 start_cloud
 
 RESP=$WORK/.resp
 # capi METHOD PATH TOKEN [JSON | @FILE]: the cloud's API; sets CODE, answer in $RESP
-capi()
-{
-	local args=(-s -o "$RESP" -w '%{http_code}' -X "$1")
-	[[ -z $3 ]] || args+=(-H "Authorization: Bearer $3")
-	[[ -z ${4:-} ]] || args+=(-H 'Content-Type: application/json' --data-binary "$4")
-	CODE=$(curl "${args[@]}" "$CURL_CLOUD$2") || CODE=000
-}
-cmust()
-{
-	local want=$1
-	shift
-	capi "$@"
-	[[ $CODE == "$want" ]] || { echo "FAIL (setup): $1 $2: HTTP $CODE, want $want: $(head -c 300 "$RESP")" >&2; exit 1; }
-}
 cmust 201 POST /v1/factories "$OEM" "{\"id\": \"$FACTORY\", \"odm\": \"foxy\"}"
 (umask 077 && jq -r .code "$RESP" >code)
 must "$FACTORYD" enrol --cloud "$PROXY_URL" --code-file code --hsm hsm/hsmd.sock --token-out fac.token
