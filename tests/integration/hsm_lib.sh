@@ -87,6 +87,7 @@ hsm_setup()
 
 # The module writ-hsmd init records (HSM_MODULE; empty = the build's SoftHSM).
 HSM_MODULE=
+HSM_TCTI=
 
 hsm_backend_setup()
 {
@@ -114,7 +115,8 @@ hsm_backend_setup()
 		mkdir -p "$WORK/p11store"
 		start_swtpm
 		start_abrmd
-		export TPM2_PKCS11_STORE=$WORK/p11store TPM2_PKCS11_TCTI="tabrmd:bus_type=session,bus_name=$ABRMD_NAME"
+		HSM_TCTI="tabrmd:bus_type=session,bus_name=$ABRMD_NAME"
+		export TPM2_PKCS11_STORE=$WORK/p11store TPM2_PKCS11_TCTI=$HSM_TCTI
 		export TPM2_PKCS11_LOG_LEVEL=0
 		;;
 	*)
@@ -195,12 +197,18 @@ stop_swtpm()
 	SWTPM_PID=
 }
 
-# The --module argument for writ-hsmd init (none for SoftHSM: the default).
+# The backend's arguments of writ-hsmd init, one per line: none for SoftHSM (the
+# default); for tpm2-pkcs11 its module, and the key-agreement key made in the TPM itself
+# (--kex tpm: tpm2-pkcs11 1.9 lacks CKM_ECDH1_DERIVE), reached through the same
+# tpm2-abrmd as the token.
 hsm_module_args()
 {
 	if [[ -n $HSM_MODULE ]]; then
 		echo "--module"
 		echo "$HSM_MODULE"
+	fi
+	if [[ $WRIT_TEST_P11 == tpm2 ]]; then
+		printf '%s\n' --kex tpm --tpm-tcti "$HSM_TCTI"
 	fi
 }
 
