@@ -77,6 +77,7 @@ static void usage(FILE *f)
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--no-seccomp]   (debugging only: run confines itself once the job is fetched)\n"
 		"        [--timeout-ms MS] [--factory-retry-s S] [--factory-ca F] [--telemetry-window S]\n"
+		"        [--state DIR] [--update-wait-s S]\n"
 		"%s"
 		"  writ-station --help\n"
 		"\n"
@@ -90,7 +91,9 @@ static void usage(FILE *f)
 		"          written to --out with mode 0600; the token is never shown or logged\n"
 		"  run     run a job until --count devices, the job's end (quantity, window, revoked),\n"
 		"          --once when every present port is done, or SIGINT/SIGTERM (devices in progress\n"
-		"          are finished first)\n"
+		"          are finished first). When the factory says an update is pending, the devices in\n"
+		"          progress are finished and the line pauses (a progress line says so) until the\n"
+		"          factory is back without one, then goes on (docs/releases.md)\n"
 		"  rework  reopen one made device under the OEM's rework rights: a debug-unlock token\n"
 		"          from writ-factory's edge HSM for the chip's challenge, unlock, the operation\n"
 		"          (reflash: new signed firmware through the chip's firmware commands, still\n"
@@ -121,6 +124,11 @@ static void usage(FILE *f)
 		"                        0..3600 (default 30)\n"
 		"  --telemetry-window S  run: line telemetry per window of S seconds, 10..3600, posted to\n"
 		"                        the factory as each window ends (default 60; 0: none)\n"
+		"  --state DIR           run: the station's state directory (made if missing): unsent telemetry\n"
+		"                        is kept in DIR/telemetry.spool and survives a crash or a restart;\n"
+		"                        without it, unsent telemetry is kept in memory only\n"
+		"  --update-wait-s S     run: the longest pause for an update of the factory, 1..86400\n"
+		"                        (default 1800); then the line stops with an error\n"
 		"  --device UID          rework: the chip's UID (32 hex digits)\n"
 		"  --debug-root-pub K    rework: the OEM's debug-root public key, hex or a file\n"
 		"                        (`writ authority pubkey --key debug-root`); the chain must end there\n"
@@ -357,7 +365,8 @@ struct run_opts {
 	const char *url, *token_file, *job, *port_dir, *label_dir;
 	const char **ports;
 	size_t n_ports;
-	unsigned long parallel, count, timeout_ms, retry_s, tele_window;
+	unsigned long parallel, count, timeout_ms, retry_s, tele_window, update_wait_s;
+	const char *state_dir;
 	int once, no_seccomp;
 };
 
@@ -402,7 +411,23 @@ struct line_run {
 	struct stele tele;       /* under mu */
 	size_t tele_posted;      /* buckets the factory took (new or replayed) */
 	double tele_next_try;    /* no post before this (after a failed one) */
+	/* a factory update (docs/releases.md): no new device while paused (under mu) */
+	int paused;
+	double pause_t0, upd_next_poll;
+	char pause_from[33];     /* the factory's version when the pause began */
+	char pause_state[96];    /* what the last poll saw, for the progress line */
+	size_t pauses;
 };
+
+static void vstop_line(struct line_run *r, int error, const char *fmt, va_list ap)
+{
+	if (!r->stop) {
+		r->stop = 1;
+		r->stop_error = error;
+		vsnprintf(r->stop_reason, sizeof r->stop_reason, fmt, ap);
+	}
+	pthread_cond_broadcast(&r->cv);
+}
 
 static void stop_line(struct line_run *r, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void stop_line(struct line_run *r, int error, const char *fmt, ...)
@@ -410,15 +435,21 @@ static void stop_line(struct line_run *r, int error, const char *fmt, ...)
 	va_list ap;
 
 	pthread_mutex_lock(&r->mu);
-	if (!r->stop) {
-		r->stop = 1;
-		r->stop_error = error;
-		va_start(ap, fmt);
-		vsnprintf(r->stop_reason, sizeof r->stop_reason, fmt, ap);
-		va_end(ap);
-	}
-	pthread_cond_broadcast(&r->cv);
+	va_start(ap, fmt);
+	vstop_line(r, error, fmt, ap);
+	va_end(ap);
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* The same with r->mu held. */
+static void stop_line_locked(struct line_run *r, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void stop_line_locked(struct line_run *r, int error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vstop_line(r, error, fmt, ap);
+	va_end(ap);
 }
 
 static int add_port(struct line_run *r, const char *addr)
@@ -501,7 +532,7 @@ static void progress(struct line_run *r, int final)
 
 	if (!final && !r->tty) {
 		size_t bucket = target ? (10 * r->done) / target : 0;
-		if (bucket == r->last_bucket && t - r->last_print < 5.0)
+		if (bucket == r->last_bucket && t - r->last_print < (r->paused ? 2.0 : 5.0))
 			return;
 		r->last_bucket = bucket;
 	}
@@ -514,9 +545,14 @@ static void progress(struct line_run *r, int final)
 			if (!cur)
 				cur = r->w[i].step;
 		}
-	fprintf(stderr, "%sline: done %zu, failed %zu, remaining %zu; %.2f devices/s; %zu busy%s%s%s",
-		r->tty ? "\r" : "", r->done, r->failed, remaining, el > 0 ? (double)r->ok / el : 0.0, busy,
-		cur ? ", now: " : "", cur ? cur : "", r->tty && !final ? "\033[K" : "\n");
+	if (r->paused && !final)
+		fprintf(stderr, "%sline: paused for an update of the factory for %.0f s (%s); done %zu, failed %zu, "
+				"remaining %zu; %zu busy finishing%s", r->tty ? "\r" : "", t - r->pause_t0, r->pause_state,
+			r->done, r->failed, remaining, busy, r->tty ? "\033[K" : "\n");
+	else
+		fprintf(stderr, "%sline: done %zu, failed %zu, remaining %zu; %.2f devices/s; %zu busy%s%s%s",
+			r->tty ? "\r" : "", r->done, r->failed, remaining, el > 0 ? (double)r->ok / el : 0.0, busy,
+			cur ? ", now: " : "", cur ? cur : "", r->tty && !final ? "\033[K" : "\n");
 	fflush(stderr);
 }
 
@@ -946,12 +982,13 @@ static void *worker_main(void *arg)
 		for (;;) {
 			if (finished_locked(r))
 				break;
-			for (size_t i = 0; i < r->n_ports; i++)
+			/* paused for an update: the device at hand was finished, no new one starts */
+			for (size_t i = 0; !r->paused && i < r->n_ports; i++)
 				if (r->ports[i].state == 0) {
 					p = &r->ports[i];
 					break;
 				}
-			if (p || r->no_more_ports)
+			if (p || (r->no_more_ports && !r->paused))
 				break;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -1015,6 +1052,76 @@ static void post_telemetry(struct line_run *r, struct factory_client *fc, int fi
 				sleep(1);
 		}
 	}
+}
+
+static void pause_line(struct line_run *r, const char *why, const char *version)
+{
+	size_t busy = 0;
+
+	for (size_t i = 0; i < r->n_workers; i++)
+		busy += r->w[i].step != NULL;
+	r->paused = 1;
+	r->pause_t0 = now_s();
+	r->upd_next_poll = r->pause_t0 + 1.0;
+	snprintf(r->pause_from, sizeof r->pause_from, "%s", version);
+	snprintf(r->pause_state, sizeof r->pause_state, "update pending");
+	if (r->tty)
+		fputc('\n', stderr);
+	fprintf(stderr, "writ-station: paused for an update: %s (factory version %s); finishing the %zu device%s in "
+			"progress, taking no new one until the factory is back without an update pending\n", why,
+		version[0] ? version : "unknown", busy, busy == 1 ? "" : "s");
+}
+
+/*
+ * The factory says "update_pending" while `writ-factory update` waits to switch versions
+ * and until the new version passed its health check (docs/releases.md): the line
+ * finishes the devices at hand and starts no new one. GET /v1/health (which does not
+ * count as a job in progress, so a paused station never holds the update up) every 2 s
+ * while working, every 1 s while paused. No answer while paused is the factory
+ * restarting: wait and ask again, for at most --update-wait-s in all, then stop the line
+ * with what to do. Main thread only.
+ */
+static void update_poll(struct line_run *r, struct factory_client *fc)
+{
+	struct fc_health h;
+	double t = now_s();
+	int rc;
+
+	if (t < r->upd_next_poll)
+		return;
+	pthread_mutex_lock(&r->mu);
+	int paused = r->paused;
+	pthread_mutex_unlock(&r->mu);
+	rc = factory_client_health(fc, &h);
+	t = now_s();
+	pthread_mutex_lock(&r->mu);
+	r->upd_next_poll = t + (paused ? 1.0 : 2.0);
+	if (!paused) {
+		if (rc == 0 && h.update_pending)
+			pause_line(r, "the factory has an update pending", h.version);
+	} else if (rc == 0 && !h.update_pending) {
+		r->paused = 0;
+		r->pauses++;
+		if (r->tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "writ-station: the update is over: the factory runs version %s (was %s); resuming after "
+				"%.0f s paused\n", h.version[0] ? h.version : "unknown",
+			r->pause_from[0] ? r->pause_from : "unknown", t - r->pause_t0);
+		pthread_cond_broadcast(&r->cv);
+	} else {
+		if (rc == 0)
+			snprintf(r->pause_state, sizeof r->pause_state, "update pending, factory %s",
+				 h.version[0] ? h.version : "up");
+		else
+			snprintf(r->pause_state, sizeof r->pause_state, "factory not answering: restarting?");
+		if (t - r->pause_t0 >= (double)r->o->update_wait_s)
+			stop_line_locked(r, 1, "paused for an update of the factory for %lu s and it is still %s "
+				     "(--update-wait-s); the devices made are recorded. Ask the factory's operator to check "
+				     "`writ-factory update status` (a run killed mid-update leaves update.pending until the "
+				     "next `writ-factory update run`) and GET /v1/health, then start this station again",
+				     r->o->update_wait_s, rc == 0 ? "updating" : "not answering");
+	}
+	pthread_mutex_unlock(&r->mu);
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -1104,6 +1211,8 @@ static int prepare(struct line_run *r, struct factory_client *fc)
 	}
 	r->recipe.lock = 1;
 	r->recipe.reconnects = -1;
+	if (r->job.update_pending)
+		pause_line(r, "the job's answer says an update of the factory is pending", "");
 	if (r->job.remaining == 0) {
 		/* A chip that already holds one of this job's DACs (locked but not recorded, or
 		 * stopped mid-way) can still be finished; a new one ends the job (409 quota). */
@@ -1122,7 +1231,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "count", 1, 0, 'c' },    { "label-dir", 1, 0, 'L' },  { "once", 0, 0, 'o' },
 		{ "timeout-ms", 1, 0, 't' }, { "factory-retry-s", 1, 0, 'R' }, { "help", 0, 0, 'h' },
 		{ "no-seccomp", 0, 0, 'N' }, { "telemetry-window", 1, 0, 'W' },
-		{ "factory-ca", 1, 0, 'A' }, { 0, 0, 0, 0 }
+		{ "factory-ca", 1, 0, 'A' }, { "update-wait-s", 1, 0, 'U' }, { "state", 1, 0, 'S' },
+		{ 0, 0, 0, 0 }
 	};
 	int c;
 
@@ -1130,6 +1240,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->timeout_ms = 5000;
 	o->retry_s = 30;
 	o->tele_window = 60;
+	o->update_wait_s = 1800;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1171,6 +1282,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			if (parse_ul(optarg, 0, 3600, &o->retry_s, "--factory-retry-s") < 0)
 				return -1;
 			break;
+		case 'U':
+			if (parse_ul(optarg, 1, 86400, &o->update_wait_s, "--update-wait-s") < 0)
+				return -1;
+			break;
+		case 'S': o->state_dir = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -1355,6 +1471,7 @@ static int cmd_run(int argc, char **argv)
 			post_telemetry(&r, fc, 0);
 			if (stop)
 				break;
+			update_poll(&r, fc);
 		}
 		for (size_t i = 0; i < started; i++)
 			pthread_join(th[i], NULL);
@@ -1389,10 +1506,10 @@ static int cmd_run(int argc, char **argv)
 		/* "already" last: scripts read the first fields as before */
 		printf("devices=%zu ok=%zu failed=%zu seconds=%.3f devices_per_s=%.3f p50_ms=%.2f p99_ms=%.2f "
 		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f already=%zu telemetry_run=%s "
-		       "telemetry_posted=%zu telemetry_unsent=%zu\n",
+		       "telemetry_posted=%zu telemetry_unsent=%zu update_pauses=%zu\n",
 		       r.done, r.ok, r.failed, el, rate, 1000 * p50, 1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50,
 		       r.already, r.tele.window ? r.tele.run : "-", r.tele_posted,
-		       r.tele.n_ready + r.tele.n_open + (size_t)r.tele.dropped);
+		       r.tele.n_ready + r.tele.n_open + (size_t)r.tele.dropped, r.pauses);
 		if (r.tele.n_ready || r.tele.dropped)
 			fprintf(stderr, "writ-station: telemetry: %zu buckets of run %s not delivered to the factory\n",
 				r.tele.n_ready + (size_t)r.tele.dropped, r.tele.run);
