@@ -417,6 +417,7 @@ struct line_run {
 	char pause_from[33];     /* the factory's version when the pause began */
 	char pause_state[96];    /* what the last poll saw, for the progress line */
 	size_t pauses;
+	int spool_warned;        /* the spool's failure was logged (main thread) */
 };
 
 static void vstop_line(struct line_run *r, int error, const char *fmt, va_list ap)
@@ -1030,6 +1031,15 @@ static void post_telemetry(struct line_run *r, struct factory_client *fc, int fi
 
 		pthread_mutex_lock(&r->mu);
 		stele_close(&r->tele, (int64_t)time(NULL), final);
+		if (r->tele.spool_failed != r->spool_warned) {
+			r->spool_warned = r->tele.spool_failed;
+			if (r->spool_warned)
+				log_warn("telemetry: %s; unsent telemetry is kept in memory only (lost if the station "
+					 "stops) until the spool can be written: free space in --state or fix its permissions",
+					 r->tele.spool_err);
+			else
+				log_info("telemetry: the spool %s is written again", r->tele.spool_path);
+		}
 		body = (final || now_s() >= r->tele_next_try) ? stele_body(&r->tele, TELE_BUCKETS_MAX, &n) : NULL;
 		pthread_mutex_unlock(&r->mu);
 		if (!body)
@@ -1122,6 +1132,16 @@ static void update_poll(struct line_run *r, struct factory_client *fc)
 				     r->o->update_wait_s, rc == 0 ? "updating" : "not answering");
 	}
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Devices counted in the queued buckets (for the start-up line). */
+static uint64_t spool_devices(const struct stele *t)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < t->n_ready; i++)
+		n += t->ready[i].total;
+	return n;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -1329,6 +1349,26 @@ static int cmd_run(int argc, char **argv)
 	if (stele_init(&r.tele, (uint32_t)o.tele_window) < 0) {
 		free(o.ports);
 		return 1;
+	}
+	if (o.state_dir) {
+		struct stele_spool_stats ss;
+
+		if (stele_spool_open(&r.tele, o.state_dir, (int64_t)time(NULL), &ss) < 0) {
+			fprintf(stderr, "writ-station: telemetry spool: %s\n", r.tele.spool_err);
+			stele_free(&r.tele);
+			free(o.ports);
+			return 1;
+		}
+		if (ss.bad || ss.torn || ss.dropped)
+			fprintf(stderr, "writ-station: telemetry spool %s: skipped %zu damaged line%s%s%s and %zu torn last "
+					"line%s (a crash while writing)%s; the %zu valid bucket%s are kept\n",
+				r.tele.spool_path, ss.bad, ss.bad == 1 ? "" : "s", ss.first_bad[0] ? ", first " : "",
+				ss.first_bad, ss.torn, ss.torn == 1 ? "" : "s", ss.dropped ? ", dropped the oldest beyond "
+				"the 1440 kept" : "", ss.buckets, ss.buckets == 1 ? "" : "s");
+		if (ss.buckets)
+			fprintf(stderr, "writ-station: telemetry spool %s: %zu bucket%s of earlier runs (%llu devices) queued "
+					"for the factory\n", r.tele.spool_path, ss.buckets, ss.buckets == 1 ? "" : "s",
+				(unsigned long long)spool_devices(&r.tele));
 	}
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
