@@ -36,6 +36,7 @@
 #include "station/factory_client.h"
 #include "station/line.h"
 #include "station/rework.h"
+#include "station/selfupdate.h"
 #include "station/telemetry.h"
 
 #define MAX_WORKERS 64
@@ -48,6 +49,8 @@ static const char *const step_names[N_STEPS] = { "discover", "keys",   "dac",   
 						 "record",   "label",  "other" };
 
 static volatile sig_atomic_t g_signal;
+static char **g_argv;          /* main's, for the exec of a new version */
+static struct selfupdate g_su; /* installed under PREFIX/versions/V? */
 
 static void on_signal(int sig)
 {
@@ -418,6 +421,10 @@ struct line_run {
 	char pause_state[96];    /* what the last poll saw, for the progress line */
 	size_t pauses;
 	int spool_warned;        /* the spool's failure was logged (main thread) */
+	/* a new version of this program in PREFIX/current: no new device, then hand over */
+	int reexec, reexec_stop;
+	char reexec_to[SELFUPDATE_VERSION_MAX + 1];
+	size_t carried_done;     /* devices the previous version made in this run */
 };
 
 static void vstop_line(struct line_run *r, int error, const char *fmt, va_list ap)
@@ -526,7 +533,8 @@ static void progress(struct line_run *r, int final)
 {
 	double t = now_s(), el = t - r->t0;
 	size_t target = r->o->count ? r->o->count : r->o->once ? r->n_ports : (size_t)r->job.remaining;
-	size_t handled = r->o->count || r->o->once ? r->done : r->done - r->already; /* already: no quantity */
+	/* already: no quantity; carried: the job's remaining counts them already */
+	size_t handled = r->o->count || r->o->once ? r->done : r->done - r->already - r->carried_done;
 	size_t remaining = target > handled ? target - handled : 0;
 	const char *cur = NULL;
 	size_t busy = 0;
@@ -984,12 +992,12 @@ static void *worker_main(void *arg)
 			if (finished_locked(r))
 				break;
 			/* paused for an update: the device at hand was finished, no new one starts */
-			for (size_t i = 0; !r->paused && i < r->n_ports; i++)
+			for (size_t i = 0; !r->paused && !r->reexec && i < r->n_ports; i++)
 				if (r->ports[i].state == 0) {
 					p = &r->ports[i];
 					break;
 				}
-			if (p || (r->no_more_ports && !r->paused))
+			if (p || (r->no_more_ports && !r->paused && !r->reexec))
 				break;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -1094,8 +1102,9 @@ static void pause_line(struct line_run *r, const char *why, const char *version)
 static void update_poll(struct line_run *r, struct factory_client *fc)
 {
 	struct fc_health h;
+	char newv[SELFUPDATE_VERSION_MAX + 1];
 	double t = now_s();
-	int rc;
+	int rc, changed;
 
 	if (t < r->upd_next_poll)
 		return;
@@ -1103,6 +1112,7 @@ static void update_poll(struct line_run *r, struct factory_client *fc)
 	int paused = r->paused;
 	pthread_mutex_unlock(&r->mu);
 	rc = factory_client_health(fc, &h);
+	changed = selfupdate_changed(&g_su, newv); /* only under PREFIX/versions/V */
 	t = now_s();
 	pthread_mutex_lock(&r->mu);
 	r->upd_next_poll = t + (paused ? 1.0 : 2.0);
@@ -1114,9 +1124,9 @@ static void update_poll(struct line_run *r, struct factory_client *fc)
 		r->pauses++;
 		if (r->tty)
 			fputc('\n', stderr);
-		fprintf(stderr, "writ-station: the update is over: the factory runs version %s (was %s); resuming after "
-				"%.0f s paused\n", h.version[0] ? h.version : "unknown",
-			r->pause_from[0] ? r->pause_from : "unknown", t - r->pause_t0);
+		fprintf(stderr, "writ-station: the update is over: the factory runs version %s (was %s); %s after %.0f s "
+				"paused\n", h.version[0] ? h.version : "unknown", r->pause_from[0] ? r->pause_from : "unknown",
+			changed ? "not resuming: this station was updated too" : "resuming", t - r->pause_t0);
 		pthread_cond_broadcast(&r->cv);
 	} else {
 		if (rc == 0)
@@ -1130,6 +1140,20 @@ static void update_poll(struct line_run *r, struct factory_client *fc)
 				     "`writ-factory update status` (a run killed mid-update leaves update.pending until the "
 				     "next `writ-factory update run`) and GET /v1/health, then start this station again",
 				     r->o->update_wait_s, rc == 0 ? "updating" : "not answering");
+	}
+	/* in the same critical section as a resume: no worker takes a device in between */
+	if (changed && !r->paused && !r->reexec) {
+		size_t busy = 0;
+
+		for (size_t i = 0; i < r->n_workers; i++)
+			busy += r->w[i].step != NULL;
+		r->reexec = 1;
+		snprintf(r->reexec_to, sizeof r->reexec_to, "%s", newv);
+		if (r->tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "writ-station: version %s of writ-station is installed in %s/current (this is %s): "
+				"finishing the %zu device%s in progress, then starting it\n", newv, g_su.prefix,
+			g_su.version, busy, busy == 1 ? "" : "s");
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -1243,6 +1267,100 @@ static int prepare(struct line_run *r, struct factory_client *fc)
 	return 0;
 }
 
+/*
+ * The hand-over to the next version of this program (station/selfupdate.h): one line
+ * "writ-station-carry 1 DONE OK FAILED ALREADY PAUSES", then "port ADDR" per port
+ * finished in this run. Returns SELFUPDATE_EXIT, or 1 when it cannot be written.
+ */
+static int hand_over(struct line_run *r)
+{
+	char line[ADDR_MAX + 16];
+	int fd = g_su.carry_fd, n, ok = fd >= 0;
+
+	n = snprintf(line, sizeof line, "writ-station-carry 1 %zu %zu %zu %zu %zu\n", r->done, r->ok, r->failed,
+		     r->already, r->pauses);
+	ok = ok && n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) == n;
+	for (size_t i = 0; ok && i < r->n_ports; i++) {
+		if (r->ports[i].state != 2 || strchr(r->ports[i].addr, '\n'))
+			continue;
+		n = snprintf(line, sizeof line, "port %s\n", r->ports[i].addr);
+		ok = n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) == n;
+	}
+	if (fd >= 0)
+		close(fd);
+	g_su.carry_fd = -1;
+	if (!ok) {
+		fprintf(stderr, "writ-station: cannot hand over to version %s; the devices made so far are recorded: start "
+				"writ-station again (it recognises them)\n", r->reexec_to);
+		return 1;
+	}
+	fprintf(stderr, "writ-station: %zu devices so far (ok %zu, failed %zu); handing over to version %s\n", r->done,
+		r->ok, r->failed, r->reexec_to);
+	return SELFUPDATE_EXIT;
+}
+
+static int carry_num(char **p, size_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (**p != ' ')
+		return -1;
+	(*p)++;
+	if (**p < '0' || **p > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(*p, &end, 10);
+	if (errno || v > 100000000ULL)
+		return -1;
+	*p = end;
+	*ret = (size_t)v;
+	return 0;
+}
+
+/* What the previous version handed over (hand_over's text): its counts, and its
+ * finished ports, which this run does not take again. -1 with a message when malformed. */
+static int apply_carry(struct line_run *r, char *text)
+{
+	static const char head[] = "writ-station-carry 1";
+	size_t v[5];
+	char *p = text, *nl;
+
+	if (strncmp(p, head, sizeof head - 1) != 0)
+		goto bad;
+	p += sizeof head - 1;
+	for (size_t i = 0; i < 5; i++)
+		if (carry_num(&p, &v[i]) < 0)
+			goto bad;
+	if (*p++ != '\n' || v[1] + v[2] + v[3] != v[0])
+		goto bad;
+	while (*p) {
+		if (!(nl = strchr(p, '\n')) || strncmp(p, "port ", 5) != 0)
+			goto bad;
+		*nl = '\0';
+		if (add_port(r, p + 5) < 0)
+			goto bad;
+		for (size_t i = 0; i < r->n_ports; i++)
+			if (!strcmp(r->ports[i].addr, p + 5))
+				r->ports[i].state = 2;
+		p = nl + 1;
+	}
+	r->done += v[0];
+	r->started += v[0];
+	r->ok += v[1];
+	r->failed += v[2];
+	r->already += v[3];
+	r->pauses += v[4];
+	r->carried_done = v[0] - v[3];
+	fprintf(stderr, "writ-station: version %s goes on where the previous one stopped: %zu devices done (ok %zu, failed "
+			"%zu)\n", g_su.active ? g_su.version : "?", v[0], v[1], v[2]);
+	return 0;
+bad:
+	fprintf(stderr, "writ-station: the hand-over from the previous version is malformed; start writ-station again "
+			"(devices already recorded are recognised)\n");
+	return -1;
+}
+
 static int parse_run(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option lo[] = {
@@ -1331,6 +1449,7 @@ static int cmd_run(int argc, char **argv)
 	static struct run_opts o;
 	static struct line_run r;
 	struct factory_client *fc = NULL;
+	char *carry = NULL;
 	char token[FC_TOKEN_MAX] = "";
 	pthread_t th[MAX_WORKERS];
 	size_t nw = 0;
@@ -1346,7 +1465,25 @@ static int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	r.o = &o;
+	selfupdate_detect(&g_su);
+	if (selfupdate_take_carry(&carry) < 0) {
+		fprintf(stderr, "writ-station: the hand-over from the previous version cannot be read; start writ-station "
+				"again (devices already recorded are recognised)\n");
+		free(o.ports);
+		return 1;
+	}
+	if (g_su.active) {
+		/* before the token, the spool or libcurl: the supervisor holds none of them */
+		if (selfupdate_supervise(&g_su, g_argv) < 0) {
+			log_warn("cannot start the supervisor: this run will not take a new version of writ-station");
+			g_su.active = 0;
+		} else {
+			fprintf(stderr, "writ-station: version %s in %s/versions (a new version in %s/current is taken "
+					"between devices)\n", g_su.version, g_su.prefix, g_su.prefix);
+		}
+	}
 	if (stele_init(&r.tele, (uint32_t)o.tele_window) < 0) {
+		free(carry);
 		free(o.ports);
 		return 1;
 	}
@@ -1356,6 +1493,7 @@ static int cmd_run(int argc, char **argv)
 		if (stele_spool_open(&r.tele, o.state_dir, (int64_t)time(NULL), &ss) < 0) {
 			fprintf(stderr, "writ-station: telemetry spool: %s\n", r.tele.spool_err);
 			stele_free(&r.tele);
+			free(carry);
 			free(o.ports);
 			return 1;
 		}
@@ -1383,6 +1521,14 @@ static int cmd_run(int argc, char **argv)
 			ec = 2;
 			goto out;
 		}
+	}
+	if (carry) {
+		int bad = apply_carry(&r, carry) < 0;
+
+		free(carry);
+		carry = NULL;
+		if (bad)
+			goto out;
 	}
 	if (o.port_dir) {
 		DIR *d = opendir(o.port_dir);
@@ -1503,6 +1649,13 @@ static int cmd_run(int argc, char **argv)
 					all_idle = 0;
 			if (o.once && all_idle)
 				r.stop = 1;
+			if (r.reexec && !r.stop) {
+				size_t busy = 0;
+				for (size_t i = 0; i < r.n_workers; i++)
+					busy += r.w[i].step != NULL;
+				if (busy == 0) /* between devices: hand over to the new version */
+					r.stop = r.reexec_stop = 1;
+			}
 			progress(&r, 0);
 			int stop = r.stop;
 			if (stop)
@@ -1520,6 +1673,10 @@ static int cmd_run(int argc, char **argv)
 	progress(&r, 1);
 	pthread_mutex_unlock(&r.mu);
 	post_telemetry(&r, fc, 1);
+	if (r.reexec_stop && !r.stop_error && !g_signal) {
+		ec = hand_over(&r);
+		goto out;
+	}
 	{
 		/* the rate over the time devices were worked on (to the last one's end) */
 		double el = (r.t_last_done > r.t0 ? r.t_last_done : now_s()) - r.t0;
@@ -1557,6 +1714,7 @@ static int cmd_run(int argc, char **argv)
 	}
 out:
 	writ_memzero(token, sizeof token);
+	free(carry);
 	for (size_t i = 0; i < r.n_workers; i++) {
 		factory_client_close(r.w[i].fc);
 		if (r.w[i].have_line)
@@ -1582,6 +1740,7 @@ int main(int argc, char **argv)
 {
 	log_init("writ-station", LOG_LVL_INFO);
 	harden_process();
+	g_argv = argv;
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

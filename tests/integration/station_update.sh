@@ -7,9 +7,11 @@
 # Mid-batch, version 0.2.0 is staged (the same binaries under another VERSION, as
 # release_update.sh does) and `writ-factory update apply` runs. Checked: the station
 # finishes the device at hand and pauses (its progress says so), the updater waits for
-# it, switches and restarts writ-factory, the station resumes on 0.2.0 and ends the batch:
-# every chip provisioned, locked and recorded ok exactly once, nothing failed or half
-# made, records = chips. Then a stale update.pending (an updater killed mid-update):
+# it, switches and restarts writ-factory; the station (started as PREFIX/current/
+# writ-station) sees that PREFIX/current now holds writ-station 0.2.0 too, hands over
+# between devices and re-execs as 0.2.0, which goes on with the chips left and ends the
+# batch: every chip provisioned, locked and recorded ok exactly once, nothing failed or
+# half made, records = chips. Then a stale update.pending (an updater killed mid-update):
 # the station pauses from its first job answer, makes no device, and stops after
 # --update-wait-s with a message that says what to do.
 source "${WRIT_SRC:?}/tests/integration/line_lib.sh"
@@ -100,7 +102,7 @@ check "the update came mid-batch: some devices made before it, not all (made $AT
 check "while the station finishes and pauses, 0.1.0 runs" "$(readlink "$PREFIX/current")" = versions/0.1.0
 sleep 3
 check "the progress line shows the pause, for how long and that nothing is busy" \
-	"$(grep -Ec '^line: paused for an update of the factory for [0-9]+ s \(update pending\).* 0 busy finishing' st.err)" -ge 1
+	"$(grep -Ec '^line: paused for an update of the factory for [0-9]+ s \(update pending[^)]*\).* 0 busy finishing' st.err)" -ge 1
 check "paused: no device is made while the update waits" "$(nrec)" = "$AT_PAUSE"
 URC=0
 wait "$UPID" || URC=$?
@@ -112,8 +114,16 @@ SRC=0
 wait "$SPID" || SRC=$?
 SPID=
 stop_farm farm
-check "the station resumed on the new factory version" \
-	"$(grep -Ec 'writ-station: the update is over: the factory runs version 0\.2\.0 \(was 0\.1\.0\); resuming after [0-9]+ s paused' st.err)" -eq 1
+check "the station saw the pause end on the new factory version" \
+	"$(grep -Ec 'writ-station: the update is over: the factory runs version 0\.2\.0 \(was 0\.1\.0\); not resuming: this station was updated too after [0-9]+ s paused' st.err)" -eq 1
+check "it started from PREFIX/current as 0.1.0" "$(grep -c "^writ-station: version 0.1.0 in $PREFIX/versions" st.err)" -eq 1
+check "it noticed its own new version and took no new device before handing over" \
+	"$(grep -c "writ-station: version 0.2.0 of writ-station is installed in $PREFIX/current (this is 0.1.0): finishing the 0 devices in progress" st.err)" -eq 1
+check "it handed over what it had done" "$(grep -Ec "handing over to version 0\.2\.0" st.err) $(grep -Ec "starting version 0\.2\.0 \($PREFIX/current/writ-station\) in place of 0\.1\.0" st.err)" = "1 1"
+check "the new process reports 0.2.0 and goes on from the devices done before ($AT_PAUSE)" \
+	"$(grep -c "^writ-station: version 0.2.0 in $PREFIX/versions" st.err) $(grep -Eo 'version 0\.2\.0 goes on where the previous one stopped: [0-9]+ devices done' st.err | grep -Eo '[0-9]+ devices')" \
+	= "1 $AT_PAUSE devices"
+check "0.2.0 did not touch the chips 0.1.0 had finished (none 'already recorded')" "$(grep -c 'already provisioned' st.err)" -eq 0
 check "the station ended the batch cleanly (exit 0)" "$SRC" -eq 0
 check "summary: every chip ok once, none failed, one pause" "$(summary st.out) $(grep -Eo 'update_pauses=[0-9]+' st.out)" \
 	= "ok=$N failed=0 already=0 update_pauses=1"
