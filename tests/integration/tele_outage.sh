@@ -11,6 +11,10 @@
 # not, a factory token may not read), and garbage refused by POST /v1/telemetry
 # (station) and POST /v1/sync/telemetry (factory): malformed, oversized, negative
 # counts, unknown steps, buckets in the future or far past, replays counted once.
+# Last (E), a station's spool (--state DIR): it makes its devices, the factory goes away
+# before the window closes, the station is killed with SIGKILL, garbage and a torn line
+# are added to its spool; factory back, station restarted: the devices arrive exactly
+# once in the cloud, and the station says what it skipped.
 source "${WRIT_SRC:?}/tests/integration/line_lib.sh"
 source "$WRIT_SRC/tests/pg_lib.sh"
 ENGINE=${1:-sqlite} # the cloud's store: sqlite or postgresql (a private server)
