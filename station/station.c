@@ -1454,7 +1454,7 @@ static int cmd_run(int argc, char **argv)
 {
 	static struct run_opts o;
 	static struct line_run r;
-	struct factory_client *fc = NULL;
+	struct factory_client *fc = NULL, *hc = NULL;
 	char *carry = NULL;
 	char token[FC_TOKEN_MAX] = "";
 	pthread_t th[MAX_WORKERS];
@@ -1560,8 +1560,10 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	{
-		struct fc_opts fo = { 3000, 30000 };
-		if (factory_client_new(o.url, token, &fo, &fc) < 0) {
+		struct fc_opts fo = { 3000, 30000 }, ho = { 1000, 3000 };
+		/* the update poll's own client: short timeouts, so a hung factory never holds up
+		 * the main loop (progress, telemetry, signals) for long */
+		if (factory_client_new(o.url, token, &fo, &fc) < 0 || factory_client_new(o.url, NULL, &ho, &hc) < 0) {
 			fprintf(stderr, "writ-station: --factory must be http://HOST:PORT\n");
 			ec = 2;
 			goto out;
@@ -1670,7 +1672,7 @@ static int cmd_run(int argc, char **argv)
 			post_telemetry(&r, fc, 0);
 			if (stop)
 				break;
-			update_poll(&r, fc);
+			update_poll(&r, hc);
 		}
 		for (size_t i = 0; i < started; i++)
 			pthread_join(th[i], NULL);
@@ -1727,6 +1729,7 @@ out:
 			line_close(&r.w[i].line);
 	}
 	factory_client_close(fc);
+	factory_client_close(hc);
 	fc_job_free(&r.job);
 	matter_fd_clear(&r.base);
 	free(r.fw);
