@@ -199,6 +199,78 @@ int selfupdate_supervise(struct selfupdate *su, char **argv)
 	return WRIT_E_IO; /* not reached */
 }
 
+static int carry_num(const char **p, const char *end, size_t *ret)
+{
+	size_t v = 0, digits = 0;
+
+	if (*p >= end || **p != ' ')
+		return -1;
+	(*p)++;
+	while (*p < end && **p >= '0' && **p <= '9' && digits < 10) {
+		v = v * 10 + (size_t)(**p - '0');
+		(*p)++;
+		digits++;
+	}
+	if (!digits || (*p < end && **p >= '0' && **p <= '9') || v > 100000000u)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+/* One pass; port NULL: check only. */
+static int carry_pass(const char *text, size_t len, struct selfupdate_carry *c,
+		      int (*port)(void *ctx, const char *addr), void *ctx)
+{
+	static const char head[] = "writ-station-carry 1";
+	const char *p = text, *end = text + len;
+	char addr[SELFUPDATE_ADDR_MAX + 1];
+
+	if (len < sizeof head - 1 || memcmp(p, head, sizeof head - 1) != 0)
+		return WRIT_E_FORMAT;
+	p += sizeof head - 1;
+	if (carry_num(&p, end, &c->done) < 0 || carry_num(&p, end, &c->ok) < 0 || carry_num(&p, end, &c->failed) < 0 ||
+	    carry_num(&p, end, &c->already) < 0 || carry_num(&p, end, &c->pauses) < 0 || p >= end || *p++ != '\n' ||
+	    c->ok + c->failed + c->already != c->done)
+		return WRIT_E_FORMAT;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n;
+
+		if (!nl || nl - p < 6 || memcmp(p, "port ", 5) != 0)
+			return WRIT_E_FORMAT;
+		n = (size_t)(nl - p) - 5;
+		if (n > SELFUPDATE_ADDR_MAX)
+			return WRIT_E_FORMAT;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)p[5 + i] < 0x20 || (unsigned char)p[5 + i] > 0x7e)
+				return WRIT_E_FORMAT;
+		memcpy(addr, p + 5, n);
+		addr[n] = '\0';
+		if (port) {
+			int rc = port(ctx, addr);
+			if (rc < 0)
+				return rc;
+		}
+		p = nl + 1;
+	}
+	return 0;
+}
+
+int selfupdate_parse_carry(const char *text, size_t len, struct selfupdate_carry *ret,
+			   int (*port)(void *ctx, const char *addr), void *ctx)
+{
+	struct selfupdate_carry c;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	if ((rc = carry_pass(text, len, &c, NULL, NULL)) < 0)
+		return rc;
+	if (port && (rc = carry_pass(text, len, &c, port, ctx)) < 0)
+		return rc;
+	*ret = c;
+	return 0;
+}
+
 int selfupdate_take_carry(char **ret_text)
 {
 	const char *e = getenv(CARRY_ENV);

@@ -48,6 +48,20 @@ int selfupdate_changed(const struct selfupdate *su, char out[SELFUPDATE_VERSION_
  */
 WRIT_MUST_CHECK int selfupdate_supervise(struct selfupdate *su, char **argv);
 
+/* The hand-over's text: "writ-station-carry 1 DONE OK FAILED ALREADY PAUSES\n" (numbers
+ * 0..100000000, OK + FAILED + ALREADY = DONE), then "port ADDR\n" per finished port
+ * (ADDR 1..SELFUPDATE_ADDR_MAX printable bytes). */
+#define SELFUPDATE_ADDR_MAX 299
+struct selfupdate_carry {
+	size_t done, ok, failed, already, pauses;
+};
+/* Check text[0..len) (need not be NUL-terminated) whole, then fill *ret and, when port is
+ * not NULL, call port(ctx, addr) for each finished port (addr NUL-terminated, valid
+ * during the call; a negative return stops with that error). WRIT_E_FORMAT when
+ * malformed: then nothing was called and *ret is untouched. */
+WRIT_MUST_CHECK int selfupdate_parse_carry(const char *text, size_t len, struct selfupdate_carry *ret,
+					   int (*port)(void *ctx, const char *addr), void *ctx);
+
 /* The hand-over the previous version left ($WRIT_STATION_CARRY_FD), read once and
  * unset: *ret_text (malloc'd, NUL-terminated, the caller frees) or NULL when none.
  * A negative error when it is named but unreadable. */
