@@ -212,7 +212,7 @@ static int renew_store(struct call *k, void *arg)
 					    DB_I(t->now), DB_T(t->fph) }, 6, NULL);
 }
 
-int cloud_tls_renew(struct call *k)
+int h_factory_tls(struct call *k)
 {
 	static const struct jfield f[] = { { "csr", JV_STR, 1 } };
 	static const char begin[] = "-----BEGIN CERTIFICATE REQUEST-----";
@@ -269,11 +269,16 @@ int cloud_tls_renew(struct call *k)
 		fail(k, 413, "too_big", "the CSR is over 4 KiB");
 		goto out;
 	}
-	if (err == WRIT_E_FORMAT || err == WRIT_E_BADSIG || err == WRIT_E_UNSUPPORTED) {
-		fail(k, err == WRIT_E_FORMAT ? 400 : 422, err == WRIT_E_UNSUPPORTED ? "csr_key" : "bad_csr", "%s",
-		     err == WRIT_E_FORMAT  ? "the CSR cannot be read (PKCS#10 in PEM)"
-		     : err == WRIT_E_BADSIG ? "the CSR's signature does not verify (no proof of possession of its key)"
-					    : "the CSR's key is not ECDSA P-256 (the only kind writ issues for)");
+	if (err == WRIT_E_FORMAT) {
+		fail(k, 400, "bad_csr", "the CSR cannot be read (PKCS#10 in PEM)");
+		goto out;
+	}
+	if (err == WRIT_E_BADSIG) {
+		fail(k, 422, "bad_csr", "the CSR's signature does not verify (no proof of possession of its key)");
+		goto out;
+	}
+	if (err == WRIT_E_UNSUPPORTED) {
+		fail(k, 422, "csr_key", "the CSR's key is not ECDSA P-256 (the only kind writ issues for)");
 		goto out;
 	}
 	if (err < 0) {

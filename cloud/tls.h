@@ -42,7 +42,7 @@ void cloud_tls_enrol(struct call *k, int64_t factory_id, const char *factory, js
 #define CLOUD_TLS_RENEW_MAX 8192u /* the request body: a P-256 CSR in PEM is ~600 bytes */
 #define CLOUD_TLS_RENEWALS 3
 #define CLOUD_TLS_LIVE_MAX 3
-int cloud_tls_renew(struct call *k);
+int h_factory_tls(struct call *k);
 
 /* The commands `writ-cloud tls-init` and `writ-cloud tls-revoke` (exit status). */
 int cloud_tls_cmd_init(const char *dir, const char *module, const char *token, const char *pin, const char *hosts,
