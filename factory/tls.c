@@ -274,7 +274,8 @@ int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within
 			err == WRIT_E_AUTH ? "the file may be read by others: chmod 600 it" : writ_strerror(err));
 		return 2;
 	}
-	if (tls_token_pin(who, opt.module, opt.token, opt.pin_file, "WRIT_FACTORY_TLS_PIN", NULL, NULL, 0, pin) < 0)
+	if (tls_token_pin(who, opt.module, opt.token, opt.pin_file, "WRIT_FACTORY_TLS_PIN", opt.so_pin_file,
+			  "WRIT_FACTORY_TLS_SO_PIN", 0, pin) < 0)
 		goto out;
 	err = tls_p11_setup(opt.module, pin);
 	if (err == 0)
@@ -317,9 +318,10 @@ int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within
 	if ((size_t)snprintf(line, sizeof(line), "%s\n" TLS_CERT_SHA256_TAG "%s\n", url, fph) >= sizeof(line))
 		goto out;
 	/* three steps, each atomic; between any two, lib/tls finds a matching pair */
-	if ((err = file_write_atomic(next_path, cert, strlen(cert), 0644)) < 0 ||
-	    (err = file_write_atomic(key_path, line, strlen(line), 0600)) < 0 || (err = rename(next_path, cert_path) < 0 ? WRIT_E_IO : 0) < 0 ||
-	    (err = file_fsync_dir(cert_path)) < 0) {
+	if ((err = file_write_atomic(next_path, cert, strlen(cert), 0644)) == 0 &&
+	    (err = file_write_atomic(key_path, line, strlen(line), 0600)) == 0)
+		err = rename(next_path, cert_path) < 0 ? WRIT_E_IO : file_fsync_dir(cert_path);
+	if (err < 0) {
 		fprintf(stderr, "%s: cannot write the new pair in %s: %s (run tls-renew again)\n", who, opt.dir,
 			writ_strerror(err));
 		goto out;
