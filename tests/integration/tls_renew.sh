@@ -142,6 +142,7 @@ check "tls-renew --if-expiring-within 400 renews (exit 0) and says when the new 
 	"$RC $(grep -c '^renewed: .*expires' "$OUT")" = "0 1"
 [[ $RC == 0 ]] || cat "$ERR" >&2
 NEW_FP=$(fp_of ftls/client.pem)
+cp ftls/client.pem new-client.pem
 NEW_LABEL=$(sed -n '1s/.*object=\([^;]*\).*/\1/p' ftls/client.key)
 check "a new certificate for a new key" "$([[ $NEW_FP != "$OLD_FP" && $(head -n 1 ftls/client.key) != "$OLD_KEY" ]] && echo y)" = y
 check "client.key: the key's URL, then cert-sha256 of client.pem (mode 0600)" \
@@ -194,6 +195,40 @@ if synced; then pass "... and still syncs with it"; else fail "a mismatched key 
 cp good.key ftls/client.key.new && mv ftls/client.key.new ftls/client.key
 sleep 1.5
 if synced; then pass "the factory syncs once the key file matches again"; else fail "no sync after the fix: $(cat status.json)"; fi
+
+# ---- a renewal interrupted between its renames, then a restart ----
+# the state tls-renew leaves after writing client.next.pem and client.key, before the
+# last rename: client.pem is still the old certificate
+kill -TERM "$FPID" 2>/dev/null
+wait "$FPID" 2>/dev/null || true
+FPID=
+cp ftls/client.pem ftls/client.next.pem
+cp old-client.pem ftls/client.pem
+start_factory()
+{
+	"$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --cloud "$CURL_CLOUD" \
+		--cloud-token-file fac.token --sync-interval 1 --tls ftls >>factory.log 2>&1 &
+	FPID=$!
+	wait_for 10 curl -s --cacert ftls/ca.pem -o /dev/null "$FURL/v1/status"
+}
+if start_factory && wait_for 15 synced; then
+	pass "between a renewal's renames, serve starts with the pair client.key names (client.next.pem) and syncs"
+else
+	fail "serve does not use client.next.pem: $(tail -n 3 factory.log) $(cat status.json 2>/dev/null)"
+fi
+run "$FACTORYD" tls-renew --tls ftls --cloud "$CURL_CLOUD" --cloud-token-file fac.token
+check "tls-renew reads the expiry of that certificate (not due)" "$RC $(grep -c '^not due' "$OUT")" = "0 1"
+kill -TERM "$FPID" 2>/dev/null
+wait "$FPID" 2>/dev/null || true
+FPID=
+rm ftls/client.next.pem
+run "$FACTORYD" serve --state fac --listen "127.0.0.1:$FPORT" --hsm hsm/hsmd.sock --cloud "$CURL_CLOUD" \
+	--cloud-token-file fac.token --sync-interval 1 --tls ftls
+check "a client.pem that does not go with client.key, and no client.next.pem: serve refuses to start (exit 1)" "$RC" = 1
+check_grep "... saying so" 'does not go with the key file' "$ERR"
+cp new-client.pem ftls/client.pem
+if start_factory && wait_for 15 synced; then pass "with the pair restored, serve starts and syncs"; else
+	fail "no restart: $(tail -n 3 factory.log)"; fi
 
 # ---- refusals of POST /v1/factory/tls/renew: each clear, each storing nothing ----
 certtool --generate-privkey --ecc --curve secp256r1 --outfile p256.key 2>/dev/null
