@@ -10,13 +10,14 @@
 #     next request (tls_certs.first_used), and the old certificate is then superseded
 #     and refused;
 #   - a key file whose cert-sha256 names another certificate is not taken (the running
-#     factory keeps its pair and says why);
+#     factory keeps its pair and says why); a renewal interrupted between its renames
+#     leaves a pair serve can start with; a pair that matches nothing is refused at start;
 #   - POST /v1/factory/tls/renew refuses, with a clear 4xx and nothing stored: no client
 #     certificate, another CA's, an expired one, one bound to another factory, the
 #     superseded one, a revoked one, a user's token, a garbage body, a CSR that is not
 #     PEM, garbage PEM, a CSR whose signature fails, RSA and P-384 keys, an oversized
 #     body, and more renewals of one certificate than the bound;
-#   - the systemd timer and service verify.
+#   - the systemd timer and service verify; a store made before renewal gets its columns.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
 
 PY=/usr/bin/python3
@@ -350,6 +351,14 @@ check "tls-renew with a revoked certificate fails (exit 1) and says why" "$RC $(
 check "... leaving client.pem, client.key and the store as they were" \
 	"$(fp_of ftls/client.pem) $(cat ftls/client.key | sha256sum) $(q 'SELECT count(*) FROM tls_certs')" = \
 	"$NEW_FP $(sha256sum <good.key) $ROWS2"
+
+# ---- a store made before renewal: tls_certs gets the new columns, its rows kept ----
+must "$CLOUDD" init --db "sqlite:$WORK/old.db"
+sqlite3 old.db "CREATE TABLE tls_certs (fp TEXT PRIMARY KEY, factory_id BIGINT NOT NULL, cert TEXT NOT NULL,
+	not_after BIGINT NOT NULL, issued BIGINT NOT NULL, revoked BIGINT); INSERT INTO tls_certs VALUES ('ab', 1, 'x', 1, 1, NULL)"
+must "$CLOUDD" tls-revoke --db "sqlite:$WORK/old.db" --name no-such-factory
+check "an old tls_certs table is migrated (renews, first_used, superseded) and keeps its rows" \
+	"$(sqlite3 old.db 'SELECT fp, renews IS NULL, first_used IS NULL, superseded IS NULL FROM tls_certs')" = "ab|1|1|1"
 
 # ---- the systemd units ----
 if command -v systemd-analyze >/dev/null; then
