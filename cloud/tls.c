@@ -148,16 +148,19 @@ int cloud_tls_check(struct call *k)
 		return 0;
 	/* its first use: a renewal's certificate is in use, the one it renewed retires, and
 	 * so do its never-used siblings (renewals whose answer the factory did not keep) */
-	err = db_exec(k->db, "UPDATE tls_certs SET first_used = ? WHERE fp = ? AND first_used IS NULL",
-		      (struct db_param[]){ DB_I(now), DB_T(fph) }, 2, NULL);
-	if (err == 0 && renews[0])
+	err = 0;
+	if (renews[0]) /* first, so that a failure leaves first_used NULL and is done again */
 		err = db_exec(k->db, "UPDATE tls_certs SET superseded = ? WHERE superseded IS NULL AND factory_id = ? AND"
 				     " (fp = ? OR (renews = ? AND fp <> ? AND first_used IS NULL))",
 			      (struct db_param[]){ DB_I(now), DB_I(k->who.factory_id), DB_T(renews), DB_T(renews), DB_T(fph) },
 			      5, NULL);
-	if (err < 0) {
-		fail_db(k, err, "client certificate");
-		return err;
+	if (err == 0)
+		err = db_exec(k->db, "UPDATE tls_certs SET first_used = ? WHERE fp = ? AND first_used IS NULL",
+			      (struct db_param[]){ DB_I(now), DB_T(fph) }, 2, NULL);
+	if (err < 0) { /* the request is authenticated: the marks are taken at the next one */
+		log_warn("factory %s: cannot mark client certificate %.16s… in use: %s", k->who.user, fph,
+			 writ_strerror(err));
+		return 0;
 	}
 	if (renews[0])
 		log_info("factory %s: renewed client certificate %.16s… in use; %.16s… superseded", k->who.user, fph, renews);
