@@ -233,6 +233,7 @@ int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within
 	size_t cur_len = 0, csr_len = 0;
 	const char *cert;
 	struct httpc *h = NULL;
+	const struct httpc_opts hopts = { .max_answer = 64 * 1024 }; /* two certificates in PEM */
 	json_t *req = NULL, *a = NULL;
 	int64_t now = (int64_t)time(NULL), not_after = 0, new_after = 0;
 	int err, rc = 1, i;
@@ -289,7 +290,7 @@ int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within
 	/* the current pair authenticates the renewal */
 	if (client_setup(who, 1) < 0)
 		goto out;
-	if (httpc_global_init() < 0 || httpc_new(cloud, token, NULL, &h) < 0) {
+	if (httpc_global_init() < 0 || httpc_new(cloud, token, &hopts, &h) < 0) {
 		fprintf(stderr, "%s: cannot use --cloud %s (give https://HOST:PORT)\n", who, cloud);
 		goto out;
 	}

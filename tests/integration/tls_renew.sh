@@ -17,6 +17,8 @@
 #     superseded one, a revoked one, a user's token, a garbage body, a CSR that is not
 #     PEM, garbage PEM, a CSR whose signature fails, RSA and P-384 keys, an oversized
 #     body, and more renewals of one certificate than the bound;
+#   - a portal that answers garbage, a certificate for another key, too much or an error:
+#     tls-renew fails and leaves the pair as it was;
 #   - the systemd timer and service verify; a store made before renewal gets its columns.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
 
@@ -28,12 +30,13 @@ CLOUD_PID=
 FPID=
 LOOP_PID=
 WATCH_PID=
+LIAR_PID=
 export WRIT_CLOUD_PIN=2468 WRIT_CLOUD_SO_PIN=1357 WRIT_FACTORY_TLS_PIN=8642 WRIT_FACTORY_TLS_SO_PIN=7531
 
 _renew_cleanup()
 {
 	local p
-	for p in "$WATCH_PID" "$LOOP_PID" "$FPID" "$CLOUD_PID"; do
+	for p in "$LIAR_PID" "$WATCH_PID" "$LOOP_PID" "$FPID" "$CLOUD_PID"; do
 		[[ -n $p ]] || continue
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
@@ -351,6 +354,56 @@ check "tls-renew with a revoked certificate fails (exit 1) and says why" "$RC $(
 check "... leaving client.pem, client.key and the store as they were" \
 	"$(fp_of ftls/client.pem) $(cat ftls/client.key | sha256sum) $(q 'SELECT count(*) FROM tls_certs')" = \
 	"$NEW_FP $(sha256sum <good.key) $ROWS2"
+
+# ---- a lying portal: tls-renew checks the answer before it touches the pair ----
+# a plain-HTTP stand-in on loopback (the answer is what is tested, not TLS)
+cat >liar.py <<'EOF2'
+import http.server, json, sys
+case = {"n": 0}
+CASES = sys.argv[2:]
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        kind = open("liar.case").read().strip()
+        status, body = 201, b""
+        if kind == "notjson":
+            body = b"<html>garbage"
+        elif kind == "nocert":
+            body = json.dumps({"fingerprint": "00" * 32}).encode()
+        elif kind == "notpem":
+            body = json.dumps({"cert": "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n"}).encode()
+        elif kind == "otherkey":
+            body = json.dumps({"cert": open("old-client.pem").read()}).encode()
+        elif kind == "huge":
+            body = json.dumps({"cert": "A" * (2 << 20)}).encode()
+        elif kind == "error":
+            status, body = 500, json.dumps({"error": "\x1b[31mboom\x07", "code": "internal"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF2
+LPORT=$(free_port)
+$PY liar.py "$LPORT" &
+LIAR_PID=$!
+wait_for 10 curl -s -o /dev/null -X POST "http://127.0.0.1:$LPORT/" -d x 2>/dev/null || true
+pair() { cat ftls/client.pem ftls/client.key | sha256sum | cut -c1-64; }
+PAIR=$(pair)
+for kind in notjson nocert notpem otherkey huge error; do
+	echo "$kind" >liar.case
+	run "$FACTORYD" tls-renew --tls ftls --cloud "http://127.0.0.1:$LPORT" --cloud-token-file fac.token --force
+	check "a portal answering $kind: tls-renew fails (exit 1), client.pem and client.key untouched ($(tail -n 2 "$ERR" | head -n 1 | cut -c1-70))" \
+		"$RC $(pair)$(test -e ftls/client.next.pem && echo ' next.pem left')" = "1 $PAIR"
+done
+check "... and its message reaches the terminal without control characters" \
+	"$(grep -c 'HTTP 500: \[31mboom internal' "$ERR") $(grep -c $'\x1b' "$ERR")" = "1 0"
+kill "$LIAR_PID" 2>/dev/null
+wait "$LIAR_PID" 2>/dev/null || true
+LIAR_PID=
 
 # ---- a store made before renewal: tls_certs gets the new columns, its rows kept ----
 must "$CLOUDD" init --db "sqlite:$WORK/old.db"
