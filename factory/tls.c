@@ -229,8 +229,8 @@ int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within
 	static const char who[] = "writ-factory tls-renew";
 	char cert_path[4096], next_path[4096], key_path[4096], token[HTTPC_TOKEN_MAX], pin[128], label[TLS_NAME_MAX];
 	char url[300], line[400], fph[65], when[32], *pem = NULL, *csr_pem = NULL;
-	uint8_t *cur = NULL, *csr = NULL, fp[32];
-	size_t cur_len = 0, csr_len = 0;
+	uint8_t *csr = NULL, fp[32];
+	size_t csr_len = 0;
 	const char *cert;
 	struct httpc *h = NULL;
 	const struct httpc_opts hopts = { .max_answer = 64 * 1024 }; /* two certificates in PEM */
@@ -247,15 +247,14 @@ int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within
 	if (in_dir(cert_path, sizeof(cert_path), "client.pem") < 0 || in_dir(next_path, sizeof(next_path), "client.next.pem") < 0 ||
 	    in_dir(key_path, sizeof(key_path), "client.key") < 0)
 		return 2;
-	/* the certificate in use: client.pem, or client.next.pem after an interrupted renewal */
-	if ((err = file_read(exists(next_path) ? next_path : cert_path, 64 * 1024, &cur, &cur_len)) < 0 ||
-	    !(pem = realloc(cur, cur_len + 1))) {
-		fprintf(stderr, "%s: no client certificate in %s (writ-factory enrol --tls %s makes the first)\n", who,
-			opt.dir, opt.dir);
-		free(cur);
+	/* the certificate in use: the one client.key goes with (lib/tls's rule) */
+	if ((err = tls_client_pair_pem(cert_path, key_path, &pem)) < 0) {
+		fprintf(stderr, "%s: no usable client certificate in %s: %s\n", who, opt.dir,
+			err == WRIT_E_STATE ? "client.pem does not go with client.key: restore the pair, or enrol again"
+			: err == WRIT_E_NOTFOUND ? "writ-factory enrol --tls DIR makes the first"
+						 : writ_strerror(err));
 		return 1;
 	}
-	pem[cur_len] = 0;
 	err = tls_cert_info(pem, NULL, 0, &not_after);
 	free(pem);
 	pem = NULL;

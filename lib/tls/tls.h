@@ -161,6 +161,9 @@ struct tls_client_conf {
 /* Become the process's client configuration (paths are copied). With a pkcs11: key,
  * loads OpenSSL's pkcs11 engine for the module and PIN given to tls_p11_setup. */
 WRIT_MUST_CHECK int tls_client_setup(const struct tls_client_conf *conf);
+/* The certificate (PEM, malloc'd) that goes with key_file by the rule above: cert_file,
+ * or its .next.pem. Reads files only (no token). WRIT_E_STATE when none goes with it. */
+WRIT_MUST_CHECK int tls_client_pair_pem(const char *cert_file, const char *key_file, char **ret_pem);
 /* Re-read the client pair if its files changed; the pair's generation, which changes
  * each time another pair is taken (a connection made before it must not be reused). */
 unsigned tls_client_check(void);

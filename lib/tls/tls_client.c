@@ -90,32 +90,53 @@ static int read_cert(const char *path, const uint8_t *want, char **ret, size_t *
 	return 0;
 }
 
-/*
- * Read the key file and the certificate that goes with it and, when they make a pair,
- * make them the current one (a new generation when it differs from the last). Under
- * cli.lock. On failure the current pair stays and *why says which part failed.
- */
-static int load_pair(const char **why)
-{
-	char *ktxt = NULL, *cert = NULL, key[PATH_MAX];
-	uint8_t want[32], fp[32];
-	size_t klen = 0, clen = 0, n;
-	int err, eng = 0, have_want = 0;
+/* A client pair as read from its files. */
+struct pair {
+	char key[PATH_MAX]; /* a pkcs11: URL or the PEM key file's path */
+	int eng;            /* key is a pkcs11: URL */
+	char *cert;         /* malloc'd PEM */
+	size_t cert_len;
+	uint8_t fp[32];
+};
 
-	*why = cli.key_path;
-	if ((err = tls_read_file(cli.key_path, 64 * 1024, 0, &ktxt, &klen)) < 0)
+static void next_name(const char *cert_file, char out[PATH_MAX])
+{
+	size_t n = strlen(cert_file);
+
+	if (n > 4 && !strcmp(cert_file + n - 4, ".pem"))
+		n -= 4;
+	if ((size_t)snprintf(out, PATH_MAX, "%.*s.next.pem", (int)n, cert_file) >= PATH_MAX)
+		out[0] = 0;
+}
+
+/*
+ * Read key_file and the certificate that goes with it: cert_file, or next_file when
+ * the key file's cert-sha256 names that one (a renewal between its renames). On failure
+ * *why names the file at fault; WRIT_E_STATE when no certificate goes with the key.
+ */
+static int read_pair(const char *cert_file, const char *next_file, const char *key_file, struct pair *ret,
+		     const char **why)
+{
+	char *ktxt = NULL;
+	uint8_t want[32];
+	size_t klen = 0, n;
+	int err, have_want = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	*why = key_file;
+	if ((err = tls_read_file(key_file, 64 * 1024, 0, &ktxt, &klen)) < 0)
 		goto out;
 	if (!strncmp(ktxt, "pkcs11:", 7)) {
 		const char *p;
 		char hex[65];
 		n = strcspn(ktxt, "\r\n");
-		if (n >= sizeof(key)) {
+		if (n >= sizeof(ret->key)) {
 			err = WRIT_E_TOOBIG;
 			goto out;
 		}
-		memcpy(key, ktxt, n);
-		key[n] = 0;
-		eng = 1;
+		memcpy(ret->key, ktxt, n);
+		ret->key[n] = 0;
+		ret->eng = 1;
 		p = ktxt + n;
 		p += strspn(p, "\r\n");
 		if (!strncmp(p, TLS_CERT_SHA256_TAG, strlen(TLS_CERT_SHA256_TAG))) {
@@ -133,45 +154,69 @@ static int load_pair(const char **why)
 	} else {
 		/* the fallback: a PEM key that only the daemon's user may read */
 		struct stat st;
-		if (stat(cli.key_path, &st) < 0 || (st.st_mode & 077)) {
-			fprintf(stderr, "tls: %s may be read by others: chmod 600 it\n", cli.key_path);
+		if (stat(key_file, &st) < 0 || (st.st_mode & 077)) {
+			fprintf(stderr, "tls: %s may be read by others: chmod 600 it\n", key_file);
 			err = WRIT_E_AUTH;
 			goto out;
 		}
-		if ((err = copy(key, sizeof(key), cli.key_path)) < 0)
+		if ((err = copy(ret->key, sizeof(ret->key), key_file)) < 0)
 			goto out;
 	}
-	*why = cli.cert_path;
-	err = read_cert(cli.cert_path, have_want ? want : NULL, &cert, &clen, fp);
+	*why = cert_file;
+	err = read_cert(cert_file, have_want ? want : NULL, &ret->cert, &ret->cert_len, ret->fp);
 	if (err == WRIT_E_STATE || (err == WRIT_E_NOTFOUND && have_want)) {
-		/* between a renewal's renames: the key file is ahead, X.next.pem goes with it */
-		*why = cli.next_path;
-		err = read_cert(cli.next_path, want, &cert, &clen, fp);
+		*why = next_file;
+		err = next_file[0] ? read_cert(next_file, want, &ret->cert, &ret->cert_len, ret->fp) : WRIT_E_STATE;
 		if (err == WRIT_E_NOTFOUND)
 			err = WRIT_E_STATE;
 	}
-	if (err < 0)
-		goto out;
-	if (eng && !cli.e && ((!tls_g.p11_ready && (err = tls_p11_setup(NULL, NULL)) < 0) || (err = engine_load()) < 0))
-		goto out;
-	if (!cli.pair || memcmp(cli.fp, fp, 32) || strcmp(cli.key, key))
-		cli.gen++;
-	free(cli.cert);
-	cli.cert = cert;
-	cert = NULL;
-	cli.cert_len = clen;
-	memcpy(cli.fp, fp, 32);
-	memcpy(cli.key, key, strlen(key) + 1);
-	cli.eng = eng;
-	cli.pair = 1;
-	err = 0;
 out:
 	if (ktxt) {
 		writ_memzero(ktxt, klen); /* the fallback's key file holds a private key */
 		free(ktxt);
 	}
-	free(cert);
 	return err;
+}
+
+int tls_client_pair_pem(const char *cert_file, const char *key_file, char **ret_pem)
+{
+	char next[PATH_MAX];
+	struct pair pr;
+	const char *why;
+	int err;
+
+	next_name(cert_file, next);
+	if ((err = read_pair(cert_file, next, key_file, &pr, &why)) < 0)
+		return err;
+	*ret_pem = pr.cert;
+	return 0;
+}
+
+/*
+ * Read the pair and make it the current one (a new generation when it differs from the
+ * last). Under cli.lock. On failure the current pair stays and *why says which file.
+ */
+static int load_pair(const char **why)
+{
+	struct pair pr;
+	int err;
+
+	if ((err = read_pair(cli.cert_path, cli.next_path, cli.key_path, &pr, why)) < 0)
+		return err;
+	if (pr.eng && !cli.e && ((!tls_g.p11_ready && (err = tls_p11_setup(NULL, NULL)) < 0) || (err = engine_load()) < 0)) {
+		free(pr.cert);
+		return err;
+	}
+	if (!cli.pair || memcmp(cli.fp, pr.fp, 32) || strcmp(cli.key, pr.key))
+		cli.gen++;
+	free(cli.cert);
+	cli.cert = pr.cert;
+	cli.cert_len = pr.cert_len;
+	memcpy(cli.fp, pr.fp, 32);
+	memcpy(cli.key, pr.key, sizeof(cli.key));
+	cli.eng = pr.eng;
+	cli.pair = 1;
+	return 0;
 }
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -183,7 +228,6 @@ static int same_file(const struct stat *a, const struct stat *b)
 int tls_client_setup(const struct tls_client_conf *conf)
 {
 	const char *why = NULL;
-	size_t n;
 	int err;
 
 	if (!conf->cert_file != !conf->key_file)
@@ -199,11 +243,8 @@ int tls_client_setup(const struct tls_client_conf *conf)
 	free(cli.cert);
 	cli.cert = NULL;
 	if (conf->cert_file) {
-		n = strlen(conf->cert_file);
-		if (n > 4 && !strcmp(conf->cert_file + n - 4, ".pem"))
-			n -= 4;
-		if ((size_t)snprintf(cli.next_path, sizeof(cli.next_path), "%.*s.next.pem", (int)n, conf->cert_file) >=
-		    sizeof(cli.next_path)) {
+		next_name(conf->cert_file, cli.next_path);
+		if (!cli.next_path[0]) {
 			err = WRIT_E_TOOBIG;
 			goto out;
 		}
