@@ -355,6 +355,18 @@ check "... leaving client.pem, client.key and the store as they were" \
 	"$(fp_of ftls/client.pem) $(cat ftls/client.key | sha256sum) $(q 'SELECT count(*) FROM tls_certs')" = \
 	"$NEW_FP $(sha256sum <good.key) $ROWS2"
 
+# ---- writ-factory doctor shows the client certificate's expiry ----
+mkdir -p dconf && printf 'WRIT_FACTORY_TLS_DIR=%s/ftls\n' "$WORK" >dconf/factory.conf
+run "$FACTORYD" doctor --conf-dir dconf --state fac --hsm hsm/hsmd.sock --hsmd-state hsm --json
+check "doctor: client-cert ok, with its expiry" \
+	"$(jq -r '.checks[] | select(.check == "client-cert") | .level + " " + (.message | test("expires .* in 39[67] days") | tostring)' "$OUT")" = "ok true"
+printf '%s\ncert-sha256 %s\n' "$NEW_KEY" "$OLD_FP" >ftls/client.key.new && chmod 600 ftls/client.key.new
+cp ftls/client.key good2.key && mv ftls/client.key.new ftls/client.key
+run "$FACTORYD" doctor --conf-dir dconf --state fac --hsm hsm/hsmd.sock --hsmd-state hsm --json
+check "doctor: a client.key that names another certificate is a failure" \
+	"$(jq -r '.checks[] | select(.check == "client-cert") | .level' "$OUT")" = failure
+mv good2.key ftls/client.key
+
 # ---- a lying portal: tls-renew checks the answer before it touches the pair ----
 # a plain-HTTP stand-in on loopback (the answer is what is tested, not TLS)
 cat >liar.py <<'EOF2'
