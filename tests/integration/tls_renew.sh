@@ -19,6 +19,7 @@
 #     body, and more renewals of one certificate than the bound;
 #   - a portal that answers garbage, a certificate for another key, too much or an error:
 #     tls-renew fails and leaves the pair as it was;
+#   - writ-factory doctor reports the client certificate (ok, and a failure when mismatched);
 #   - the systemd timer and service verify; a store made before renewal gets its columns.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
 
