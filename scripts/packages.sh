@@ -41,6 +41,13 @@ pkg()
 		mkdir -p "$root/etc/writ" "$root/lib/systemd/system" "$root/usr/libexec/writ"
 		install -m 0644 "$top/dist/systemd/$name.service" "$root/lib/systemd/system/"
 		install -m 0755 "$top/dist/libexec/$name-run" "$root/usr/libexec/writ/"
+		# units and wrappers besides the daemon's own (e.g. writ-factory-tls-renew.timer)
+		for extra_file in "$top/dist/systemd/$name"-*.service "$top/dist/systemd/$name"-*.timer; do
+			[[ ! -e $extra_file ]] || install -m 0644 "$extra_file" "$root/lib/systemd/system/"
+		done
+		for extra_file in "$top/dist/libexec/$name"-*-run; do
+			[[ ! -e $extra_file ]] || install -m 0755 "$extra_file" "$root/usr/libexec/writ/"
+		done
 		: >"$root/DEBIAN/conffiles"
 		for conf in "$@"; do
 			install -m 0644 "$top/dist/etc/$conf" "$root/etc/writ/$conf"
