@@ -21,7 +21,10 @@
 #     tls-renew fails and leaves the pair as it was;
 #   - writ-factory doctor reports the client certificate (ok, and a failure when mismatched);
 #   - the systemd timer and service verify; a store made before renewal gets its columns.
+# Usage: tls_renew.sh [sqlite|postgresql] (the portal's store; default sqlite).
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
+source "$WRIT_SRC/tests/pg_lib.sh"
+ENGINE=${1:-sqlite}
 
 PY=/usr/bin/python3
 CLOUDD=$WRIT_BIN/writ-cloud
@@ -42,6 +45,7 @@ _renew_cleanup()
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	[[ $ENGINE != postgresql ]] || pg_stop
 	_cleanup
 }
 
@@ -58,10 +62,28 @@ wait_for()
 	done
 	return 1
 }
-q() { sqlite3 cloud.db "$1"; }
+# q SQL: one query on the portal's store, rows as a|b|c (both engines)
+q()
+{
+	if [[ $ENGINE == postgresql ]]; then
+		psql "$CDB" -qAtX -c "$1"
+	else
+		sqlite3 cloud.db "$1"
+	fi
+}
 
 # ---- the portal with TLS, an enrolled factory syncing over mutual TLS (as tls_hops.sh) ----
-CDB=sqlite:$WORK/cloud.db
+case $ENGINE in
+sqlite) CDB=sqlite:$WORK/cloud.db ;;
+postgresql)
+	pg_start
+	CDB=$WRIT_PG_URL
+	;;
+*)
+	echo "usage: tls_renew.sh [sqlite|postgresql]" >&2
+	exit 2
+	;;
+esac
 must "$CLOUDD" init --db "$CDB"
 OEM=$("$CLOUDD" org add --db "$CDB" --kind oem --name acme --user alice 2>/dev/null)
 "$CLOUDD" org add --db "$CDB" --kind odm --name foxy --user bob >/dev/null 2>&1
