@@ -273,7 +273,8 @@ static int replay(void *ctx, const struct journal_entry *e)
 		    cbu_get_fixed(b, 7, h->serial_prefix, 4) < 0 || cbu_get_uint(b, 8, 86400, &tol) < 0)
 			return WRIT_E_JOURNAL;
 		h->tolerance = (int64_t)tol;
-		if ((cbu_get_text(b, 11, kex_where, sizeof(kex_where)) == 0) != h->kex_in_tpm) {
+		if ((cbu_get_text(b, 11, kex_where, sizeof(kex_where)) == 0 && !strcmp(kex_where, "tpm")) !=
+		    h->kex_in_tpm) {
 			log_error("journal: its genesis keeps the key-agreement key %s, this start %s",
 				  h->kex_in_tpm ? "in the token" : "in the TPM",
 				  h->kex_in_tpm ? "in the TPM" : "in the token");
@@ -666,6 +667,11 @@ int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_
 	} else if (err == WRIT_E_BADSIG) {
 		err = refuse(reason, err, "writ signature does not verify under the pinned OEM key: tampered, or "
 			     "signed by a key this HSM does not trust");
+		goto out;
+	} else if (err == WRIT_E_AUTH || err == WRIT_E_TOKEN) {
+		/* the HSM's own key failed (its log says why): nothing is known about the writ */
+		err = refuse(reason, err, "this HSM's key-agreement key failed (%s): see writ-hsmd's log; the writ "
+			     "was not judged", writ_strerror(err));
 		goto out;
 	} else if (err < 0) {
 		err = refuse(reason, err, "writ is malformed (%s)", writ_strerror(err));

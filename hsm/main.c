@@ -401,6 +401,7 @@ fail:
 	free(csr);
 	free(bundle);
 	free(info);
+	writ_memzero(pin, sizeof(pin));
 	p11_close(p11);
 	tpm_close(tpmc);
 	return err < 0 ? 1 : 0;

@@ -14,7 +14,9 @@
 
 #define KEX_MAGIC "WKX1"
 #define KEX_FILE_MAX 4096
-#define AUTH_LABEL "writ-hsmd kex authValue v1" /* SHA-256(label || 0x00 || PIN) */
+#define KEX_SALT_LEN 16
+#define KEX_HDR (4 + KEX_SALT_LEN)
+#define KEX_PBKDF2_ITER 200000u /* ~0.1 s here, once at init and once per start */
 
 /* What a writ-hsmd key-agreement key must be: born in this TPM, bound to its parent,
  * used with an authorisation value, for decryption (ECDH) and nothing that would make
@@ -27,6 +29,7 @@
 struct tpmkex {
 	struct tpm *tpm;
 	ESYS_TR key;
+	ESYS_TR session; /* salted HMAC session, parameters encrypted both ways */
 	uint8_t pub[WRIT_P256_PUB_LEN];
 };
 
@@ -77,20 +80,41 @@ static int primary(struct tpm *t, ESYS_TR *ret)
 	return 0;
 }
 
-static int auth_value(const char *pin, TPM2B_AUTH *ret)
+/* The key's authValue: PBKDF2-HMAC-SHA256 of the user PIN under the file's random salt. */
+static int auth_value(const char *pin, const uint8_t salt[KEX_SALT_LEN], TPM2B_AUTH *ret)
 {
-	uint8_t buf[sizeof(AUTH_LABEL) + 256];
 	size_t n = strlen(pin);
-	int err;
 
-	if (n > 256)
-		return WRIT_E_TOOBIG;
-	memcpy(buf, AUTH_LABEL, sizeof(AUTH_LABEL)); /* with its NUL: the separator */
-	memcpy(buf + sizeof(AUTH_LABEL), pin, n);
+	if (n == 0 || n > 256)
+		return WRIT_E_INVAL;
 	ret->size = 32;
-	err = ec_sha256(buf, sizeof(AUTH_LABEL) + n, ret->buffer);
-	writ_memzero(buf, sizeof(buf));
-	return err;
+	return ec_pbkdf2_sha256(pin, n, salt, KEX_SALT_LEN, KEX_PBKDF2_ITER, ret->buffer, 32);
+}
+
+/* A salted HMAC session (the salt sealed to the primary, so only this TPM can derive the
+ * session key) with AES-128-CFB parameter encryption both ways: the authValue never
+ * crosses the TCTI in clear (HMAC), the key's sensitive part going in (TPM2_Create) and
+ * Z coming out (TPM2_ECDH_ZGen) are encrypted. Called locked. */
+static int session_start(struct tpm *t, ESYS_TR salt_key, ESYS_TR *ret)
+{
+	const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB };
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(tpm_esys(t), salt_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
+				   TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, ret);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_TRSess_SetAttributes(tpm_esys(t), *ret,
+					       TPMA_SESSION_CONTINUESESSION | TPMA_SESSION_DECRYPT |
+						       TPMA_SESSION_ENCRYPT,
+					       0xff);
+	if (rc != TSS2_RC_SUCCESS) {
+		log_error("tpm: cannot start an encrypted session: %s", Tss2_RC_Decode(rc));
+		if (*ret != ESYS_TR_NONE)
+			Esys_FlushContext(tpm_esys(t), *ret);
+		*ret = ESYS_TR_NONE;
+		return WRIT_E_TOKEN;
+	}
+	return 0;
 }
 
 static int point_out(const TPMS_ECC_POINT *p, uint8_t pub[WRIT_P256_PUB_LEN])
@@ -104,18 +128,20 @@ static int point_out(const TPMS_ECC_POINT *p, uint8_t pub[WRIT_P256_PUB_LEN])
 	return 0;
 }
 
-int tpmkex_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *ret_pub, TPM2B_PRIVATE *ret_priv)
+int tpmkex_parse(const uint8_t *buf, size_t len, uint8_t ret_salt[16], TPM2B_PUBLIC *ret_pub,
+		 TPM2B_PRIVATE *ret_priv)
 {
 	const TPMT_PUBLIC *a = &ret_pub->publicArea;
-	size_t off = 4;
+	size_t off = KEX_HDR;
 	uint8_t pub[WRIT_P256_PUB_LEN];
 
 	memset(ret_pub, 0, sizeof(*ret_pub));
 	memset(ret_priv, 0, sizeof(*ret_priv));
-	if (len < 4 || len > KEX_FILE_MAX || memcmp(buf, KEX_MAGIC, 4) != 0)
+	if (len < KEX_HDR || len > KEX_FILE_MAX || memcmp(buf, KEX_MAGIC, 4) != 0)
 		return WRIT_E_FORMAT;
+	memcpy(ret_salt, buf + 4, KEX_SALT_LEN);
 	/* tss2-mu does not hold TPM2B_PUBLIC's size to what its area takes: we do */
-	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, len, &off, ret_pub) != TSS2_RC_SUCCESS || off != (size_t)ret_pub->size + 6 ||
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, len, &off, ret_pub) != TSS2_RC_SUCCESS || off != (size_t)ret_pub->size + KEX_HDR + 2 ||
 	    Tss2_MU_TPM2B_PRIVATE_Unmarshal(buf, len, &off, ret_priv) != TSS2_RC_SUCCESS || off != len)
 		return WRIT_E_FORMAT;
 	if (a->type != TPM2_ALG_ECC || a->nameAlg != TPM2_ALG_SHA256 || a->objectAttributes != KEX_ATTRS ||
@@ -134,27 +160,29 @@ int tpmkex_create(struct tpm *t, const char *pin, const char *path, uint8_t ret_
 	TPML_PCR_SELECTION pcrs = { .count = 0 };
 	TPM2B_PUBLIC *out_pub = NULL;
 	TPM2B_PRIVATE *out_priv = NULL;
-	ESYS_TR parent = ESYS_TR_NONE;
+	ESYS_TR parent = ESYS_TR_NONE, session = ESYS_TR_NONE;
 	uint8_t buf[KEX_FILE_MAX];
-	size_t off = 4;
+	size_t off = KEX_HDR;
 	TSS2_RC rc;
 	int err;
 
 	memset(&sens, 0, sizeof(sens));
-	if ((err = auth_value(pin, &sens.sensitive.userAuth)) < 0)
+	memcpy(buf, KEX_MAGIC, 4);
+	if ((err = ec_random(buf + 4, KEX_SALT_LEN)) < 0 ||
+	    (err = auth_value(pin, buf + 4, &sens.sensitive.userAuth)) < 0)
 		return err;
 	kex_template(&tmpl);
 	tpm_lock(t);
-	if ((err = primary(t, &parent)) < 0)
+	if ((err = primary(t, &parent)) < 0 || (err = session_start(t, parent, &session)) < 0)
 		goto out;
-	rc = Esys_Create(tpm_esys(t), parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside,
-			 &pcrs, &out_priv, &out_pub, NULL, NULL, NULL);
+	/* the session authorises the parent (empty authValue) and encrypts inSensitive */
+	rc = Esys_Create(tpm_esys(t), parent, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs,
+			 &out_priv, &out_pub, NULL, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
 		log_error("tpm: cannot create the key-agreement key: %s", Tss2_RC_Decode(rc));
 		err = WRIT_E_TOKEN;
 		goto out;
 	}
-	memcpy(buf, KEX_MAGIC, 4);
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(out_pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
 	    Tss2_MU_TPM2B_PRIVATE_Marshal(out_priv, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS) {
 		err = WRIT_E_TOOBIG;
@@ -166,6 +194,8 @@ int tpmkex_create(struct tpm *t, const char *pin, const char *path, uint8_t ret_
 	if (err < 0)
 		log_error("tpm: cannot write %s: %s", path, writ_strerror(err));
 out:
+	if (session != ESYS_TR_NONE)
+		Esys_FlushContext(tpm_esys(t), session);
 	if (parent != ESYS_TR_NONE)
 		Esys_FlushContext(tpm_esys(t), parent);
 	tpm_unlock(t);
@@ -175,6 +205,26 @@ out:
 	return err;
 }
 
+/* The P-256 base point: a valid peer for the authorisation check at load. */
+static const uint8_t P256_G[WRIT_P256_PUB_LEN] = {
+	0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40, 0xf2,
+	0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96,
+	0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16,
+	0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
+};
+
+static int kex_derive(void *ctx, const uint8_t peer[WRIT_P256_PUB_LEN], uint8_t ret_z[32]);
+
+/* The TPM's answer classified: TPM 2.0 Part 2, 6.6: a format-one code (bit 7) keeps its
+ * error number in bits 0..5; the handle/parameter/session number above it is dropped.
+ * Only the TPM's own layer (the top byte zero) is read this way. */
+static unsigned rc_fmt1(TSS2_RC rc)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER || !(rc & TPM2_RC_FMT1))
+		return 0;
+	return (rc & 0x3f) | TPM2_RC_FMT1;
+}
+
 int tpmkex_load(struct tpm *t, const char *pin, const char *path, struct tpmkex **ret)
 {
 	TPM2B_PUBLIC pub;
@@ -182,18 +232,19 @@ int tpmkex_load(struct tpm *t, const char *pin, const char *path, struct tpmkex 
 	TPM2B_AUTH auth;
 	ESYS_TR parent = ESYS_TR_NONE;
 	struct tpmkex *k = NULL;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, salt[KEX_SALT_LEN], z[32];
 	size_t len = 0;
 	TSS2_RC rc;
 	int err;
 
 	*ret = NULL;
+	memset(&auth, 0, sizeof(auth));
 	if ((err = file_read(path, KEX_FILE_MAX, &buf, &len)) < 0) {
 		log_error("tpm: cannot read the key-agreement key %s: %s (this HSM was initialised with --kex tpm)",
 			  path, writ_strerror(err));
 		return err;
 	}
-	err = tpmkex_parse(buf, len, &pub, &priv);
+	err = tpmkex_parse(buf, len, salt, &pub, &priv);
 	free(buf);
 	if (err < 0) {
 		log_error("tpm: %s is not a writ-hsmd key-agreement key (a TPM P-256 ECDH key born in the TPM): "
@@ -205,7 +256,8 @@ int tpmkex_load(struct tpm *t, const char *pin, const char *path, struct tpmkex 
 		return WRIT_E_NOMEM;
 	k->tpm = t;
 	k->key = ESYS_TR_NONE;
-	if ((err = point_out(&pub.publicArea.unique.ecc, k->pub)) < 0 || (err = auth_value(pin, &auth)) < 0)
+	k->session = ESYS_TR_NONE;
+	if ((err = point_out(&pub.publicArea.unique.ecc, k->pub)) < 0 || (err = auth_value(pin, salt, &auth)) < 0)
 		goto fail;
 	tpm_lock(t);
 	if ((err = primary(t, &parent)) < 0) {
@@ -213,6 +265,8 @@ int tpmkex_load(struct tpm *t, const char *pin, const char *path, struct tpmkex 
 		goto fail;
 	}
 	rc = Esys_Load(tpm_esys(t), parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &k->key);
+	if (rc == TSS2_RC_SUCCESS && session_start(t, parent, &k->session) < 0)
+		rc = TSS2_ESYS_RC_GENERAL_FAILURE;
 	Esys_FlushContext(tpm_esys(t), parent);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Esys_TR_SetAuth(tpm_esys(t), k->key, &auth);
@@ -226,6 +280,12 @@ int tpmkex_load(struct tpm *t, const char *pin, const char *path, struct tpmkex 
 		err = WRIT_E_NOTFOUND;
 		goto fail;
 	}
+	/* TPM2_Load does not check the authValue: one ZGen does, so a changed PIN is said
+	 * at start, not as a writ that does not open */
+	err = kex_derive(k, P256_G, z);
+	writ_memzero(z, sizeof(z));
+	if (err < 0)
+		goto fail;
 	*ret = k;
 	return 0;
 fail:
@@ -250,18 +310,20 @@ static int kex_derive(void *ctx, const uint8_t peer[WRIT_P256_PUB_LEN], uint8_t 
 	memcpy(in.point.x.buffer, peer + 1, 32);
 	memcpy(in.point.y.buffer, peer + 33, 32);
 	tpm_lock(k->tpm);
-	rc = Esys_ECDH_ZGen(tpm_esys(k->tpm), k->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &in, &out);
+	rc = Esys_ECDH_ZGen(tpm_esys(k->tpm), k->key, k->session, ESYS_TR_NONE, ESYS_TR_NONE, &in, &out);
 	tpm_unlock(k->tpm);
 	if (rc != TSS2_RC_SUCCESS || !out || out->point.x.size == 0 || out->point.x.size > 32) {
-		if ((rc & TPM2_RC_FMT1) && ((rc & 0x3f) | TPM2_RC_FMT1) == TPM2_RC_ECC_POINT) {
+		unsigned e = rc_fmt1(rc);
+		if (e == TPM2_RC_ECC_POINT) {
 			err = WRIT_E_CRYPTO; /* not a point on P-256: the peer's fault */
-		} else if ((rc & TPM2_RC_FMT1) && (((rc & 0x3f) | TPM2_RC_FMT1) == TPM2_RC_AUTH_FAIL ||
-						   ((rc & 0x3f) | TPM2_RC_FMT1) == TPM2_RC_BAD_AUTH)) {
-			log_error("tpm: the TPM refuses the key-agreement key's authorisation: the token's user "
-				  "PIN is not the one writ-hsmd init saw (the key's authorisation is derived from it)");
+		} else if (e == TPM2_RC_AUTH_FAIL || e == TPM2_RC_BAD_AUTH) {
+			log_error("tpm: the TPM refuses the key-agreement key's authorisation: the token's user PIN is "
+				  "not the one writ-hsmd init saw (the key's authorisation is derived from it): set the "
+				  "old PIN back, or initialise this HSM again");
 			err = WRIT_E_AUTH;
 		} else {
-			log_error("tpm: TPM2_ECDH_ZGen failed: %s", Tss2_RC_Decode(rc));
+			log_error("tpm: TPM2_ECDH_ZGen failed: %s (was the TPM or its resource manager restarted? "
+				  "restart writ-hsmd)", Tss2_RC_Decode(rc));
 			err = WRIT_E_TOKEN;
 		}
 		goto out;
@@ -286,10 +348,11 @@ void tpmkex_free(struct tpmkex *k)
 {
 	if (!k)
 		return;
-	if (k->key != ESYS_TR_NONE) {
-		tpm_lock(k->tpm);
+	tpm_lock(k->tpm);
+	if (k->session != ESYS_TR_NONE)
+		Esys_FlushContext(tpm_esys(k->tpm), k->session);
+	if (k->key != ESYS_TR_NONE)
 		Esys_FlushContext(tpm_esys(k->tpm), k->key);
-		tpm_unlock(k->tpm);
-	}
+	tpm_unlock(k->tpm);
 	free(k);
 }

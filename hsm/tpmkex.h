@@ -10,11 +10,15 @@
  * it is fixedTPM, fixedParent, sensitiveDataOrigin: it was born in the TPM and cannot
  * leave it. What the state directory keeps (STATE/kex.tpm) is its public area and its
  * private area encrypted by that primary: loadable only into this TPM. Its
- * authorisation value is derived from the token's user PIN (SHA-256 of a label and the
- * PIN), so the file and access to the TPM are not enough to use it. Its public key is
- * the one in the journal's genesis and the enrolment bundle; a mismatch is refused.
+ * authorisation value is PBKDF2-HMAC-SHA256 of the token's user PIN under a random salt
+ * kept in the file, so the file and access to the TPM are not enough to use it. Every
+ * command that carries the authorisation or a secret runs in a salted HMAC session
+ * with parameter encryption both ways (the value is never sent; the sensitive part at
+ * creation and Z are encrypted on the TCTI path). Its public key is the one in the
+ * journal's genesis and the enrolment bundle; a mismatch is refused.
  *
- * File: "WKX1" || TPM2B_PUBLIC || TPM2B_PRIVATE (TPM marshalling, tss2-mu).
+ * File: "WKX1" || salt (16 bytes) || TPM2B_PUBLIC || TPM2B_PRIVATE (TPM marshalling,
+ * tss2-mu).
  */
 #ifndef WRIT_HSM_TPMKEX_H
 #define WRIT_HSM_TPMKEX_H
@@ -34,9 +38,11 @@ struct tpmkex;
 WRIT_MUST_CHECK int tpmkex_create(struct tpm *t, const char *pin, const char *path,
 				  uint8_t ret_pub[WRIT_P256_PUB_LEN]);
 
-/* At serve: read path, check the key's attributes, load it under the primary. The TPM
- * must stay open until tpmkex_free. WRIT_E_FORMAT for a file that is not a writ-hsmd
- * key-agreement key, WRIT_E_AUTH when the TPM refuses the authorisation (another PIN). */
+/* At serve: read path, check the key's attributes, load it under the primary and check
+ * the authorisation with one ECDH. The TPM must stay open until tpmkex_free.
+ * WRIT_E_FORMAT for a file that is not a writ-hsmd key-agreement key, WRIT_E_NOTFOUND
+ * when this TPM cannot load it, WRIT_E_AUTH when the TPM refuses the authorisation
+ * (the token's PIN was changed). */
 WRIT_MUST_CHECK int tpmkex_load(struct tpm *t, const char *pin, const char *path, struct tpmkex **ret);
 
 /* The key as a writ_ecdh (keyops.h): derive runs TPM2_ECDH_ZGen under the TPM's lock. */
@@ -46,6 +52,7 @@ void tpmkex_free(struct tpmkex *k); /* NULL accepted */
 /* The file format alone (no TPM): 0 if buf is a well-formed key-agreement key file
  * whose public area is an unrestricted P-256 decrypt key born in a TPM (for the fuzz
  * harness and the loader). */
-WRIT_MUST_CHECK int tpmkex_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *ret_pub, TPM2B_PRIVATE *ret_priv);
+WRIT_MUST_CHECK int tpmkex_parse(const uint8_t *buf, size_t len, uint8_t ret_salt[16], TPM2B_PUBLIC *ret_pub,
+				 TPM2B_PRIVATE *ret_priv);
 
 #endif

@@ -88,6 +88,17 @@ int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32])
 	return digest(&md_sha256, data, n, ret_digest, 32);
 }
 
+int ec_pbkdf2_sha256(const void *pass, size_t pass_len, const uint8_t *salt, size_t salt_len, unsigned iterations,
+		     uint8_t *ret, size_t ret_len)
+{
+	if (pass_len > INT_MAX || salt_len > INT_MAX || ret_len > INT_MAX || iterations == 0 || iterations > INT_MAX)
+		return WRIT_E_INVAL;
+	if (PKCS5_PBKDF2_HMAC(pass, (int)pass_len, salt, (int)salt_len, (int)iterations, EVP_sha256(), (int)ret_len,
+			      ret) != 1)
+		return WRIT_E_CRYPTO;
+	return 0;
+}
+
 int ec_sha1(const void *data, size_t n, uint8_t ret_digest[20])
 {
 	return digest(&md_sha1, data, n, ret_digest, 20);

@@ -17,6 +17,10 @@
 /* SHA-256 of n bytes. */
 WRIT_MUST_CHECK int ec_sha256(const void *data, size_t n, uint8_t ret_digest[32]);
 
+/* PBKDF2-HMAC-SHA256 (RFC 8018) of a password: ret_len bytes. */
+WRIT_MUST_CHECK int ec_pbkdf2_sha256(const void *pass, size_t pass_len, const uint8_t *salt, size_t salt_len,
+				     unsigned iterations, uint8_t *ret, size_t ret_len);
+
 /* n bytes from OpenSSL's CSPRNG (WRIT_E_CRYPTO if it is not seeded). */
 WRIT_MUST_CHECK int ec_random(uint8_t *buf, size_t n);
 

@@ -77,22 +77,21 @@ check "the token holds no key-agreement key" "$(grep -c 'writ-hsm-kex' "$OUT" ||
 run /usr/bin/python3 - hsm/kex.tpm hsm/enrolment.cbor <<'PY'
 import struct, sys, cbor2
 b = open(sys.argv[1], 'rb').read()
-assert b[:4] == b'WKX1', 'magic'
-size, = struct.unpack('>H', b[4:6])
-pub = b[6:6 + size]
+assert b[:4] == b'WKX1', 'magic'            # then a 16-byte salt (PBKDF2 of the PIN)
+size, = struct.unpack('>H', b[20:22])
+pub = b[22:22 + size]
 typ, name_alg, attrs = struct.unpack('>HHI', pub[:8])
 FIXEDTPM, FIXEDPARENT, SDO, USERAUTH, NODA, RESTRICTED, DECRYPT, SIGN = 0x2, 0x10, 0x20, 0x40, 0x400, 0x10000, 0x20000, 0x40000
 assert typ == 0x23 and name_alg == 0x0b, 'ECC, SHA-256'
-need = FIXEDTPM | FIXEDPARENT | SDO | USERAUTH | DECRYPT
+need = FIXEDTPM | FIXEDPARENT | SDO | USERAUTH | DECRYPT | NODA
 assert attrs & need == need, hex(attrs)
 assert not attrs & (RESTRICTED | SIGN), hex(attrs)
 o = 8
 pol, = struct.unpack('>H', pub[o:o + 2]); o += 2 + pol
 sym, = struct.unpack('>H', pub[o:o + 2]); o += 2
 assert sym == 0x10, 'no symmetric'
-scheme, = struct.unpack('>H', pub[o:o + 2]); o += 2
-if scheme != 0x10:
-    o += 2
+scheme, hash_alg = struct.unpack('>HH', pub[o:o + 4]); o += 4
+assert scheme == 0x19 and hash_alg == 0x0b, 'scheme ECDH with SHA-256'
 curve, kdf = struct.unpack('>HH', pub[o:o + 4]); o += 4
 assert curve == 3 and kdf == 0x10, 'P-256, no KDF'
 xl, = struct.unpack('>H', pub[o:o + 2]); x = pub[o + 2:o + 2 + xl]; o += 2 + xl
@@ -117,6 +116,17 @@ cp hsm2/kex.tpm hsm/kex.tpm
 start_hsmd hsm || true
 check "another HSM's kex.tpm (same TPM, valid key): serve refuses" "${HSMD_RC:-0}" != 0
 check_grep "... because the genesis names another key" 'genesis names other keys' hsm/hsmd.log
+# this HSM's public area (it matches the genesis) with the other's private area: the
+# TPM's integrity check of the private area against the public one refuses the load
+/usr/bin/python3 - kex.saved hsm2/kex.tpm hsm/kex.tpm <<'PY'
+import struct, sys
+a, b = open(sys.argv[1], 'rb').read(), open(sys.argv[2], 'rb').read()
+cut = lambda f: 22 + struct.unpack('>H', f[20:22])[0]
+open(sys.argv[3], 'wb').write(a[:cut(a)] + b[cut(b):])
+PY
+start_hsmd hsm || true
+check "this HSM's public area spliced with another key's private area: serve refuses" "${HSMD_RC:-0}" != 0
+check_grep "... the TPM will not load it" 'this TPM cannot load the key-agreement key' hsm/hsmd.log
 head -c 40 kex.saved >hsm/kex.tpm
 start_hsmd hsm || true
 check "a truncated kex.tpm: serve refuses" "${HSMD_RC:-0}" != 0
@@ -128,6 +138,20 @@ check_grep "... and names the file" 'cannot read the key-agreement key .*kex.tpm
 cp kex.saved hsm/kex.tpm
 start_hsmd hsm
 check "the right kex.tpm back: serve starts" -S hsm/hsmd.sock
+stop_hsmd hsm
+# the key's authorisation comes from the user PIN: a token whose PIN was changed opens,
+# the TPM key does not, and writ-hsmd says so at start (not as a writ that fails later)
+NEWPIN=86427531
+must pkcs11-tool --module "$HSM_MODULE" --token-label writ-hsm-k --login --pin "$WRIT_HSM_PIN" --change-pin \
+	--new-pin "$NEWPIN"
+WRIT_HSM_PIN=$NEWPIN start_hsmd hsm || true
+check "the token's PIN changed: serve refuses" "${HSMD_RC:-0}" != 0
+check_grep "... because the TPM refuses the key's authorisation, and says what to do" \
+	'refuses the key-agreement key.s authorisation.*set the old PIN back' hsm/hsmd.log
+must pkcs11-tool --module "$HSM_MODULE" --token-label writ-hsm-k --login --pin "$NEWPIN" --change-pin \
+	--new-pin "$WRIT_HSM_PIN"
+start_hsmd hsm
+check "the old PIN back: serve starts" -S hsm/hsmd.sock
 stop_hsmd hsm
 
 # ---- keys are non-extractable on both (as the token itself reports them) ----
