@@ -207,7 +207,7 @@ flip_byte()
 sock_of() { echo "$1/hsmd.sock"; }
 
 # start_hsmd STATE [serve args...]: start writ-hsmd serve, log to STATE/hsmd.log, wait
-# (at most 10 s) for its socket. Returns non-zero if it exits or never listens; its
+# (at most 10 s; HSMD_START_TICKS / 20 s) for its socket. Returns non-zero if it exits or never listens; its
 # exit code is then in HSMD_RC.
 start_hsmd()
 {
@@ -218,7 +218,7 @@ start_hsmd()
 	pid=$!
 	HSMD_PIDS[$st]=$pid
 	HSMD_RC=
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < ${HSMD_START_TICKS:-200}; i++)); do
 		if [[ -S $st/hsmd.sock ]]; then
 			return 0
 		fi
@@ -231,7 +231,7 @@ start_hsmd()
 		fi
 		sleep 0.05
 	done
-	echo "writ-hsmd for $st did not listen within 10 s" >&2
+	echo "writ-hsmd for $st did not listen within $((${HSMD_START_TICKS:-200} / 20)) s" >&2
 	return 1
 }
 

@@ -46,6 +46,9 @@ hsm_backend_setup()
 		# libtpm2_pkcs11, which needs whole stacks: the fast unwinder stops in libcrypto.
 		# (No effect in a normal build.)
 		export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0
+		# a start opens the token and the TPM key (PBKDF2, a salted session, one ECDH):
+		# seconds under ASan with whole stacks; start_hsmd waits up to 60 s
+		HSMD_START_TICKS=1200
 		;;
 	*)
 		echo "FAIL: WRIT_TEST_P11=$WRIT_TEST_P11: want softhsm or tpm2" >&2
