@@ -34,6 +34,7 @@
 #include "host/file.h"
 #include "host/harden.h"
 #include "host/log.h"
+#include "host/version.h"
 #include "factory/tls.h"
 #include "web/httpc.h"
 #include "wire/writ.h"
@@ -77,7 +78,7 @@ static void usage(FILE *f)
 		   "                     [--tolerance SECONDS]\n"
 		   "  writ-factory update run|check|apply|status --prefix P --state DIR ...  (signed releases:\n"
 		   "                     writ-factory update --help, docs/releases.md)\n"
-		   "  writ-factory --help\n"
+		   "  writ-factory --help | --version   (the version: VERSION next to the program, else the built one)\n"
 		   "\n"
 		   "writ-factory is the factory service: it loads writs and product-version bundles into its\n"
 		   "edge HSMs (from writ-cloud, or a drop directory / USB stick), serves the stations' HTTP\n"
@@ -626,6 +627,10 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		host_version_print("writ-factory");
 		return 0;
 	}
 	if (!strcmp(cmd, "update")) /* update.c: signed releases, a process of its own */

@@ -31,6 +31,7 @@
 #include "factory/update.h"
 #include "host/file.h"
 #include "host/log.h"
+#include "host/version.h"
 #include "web/httpc.h"
 #include "wire/release.h"
 
@@ -46,25 +47,11 @@ static atomic_llong last_busy;
 
 void update_serve_init(const char *state_dir)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 16], *slash;
-	uint8_t *v = NULL;
-	size_t n = 0;
-	ssize_t len;
+	const char *v = host_version(); /* VERSION next to the executable, else the built one */
 
 	(void)!snprintf(serve_state, sizeof(serve_state), "%s", state_dir ? state_dir : "");
-	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-		return;
-	exe[len] = 0;
-	if (!(slash = strrchr(exe, '/')))
-		return;
-	*slash = 0;
-	if (snprintf(path, sizeof(path), "%s/VERSION", exe) >= (int)sizeof(path) || file_read(path, 64, &v, &n) < 0)
-		return;
-	while (n && (v[n - 1] == '\n' || v[n - 1] == ' '))
-		v[--n] = 0;
-	if (release_version_ok((char *)v))
-		(void)!snprintf(running_version, sizeof(running_version), "%s", (char *)v);
-	free(v);
+	if (release_version_ok(v))
+		(void)!snprintf(running_version, sizeof(running_version), "%s", v);
 }
 
 const char *update_version(void) { return running_version; }
