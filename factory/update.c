@@ -28,6 +28,7 @@
 #include "crypto/cose.h"
 #include "crypto/ec.h"
 #include "factory/api_json.h"
+#include "factory/tls.h"
 #include "factory/update.h"
 #include "host/file.h"
 #include "host/log.h"
@@ -146,6 +147,8 @@ int update_pin_release_key(const char *oem_pem_path, const char *pem)
 
 struct upd {
 	const char *prefix, *state, *cloud, *token_file, *channel, *key_file, *health, *restart;
+	struct factory_tls tls; /* --tls DIR: the site's TLS folder (cloud-ca.pem, client.*, ca.pem) */
+	int tls_now;            /* the TLS client trusts: 0 nothing set, 1 the cloud, 2 this factory */
 	unsigned health_seconds, wait_seconds;
 	char token[HTTPC_TOKEN_MAX];
 	uint8_t pub[WRIT_P256_PUB_LEN];
@@ -290,8 +293,25 @@ static void sleep_ms(long ms)
 
 /* GET the health URL: 1 healthy (200 and, when it says, running version want), 0 not;
  * *busy = the factory's "busy". */
-static int health_once(const char *url, const char *want, int *busy, char *why, size_t why_cap)
+/*
+ * With --tls, the TLS client trusts the portal CA (cloud-ca.pem, with the factory's
+ * client certificate: mutual TLS) for the cloud, or the factory's own CA (ca.pem) for
+ * the health URL: lib/tls keeps one client configuration per process, and the
+ * updater's requests to each are never in flight at once.
+ */
+static int tls_use(struct upd *u, int self)
 {
+	if (!u->tls.dir || u->tls_now == (self ? 2 : 1))
+		return 0;
+	if ((self ? factory_tls_self() : factory_tls_client()) < 0)
+		return -1;
+	u->tls_now = self ? 2 : 1;
+	return 0;
+}
+
+static int health_once(struct upd *u, const char *want, int *busy, char *why, size_t why_cap)
+{
+	const char *url = u->health;
 	struct httpc_opts ho = { 1000, 3000, 64 * 1024 };
 	struct httpc *h = NULL;
 	const char *path = strstr(url, "://") ? strchr(strstr(url, "://") + 3, '/') : NULL;
@@ -307,6 +327,10 @@ static int health_once(const char *url, const char *want, int *busy, char *why, 
 	}
 	memcpy(base, url, (size_t)(path - url));
 	base[path - url] = 0;
+	if (tls_use(u, 1) < 0) {
+		(void)!snprintf(why, why_cap, "no TLS for %s (--tls %s)", url, u->tls.dir);
+		return 0;
+	}
 	if (httpc_new(base, NULL, &ho, &h) < 0)
 		return 0;
 	if (httpc_json(h, "GET", path, NULL, &o) < 0) {
@@ -335,7 +359,7 @@ static int health_check(struct upd *u, const char *want, char *why, size_t cap)
 	if (!u->health)
 		return 1;
 	do {
-		if (health_once(u->health, want, &busy, why, cap))
+		if (health_once(u, want, &busy, why, cap))
 			return 1;
 		sleep_ms(200);
 	} while (time(NULL) < end);
@@ -484,6 +508,11 @@ static int fetch(struct upd *u)
 
 	struct httpc_opts ho = { 3000, 300000, RELEASE_FILE_MAX + 1 }; /* a whole file in one answer */
 
+	if (tls_use(u, 0) < 0) {
+		set_state(u, u->st[0] ? u->st : "idle", "no TLS to the cloud (--tls %s): see the message above", u->tls.dir);
+		return 1;
+	}
+
 	if (httpc_new(u->cloud, u->token, &ho, &h) < 0)
 		return 1;
 	(void)!snprintf(path, sizeof(path), "/v1/releases/latest?channel=%s", u->channel);
@@ -568,7 +597,7 @@ static int apply(struct upd *u)
 	pending_file(u, 1);
 	while (u->health) {
 		why[0] = 0;
-		(void)health_once(u->health, NULL, &busy, why, sizeof(why));
+		(void)health_once(u, NULL, &busy, why, sizeof(why));
 		if (!busy)
 			break;
 		if (!logged++) {
@@ -616,10 +645,15 @@ static void usage(FILE *f)
 	fprintf(f, "usage: writ-factory update run|check|apply|status --prefix P --state DIR\n"
 		   "           [--cloud URL --cloud-token-file F --release-key PEM] [--channel stable]\n"
 		   "           [--health URL] [--health-seconds 30] [--wait-seconds 3600] [--restart CMD]\n"
+		   "           [--tls DIR [--tls-pin-file F]]\n"
 		   "  check  fetch, verify and stage the release writ-cloud offers (latest of the channel, or the OEM's pin)\n"
 		   "  apply  switch to the staged release between jobs, restart, health-check, roll back on failure\n"
 		   "  run    check, then apply\n"
 		   "  status print STATE/update.json\n"
+		   "  --tls DIR  the site's TLS folder (writ-factory enrol made it): the cloud is trusted with\n"
+		   "             DIR/cloud-ca.pem and the client certificate DIR/client.* (its key in the factory's\n"
+		   "             TLS token: --tls-pin-file, SOFTHSM2_CONF), an https --health URL with DIR/ca.pem\n"
+		   "Packaged sites run it from writ-factory-update.timer with /etc/writ/factory.conf's WRIT_UPDATE_*.\n"
 		   "See docs/releases.md.\n");
 }
 
@@ -631,6 +665,7 @@ int update_main(int argc, char **argv)
 		{ "channel", required_argument, 0, 'c' },	 { "release-key", required_argument, 0, 'k' },
 		{ "health", required_argument, 0, 'H' },	 { "health-seconds", required_argument, 0, 'T' },
 		{ "wait-seconds", required_argument, 0, 'W' }, { "restart", required_argument, 0, 'r' },
+		{ "tls", required_argument, 0, 'L' },		 { "tls-pin-file", required_argument, 0, 'P' },
 		{ "help", no_argument, 0, 'h' },		 { 0, 0, 0, 0 },
 	};
 	struct upd *u = calloc(1, sizeof(*u));
@@ -663,6 +698,8 @@ int update_main(int argc, char **argv)
 		case 'T': u->health_seconds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'W': u->wait_seconds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'r': u->restart = optarg; break;
+		case 'L': u->tls.dir = optarg; break;
+		case 'P': u->tls.pin_file = optarg; break;
 		case 'h': usage(stdout); rc = 0; goto out;
 		default: usage(stderr); goto out;
 		}
@@ -672,6 +709,7 @@ int update_main(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	factory_tls_options(&u->tls);
 	load(u);
 	current_version(u, u->installed);
 	if (!strcmp(cmd, "status")) {
