@@ -108,35 +108,31 @@ json_t *update_status_json(void)
 	return out;
 }
 
-int update_pin_release_key(const char *oem_pem_path, const char *pem)
+int update_pin_release_key(const char *path, const char *pem, const char *who)
 {
-	char path[PATH_MAX];
-	const char *slash = strrchr(oem_pem_path, '/');
 	uint8_t pub[WRIT_P256_PUB_LEN], *old = NULL;
 	size_t old_len = 0;
-	int n;
 
 	if (!pem)
 		return 0; /* a cloud without releases yet */
 	if (ec_pub_from_pem((const uint8_t *)pem, strlen(pem), pub) < 0) {
-		fprintf(stderr, "writ-factory enrol-info: the cloud's release_pem is not a P-256 public key\n");
+		fprintf(stderr, "%s: the cloud's release_pem is not a P-256 public key: ask the cloud's operator "
+				"(writ-cloud release key)\n", who);
 		return -1;
 	}
-	n = slash ? snprintf(path, sizeof(path), "%.*s/release.pem", (int)(slash - oem_pem_path), oem_pem_path)
-		  : snprintf(path, sizeof(path), "release.pem");
-	if (n < 0 || n >= (int)sizeof(path))
-		return -1;
 	if (file_read(path, 4096, &old, &old_len) == 0) {
 		int same = old_len == strlen(pem) && !memcmp(old, pem, old_len);
 
 		free(old);
 		if (!same)
-			fprintf(stderr, "writ-factory enrol-info: %s pins another release key: kept (replace it by hand "
-					"if the operator changed keys)\n", path);
+			fprintf(stderr, "%s: %s pins another release key than the one this cloud signs with: refused, the "
+					"pin is kept (the first key pinned wins). If the operator changed keys, check the new "
+					"one with them (writ-cloud release key), replace %s by hand and run this again\n",
+				who, path, path);
 		return same ? 0 : -1;
 	}
 	if (file_write_atomic(path, pem, strlen(pem), 0644) < 0) {
-		fprintf(stderr, "writ-factory enrol-info: cannot write %s\n", path);
+		fprintf(stderr, "%s: cannot write %s: %s\n", who, path, strerror(errno));
 		return -1;
 	}
 	printf("release-key %s\n", path);

@@ -125,7 +125,9 @@ check "writ-factory's postinst makes its TLS folder and token store" \
 	"$(dpkg-deb -I debs/writ-factory_*.deb postinst | grep -c '/var/lib/writ-factory/tokens.*/etc/writ/tls')" = 1
 # ---- the layout's maintainer scripts, run by dpkg in a private root (the CLI's package:
 # no user, no service; its scripts touch only $DPKG_ROOT/opt/writ) ----
-WRIT_PKG_VERSION=$version.1 bash "$WRIT_SRC/scripts/packages.sh" "$WRIT_BIN/.." "$WORK/debs2" >>packages.log
+IFS=. read -r vmaj vmin vpat <<<"${version%%-*}"
+next=$vmaj.$vmin.$((vpat + 1)) # the next patch version
+WRIT_PKG_VERSION=$next bash "$WRIT_SRC/scripts/packages.sh" "$WRIT_BIN/.." "$WORK/debs2" >>packages.log
 R=$WORK/droot
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates"
 : >"$R/var/lib/dpkg/status"
@@ -139,20 +141,20 @@ check "install: current -> versions/$version" "$(cur)" = "versions/$version"
 check "install: VERSION next to the program" "$(cat "$W/versions/$version/VERSION" 2>&1)" = "$version"
 check "install: the program through current reports $version" "$("$W/current/writ" --version 2>&1)" = "writ $version"
 : >dpkg.log
-rc=0; dp -i debs2/writ_"$version.1"_*.deb || rc=$?
-check "dpkg upgrades to $version.1 (exit $rc)" "$rc" = 0
-check "upgrade: current -> versions/$version.1" "$(cur)" = "versions/$version.1"
-check "upgrade: the same build reports the package's version, from VERSION" "$("$W/current/writ" --version 2>&1)" = "writ $version.1"
+rc=0; dp -i debs2/writ_"$next"_*.deb || rc=$?
+check "dpkg upgrades to $next (exit $rc)" "$rc" = 0
+check "upgrade: current -> versions/$next" "$(cur)" = "versions/$next"
+check "upgrade: the same build reports the package's version, from VERSION" "$("$W/current/writ" --version 2>&1)" = "writ $next"
 check "upgrade: the old version's folder is gone, without a dpkg warning" \
-	"$(ls "$W/versions" | tr '\n' ' ')$(grep -c 'warning' dpkg.log)" = "$version.1 0"
+	"$(ls "$W/versions" | tr '\n' ' ')$(grep -c 'warning' dpkg.log)" = "$next 0"
 # a newer release the updater installed (versions/9.0.0 with its release.cose) is current
 mkdir -p "$W/versions/9.0.0"
-cp "$W/versions/$version.1/writ" "$W/versions/9.0.0/"
+cp "$W/versions/$next/writ" "$W/versions/9.0.0/"
 echo 9.0.0 >"$W/versions/9.0.0/VERSION"
 : >"$W/versions/9.0.0/release.cose"
 ln -sfn versions/9.0.0 "$W/current"
 : >dpkg.log
-rc=0; dp -i debs2/writ_"$version.1"_*.deb || rc=$?
+rc=0; dp -i debs2/writ_"$next"_*.deb || rc=$?
 check "reinstall under a newer release of the updater's (exit $rc): current kept" "$(cur)" = versions/9.0.0
 check "... and dpkg's output says so and how to switch" -n "$(grep 'is kept; to run the package.s: ln -sfn' dpkg.log)"
 rc=0; dp -r writ || rc=$?
