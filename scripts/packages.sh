@@ -36,7 +36,7 @@ pkg()
 {
 	local name=$1 bin=$2 user=$3 extra=$4 groups=$5 desc=$6
 	shift 6
-	local root=$stage/$name deps size conf f other breaks= service=no
+	local root=$stage/$name deps size conf f other breaks="" service=no
 	mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root$vdir" "$root/usr/share/doc/$name"
 	[[ -x $build/bin/$bin ]] || { echo "packages: $build/bin/$bin is not built (make build)" >&2; exit 1; }
 	install -m 0755 "$build/bin/$bin" "$root$vdir/$bin"
