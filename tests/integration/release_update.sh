@@ -149,6 +149,8 @@ WANT="0.2.0 stable $(for p in $(printf '%s\n' "${PROGS[@]}" | LC_ALL=C sort); do
 	printf '%s:%s:%s ' "$p" "$(stat -c %s "rel/$p")" "$(sha256sum "rel/$p" | cut -c1-64)"; done)"
 check "an independent COSE implementation verifies the manifest (python3-cbor2, python3-cryptography)" \
 	"$($PY "$WRIT_SRC/tests/integration/release_interop.py" m020.cose release.pem 2>&1)" = "${WANT% }"
+expect_refused "a version is published once per channel (a second add of 0.2.0 is refused)" \
+	"0\.2\.0 is already published on stable" "$CLOUDD" release add --db "$CDB" --channel stable --version 0.2.0 rel/*
 check "0.2.0: modes kept" "$(stat -c %a "$PREFIX/versions/0.2.0/writ-factory")" = "$(stat -c %a rel/writ-factory)"
 must "$FACTORYD" token add --state fac --role mes
 MES=$(cat "$OUT")
@@ -286,6 +288,10 @@ capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "v5"}'
 check "a pin that is no version is refused (400)" "$CODE" = 400
 capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "0.5.0"}'
 check "the OEM pins 0.5.0" "$CODE" = 200
+capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "0.4.0"}'
+capi GET "/v1/releases/latest?channel=stable" "$(cat fac.token)"
+check "a second pin replaces the first: latest offers 0.4.0, pinned" "$(jq -r '.version + " " + (.pinned | tostring)' "$RESP")" = "0.4.0 true"
+capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "0.5.0"}'
 publish stable 0.8.0 rel/*
 run "${UPD[@]}"
 check "pinned: the factory goes to 0.5.0, not the latest 0.8.0" "$RC $(linked) $(running)" = "0 versions/0.5.0 0.5.0"
