@@ -164,6 +164,11 @@ check "removal (exit $rc): the package's folder goes, the updater's release and 
 rm -rf "$W/versions/9.0.0"
 rc=0; dp -i debs/writ_"$version"_*.deb || rc=$?
 check "install over a dangling current (exit $rc): current -> versions/$version" "$(cur)" = "versions/$version"
+# an upgrade that failed after the preinst let go of them: dpkg calls abort-upgrade
+rm -f "$W/current" "$W/versions/$version/VERSION"
+rc=0; DPKG_ROOT=$R sh "$R/var/lib/dpkg/info/writ.postinst" abort-upgrade "$next" >>dpkg.log 2>&1 || rc=$?
+check "postinst abort-upgrade (exit $rc) puts VERSION and current back" \
+	"$(cur) $(cat "$W/versions/$version/VERSION" 2>&1)" = "versions/$version $version"
 rc=0; dp -r writ || rc=$?
 check "removal of the last package (exit $rc) leaves no /opt/writ" ! -e "$W"
 
