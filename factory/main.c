@@ -104,7 +104,7 @@ static void usage(FILE *f)
 		   "              enables the updater, writ-factory-update.timer (docs/releases.md)\n"
 		   "  add-hsm     register another HSM of an enrolled factory\n"
 		   "  doctor      check a site end to end: HSM socket and journal, clock, cloud, the\n"
-		   "              service's status and queues, disk, stations; says what to do\n"
+		   "              service's status and queues, disk, stations, updates; says what to do\n"
 		   "  tls-init    make DIR's factory CA (once) and a new server key and certificate (each time:\n"
 		   "              this is also the rotation; a running serve switches at its next handshake)\n"
 		   "\n"
