@@ -360,6 +360,11 @@ check "... the release's files are the published ones" "$(cmp "$ROOT/opt/writ/ve
 rc=0
 inroot /usr/libexec/writ/writ-factory-update-run >update2.out 2>update2.err || rc=$?
 check "a second round finds nothing to do (exit $rc)" "$rc $(readlink "$ROOT/opt/writ/current")" = "0 versions/$new"
+rc=0
+inroot writ-factory doctor >doctor4.out 2>&1 || rc=$?
+check "doctor after the update (exit $rc): the service runs $new, the release key is pinned" \
+	"$rc:$(grep -cE "^ok +update +version $new \(updater: installed; release key pinned\)" doctor4.out)" = 0:1
+[[ $rc == 0 ]] || cat doctor4.out >&2
 
 # ---- 10. purge and install again: services stopped, the HSM's state and PINs kept ----
 hsmd_pid=$(cat "$ROOT/run/writ/writ-hsmd.pid")
