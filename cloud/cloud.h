@@ -64,6 +64,7 @@ struct call {
 	size_t body_len;
 	struct MHD_Connection *conn;
 	struct caller who;
+	char tls_fp[65];           /* a factory caller over TLS: its client certificate's SHA-256 (hex) */
 	/* the answer */
 	unsigned status;
 	json_t *json;              /* or */

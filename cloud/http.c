@@ -143,6 +143,7 @@ static const struct route routes[] = {
 	{ "products", h_products, 0, CLOUD_BULK_MAX },
 	{ "factories", h_factories, 0, CLOUD_BODY_MAX },
 	{ "enrol", h_enrol, 1, CLOUD_BODY_MAX },
+	{ "factory", h_factory_tls, 0, CLOUD_TLS_RENEW_MAX },
 	{ "batches", h_batches, 0, CLOUD_BODY_MAX },
 	{ "rework", h_rework, 0, CLOUD_BODY_MAX },
 	{ "sync", h_sync, 0, CLOUD_BULK_MAX },

@@ -33,7 +33,7 @@
 #include "wire/hsmproto.h"
 
 enum { DOC_OK = 0, DOC_WARN = 1, DOC_FAIL = 2 };
-#define DOC_MAX 16
+#define DOC_MAX 24
 
 struct doc_check {
 	const char *name;
@@ -291,6 +291,41 @@ static void check_cloud(struct doctor *d, const char *cloud, const char *cloud_c
 		else
 			add(d, "clock-cloud", DOC_OK, NULL, "the clock agrees with the cloud's (%lld s apart)", (long long)a);
 	}
+}
+
+/* The client certificate for writ-cloud (mutual TLS), when the TLS folder has one: a
+ * warning within 30 days of its expiry (writ-factory-tls-renew.timer should have renewed
+ * it), a failure once expired or when client.pem does not go with client.key. */
+static void check_client_cert(struct doctor *d, const char *tls_dir)
+{
+	char cert[FACTORY_PATH_MAX + 16], key[FACTORY_PATH_MAX + 16], when[64], *pem = NULL;
+	int64_t not_after = 0, left;
+	int err;
+
+	if ((size_t)snprintf(cert, sizeof(cert), "%s/client.pem", tls_dir) >= sizeof(cert) ||
+	    (size_t)snprintf(key, sizeof(key), "%s/client.key", tls_dir) >= sizeof(key) || access(key, F_OK) < 0)
+		return; /* no mutual TLS here */
+	err = tls_client_pair_pem(cert, key, &pem);
+	if (err == 0)
+		err = tls_cert_info(pem, NULL, 0, &not_after);
+	free(pem);
+	if (err < 0) {
+		add(d, "client-cert", DOC_FAIL, "restore the pair, or enrol again with a new code (docs/operations.md \"TLS\")",
+		    "%s: %s", cert, err == WRIT_E_STATE ? "does not go with client.key" : writ_strerror(err));
+		return;
+	}
+	utc(not_after, when, sizeof(when));
+	left = not_after - d->now;
+	if (left <= 0)
+		add(d, "client-cert", DOC_FAIL, "enrol again with a new code: an expired certificate cannot be renewed",
+		    "the client certificate for writ-cloud expired %s", when);
+	else if (left <= 30 * 86400LL)
+		add(d, "client-cert", DOC_WARN,
+		    "writ-factory tls-renew (is writ-factory-tls-renew.timer enabled? systemctl list-timers)",
+		    "the client certificate for writ-cloud expires %s, in %lld days", when, (long long)(left / 86400));
+	else
+		add(d, "client-cert", DOC_OK, NULL, "the client certificate for writ-cloud expires %s, in %lld days", when,
+		    (long long)(left / 86400));
 }
 
 static void check_clock_journal(struct doctor *d, long long tolerance)
@@ -555,6 +590,7 @@ int site_doctor(const struct doctor_opts *o)
 	check_clock_journal(d, tol);
 	fst = factory_status(d, url, tokf);
 	check_cloud(d, cloud, have_cloud_ca ? cloud_ca : NULL, fst, tol);
+	check_client_cert(d, s.tls_dir);
 	if (fst) {
 		check_queues(d, fst);
 		check_update(d, fst, s.release_key);

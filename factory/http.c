@@ -1236,7 +1236,9 @@ static enum MHD_Result h_status(struct factory *f, struct MHD_Connection *c)
 }
 
 /* Open: 200 when the store can write and at least one edge HSM answers, else 503 with
- * what is wrong (for a load balancer or systemd; nothing the factory makes is in it). */
+ * what is wrong (for a load balancer or systemd; nothing the factory makes is in it).
+ * "update_pending" is what a paused writ-station polls: it does not count as a job in
+ * progress ("busy"), so a waiting station never holds an update up. */
 static enum MHD_Result h_health(struct factory *f, struct MHD_Connection *c)
 {
 	size_t i, up = 0;
@@ -1248,9 +1250,9 @@ static enum MHD_Result h_health(struct factory *f, struct MHD_Connection *c)
 		up += f->hsms[i].up != 0;
 	pthread_mutex_unlock(&f->writs_lock);
 	return send_json(c, writable && up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-			 json_pack("{s:s,s:b,s:I,s:I,s:s,s:b}", "status", writable && up ? "ok" : "degraded", "store_writable",
-				   writable, "hsms_up", (json_int_t)up, "hsms", (json_int_t)f->n_hsms, "version",
-				   update_version(), "busy", update_busy()));
+			 json_pack("{s:s,s:b,s:I,s:I,s:s,s:b,s:b}", "status", writable && up ? "ok" : "degraded",
+				   "store_writable", writable, "hsms_up", (json_int_t)up, "hsms", (json_int_t)f->n_hsms,
+				   "version", update_version(), "busy", update_busy(), "update_pending", update_pending()));
 }
 
 /* The mes role (the factory's read role) only: a station has no business here. */

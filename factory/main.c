@@ -49,6 +49,7 @@ struct opts {
 	struct doctor_opts doctor; /* --conf-dir, --hsmd-state, --factory-url, --min-free-mb, --tolerance, --json */
 	struct factory_tls tls; /* --tls DIR and its token (factory/tls.h) */
 	int insecure_http;
+	long renew_within; /* tls-renew --if-expiring-within DAYS; -1: the default */
 };
 
 static void usage(FILE *f)
@@ -61,6 +62,8 @@ static void usage(FILE *f)
 		   "                     [--no-seccomp]   (debugging only: serve confines itself otherwise)\n"
 		   "                     (--tls DIR [--tls-token LABEL] | --insecure-http)\n"
 		   "  writ-factory tls-init --tls DIR --host NAME[,NAME|IP]... [--days N]   (new server key + cert)\n"
+		   "  writ-factory tls-renew --tls DIR --cloud URL --cloud-token-file FILE\n"
+		   "                     [--if-expiring-within DAYS] [--force]   (new client key + cert, no restart)\n"
 		   "  writ-factory station add --state DIR --name N --line L   (prints a one-time code)\n"
 		   "  writ-factory station list --state DIR\n"
 		   "  writ-factory station revoke --state DIR ID\n"
@@ -107,6 +110,12 @@ static void usage(FILE *f)
 		   "              service's status and queues, disk, stations, updates; says what to do\n"
 		   "  tls-init    make DIR's factory CA (once) and a new server key and certificate (each time:\n"
 		   "              this is also the rotation; a running serve switches at its next handshake)\n"
+		   "  tls-renew   renew the client certificate writ-cloud issued at enrolment: a new key in\n"
+		   "              the TLS token, its CSR sent over the current mutual-TLS connection, the new\n"
+		   "              client.pem/client.key written atomically; a running serve uses them from its\n"
+		   "              next request and the portal then retires the old certificate. Does nothing\n"
+		   "              unless the current one expires within --if-expiring-within DAYS (default 30;\n"
+		   "              --force: now): run it daily (writ-factory-tls-renew.timer)\n"
 		   "\n"
 		   "Options:\n"
 		   "  --state DIR              the state directory (factory.db, firmware/)\n"
@@ -123,6 +132,8 @@ static void usage(FILE *f)
 		   "  --tls-so-pin-file F      its SO PIN, to create it (else $WRIT_FACTORY_TLS_SO_PIN)\n"
 		   "  --host NAMES             tls-init: the names / IPv4 addresses stations use (comma-separated)\n"
 		   "  --days N                 tls-init: the server certificate's validity (default 90)\n"
+		   "  --if-expiring-within DAYS  tls-renew: renew only when the client certificate expires\n"
+		   "                           within DAYS days (default 30)\n"
 		   "  --insecure-http          serve: plain HTTP, for development; refused unless --listen is a\n"
 		   "                           loopback address (127.0.0.0/8)\n"
 		   "  --hsm SOCKET             a writ-hsmd socket (serve: up to %d; enrol, add-hsm: one)\n"
@@ -136,7 +147,7 @@ static void usage(FILE *f)
 		   "  --code-file F            a file holding the enrolment code\n"
 		   "  --out F                  enrol-info: where to write the OEM's key (PEM)\n"
 		   "  --token-out F            enrol: where to write the factory's cloud token (0600)\n"
-		   "  --force                  overwrite an existing --out / --token-out file\n"
+		   "  --force                  overwrite an existing --out / --token-out file; tls-renew: now\n"
 		   "  --name N, --line L       station add: the station's name and line\n"
 		   "  --role mes               token add: the role (mes is the only one)\n"
 		   "  --conf-dir DIR           enrol (site mode), doctor: the settings folder (default /etc/writ)\n"
@@ -191,7 +202,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "json", 0, 0, 'j' },
 		{ "tls", 1, 0, 256 }, { "tls-token", 1, 0, 257 }, { "tls-module", 1, 0, 258 },
 		{ "tls-pin-file", 1, 0, 259 }, { "tls-so-pin-file", 1, 0, 260 }, { "host", 1, 0, 261 },
-		{ "days", 1, 0, 262 }, { "insecure-http", 0, 0, 263 },
+		{ "days", 1, 0, 262 }, { "insecure-http", 0, 0, 263 }, { "if-expiring-within", 1, 0, 264 },
 		{ 0, 0, 0, 0 }
 	};
 	char *end;
@@ -260,6 +271,15 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 261: o->tls.hosts = optarg; break;
 		case 262: o->tls.days = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 263: o->insecure_http = 1; break;
+		case 264:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 0 || v > 3650) {
+				fprintf(stderr, "writ-factory: --if-expiring-within takes 0..3650 days\n");
+				return -1;
+			}
+			o->renew_within = v;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -623,6 +643,7 @@ int main(int argc, char **argv)
 	int shift = 1;
 
 	memset(&o, 0, sizeof(o));
+	o.renew_within = -1;
 	log_init("writ-factory", getenv("WRIT_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	harden_process();
 	if (argc < 2) {
@@ -660,6 +681,8 @@ int main(int argc, char **argv)
 	factory_tls_options(&o.tls);
 	if (!strcmp(cmd, "tls-init"))
 		return factory_tls_cmd_init();
+	if (!strcmp(cmd, "tls-renew"))
+		return factory_tls_cmd_renew(o.cloud.cloud, o.cloud.token_file, o.renew_within, o.cloud.force);
 	o.cloud.hsm = o.n_hsm ? o.hsm[0] : NULL;
 	if (!strcmp(cmd, "enrol-info"))
 		return cloud_cmd_enrol_info(&o.cloud);

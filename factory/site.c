@@ -259,6 +259,23 @@ static int pidfile_alive(const char *name)
 	return pid > 1 && kill((pid_t)pid, 0) == 0;
 }
 
+/* With systemd, the daily renewal of the client certificate for writ-cloud
+ * (writ-factory-tls-renew.timer); without it, cron runs tls-renew (docs/operations.md). */
+static void renew_timer(void)
+{
+	char *argv[] = { "/bin/systemctl", "enable", "--now", "writ-factory-tls-renew.timer", NULL };
+
+	if (!systemd_booted())
+		fprintf(stderr, "writ-factory enrol: no systemd: run writ-factory tls-renew daily (cron) so that the "
+				"client certificate for writ-cloud is renewed before it expires\n");
+	else if (run_root(argv) != 0)
+		fprintf(stderr, "writ-factory enrol: systemctl enable --now writ-factory-tls-renew.timer failed: renew "
+				"the client certificate with writ-factory tls-renew before it expires\n");
+	else
+		fprintf(stderr, "writ-factory enrol: writ-factory-tls-renew.timer enabled (the client certificate is "
+				"renewed 30 days before it expires)\n");
+}
+
 /*
  * Start service name (writ-hsmd, writ-factory) the way this host runs services.
  * run_dir, when set, is made for it first (owned by u, 0750): systemd makes it from the
@@ -724,6 +741,8 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 	}
 	if (service_start("writ-factory", &fu, NULL) < 0)
 		return 1;
+	if (mtls)
+		renew_timer();
 	update_timer_enable(&s);
 	printf("site ready: factory %s, edge HSM at %s, enrolled with %s%s\n", factory, s.hsmd_socket, o->cloud,
 	       mtls ? " (mutual TLS)" : "");

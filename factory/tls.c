@@ -15,6 +15,7 @@
 #include "factory/tls.h"
 #include "host/file.h"
 #include "tls/tls.h"
+#include "web/httpc.h"
 
 #define DEFAULT_TLS_TOKEN "writ-factory-tls"
 
@@ -220,4 +221,147 @@ int factory_tls_cmd_init(void)
 	printf("%s/server.pem issued for %s by %s/ca.pem: stations pin %s/ca.pem (writ-station --factory-ca)\n",
 	       opt.dir, opt.hosts, opt.dir, opt.dir);
 	return 0;
+}
+
+static void utc(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		(void)!snprintf(out, 32, "@%lld", (long long)t);
+}
+
+/* A new key labelled "writ-tls-client-<time>[-n]" and its CSR (DER); the label in label. */
+static int renew_key(const char *pin, char label[TLS_NAME_MAX], uint8_t **ret_csr, size_t *ret_len)
+{
+	long long now = (long long)time(NULL);
+	int i, err = WRIT_E_EXISTS;
+
+	for (i = 0; i < 8 && err == WRIT_E_EXISTS; i++) {
+		if (i == 0)
+			(void)!snprintf(label, TLS_NAME_MAX, "writ-tls-client-%lld", now);
+		else
+			(void)!snprintf(label, TLS_NAME_MAX, "writ-tls-client-%lld-%d", now, i);
+		err = tls_keygen_csr(opt.module, opt.token, pin, label, "writ-factory", ret_csr, ret_len);
+	}
+	return err;
+}
+
+int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within_days, int force)
+{
+	static const char who[] = "writ-factory tls-renew";
+	char cert_path[4096], next_path[4096], key_path[4096], token[HTTPC_TOKEN_MAX], pin[128], label[TLS_NAME_MAX];
+	char url[300], line[400], fph[65], when[32], *pem = NULL, *csr_pem = NULL;
+	uint8_t *csr = NULL, fp[32];
+	size_t csr_len = 0;
+	const char *cert;
+	struct httpc *h = NULL;
+	const struct httpc_opts hopts = { .max_answer = 64 * 1024 }; /* two certificates in PEM */
+	json_t *req = NULL, *a = NULL;
+	int64_t now = (int64_t)time(NULL), not_after = 0, new_after = 0;
+	int err, rc = 1, i;
+
+	if (!opt.dir || !cloud || !token_file) {
+		fprintf(stderr, "%s: --tls DIR, --cloud URL and --cloud-token-file FILE are required\n", who);
+		return 2;
+	}
+	if (within_days < 0)
+		within_days = FACTORY_TLS_RENEW_DAYS;
+	if (in_dir(cert_path, sizeof(cert_path), "client.pem") < 0 || in_dir(next_path, sizeof(next_path), "client.next.pem") < 0 ||
+	    in_dir(key_path, sizeof(key_path), "client.key") < 0)
+		return 2;
+	/* the certificate in use: the one client.key goes with (lib/tls's rule) */
+	if ((err = tls_client_pair_pem(cert_path, key_path, &pem)) < 0) {
+		fprintf(stderr, "%s: no usable client certificate in %s: %s\n", who, opt.dir,
+			err == WRIT_E_STATE ? "client.pem does not go with client.key: restore the pair, or enrol again"
+			: err == WRIT_E_NOTFOUND ? "writ-factory enrol --tls DIR makes the first"
+						 : writ_strerror(err));
+		return 1;
+	}
+	err = tls_cert_info(pem, NULL, 0, &not_after);
+	free(pem);
+	pem = NULL;
+	if (err < 0) {
+		fprintf(stderr, "%s: %s/client.pem is not a certificate: %s\n", who, opt.dir, writ_strerror(err));
+		return 1;
+	}
+	utc(not_after, when);
+	printf("the current client certificate expires %s (%s %lld days)\n", when, not_after < now ? "since" : "in",
+	       (long long)((not_after < now ? now - not_after : not_after - now) / 86400));
+	if (!force && not_after - now > (int64_t)within_days * 86400) {
+		printf("not due: renewed within %ld days of its expiry (--if-expiring-within, --force)\n", within_days);
+		return 0;
+	}
+	if ((err = httpc_token_load(token_file, NULL, token)) < 0) {
+		fprintf(stderr, "%s: cannot read the factory token from %s: %s\n", who, token_file,
+			err == WRIT_E_AUTH ? "the file may be read by others: chmod 600 it" : writ_strerror(err));
+		return 2;
+	}
+	if (tls_token_pin(who, opt.module, opt.token, opt.pin_file, "WRIT_FACTORY_TLS_PIN", opt.so_pin_file,
+			  "WRIT_FACTORY_TLS_SO_PIN", 0, pin) < 0)
+		goto out;
+	err = tls_p11_setup(opt.module, pin);
+	if (err == 0)
+		err = renew_key(pin, label, &csr, &csr_len);
+	writ_memzero(pin, sizeof(pin));
+	if (err < 0 || tls_key_url(opt.token, label, url, sizeof(url)) < 0) {
+		fprintf(stderr, "%s: cannot make the new TLS client key in token \"%s\": %s\n", who, opt.token,
+			writ_strerror(err));
+		goto out;
+	}
+	/* the current pair authenticates the renewal */
+	if (client_setup(who, 1) < 0)
+		goto out;
+	if (httpc_global_init() < 0 || httpc_new(cloud, token, &hopts, &h) < 0) {
+		fprintf(stderr, "%s: cannot use --cloud %s (give https://HOST:PORT)\n", who, cloud);
+		goto out;
+	}
+	if (tls_csr_pem(csr, csr_len, &csr_pem) < 0 || !(req = json_pack("{s:s}", "csr", csr_pem)))
+		goto out;
+	err = httpc_json(h, "POST", "/v1/factory/tls/renew", req, &a);
+	if (err < 0 || httpc_status(h) != 201) {
+		if (err < 0)
+			fprintf(stderr, "%s: POST /v1/factory/tls/renew: %s\n", who, httpc_error(h));
+		else
+			fprintf(stderr, "%s: POST /v1/factory/tls/renew: HTTP %ld: %s %s\n", who, httpc_status(h),
+				httpc_error(h), httpc_code(h));
+		fprintf(stderr, "%s: nothing changed in %s (the unused key \"%s\" stays in the token)\n", who, opt.dir,
+			label);
+		goto out;
+	}
+	/* the answer must certify the key just made, or the pair written would not work */
+	cert = json_string_value(json_object_get(a, "cert"));
+	if (!cert || tls_cert_info(cert, csr, csr_len, &new_after) < 0 || new_after <= now ||
+	    tls_pem_fingerprint(cert, fp) < 0) {
+		fprintf(stderr, "%s: the portal's answer is not a certificate for the new key: nothing changed\n", who);
+		goto out;
+	}
+	for (i = 0; i < 32; i++)
+		(void)!snprintf(fph + 2 * i, 3, "%02x", fp[i]);
+	if ((size_t)snprintf(line, sizeof(line), "%s\n" TLS_CERT_SHA256_TAG "%s\n", url, fph) >= sizeof(line))
+		goto out;
+	/* three steps, each atomic; between any two, lib/tls finds a matching pair */
+	if ((err = file_write_atomic(next_path, cert, strlen(cert), 0644)) == 0 &&
+	    (err = file_write_atomic(key_path, line, strlen(line), 0600)) == 0)
+		err = rename(next_path, cert_path) < 0 ? WRIT_E_IO : file_fsync_dir(cert_path);
+	if (err < 0) {
+		fprintf(stderr, "%s: cannot write the new pair in %s: %s (run tls-renew again)\n", who, opt.dir,
+			writ_strerror(err));
+		goto out;
+	}
+	utc(new_after, when);
+	printf("renewed: %s/client.pem (SHA-256 %.16s…) expires %s; key \"%s\" in token \"%s\"\n", opt.dir, fph, when,
+	       label, opt.token);
+	printf("a running writ-factory serve uses it from its next request; the portal then retires the previous "
+	       "certificate\n");
+	rc = 0;
+out:
+	json_decref(req);
+	json_decref(a);
+	httpc_free(h);
+	free(csr);
+	free(csr_pem);
+	writ_memzero(token, sizeof(token));
+	return rc;
 }

@@ -48,4 +48,17 @@ int factory_tls_self(void);
 /* writ-factory tls-init (exit status). */
 int factory_tls_cmd_init(void);
 
+/*
+ * writ-factory tls-renew (exit status; docs/operations.md "Rotation without downtime"):
+ * when DIR/client.pem expires within within_days days (or with force), make a new key
+ * in the TLS token, send its CSR to writ-cloud over the current mutual-TLS connection
+ * (POST /v1/factory/tls/renew, with the factory token of token_file), check that the
+ * answer certifies that key, and replace the pair: DIR/client.next.pem, then
+ * DIR/client.key (the new key's URL and "cert-sha256" of the new certificate), then
+ * client.next.pem renamed to client.pem, each atomic and fsync'd. A running serve takes
+ * the new pair at its next request (lib/tls). 0 also when not due.
+ */
+#define FACTORY_TLS_RENEW_DAYS 30
+int factory_tls_cmd_renew(const char *cloud, const char *token_file, long within_days, int force);
+
 #endif

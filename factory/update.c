@@ -362,6 +362,9 @@ static int health_check(struct upd *u, const char *want, char *why, size_t cap)
 	return 0;
 }
 
+static void pending_file(struct upd *u, int on);
+
+/* Every way out of here ends the update: the stations' pause (update.pending) with it. */
 static int rollback(struct upd *u, const char *why)
 {
 	char hw[200];
@@ -369,16 +372,19 @@ static int rollback(struct upd *u, const char *why)
 	log_error("update: %s; rolling back to %s", why, u->previous[0] ? u->previous : "(nothing)");
 	if (!u->previous[0]) {
 		set_state(u, "failed", "%s; no previous version to roll back to", why);
+		pending_file(u, 0);
 		return 4;
 	}
 	if (switch_to(u, u->previous) < 0 || restart(u) < 0) {
 		set_state(u, "failed", "%s; the rollback failed too", why);
+		pending_file(u, 0);
 		return 1;
 	}
 	hw[0] = 0;
 	(void)!health_check(u, u->previous, hw, sizeof(hw));
 	(void)!snprintf(u->installed, sizeof(u->installed), "%s", u->previous);
 	set_state(u, "rolled-back", "%.200s", why);
+	pending_file(u, 0);
 	log_info("update: rolled back to %s", u->previous);
 	return 4;
 }
@@ -394,6 +400,7 @@ static int recover(struct upd *u)
 	if (strcmp(cur, u->staged) || !u->previous[0]) {
 		/* the switch did not happen: the old version still runs */
 		set_state(u, "staged", "an earlier update stopped before the switch");
+		pending_file(u, 0); /* apply() sets it again while it waits */
 		return 0;
 	}
 	return rollback(u, "an earlier update stopped between the switch and the health check");
@@ -617,7 +624,8 @@ static int apply(struct upd *u)
 	}
 	set_state(u, "checking", "%s", "");
 	crash_point("switched");
-	pending_file(u, 0);
+	/* update.pending stays until the new version passed its health check (or the old one
+	 * is back): a paused station resumes only on a factory that will keep running */
 	why[0] = 0;
 	if (restart(u) < 0) {
 		(void)!snprintf(why, sizeof(why), "the restart of %s failed", u->staged);
@@ -632,6 +640,7 @@ static int apply(struct upd *u)
 	}
 	(void)!snprintf(u->installed, sizeof(u->installed), "%s", u->staged);
 	set_state(u, "installed", "%s", "");
+	pending_file(u, 0);
 	log_info("update: %s installed and healthy", u->installed);
 	return 0;
 }

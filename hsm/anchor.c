@@ -12,47 +12,28 @@
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_rc.h>
-#include <tss2/tss2_tctildr.h>
 
 #include "host/log.h"
 #include "hsm/anchor.h"
 
 struct anchor {
-	TSS2_TCTI_CONTEXT *tcti;
+	struct tpm *tpm; /* not owned: the caller closes it after anchor_free */
 	ESYS_CONTEXT *esys;
 	ESYS_TR nv;
 	uint32_t index;
 	uint64_t base;
 	uint64_t count; /* the counter's value: read at open, then what increments made it */
-	pthread_mutex_t lock; /* one ESAPI command at a time: the journal's commits, clock reads */
 };
-
-static int tpm_connect(const char *tcti_conf, struct anchor *a)
-{
-	TSS2_RC rc;
-
-	rc = Tss2_TctiLdr_Initialize(tcti_conf, &a->tcti);
-	if (rc != TSS2_RC_SUCCESS) {
-		log_error("tpm: no TPM at \"%s\": %s", tcti_conf, Tss2_RC_Decode(rc));
-		return WRIT_E_NOTFOUND;
-	}
-	rc = Esys_Initialize(&a->esys, a->tcti, NULL);
-	if (rc != TSS2_RC_SUCCESS) {
-		log_error("tpm: ESAPI initialisation failed: %s", Tss2_RC_Decode(rc));
-		return WRIT_E_NOTFOUND;
-	}
-	return 0;
-}
 
 void anchor_free(struct anchor *a)
 {
 	if (!a)
 		return;
-	if (a->esys)
-		Esys_Finalize(&a->esys);
-	if (a->tcti)
-		Tss2_TctiLdr_Finalize(&a->tcti);
-	pthread_mutex_destroy(&a->lock);
+	if (a->nv != ESYS_TR_NONE && a->esys) {
+		tpm_lock(a->tpm);
+		Esys_TR_Close(a->esys, &a->nv);
+		tpm_unlock(a->tpm);
+	}
 	free(a);
 }
 
@@ -87,7 +68,7 @@ static int nv_increment(struct anchor *a)
 	return 0;
 }
 
-int anchor_tpm_define(const char *tcti_conf, uint32_t nv_index, uint64_t *ret_base)
+int anchor_tpm_define(struct tpm *t, uint32_t nv_index, uint64_t *ret_base)
 {
 	TPM2B_AUTH auth = { .size = 0 };
 	TPM2B_NV_PUBLIC pub = {
@@ -106,10 +87,11 @@ int anchor_tpm_define(const char *tcti_conf, uint32_t nv_index, uint64_t *ret_ba
 
 	if (!a)
 		return WRIT_E_NOMEM;
-	pthread_mutex_init(&a->lock, NULL);
+	a->tpm = t;
+	a->esys = tpm_esys(t);
+	a->nv = ESYS_TR_NONE;
 	a->index = nv_index;
-	if ((err = tpm_connect(tcti_conf, a)) < 0)
-		goto out;
+	tpm_lock(t);
 	rc = Esys_NV_DefineSpace(a->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &auth, &pub,
 				 &a->nv);
 	if (rc != TSS2_RC_SUCCESS) {
@@ -121,11 +103,12 @@ int anchor_tpm_define(const char *tcti_conf, uint32_t nv_index, uint64_t *ret_ba
 		goto out;
 	err = 0;
 out:
+	tpm_unlock(t);
 	anchor_free(a);
 	return err;
 }
 
-int anchor_tpm_open(const char *tcti_conf, uint32_t nv_index, uint64_t base, uint64_t entries, struct anchor **ret)
+int anchor_tpm_open(struct tpm *t, uint32_t nv_index, uint64_t base, uint64_t entries, struct anchor **ret)
 {
 	TPM2B_NV_PUBLIC *pub = NULL;
 	TPM2B_NAME *name = NULL;
@@ -135,14 +118,17 @@ int anchor_tpm_open(const char *tcti_conf, uint32_t nv_index, uint64_t base, uin
 
 	if (!a)
 		return WRIT_E_NOMEM;
+	a->tpm = t;
+	a->esys = tpm_esys(t);
+	a->nv = ESYS_TR_NONE;
 	a->index = nv_index;
 	a->base = base;
-	if ((err = tpm_connect(tcti_conf, a)) < 0)
-		goto fail;
+	tpm_lock(t);
 	rc = Esys_TR_FromTPMPublic(a->esys, nv_index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &a->nv);
 	if (rc != TSS2_RC_SUCCESS) {
 		log_error("tpm: the journal is anchored in NV counter 0x%08x, which this TPM (\"%s\") lacks: %s",
-			  nv_index, tcti_conf, Tss2_RC_Decode(rc));
+			  nv_index, tpm_tcti(t), Tss2_RC_Decode(rc));
+		tpm_unlock(t);
 		err = WRIT_E_JOURNAL;
 		goto fail;
 	}
@@ -151,10 +137,13 @@ int anchor_tpm_open(const char *tcti_conf, uint32_t nv_index, uint64_t base, uin
 	    ((pub->nvPublic.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT) != TPM2_NT_COUNTER ||
 	    pub->nvPublic.dataSize != 8) {
 		log_error("tpm: NV index 0x%08x is not a monotonic counter: refusing it", nv_index);
+		tpm_unlock(t);
 		err = WRIT_E_JOURNAL;
 		goto fail;
 	}
-	if ((err = nv_read(a, &a->count)) < 0)
+	err = nv_read(a, &a->count);
+	tpm_unlock(t);
+	if (err < 0)
 		goto fail;
 	if (a->count < base) {
 		log_error("tpm: NV counter 0x%08x reads %llu, below the base %llu the journal recorded: another TPM "
@@ -195,15 +184,15 @@ int anchor_advance(void *ctx, uint64_t next)
 
 	if (a->count - a->base > next)
 		return WRIT_E_JOURNAL; /* cannot happen while this process owns the journal */
-	pthread_mutex_lock(&a->lock);
+	tpm_lock(a->tpm);
 	while (a->count - a->base < next) {
 		if ((err = nv_increment(a)) < 0) {
-			pthread_mutex_unlock(&a->lock);
+			tpm_unlock(a->tpm);
 			return err;
 		}
 		a->count++;
 	}
-	pthread_mutex_unlock(&a->lock);
+	tpm_unlock(a->tpm);
 	return 0;
 }
 
@@ -214,9 +203,9 @@ int anchor_clock(struct anchor *a, struct anchor_clock *ret)
 
 	if (!a || !ret)
 		return WRIT_E_INVAL;
-	pthread_mutex_lock(&a->lock);
+	tpm_lock(a->tpm);
 	rc = Esys_ReadClock(a->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t);
-	pthread_mutex_unlock(&a->lock);
+	tpm_unlock(a->tpm);
 	if (rc != TSS2_RC_SUCCESS || !t) {
 		log_error("tpm: TPM2_ReadClock failed: %s", Tss2_RC_Decode(rc));
 		Esys_Free(t);

@@ -20,8 +20,9 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "hsm/tpm.h"
 
-#define ANCHOR_DEFAULT_TCTI "device:/dev/tpmrm0"
+#define ANCHOR_DEFAULT_TCTI TPM_DEFAULT_TCTI
 /* NV indices writ-hsmd defines: the owner range, 0x0180xxxx by HSM id (a TPM may serve
  * several HSMs) */
 #define ANCHOR_NV_BASE 0x01800000u
@@ -29,18 +30,17 @@
 
 struct anchor;
 
-/* At init: define a counter NV index at nv_index on the TPM that tcti_conf names
- * (tpm2-tss TCTI loader syntax, e.g. "device:/dev/tpmrm0", "swtpm:port=2321"), bump it
+/* At init: define a counter NV index at nv_index on the TPM t (tpm.h), bump it
  * once (a counter has no value before its first increment; the TPM then starts it at
  * the highest count it ever held, so a redefined index never goes back) and return its
  * value. WRIT_E_EXISTS if the index is taken, WRIT_E_NOTFOUND if no TPM answers. */
-WRIT_MUST_CHECK int anchor_tpm_define(const char *tcti_conf, uint32_t nv_index, uint64_t *ret_base);
+WRIT_MUST_CHECK int anchor_tpm_define(struct tpm *t, uint32_t nv_index, uint64_t *ret_base);
 
-/* At serve: connect, check the index is a counter, and compare with the journal's
+/* At serve: on the TPM t (kept open by the caller until after anchor_free), check the index is a counter, and compare with the journal's
  * `entries` (see above). Catches the counter up when behind; WRIT_E_JOURNAL with a
  * log line when it is ahead (rollback) or below its base (another counter or TPM).
  * *ret is freed with anchor_free (NULL accepted). */
-WRIT_MUST_CHECK int anchor_tpm_open(const char *tcti_conf, uint32_t nv_index, uint64_t base, uint64_t entries,
+WRIT_MUST_CHECK int anchor_tpm_open(struct tpm *t, uint32_t nv_index, uint64_t base, uint64_t entries,
 				    struct anchor **ret);
 void anchor_free(struct anchor *a);
 

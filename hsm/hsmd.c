@@ -265,6 +265,7 @@ static int replay(void *ctx, const struct journal_entry *e)
 	switch (e->type) {
 	case JT_GENESIS: {
 		uint8_t pub[WRIT_P256_PUB_LEN];
+		char kex_where[8];
 		uint64_t tol;
 		if (cbu_get_fixed(b, 1, h->hsm_id, WRIT_KEYID_LEN) < 0 ||
 		    cbu_get_text(b, 2, h->factory, sizeof(h->factory)) < 0 ||
@@ -272,6 +273,12 @@ static int replay(void *ctx, const struct journal_entry *e)
 		    cbu_get_fixed(b, 7, h->serial_prefix, 4) < 0 || cbu_get_uint(b, 8, 86400, &tol) < 0)
 			return WRIT_E_JOURNAL;
 		h->tolerance = (int64_t)tol;
+		if ((cbu_get_text(b, 11, kex_where, sizeof(kex_where)) == 0) != h->kex_in_tpm) {
+			log_error("journal: its genesis keeps the key-agreement key %s, this start %s",
+				  h->kex_in_tpm ? "in the token" : "in the TPM",
+				  h->kex_in_tpm ? "in the TPM" : "in the token");
+			return WRIT_E_JOURNAL;
+		}
 		if (cbu_get_fixed(b, 4, pub, sizeof(pub)) < 0 || memcmp(pub, h->kex.pub, sizeof(pub)) != 0 ||
 		    cbu_get_fixed(b, 5, pub, sizeof(pub)) < 0 || memcmp(pub, h->pai.pub, sizeof(pub)) != 0) {
 			log_error("journal: its genesis names other keys than this token holds");
@@ -428,7 +435,7 @@ static int replay(void *ctx, const struct journal_entry *e)
 static int clock_tpm_ok(struct hsm *h, int64_t now, const struct anchor_clock *t, char *reason);
 
 int hsm_open(struct hsm *h, const char *state_dir, const char *module, const char *token, const char *pin,
-	     int64_t time_offset, struct anchor *tpm)
+	     int64_t time_offset, struct anchor *tpm, const struct writ_ecdh *kex)
 {
 	struct anchor_clock tnow;
 	char why[HSM_REASON_MAX];
@@ -450,16 +457,21 @@ int hsm_open(struct hsm *h, const char *state_dir, const char *module, const cha
 			  writ_strerror(err));
 		return err;
 	}
-	if ((lacks = p11_lacks(h->p11, P11_USAGE_SIGN | P11_USAGE_DERIVE))) {
+	if ((lacks = p11_lacks(h->p11, P11_USAGE_SIGN | (kex ? 0 : P11_USAGE_DERIVE)))) {
 		log_error("token \"%s\": %s; writ-hsmd needs P-256 key generation, ECDSA, ECDH (writs are "
 			  "sealed to the HSM) and random bytes from its token",
 			  token, lacks);
 		return WRIT_E_UNSUPPORTED;
 	}
 	if ((err = p11_signer(h->p11, HSM_KEY_IDENTITY, &h->identity)) < 0 ||
-	    (err = p11_signer(h->p11, HSM_KEY_PAI, &h->pai)) < 0 || (err = p11_ecdh(h->p11, HSM_KEY_KEX, &h->kex)) < 0) {
+	    (err = p11_signer(h->p11, HSM_KEY_PAI, &h->pai)) < 0 ||
+	    (!kex && (err = p11_ecdh(h->p11, HSM_KEY_KEX, &h->kex)) < 0)) {
 		log_error("the token lacks writ-hsmd's keys (%s): run writ-hsmd init first", writ_strerror(err));
 		return err;
+	}
+	if (kex) {
+		h->kex = *kex; /* in the TPM (hsm/tpmkex.h); the genesis's keys 4 and 11 must say so */
+		h->kex_in_tpm = 1;
 	}
 	h->has_debug = p11_signer(h->p11, HSM_KEY_DEBUG, &h->debug) == 0;
 	if (!h->has_debug)

@@ -90,6 +90,7 @@ struct hsm {
 	/* the TPM clock bound (--counter tpm; docs/threat-model.md, "Clock"): the host time
 	 * and TPM clock of the anchor, kept in every start entry while the TPM was not reset */
 	struct anchor *tpm;
+	int kex_in_tpm; /* the key-agreement key is a TPM key (--kex tpm, hsm/tpmkex.h) */
 	int64_t clock_host;
 	struct anchor_clock clock_tpm;
 	int start_has_clock; /* the last start entry replayed carried an anchor (below) */
@@ -108,9 +109,11 @@ struct hsm_dac_result {
 
 /* Open the token and the journal, verify and replay it. With tpm (the journal's
  * rollback anchor, NULL without one) the host clock is also bound to the TPM's: a start
- * with the clock ahead of it beyond the tolerance is refused (WRIT_E_CLOCK). */
+ * with the clock ahead of it beyond the tolerance is refused (WRIT_E_CLOCK). kex: the
+ * key-agreement key when it is not the token's (a TPM key, hsm/tpmkex.h), else NULL;
+ * the token then needs no ECDH. */
 int hsm_open(struct hsm *h, const char *state_dir, const char *module, const char *token, const char *pin,
-	     int64_t time_offset, struct anchor *tpm);
+	     int64_t time_offset, struct anchor *tpm, const struct writ_ecdh *kex);
 void hsm_close(struct hsm *h);
 
 int64_t hsm_now(const struct hsm *h);

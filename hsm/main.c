@@ -21,6 +21,8 @@
 #include "hsm/hsmd.h"
 #include "hsm/journal.h"
 #include "hsm/server.h"
+#include "hsm/tpm.h"
+#include "hsm/tpmkex.h"
 #include "host/conf.h"
 #include "host/file.h"
 #include "host/harden.h"
@@ -34,6 +36,7 @@
 struct opts {
 	const char *state, *pin_file, *so_pin_file, *factory, *oem_key, *socket, *out;
 	const char *counter, *tcti; /* rollback anchor: none|tpm, and the TPM's TCTI */
+	const char *kex;            /* where the key-agreement key is made: token|tpm */
 	long long tolerance, time_offset;
 	int no_seccomp;
 	struct token_conf tc;
@@ -45,7 +48,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage:\n"
 		   "  writ-hsmd init --state DIR --factory ID --oem-key WRIT-SIGNING-PUB.pem\n"
 		   "                 [--token LABEL] [--module PKCS11.so] [--pin-file F] [--so-pin-file F]\n"
-		   "                 [--tolerance SECONDS] [--counter none|tpm [--tpm-tcti CONF]]\n"
+		   "                 [--tolerance SECONDS] [--counter none|tpm] [--kex token|tpm]\n"
+		   "                 [--tpm-tcti CONF]\n"
 		   "  writ-hsmd serve --state DIR [--socket PATH] [--allow-uid UID]... [--allow-gid GID]...\n"
 		   "                 [--pin-file F] [--workers N] [--token LABEL] [--module PKCS11.so]\n"
 		   "                 [--no-seccomp] [--tpm-tcti CONF]\n"
@@ -86,6 +90,9 @@ static void usage(FILE *f)
 		   "  --counter none|tpm  init: anchor the journal's head in a TPM 2.0 NV counter (tpm: a\n"
 		   "                      restored older state directory is refused at start; rollback-proof\n"
 		   "                      quota) or not (none, the default: the cloud detects the fork)\n"
+		   "  --kex token|tpm     init: where the key-agreement key (writs are sealed to it) is made:\n"
+		   "                      in the token (default), or straight in the TPM under the token, for\n"
+		   "                      tokens without CKM_ECDH1_DERIVE such as tpm2-pkcs11 1.9 (DIR/kex.tpm)\n"
 		   "  --tpm-tcti CONF     the tpm2-tss TCTI (default " ANCHOR_DEFAULT_TCTI "), kept in DIR/tpm.tcti\n"
 		   "  --no-seccomp        serve: do not confine the daemon with its seccomp allow-list (no\n"
 		   "                      network sockets; anything outside the list kills it); debugging only\n"
@@ -103,6 +110,8 @@ static void usage(FILE *f)
 		   "  journal          the hash-chained, checkpointed journal: never edit, never restore an\n"
 		   "                   older copy while the cloud holds a newer one (a fork)\n"
 		   "  hsmd.conf        module and token label\n"
+		   "  tpm.tcti         the TPM's TCTI (--counter tpm, --kex tpm)\n"
+		   "  kex.tpm          with --kex tpm: the key-agreement key, sealed by and for this TPM\n"
 		   "  enrolment.cbor   the public keys and PAI CSR the OEM enrols\n"
 		   "  hsmd.sock        the socket while serving\n"
 		   "\n"
@@ -131,6 +140,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "time-offset", required_argument, 0, 'O' }, { "workers", required_argument, 0, 'W' },
 		{ "no-seccomp", no_argument, 0, 'N' }, { "help", no_argument, 0, 'h' },
 		{ "counter", required_argument, 0, 'C' }, { "tpm-tcti", required_argument, 0, 'X' },
+		{ "kex", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 }
 	};
 	int c;
@@ -152,6 +162,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'N': o->no_seccomp = 1; break;
 		case 'C': o->counter = optarg; break;
 		case 'X': o->tcti = optarg; break;
+		case 'K': o->kex = optarg; break;
 		case 'T':
 		case 'W':
 		case 'O':
@@ -207,7 +218,9 @@ static int cmd_init(struct opts *o)
 		*bundle = NULL, *csr = NULL;
 	uint32_t nv = 0;
 	uint64_t nv_base = 0;
-	int tpm;
+	int tpm, kex_tpm;
+	struct tpm *tpmc = NULL;
+	char pin[P11_PIN_MAX], kpath[4096];
 	size_t pem_len = 0, bundle_len = 0, csr_len = 0;
 	struct p11_ctx *p11 = NULL;
 	struct writ_signer identity, pai_signer;
@@ -229,6 +242,11 @@ static int cmd_init(struct opts *o)
 		return 2;
 	}
 	tpm = o->counter && !strcmp(o->counter, "tpm");
+	if (o->kex && strcmp(o->kex, "token") && strcmp(o->kex, "tpm")) {
+		fprintf(stderr, "writ-hsmd init: --kex is token or tpm\n");
+		return 2;
+	}
+	kex_tpm = o->kex && !strcmp(o->kex, "tpm");
 	if (!o->tc.token)
 		o->tc.token = DEFAULT_TOKEN;
 	err = file_read(o->oem_key, 4096, &pem, &pem_len);
@@ -262,16 +280,43 @@ static int cmd_init(struct opts *o)
 		fprintf(stderr, "writ-hsmd init: cannot open token \"%s\": %s\n", o->tc.token, writ_strerror(err));
 		return 1;
 	}
-	if ((lacks = p11_lacks(p11, P11_USAGE_SIGN | P11_USAGE_DERIVE))) {
+	if ((lacks = p11_lacks(p11, P11_USAGE_SIGN | (kex_tpm ? 0 : P11_USAGE_DERIVE)))) {
 		/* writs are sealed to the HSM's ECDH key: without ECDH none could be opened */
 		fprintf(stderr, "writ-hsmd init: token \"%s\": %s; writ-hsmd needs P-256 key generation, "
-				"ECDSA, ECDH (writs are sealed to the HSM) and random bytes from its token\n",
-			o->tc.token, lacks);
+				"ECDSA, ECDH (writs are sealed to the HSM) and random bytes from its token%s\n",
+			o->tc.token, lacks,
+			kex_tpm ? "" : " (a token without ECDH on a TPM: --kex tpm makes the key-agreement key in "
+				       "the TPM itself)");
 		err = WRIT_E_UNSUPPORTED;
 		goto fail;
 	}
+	if (tpm || kex_tpm) {
+		if ((err = tpm_open(o->tcti ? o->tcti : ANCHOR_DEFAULT_TCTI, &tpmc)) < 0) {
+			fprintf(stderr, "writ-hsmd init: no TPM answers at \"%s\" (--tpm-tcti)\n",
+				o->tcti ? o->tcti : ANCHOR_DEFAULT_TCTI);
+			goto fail;
+		}
+	}
+	if (kex_tpm) {
+		/* the key's authorisation comes from the user PIN (hsm/tpmkex.h) */
+		if (harden_mlock(pin, sizeof(pin)) < 0)
+			log_warn("cannot lock the PIN buffer in RAM (RLIMIT_MEMLOCK); going on");
+		if (p11_pin_load(o->pin_file, "WRIT_HSM_PIN", pin) < 0 ||
+		    path_join(kpath, sizeof(kpath), o->state, TPMKEX_FILE) < 0) {
+			fprintf(stderr, "writ-hsmd init: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
+			err = WRIT_E_AUTH;
+			goto fail;
+		}
+		err = tpmkex_create(tpmc, pin, kpath, kex_pub);
+		writ_memzero(pin, sizeof(pin));
+		if (err < 0) {
+			fprintf(stderr, "writ-hsmd init: cannot make the key-agreement key in the TPM: %s\n",
+				writ_strerror(err));
+			goto fail;
+		}
+	}
 	if ((err = p11_keygen_p256(p11, HSM_KEY_IDENTITY, P11_USAGE_SIGN, id_pub)) < 0 ||
-	    (err = p11_keygen_p256(p11, HSM_KEY_KEX, P11_USAGE_DERIVE, kex_pub)) < 0 ||
+	    (!kex_tpm && (err = p11_keygen_p256(p11, HSM_KEY_KEX, P11_USAGE_DERIVE, kex_pub)) < 0) ||
 	    (err = p11_keygen_p256(p11, HSM_KEY_PAI, P11_USAGE_SIGN, pai_pub)) < 0 ||
 	    (err = p11_keygen_p256(p11, HSM_KEY_DEBUG, P11_USAGE_SIGN, debug_pub)) < 0) {
 		fprintf(stderr, "writ-hsmd init: key generation failed: %s%s\n", writ_strerror(err),
@@ -286,7 +331,7 @@ static int cmd_init(struct opts *o)
 		/* the counter this HSM's journal is anchored in; its index and value go into
 		 * the genesis, signed with the rest (hsm/anchor.h) */
 		nv = ANCHOR_NV_BASE | (((uint32_t)hsm_id[0] << 16 | (uint32_t)hsm_id[1] << 8 | hsm_id[2]) & ANCHOR_NV_MASK);
-		err = anchor_tpm_define(o->tcti ? o->tcti : ANCHOR_DEFAULT_TCTI, nv, &nv_base);
+		err = anchor_tpm_define(tpmc, nv, &nv_base);
 		if (err < 0) {
 			fprintf(stderr, "writ-hsmd init: cannot define the TPM NV counter 0x%08x: %s\n", nv,
 				writ_strerror(err));
@@ -294,12 +339,13 @@ static int cmd_init(struct opts *o)
 		}
 	}
 	err = WRIT_E_NOMEM;
-	g = cbu_new_map(tpm ? 10 : 8);
+	g = cbu_new_map(8 + (tpm ? 2 : 0) + (kex_tpm ? 1 : 0));
 	if (!g || cbu_put_bytes(g, 1, hsm_id, sizeof(hsm_id)) < 0 || cbu_put_text(g, 2, o->factory) < 0 ||
 	    cbu_put_bytes(g, 3, id_pub, sizeof(id_pub)) < 0 || cbu_put_bytes(g, 4, kex_pub, sizeof(kex_pub)) < 0 ||
 	    cbu_put_bytes(g, 5, pai_pub, sizeof(pai_pub)) < 0 || cbu_put_bytes(g, 6, oem_pub, sizeof(oem_pub)) < 0 ||
 	    cbu_put_bytes(g, 7, prefix, sizeof(prefix)) < 0 || cbu_put_uint(g, 8, (uint64_t)o->tolerance) < 0 ||
-	    (tpm && (cbu_put_uint(g, 9, nv) < 0 || cbu_put_uint(g, 10, nv_base) < 0)))
+	    (tpm && (cbu_put_uint(g, 9, nv) < 0 || cbu_put_uint(g, 10, nv_base) < 0)) ||
+	    (kex_tpm && cbu_put_text(g, 11, "tpm") < 0))
 		goto fail;
 	err = journal_create(path, g, (int64_t)time(NULL) + o->time_offset, &identity);
 	if (err < 0) {
@@ -332,7 +378,7 @@ static int cmd_init(struct opts *o)
 	if ((err = path_join(path, sizeof(path), o->state, "hsmd.conf")) < 0 ||
 	    (err = token_conf_save(&o->tc, path, WRIT_DEFAULT_P11_MODULE)) < 0)
 		goto fail;
-	if (tpm) {
+	if (tpm || kex_tpm) {
 		const char *t = o->tcti ? o->tcti : ANCHOR_DEFAULT_TCTI;
 		if ((err = path_join(path, sizeof(path), o->state, "tpm.tcti")) < 0 ||
 		    (err = file_write_atomic(path, t, strlen(t), 0600)) < 0)
@@ -344,6 +390,7 @@ static int cmd_init(struct opts *o)
 		printf("counter tpm nv 0x%08x base %llu\n", nv, (unsigned long long)nv_base);
 	else
 		printf("counter none\n");
+	printf("kex %s\n", kex_tpm ? "tpm" : "token");
 	fprintf(stderr, "writ-hsmd: initialised; give %s/enrolment.cbor to the OEM to certify this HSM's PAI\n",
 		o->state);
 	err = 0;
@@ -356,35 +403,46 @@ fail:
 	free(bundle);
 	free(info);
 	p11_close(p11);
+	tpm_close(tpmc);
 	return err < 0 ? 1 : 0;
 }
 
-/* Reading the genesis's anchor during a read-only journal open. */
+/* Reading what the genesis keeps in a TPM during a read-only journal open. */
 struct anchor_genesis {
 	uint64_t nv, base;
+	int kex_tpm;
 };
 
 static int anchor_genesis_cb(void *ctx, const struct journal_entry *e)
 {
 	struct anchor_genesis *g = ctx;
+	char kex[8];
 
-	if (e->type == JT_GENESIS && cbu_get_uint(e->body, 9, 0xffffffffu, &g->nv) == 0 &&
-	    cbu_get_uint(e->body, 10, UINT64_MAX, &g->base) < 0)
+	if (e->type != JT_GENESIS)
+		return 0;
+	if (cbu_get_uint(e->body, 9, 0xffffffffu, &g->nv) == 0 && cbu_get_uint(e->body, 10, UINT64_MAX, &g->base) < 0)
 		return WRIT_E_JOURNAL;
+	if (cbu_get_text(e->body, 11, kex, sizeof(kex)) == 0) {
+		if (strcmp(kex, "tpm"))
+			return WRIT_E_JOURNAL;
+		g->kex_tpm = 1;
+	}
 	return 0;
 }
 
 /*
- * The rollback anchor the genesis names, if any (hsm/anchor.h), checked BEFORE
- * hsm_open: the journal is opened read-only here, so a refused start writes nothing.
- * (hsm_open appends a start entry; if a refused start could do that, restarting a
- * restored copy often enough would lengthen it up to the counter.) 0 with *ret NULL
- * for a journal without an anchor; 1 when the journal does not verify (hsm_open then
- * refuses with its own reason).
+ * What the genesis keeps in a TPM: the rollback anchor (hsm/anchor.h) and the
+ * key-agreement key (hsm/tpmkex.h), opened BEFORE hsm_open: the journal is opened
+ * read-only here, so a refused start writes nothing. (hsm_open appends a start entry;
+ * if a refused start could do that, restarting a restored copy often enough would
+ * lengthen it up to the counter.) 0 with *ret_tpm NULL for a journal that uses no TPM;
+ * 1 when the journal does not verify (logged: serve refuses to start).
+ * The key-agreement key's authorisation comes from pin.
  */
-static int open_anchor(struct opts *o, struct anchor **ret)
+static int open_tpm(struct opts *o, const char *pin, struct tpm **ret_tpm, struct anchor **ret,
+		    struct tpmkex **ret_kex)
 {
-	struct anchor_genesis g = { 0, 0 };
+	struct anchor_genesis g = { 0, 0, 0 };
 	struct journal_open_info info;
 	struct journal *j = NULL;
 	uint8_t *tcti_file = NULL;
@@ -394,36 +452,60 @@ static int open_anchor(struct opts *o, struct anchor **ret)
 	int err;
 
 	*ret = NULL;
+	*ret_tpm = NULL;
+	*ret_kex = NULL;
 	if (path_join(path, sizeof(path), o->state, "journal") < 0)
 		return WRIT_E_INVAL;
 	err = journal_open(path, NULL, anchor_genesis_cb, &g, &j, &info);
 	journal_close(j);
 	if (err < 0) {
-		/* hsm_open checks it again and says why it refuses; it must refuse too */
-		log_debug("journal %s does not verify read-only: %s", path, writ_strerror(err));
+		/* journal_open logged where and why */
+		log_error("journal %s does not verify (%s): refusing to start", path, writ_strerror(err));
 		return 1;
 	}
-	if (!g.nv) {
+	if (!g.nv)
 		log_info("rollback anchor: none (a restored state directory is caught only by the cloud's fork alert)");
+	if (!g.nv && !g.kex_tpm)
 		return 0;
-	}
 	if (!tcti && path_join(path, sizeof(path), o->state, "tpm.tcti") == 0 &&
 	    file_read(path, 512, &tcti_file, &tl) == 0)
 		tcti = (const char *)tcti_file;
-	err = anchor_tpm_open(tcti ? tcti : ANCHOR_DEFAULT_TCTI, (uint32_t)g.nv, g.base, info.entries, ret);
+	err = tpm_open(tcti ? tcti : ANCHOR_DEFAULT_TCTI, ret_tpm);
 	free(tcti_file);
+	if (err < 0) {
+		log_error("this HSM keeps its %s in a TPM, and none answers: check --tpm-tcti / %s/tpm.tcti",
+			  g.nv ? "rollback anchor" : "key-agreement key", o->state);
+		return err;
+	}
+	if (g.kex_tpm) {
+		if ((err = path_join(path, sizeof(path), o->state, TPMKEX_FILE)) < 0 ||
+		    (err = tpmkex_load(*ret_tpm, pin, path, ret_kex)) < 0)
+			goto fail;
+		log_info("key-agreement key: in the TPM (%s)", TPMKEX_FILE);
+	}
+	if (g.nv && (err = anchor_tpm_open(*ret_tpm, (uint32_t)g.nv, g.base, info.entries, ret)) < 0)
+		goto fail;
+	return 0;
+fail:
+	tpmkex_free(*ret_kex);
+	*ret_kex = NULL;
+	tpm_close(*ret_tpm);
+	*ret_tpm = NULL;
 	return err;
 }
 
 static int cmd_serve(struct opts *o)
 {
 	struct anchor *anchor = NULL;
+	struct tpm *tpmc = NULL;
+	struct tpmkex *kex = NULL;
+	struct writ_ecdh kex_view;
 	int precheck;
 	char pin[P11_PIN_MAX], path[4096], sock[4096];
 	uint8_t *bundle = NULL;
 	size_t bundle_len = 0;
-	struct hsm *h;
-	int err;
+	struct hsm *h = NULL;
+	int err, rc = 1;
 
 	if (path_join(path, sizeof(path), o->state, "hsmd.conf") < 0)
 		return 2;
@@ -439,38 +521,31 @@ static int cmd_serve(struct opts *o)
 		fprintf(stderr, "writ-hsmd serve: no user PIN: use --pin-file F or set WRIT_HSM_PIN\n");
 		return 2;
 	}
-	if ((precheck = open_anchor(o, &anchor)) < 0) {
+	precheck = open_tpm(o, pin, &tpmc, &anchor, &kex);
+	if (precheck == 1) {
 		writ_memzero(pin, sizeof(pin));
-		fprintf(stderr, "writ-hsmd serve: refusing to serve: the journal's rollback anchor does not agree "
-				"(see the log above)\n");
 		return 1;
 	}
+	if (precheck < 0) {
+		writ_memzero(pin, sizeof(pin));
+		fprintf(stderr, "writ-hsmd serve: refusing to serve: what this HSM keeps in its TPM does not open or "
+				"agree (see the log above)\n");
+		return 1;
+	}
+	if (kex)
+		tpmkex_ecdh(kex, &kex_view);
 	h = calloc(1, sizeof(*h));
 	if (!h) {
-		anchor_free(anchor);
-		return 1;
+		writ_memzero(pin, sizeof(pin));
+		goto out;
 	}
-	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset, anchor);
+	err = hsm_open(h, o->state, o->tc.module, o->tc.token, pin, o->time_offset, anchor, kex ? &kex_view : NULL);
 	writ_memzero(pin, sizeof(pin));
-	if (err < 0) {
-		hsm_close(h);
-		anchor_free(anchor);
-		free(h);
-		return 1;
-	}
-	if (precheck == 1) {
-		log_error("the journal did not verify read-only but did at open: refusing to serve");
-		hsm_close(h);
-		free(h);
-		return 1;
-	}
+	if (err < 0)
+		goto out;
 	/* the start entry hsm_open appended, and any torn tail it cut, moved the journal */
-	if (anchor && anchor_advance(anchor, journal_next_seq(h->journal)) < 0) {
-		hsm_close(h);
-		anchor_free(anchor);
-		free(h);
-		return 1;
-	}
+	if (anchor && anchor_advance(anchor, journal_next_seq(h->journal)) < 0)
+		goto out;
 	if (anchor)
 		journal_set_anchor(h->journal, anchor_advance, anchor);
 	/* the loaded writs hold their product secrets in clear: never in swap */
@@ -485,20 +560,20 @@ static int cmd_serve(struct opts *o)
 	/* Start-up is over: the token is open, the journal replayed, the files read. From
 	 * here the daemon needs files, threads and AF_UNIX sockets (the listener is bound
 	 * by server_run under the filter: AF_UNIX is allowed), nothing else. */
-	if (harden_seccomp(HARDEN_PROFILE_HSMD, o->no_seccomp) < 0) {
-		hsm_close(h);
-		anchor_free(anchor);
-		free(h);
-		free(bundle);
-		return 1;
-	}
+	if (harden_seccomp(HARDEN_PROFILE_HSMD, o->no_seccomp) < 0)
+		goto out;
 	o->srv.hsm = h;
 	err = server_run(&o->srv, o->socket);
-	hsm_close(h); /* its closing checkpoint still advances the anchor */
+	rc = err < 0 ? 1 : 0;
+out:
+	if (h)
+		hsm_close(h); /* its closing checkpoint still advances the anchor */
 	anchor_free(anchor);
+	tpmkex_free(kex);
+	tpm_close(tpmc);
 	free(h);
 	free(bundle);
-	return err < 0 ? 1 : 0;
+	return rc;
 }
 
 static int cmd_enrolment(struct opts *o)

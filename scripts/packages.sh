@@ -56,6 +56,14 @@ pkg()
 		mkdir -p "$root/etc/writ" "$root/lib/systemd/system" "$root/usr/libexec/writ"
 		install -m 0644 "$top/dist/systemd/$name.service" "$root/lib/systemd/system/"
 		install -m 0755 "$top/dist/libexec/$name-run" "$root/usr/libexec/writ/"
+		# units and wrappers besides the daemon's own (e.g. writ-factory-tls-renew.timer, and
+		# the updater's writ-factory-update.timer/.service: docs/releases.md "The packaged layout")
+		for extra_file in "$top/dist/systemd/$name"-*.service "$top/dist/systemd/$name"-*.timer; do
+			[[ ! -e $extra_file ]] || install -m 0644 "$extra_file" "$root/lib/systemd/system/"
+		done
+		for extra_file in "$top/dist/libexec/$name"-*-run; do
+			[[ ! -e $extra_file ]] || install -m 0755 "$extra_file" "$root/usr/libexec/writ/"
+		done
 		: >"$root/DEBIAN/conffiles"
 		for conf in "$@"; do
 			install -m 0644 "$top/dist/etc/$conf" "$root/etc/writ/$conf"
@@ -63,12 +71,6 @@ pkg()
 		done
 		deps="$deps, adduser"
 		service=yes
-	fi
-	if [[ $name == writ-factory ]]; then
-		# the updater (docs/releases.md "The packaged layout"): enabled by writ-factory enrol
-		install -m 0644 "$top/dist/systemd/writ-factory-update.service" "$top/dist/systemd/writ-factory-update.timer" \
-			"$root/lib/systemd/system/"
-		install -m 0755 "$top/dist/libexec/writ-factory-update-run" "$root/usr/libexec/writ/"
 	fi
 	for f in preinst postinst prerm postrm; do
 		sed -e "/^#LAYOUT#\$/{r $top/dist/debian/layout.sh.in" -e 'd}' "$top/dist/debian/$f.in" |

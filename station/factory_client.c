@@ -495,6 +495,35 @@ int factory_client_telemetry(struct factory_client *fc, const char *body, uint64
 	return rc;
 }
 
+int factory_client_health(struct factory_client *fc, struct fc_health *ret)
+{
+	json_t *a, *v, *p;
+	struct fc_health h;
+	int rc;
+
+	memset(&h, 0, sizeof h);
+	rc = request(fc, "GET", "/v1/health", NULL, FC_JSON_MAX, 0);
+	if (rc < 0)
+		return rc;
+	if (!(a = parse_answer(fc, "GET health", &rc)))
+		return rc;
+	p = json_object_get(a, "update_pending");
+	v = json_object_get(a, "version");
+	if (p && !json_is_boolean(p)) {
+		rc = seterr(fc, WRIT_E_PROTO, "the factory's answer to GET health: \"update_pending\" is not a boolean");
+	} else if (v && (!json_is_string(v) || json_string_length(v) >= sizeof h.version ||
+			 strlen(json_string_value(v)) != json_string_length(v))) {
+		rc = seterr(fc, WRIT_E_PROTO, "the factory's answer to GET health: \"version\" is not a short string");
+	} else {
+		h.update_pending = json_is_true(p);
+		if (v)
+			memcpy(h.version, json_string_value(v), json_string_length(v) + 1);
+		*ret = h;
+	}
+	json_decref(a);
+	return rc;
+}
+
 int factory_client_enrol(struct factory_client *fc, const char *code, const char *name, const char *line,
 			 char *ret_station, size_t station_cap, char ret_token[FC_TOKEN_MAX])
 {
@@ -582,6 +611,7 @@ int factory_client_job(struct factory_client *fc, const char *writ, struct fc_jo
 	    (rc = get_hex(fc, a, "firmware_sha256", j.firmware_sha256, 32, what)) < 0)
 		goto out;
 	(void)tmp;
+	j.update_pending = json_is_true(json_object_get(a, "update_pending")); /* absent: an older factory */
 	v = json_object_get(a, "iterations");
 	if (v) {
 		if ((rc = get_uint(fc, a, "iterations", MATTER_SPAKE2P_IT_MAX, &u, what)) < 0)

@@ -113,6 +113,7 @@ struct fc_job {
 	uint8_t firmware_sha256[32];
 	uint8_t pai[WDP_CERT_MAX]; /* the writ's PAI (DER) when the factory sends "pai" */
 	size_t pai_len;            /* 0: not sent (an older factory) */
+	int update_pending;        /* the factory waits to update: finish the device at hand, pause */
 };
 void fc_job_free(struct fc_job *j);
 
@@ -159,6 +160,17 @@ WRIT_MUST_CHECK int factory_client_record(struct factory_client *fc, const struc
  * the caller keeps the buckets and posts them again later (idempotent). */
 WRIT_MUST_CHECK int factory_client_telemetry(struct factory_client *fc, const char *body, uint64_t *ret_accepted,
 					     uint64_t *ret_duplicate);
+
+/* GET /v1/health (no token sent): what a station paused for an update polls. 0 when the
+ * factory answered 200 (up: its store writes and an edge HSM answers); WRIT_E_IO when it
+ * gave no answer (restarting) or 503 (degraded); WRIT_E_PROTO for a malformed answer.
+ * ret is written on success: update_pending (false when an older factory does not say)
+ * and the version the factory runs ("" when it does not say). */
+struct fc_health {
+	int update_pending;
+	char version[33];
+};
+WRIT_MUST_CHECK int factory_client_health(struct factory_client *fc, struct fc_health *ret);
 
 /* POST /v1/rework/token: a debug-unlock token for the chip uid and its challenge
  * (docs/factory-api.md, "Rework"). operation is "debug", "reflash" or "reprovision";

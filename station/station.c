@@ -37,6 +37,7 @@
 #include "station/factory_client.h"
 #include "station/line.h"
 #include "station/rework.h"
+#include "station/selfupdate.h"
 #include "station/telemetry.h"
 
 #define MAX_WORKERS 64
@@ -49,6 +50,8 @@ static const char *const step_names[N_STEPS] = { "discover", "keys",   "dac",   
 						 "record",   "label",  "other" };
 
 static volatile sig_atomic_t g_signal;
+static char **g_argv;          /* main's, for the exec of a new version */
+static struct selfupdate g_su; /* installed under PREFIX/versions/V? */
 
 static void on_signal(int sig)
 {
@@ -78,6 +81,7 @@ static void usage(FILE *f)
 		"        [--port ADDR]... [--port-dir DIR] [--parallel N] [--count N] [--label-dir DIR] [--once]\n"
 		"        [--no-seccomp]   (debugging only: run confines itself once the job is fetched)\n"
 		"        [--timeout-ms MS] [--factory-retry-s S] [--factory-ca F] [--telemetry-window S]\n"
+		"        [--state DIR] [--update-wait-s S]\n"
 		"%s"
 		"  writ-station --help | --version   (the version: VERSION next to the program, else the built one)\n"
 		"\n"
@@ -91,7 +95,9 @@ static void usage(FILE *f)
 		"          written to --out with mode 0600; the token is never shown or logged\n"
 		"  run     run a job until --count devices, the job's end (quantity, window, revoked),\n"
 		"          --once when every present port is done, or SIGINT/SIGTERM (devices in progress\n"
-		"          are finished first)\n"
+		"          are finished first). When the factory says an update is pending, the devices in\n"
+		"          progress are finished and the line pauses (a progress line says so) until the\n"
+		"          factory is back without one, then goes on (docs/releases.md)\n"
 		"  rework  reopen one made device under the OEM's rework rights: a debug-unlock token\n"
 		"          from writ-factory's edge HSM for the chip's challenge, unlock, the operation\n"
 		"          (reflash: new signed firmware through the chip's firmware commands, still\n"
@@ -122,6 +128,11 @@ static void usage(FILE *f)
 		"                        0..3600 (default 30)\n"
 		"  --telemetry-window S  run: line telemetry per window of S seconds, 10..3600, posted to\n"
 		"                        the factory as each window ends (default 60; 0: none)\n"
+		"  --state DIR           run: the station's state directory (made if missing): unsent telemetry\n"
+		"                        is kept in DIR/telemetry.spool and survives a crash or a restart;\n"
+		"                        without it, unsent telemetry is kept in memory only\n"
+		"  --update-wait-s S     run: the longest pause for an update of the factory, 1..86400\n"
+		"                        (default 1800); then the line stops with an error\n"
 		"  --device UID          rework: the chip's UID (32 hex digits)\n"
 		"  --debug-root-pub K    rework: the OEM's debug-root public key, hex or a file\n"
 		"                        (`writ authority pubkey --key debug-root`); the chain must end there\n"
@@ -142,13 +153,19 @@ static void usage(FILE *f)
 		"  TOKEN_FILE        the station's credential (mode 0600): keep it like a password; a\n"
 		"                    revoked or lost station is enrolled again with a new code\n"
 		"  --label-dir DIR   the labels and certificates of the devices made\n"
+		"  --state DIR       telemetry.spool (telemetry the factory has not acknowledged) and\n"
+		"                    telemetry.lock (one station per DIR)\n"
+		"  PREFIX/current    a station started from PREFIX/versions/V/writ-station (with VERSION\n"
+		"                    there) execs the version PREFIX/current names when it changes,\n"
+		"                    between devices\n"
 		"\n"
 		"stderr shows a progress line, one line per failed device (port, UID, step, reason) and a\n"
 		"summary; stdout gets the summary as key=value lines for scripts.\n"
 		"\n"
 		"Exit status:\n"
 		"  0 no device failed; 1 some failed or the line stopped on an error (401/403/503 from\n"
-		"  the factory, a firmware that does not verify); 2 usage.\n"
+		"  the factory, a firmware that does not verify, a pause for an update longer than\n"
+		"  --update-wait-s); 2 usage.\n"
 		"\n"
 		"Example:\n"
 		"  writ-station enrol --factory http://factory:8440 --code-file bench-3.code --name bench-3 \\\n"
@@ -358,7 +375,8 @@ struct run_opts {
 	const char *url, *token_file, *job, *port_dir, *label_dir;
 	const char **ports;
 	size_t n_ports;
-	unsigned long parallel, count, timeout_ms, retry_s, tele_window;
+	unsigned long parallel, count, timeout_ms, retry_s, tele_window, update_wait_s;
+	const char *state_dir;
 	int once, no_seccomp;
 };
 
@@ -403,7 +421,28 @@ struct line_run {
 	struct stele tele;       /* under mu */
 	size_t tele_posted;      /* buckets the factory took (new or replayed) */
 	double tele_next_try;    /* no post before this (after a failed one) */
+	/* a factory update (docs/releases.md): no new device while paused (under mu) */
+	int paused;
+	double pause_t0, upd_next_poll;
+	char pause_from[33];     /* the factory's version when the pause began */
+	char pause_state[96];    /* what the last poll saw, for the progress line */
+	size_t pauses;
+	int spool_warned;        /* the spool's failure was logged (main thread) */
+	/* a new version of this program in PREFIX/current: no new device, then hand over */
+	int reexec, reexec_stop;
+	char reexec_to[SELFUPDATE_VERSION_MAX + 1];
+	size_t carried_done;     /* devices the previous version made in this run */
 };
+
+static void vstop_line(struct line_run *r, int error, const char *fmt, va_list ap)
+{
+	if (!r->stop) {
+		r->stop = 1;
+		r->stop_error = error;
+		vsnprintf(r->stop_reason, sizeof r->stop_reason, fmt, ap);
+	}
+	pthread_cond_broadcast(&r->cv);
+}
 
 static void stop_line(struct line_run *r, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void stop_line(struct line_run *r, int error, const char *fmt, ...)
@@ -411,15 +450,21 @@ static void stop_line(struct line_run *r, int error, const char *fmt, ...)
 	va_list ap;
 
 	pthread_mutex_lock(&r->mu);
-	if (!r->stop) {
-		r->stop = 1;
-		r->stop_error = error;
-		va_start(ap, fmt);
-		vsnprintf(r->stop_reason, sizeof r->stop_reason, fmt, ap);
-		va_end(ap);
-	}
-	pthread_cond_broadcast(&r->cv);
+	va_start(ap, fmt);
+	vstop_line(r, error, fmt, ap);
+	va_end(ap);
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* The same with r->mu held. */
+static void stop_line_locked(struct line_run *r, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void stop_line_locked(struct line_run *r, int error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vstop_line(r, error, fmt, ap);
+	va_end(ap);
 }
 
 static int add_port(struct line_run *r, const char *addr)
@@ -495,14 +540,15 @@ static void progress(struct line_run *r, int final)
 {
 	double t = now_s(), el = t - r->t0;
 	size_t target = r->o->count ? r->o->count : r->o->once ? r->n_ports : (size_t)r->job.remaining;
-	size_t handled = r->o->count || r->o->once ? r->done : r->done - r->already; /* already: no quantity */
+	/* already: no quantity; carried: the job's remaining counts them already */
+	size_t handled = r->o->count || r->o->once ? r->done : r->done - r->already - r->carried_done;
 	size_t remaining = target > handled ? target - handled : 0;
 	const char *cur = NULL;
 	size_t busy = 0;
 
 	if (!final && !r->tty) {
 		size_t bucket = target ? (10 * r->done) / target : 0;
-		if (bucket == r->last_bucket && t - r->last_print < 5.0)
+		if (bucket == r->last_bucket && t - r->last_print < (r->paused ? 2.0 : 5.0))
 			return;
 		r->last_bucket = bucket;
 	}
@@ -515,9 +561,14 @@ static void progress(struct line_run *r, int final)
 			if (!cur)
 				cur = r->w[i].step;
 		}
-	fprintf(stderr, "%sline: done %zu, failed %zu, remaining %zu; %.2f devices/s; %zu busy%s%s%s",
-		r->tty ? "\r" : "", r->done, r->failed, remaining, el > 0 ? (double)r->ok / el : 0.0, busy,
-		cur ? ", now: " : "", cur ? cur : "", r->tty && !final ? "\033[K" : "\n");
+	if (r->paused && !final)
+		fprintf(stderr, "%sline: paused for an update of the factory for %.0f s (%s); done %zu, failed %zu, "
+				"remaining %zu; %zu busy finishing%s", r->tty ? "\r" : "", t - r->pause_t0, r->pause_state,
+			r->done, r->failed, remaining, busy, r->tty ? "\033[K" : "\n");
+	else
+		fprintf(stderr, "%sline: done %zu, failed %zu, remaining %zu; %.2f devices/s; %zu busy%s%s%s",
+			r->tty ? "\r" : "", r->done, r->failed, remaining, el > 0 ? (double)r->ok / el : 0.0, busy,
+			cur ? ", now: " : "", cur ? cur : "", r->tty && !final ? "\033[K" : "\n");
 	fflush(stderr);
 }
 
@@ -947,12 +998,13 @@ static void *worker_main(void *arg)
 		for (;;) {
 			if (finished_locked(r))
 				break;
-			for (size_t i = 0; i < r->n_ports; i++)
+			/* paused for an update: the device at hand was finished, no new one starts */
+			for (size_t i = 0; !r->paused && !r->reexec && i < r->n_ports; i++)
 				if (r->ports[i].state == 0) {
 					p = &r->ports[i];
 					break;
 				}
-			if (p || r->no_more_ports)
+			if (p || (r->no_more_ports && !r->paused && !r->reexec))
 				break;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -994,6 +1046,15 @@ static void post_telemetry(struct line_run *r, struct factory_client *fc, int fi
 
 		pthread_mutex_lock(&r->mu);
 		stele_close(&r->tele, (int64_t)time(NULL), final);
+		if (r->tele.spool_failed != r->spool_warned) {
+			r->spool_warned = r->tele.spool_failed;
+			if (r->spool_warned)
+				log_warn("telemetry: %s; unsent telemetry is kept in memory only (lost if the station "
+					 "stops) until the spool can be written: free space in --state or fix its permissions",
+					 r->tele.spool_err);
+			else
+				log_info("telemetry: the spool %s is written again", r->tele.spool_path);
+		}
 		body = (final || now_s() >= r->tele_next_try) ? stele_body(&r->tele, TELE_BUCKETS_MAX, &n) : NULL;
 		pthread_mutex_unlock(&r->mu);
 		if (!body)
@@ -1016,6 +1077,102 @@ static void post_telemetry(struct line_run *r, struct factory_client *fc, int fi
 				sleep(1);
 		}
 	}
+}
+
+static void pause_line(struct line_run *r, const char *why, const char *version)
+{
+	size_t busy = 0;
+
+	for (size_t i = 0; i < r->n_workers; i++)
+		busy += r->w[i].step != NULL;
+	r->paused = 1;
+	r->pause_t0 = now_s();
+	r->upd_next_poll = r->pause_t0 + 1.0;
+	snprintf(r->pause_from, sizeof r->pause_from, "%s", version);
+	snprintf(r->pause_state, sizeof r->pause_state, "update pending");
+	if (r->tty)
+		fputc('\n', stderr);
+	fprintf(stderr, "writ-station: paused for an update: %s (factory version %s); finishing the %zu device%s in "
+			"progress, taking no new one until the factory is back without an update pending\n", why,
+		version[0] ? version : "unknown", busy, busy == 1 ? "" : "s");
+}
+
+/*
+ * The factory says "update_pending" while `writ-factory update` waits to switch versions
+ * and until the new version passed its health check (docs/releases.md): the line
+ * finishes the devices at hand and starts no new one. GET /v1/health (which does not
+ * count as a job in progress, so a paused station never holds the update up) every 2 s
+ * while working, every 1 s while paused. No answer while paused is the factory
+ * restarting: wait and ask again, for at most --update-wait-s in all, then stop the line
+ * with what to do. Main thread only.
+ */
+static void update_poll(struct line_run *r, struct factory_client *fc)
+{
+	struct fc_health h;
+	char newv[SELFUPDATE_VERSION_MAX + 1];
+	double t = now_s();
+	int rc, changed;
+
+	if (t < r->upd_next_poll)
+		return;
+	pthread_mutex_lock(&r->mu);
+	int paused = r->paused;
+	pthread_mutex_unlock(&r->mu);
+	rc = factory_client_health(fc, &h);
+	changed = selfupdate_changed(&g_su, newv); /* only under PREFIX/versions/V */
+	t = now_s();
+	pthread_mutex_lock(&r->mu);
+	r->upd_next_poll = t + (paused ? 1.0 : 2.0);
+	if (!paused) {
+		if (rc == 0 && h.update_pending)
+			pause_line(r, "the factory has an update pending", h.version);
+	} else if (rc == 0 && !h.update_pending) {
+		r->paused = 0;
+		r->pauses++;
+		if (r->tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "writ-station: the update is over: the factory runs version %s (was %s); %s after %.0f s "
+				"paused\n", h.version[0] ? h.version : "unknown", r->pause_from[0] ? r->pause_from : "unknown",
+			changed ? "not resuming: this station was updated too" : "resuming", t - r->pause_t0);
+		pthread_cond_broadcast(&r->cv);
+	} else {
+		if (rc == 0)
+			snprintf(r->pause_state, sizeof r->pause_state, "update pending, factory %s",
+				 h.version[0] ? h.version : "up");
+		else
+			snprintf(r->pause_state, sizeof r->pause_state, "factory not answering: restarting?");
+		if (t - r->pause_t0 >= (double)r->o->update_wait_s)
+			stop_line_locked(r, 1, "paused for an update of the factory for %lu s and it is still %s "
+				     "(--update-wait-s); the devices made are recorded. Ask the factory's operator to check "
+				     "`writ-factory update status` (a run killed mid-update leaves update.pending until the "
+				     "next `writ-factory update run`) and GET /v1/health, then start this station again",
+				     r->o->update_wait_s, rc == 0 ? "updating" : "not answering");
+	}
+	/* in the same critical section as a resume: no worker takes a device in between */
+	if (changed && !r->paused && !r->reexec) {
+		size_t busy = 0;
+
+		for (size_t i = 0; i < r->n_workers; i++)
+			busy += r->w[i].step != NULL;
+		r->reexec = 1;
+		snprintf(r->reexec_to, sizeof r->reexec_to, "%s", newv);
+		if (r->tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "writ-station: version %s of writ-station is installed in %s/current (this is %s): "
+				"finishing the %zu device%s in progress, then starting it\n", newv, g_su.prefix,
+			g_su.version, busy, busy == 1 ? "" : "s");
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Devices counted in the queued buckets (for the start-up line). */
+static uint64_t spool_devices(const struct stele *t)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < t->n_ready; i++)
+		n += t->ready[i].total;
+	return n;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -1105,6 +1262,8 @@ static int prepare(struct line_run *r, struct factory_client *fc)
 	}
 	r->recipe.lock = 1;
 	r->recipe.reconnects = -1;
+	if (r->job.update_pending)
+		pause_line(r, "the job's answer says an update of the factory is pending", "");
 	if (r->job.remaining == 0) {
 		/* A chip that already holds one of this job's DACs (locked but not recorded, or
 		 * stopped mid-way) can still be finished; a new one ends the job (409 quota). */
@@ -1112,6 +1271,77 @@ static int prepare(struct line_run *r, struct factory_client *fc)
 				"hold one of its DACs can be finished\n", r->job.writ, (unsigned long long)r->job.issued,
 			(unsigned long long)r->job.quantity);
 	}
+	return 0;
+}
+
+/*
+ * The hand-over to the next version of this program (station/selfupdate.h): one line
+ * "writ-station-carry 1 DONE OK FAILED ALREADY PAUSES", then "port ADDR" per port
+ * finished in this run. Returns SELFUPDATE_EXIT, or 1 when it cannot be written.
+ */
+static int hand_over(struct line_run *r)
+{
+	char line[ADDR_MAX + 16];
+	int fd = g_su.carry_fd, n, ok = fd >= 0;
+
+	n = snprintf(line, sizeof line, "writ-station-carry 1 %zu %zu %zu %zu %zu\n", r->done, r->ok, r->failed,
+		     r->already, r->pauses);
+	ok = ok && n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) == n;
+	for (size_t i = 0; ok && i < r->n_ports; i++) {
+		int printable = strlen(r->ports[i].addr) <= SELFUPDATE_ADDR_MAX;
+
+		for (const char *c = r->ports[i].addr; printable && *c; c++)
+			printable = *c >= 0x20 && *c <= 0x7e;
+		if (r->ports[i].state != 2 || !printable)
+			continue; /* (an odd name: the new version meets that chip again, as already recorded) */
+		n = snprintf(line, sizeof line, "port %s\n", r->ports[i].addr);
+		ok = n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) == n;
+	}
+	if (fd >= 0)
+		close(fd);
+	g_su.carry_fd = -1;
+	if (!ok) {
+		fprintf(stderr, "writ-station: cannot hand over to version %s; the devices made so far are recorded: start "
+				"writ-station again (it recognises them)\n", r->reexec_to);
+		return 1;
+	}
+	fprintf(stderr, "writ-station: %zu devices so far (ok %zu, failed %zu); handing over to version %s\n", r->done,
+		r->ok, r->failed, r->reexec_to);
+	return SELFUPDATE_EXIT;
+}
+
+static int carry_port(void *ctx, const char *addr)
+{
+	struct line_run *r = ctx;
+
+	if (add_port(r, addr) < 0)
+		return WRIT_E_INVAL;
+	for (size_t i = 0; i < r->n_ports; i++)
+		if (!strcmp(r->ports[i].addr, addr))
+			r->ports[i].state = 2; /* finished by the previous version: not taken again */
+	return 0;
+}
+
+/* What the previous version handed over (hand_over's text): its counts, and its
+ * finished ports, which this run does not take again. -1 with a message when malformed. */
+static int apply_carry(struct line_run *r, const char *text)
+{
+	struct selfupdate_carry c;
+
+	if (selfupdate_parse_carry(text, strlen(text), &c, carry_port, r) < 0) {
+		fprintf(stderr, "writ-station: the hand-over from the previous version is malformed; start writ-station "
+				"again (devices already recorded are recognised)\n");
+		return -1;
+	}
+	r->done += c.done;
+	r->started += c.done;
+	r->ok += c.ok;
+	r->failed += c.failed;
+	r->already += c.already;
+	r->pauses += c.pauses;
+	r->carried_done = c.done - c.already;
+	fprintf(stderr, "writ-station: version %s goes on where the previous one stopped: %zu devices done (ok %zu, failed "
+			"%zu)\n", g_su.active ? g_su.version : "?", c.done, c.ok, c.failed);
 	return 0;
 }
 
@@ -1123,7 +1353,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "count", 1, 0, 'c' },    { "label-dir", 1, 0, 'L' },  { "once", 0, 0, 'o' },
 		{ "timeout-ms", 1, 0, 't' }, { "factory-retry-s", 1, 0, 'R' }, { "help", 0, 0, 'h' },
 		{ "no-seccomp", 0, 0, 'N' }, { "telemetry-window", 1, 0, 'W' },
-		{ "factory-ca", 1, 0, 'A' }, { 0, 0, 0, 0 }
+		{ "factory-ca", 1, 0, 'A' }, { "update-wait-s", 1, 0, 'U' }, { "state", 1, 0, 'S' },
+		{ 0, 0, 0, 0 }
 	};
 	int c;
 
@@ -1131,6 +1362,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->timeout_ms = 5000;
 	o->retry_s = 30;
 	o->tele_window = 60;
+	o->update_wait_s = 1800;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1172,6 +1404,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			if (parse_ul(optarg, 0, 3600, &o->retry_s, "--factory-retry-s") < 0)
 				return -1;
 			break;
+		case 'U':
+			if (parse_ul(optarg, 1, 86400, &o->update_wait_s, "--update-wait-s") < 0)
+				return -1;
+			break;
+		case 'S': o->state_dir = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -1195,7 +1432,8 @@ static int cmd_run(int argc, char **argv)
 {
 	static struct run_opts o;
 	static struct line_run r;
-	struct factory_client *fc = NULL;
+	struct factory_client *fc = NULL, *hc = NULL;
+	char *carry = NULL;
 	char token[FC_TOKEN_MAX] = "";
 	pthread_t th[MAX_WORKERS];
 	size_t nw = 0;
@@ -1211,9 +1449,48 @@ static int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	r.o = &o;
-	if (stele_init(&r.tele, (uint32_t)o.tele_window) < 0) {
+	selfupdate_detect(&g_su);
+	if (selfupdate_take_carry(&carry) < 0) {
+		fprintf(stderr, "writ-station: the hand-over from the previous version cannot be read; start writ-station "
+				"again (devices already recorded are recognised)\n");
 		free(o.ports);
 		return 1;
+	}
+	if (g_su.active) {
+		/* before the token, the spool or libcurl: the supervisor holds none of them */
+		if (selfupdate_supervise(&g_su, g_argv) < 0) {
+			log_warn("cannot start the supervisor: this run will not take a new version of writ-station");
+			g_su.active = 0;
+		} else {
+			fprintf(stderr, "writ-station: version %s in %s/versions (a new version in %s/current is taken "
+					"between devices)\n", g_su.version, g_su.prefix, g_su.prefix);
+		}
+	}
+	if (stele_init(&r.tele, (uint32_t)o.tele_window) < 0) {
+		free(carry);
+		free(o.ports);
+		return 1;
+	}
+	if (o.state_dir) {
+		struct stele_spool_stats ss;
+
+		if (stele_spool_open(&r.tele, o.state_dir, (int64_t)time(NULL), &ss) < 0) {
+			fprintf(stderr, "writ-station: telemetry spool: %s\n", r.tele.spool_err);
+			stele_free(&r.tele);
+			free(carry);
+			free(o.ports);
+			return 1;
+		}
+		if (ss.bad || ss.torn || ss.dropped)
+			fprintf(stderr, "writ-station: telemetry spool %s: skipped %zu damaged line%s%s%s and %zu torn last "
+					"line%s (a crash while writing)%s; the %zu valid bucket%s are kept\n",
+				r.tele.spool_path, ss.bad, ss.bad == 1 ? "" : "s", ss.first_bad[0] ? ", first " : "",
+				ss.first_bad, ss.torn, ss.torn == 1 ? "" : "s", ss.dropped ? ", dropped the oldest beyond "
+				"the 1440 kept" : "", ss.buckets, ss.buckets == 1 ? "" : "s");
+		if (ss.buckets)
+			fprintf(stderr, "writ-station: telemetry spool %s: %zu bucket%s of earlier runs (%llu devices) queued "
+					"for the factory\n", r.tele.spool_path, ss.buckets, ss.buckets == 1 ? "" : "s",
+				(unsigned long long)spool_devices(&r.tele));
 	}
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
@@ -1228,6 +1505,14 @@ static int cmd_run(int argc, char **argv)
 			ec = 2;
 			goto out;
 		}
+	}
+	if (carry) {
+		int bad = apply_carry(&r, carry) < 0;
+
+		free(carry);
+		carry = NULL;
+		if (bad)
+			goto out;
 	}
 	if (o.port_dir) {
 		DIR *d = opendir(o.port_dir);
@@ -1253,8 +1538,10 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	{
-		struct fc_opts fo = { 3000, 30000 };
-		if (factory_client_new(o.url, token, &fo, &fc) < 0) {
+		struct fc_opts fo = { 3000, 30000 }, ho = { 1000, 3000 };
+		/* the update poll's own client: short timeouts, so a hung factory never holds up
+		 * the main loop (progress, telemetry, signals) for long */
+		if (factory_client_new(o.url, token, &fo, &fc) < 0 || factory_client_new(o.url, NULL, &ho, &hc) < 0) {
 			fprintf(stderr, "writ-station: --factory must be http://HOST:PORT\n");
 			ec = 2;
 			goto out;
@@ -1348,6 +1635,13 @@ static int cmd_run(int argc, char **argv)
 					all_idle = 0;
 			if (o.once && all_idle)
 				r.stop = 1;
+			if (r.reexec && !r.stop) {
+				size_t busy = 0;
+				for (size_t i = 0; i < r.n_workers; i++)
+					busy += r.w[i].step != NULL;
+				if (busy == 0) /* between devices: hand over to the new version */
+					r.stop = r.reexec_stop = 1;
+			}
 			progress(&r, 0);
 			int stop = r.stop;
 			if (stop)
@@ -1356,6 +1650,7 @@ static int cmd_run(int argc, char **argv)
 			post_telemetry(&r, fc, 0);
 			if (stop)
 				break;
+			update_poll(&r, hc);
 		}
 		for (size_t i = 0; i < started; i++)
 			pthread_join(th[i], NULL);
@@ -1364,6 +1659,10 @@ static int cmd_run(int argc, char **argv)
 	progress(&r, 1);
 	pthread_mutex_unlock(&r.mu);
 	post_telemetry(&r, fc, 1);
+	if (r.reexec_stop && !r.stop_error && !g_signal) {
+		ec = hand_over(&r);
+		goto out;
+	}
 	{
 		/* the rate over the time devices were worked on (to the last one's end) */
 		double el = (r.t_last_done > r.t0 ? r.t_last_done : now_s()) - r.t0;
@@ -1390,10 +1689,10 @@ static int cmd_run(int argc, char **argv)
 		/* "already" last: scripts read the first fields as before */
 		printf("devices=%zu ok=%zu failed=%zu seconds=%.3f devices_per_s=%.3f p50_ms=%.2f p99_ms=%.2f "
 		       "chip_wait_p50_ms=%.2f factory_p50_ms=%.2f overhead_p50_ms=%.2f already=%zu telemetry_run=%s "
-		       "telemetry_posted=%zu telemetry_unsent=%zu\n",
+		       "telemetry_posted=%zu telemetry_unsent=%zu update_pauses=%zu\n",
 		       r.done, r.ok, r.failed, el, rate, 1000 * p50, 1000 * p99, 1000 * c50, 1000 * f50, 1000 * o50,
 		       r.already, r.tele.window ? r.tele.run : "-", r.tele_posted,
-		       r.tele.n_ready + r.tele.n_open + (size_t)r.tele.dropped);
+		       r.tele.n_ready + r.tele.n_open + (size_t)r.tele.dropped, r.pauses);
 		if (r.tele.n_ready || r.tele.dropped)
 			fprintf(stderr, "writ-station: telemetry: %zu buckets of run %s not delivered to the factory\n",
 				r.tele.n_ready + (size_t)r.tele.dropped, r.tele.run);
@@ -1401,12 +1700,14 @@ static int cmd_run(int argc, char **argv)
 	}
 out:
 	writ_memzero(token, sizeof token);
+	free(carry);
 	for (size_t i = 0; i < r.n_workers; i++) {
 		factory_client_close(r.w[i].fc);
 		if (r.w[i].have_line)
 			line_close(&r.w[i].line);
 	}
 	factory_client_close(fc);
+	factory_client_close(hc);
 	fc_job_free(&r.job);
 	matter_fd_clear(&r.base);
 	free(r.fw);
@@ -1426,6 +1727,7 @@ int main(int argc, char **argv)
 {
 	log_init("writ-station", LOG_LVL_INFO);
 	harden_process();
+	g_argv = argv;
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -91,16 +91,24 @@ struct tls_issue {
 	const char *hosts;       /* server: comma-separated DNS names / IPv4 addresses (SAN) */
 	int is_ca;               /* a CA certificate (keyCertSign, cRLSign) */
 	int client;              /* extendedKeyUsage clientAuth (else serverAuth for a leaf) */
+	int p256_only;           /* refuse a CSR whose key is not ECDSA P-256 (WRIT_E_UNSUPPORTED) */
 	int64_t not_before, not_after; /* Unix seconds */
 };
 
 /* Issue a certificate; *ret_pem is malloc'd PEM, *ret_fp (may be NULL) the SHA-256 of
  * its DER. WRIT_E_BADSIG for a CSR whose signature fails, WRIT_E_FORMAT for an
- * unreadable CSR or CA certificate, WRIT_E_TOKEN for a key the token does not give. */
+ * unreadable CSR or CA certificate, WRIT_E_TOKEN for a key the token does not give,
+ * WRIT_E_UNSUPPORTED for a CSR key other than P-256 when p256_only is set, WRIT_E_TOOBIG
+ * for a CSR over 4 KiB. */
 WRIT_MUST_CHECK int tls_cert_issue(const struct tls_issue *p, char **ret_pem, uint8_t ret_fp[32]);
 
 /* The SHA-256 of the DER of the first certificate in a PEM text. */
 WRIT_MUST_CHECK int tls_pem_fingerprint(const char *pem, uint8_t ret_fp[32]);
+
+/* The first certificate of a PEM text: its notAfter (Unix seconds) into *ret_not_after,
+ * and, when csr (DER or PEM, csr_len bytes) is not NULL, whether it certifies the same
+ * public key as the CSR (WRIT_E_PROFILE when not). WRIT_E_FORMAT for unreadable input. */
+WRIT_MUST_CHECK int tls_cert_info(const char *pem, const uint8_t *csr, size_t csr_len, int64_t *ret_not_after);
 
 /* ---- server (libmicrohttpd on GnuTLS) ---- */
 
@@ -138,11 +146,30 @@ struct tls_client_conf {
 	const char *cert_file; /* client certificate chain (PEM) or NULL */
 	const char *key_file;  /* the file holding its key's pkcs11: URL (or a PEM key, 0600) */
 };
+/*
+ * The client pair is re-read whenever cert_file or key_file changes (checked, by stat,
+ * before each request: tls_client_check), so a renewed certificate is used without a
+ * restart. Two files cannot be replaced in one step, so a pkcs11: key file may carry a
+ * second line "cert-sha256 HEX" naming the certificate that goes with the key; a pair
+ * whose certificate does not match is not taken, except that a certificate file
+ * "<cert_file minus .pem>.next.pem" that does match is (the state a renewal leaves
+ * between its renames: writ-factory tls-renew writes X.next.pem, then the key file,
+ * then renames X.next.pem to cert_file). Until a matching pair appears, the previous
+ * one stays in use (at set-up: WRIT_E_STATE).
+ */
+#define TLS_CERT_SHA256_TAG "cert-sha256 "
 /* Become the process's client configuration (paths are copied). With a pkcs11: key,
  * loads OpenSSL's pkcs11 engine for the module and PIN given to tls_p11_setup. */
 WRIT_MUST_CHECK int tls_client_setup(const struct tls_client_conf *conf);
+/* The certificate (PEM, malloc'd) that goes with key_file by the rule above: cert_file,
+ * or its .next.pem. Reads files only (no token). WRIT_E_STATE when none goes with it. */
+WRIT_MUST_CHECK int tls_client_pair_pem(const char *cert_file, const char *key_file, char **ret_pem);
+/* Re-read the client pair if its files changed; the pair's generation, which changes
+ * each time another pair is taken (a connection made before it must not be reused). */
+unsigned tls_client_check(void);
 /* Apply it to a curl easy handle (a CURL *): TLS 1.2 at least, the CA, the client
- * certificate and key. Without a configuration: only the TLS 1.2 floor. */
+ * certificate (as an in-memory copy of the current pair's) and key. Without a
+ * configuration: only the TLS 1.2 floor. Thread-safe. */
 WRIT_MUST_CHECK int tls_client_apply(void *curl);
 
 /* ---- plain HTTP ---- */

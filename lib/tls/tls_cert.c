@@ -167,6 +167,72 @@ int tls_pem_fingerprint(const char *pem, uint8_t ret_fp[32])
 	return err;
 }
 
+/* The CSR's key is ECDSA on P-256 (secp256r1), the only kind writ issues for. */
+static int crq_is_p256(gnutls_x509_crq_t crq)
+{
+	gnutls_pubkey_t pub = NULL;
+	gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+	gnutls_datum_t x = { NULL, 0 }, y = { NULL, 0 };
+	int ok = 0;
+
+	if (gnutls_x509_crq_get_pk_algorithm(crq, NULL) != GNUTLS_PK_ECDSA || gnutls_pubkey_init(&pub) < 0)
+		return 0;
+	if (gnutls_pubkey_import_x509_crq(pub, crq, 0) >= 0 && gnutls_pubkey_export_ecc_raw(pub, &curve, &x, &y) >= 0)
+		ok = curve == GNUTLS_ECC_CURVE_SECP256R1;
+	gnutls_free(x.data);
+	gnutls_free(y.data);
+	gnutls_pubkey_deinit(pub);
+	return ok;
+}
+
+int tls_cert_info(const char *pem, const uint8_t *csr, size_t csr_len, int64_t *ret_not_after)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_crq_t crq = NULL;
+	gnutls_pubkey_t a = NULL, b = NULL;
+	gnutls_datum_t d = { (unsigned char *)pem, pem ? (unsigned)strlen(pem) : 0 }, da = { NULL, 0 }, db = { NULL, 0 };
+	time_t t;
+	int err = WRIT_E_FORMAT;
+
+	if (!pem || strlen(pem) > 64 * 1024 || (csr && csr_len > 4096))
+		return WRIT_E_TOOBIG;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return WRIT_E_NOMEM;
+	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) < 0 ||
+	    (t = gnutls_x509_crt_get_expiration_time(crt)) == (time_t)-1)
+		goto out;
+	if (csr) {
+		gnutls_datum_t c = { (unsigned char *)csr, (unsigned)csr_len };
+		if (gnutls_x509_crq_init(&crq) < 0 || gnutls_pubkey_init(&a) < 0 || gnutls_pubkey_init(&b) < 0) {
+			err = WRIT_E_NOMEM;
+			goto out;
+		}
+		if (gnutls_x509_crq_import(crq, &c, csr_len > 10 && !memcmp(csr, "-----BEGIN", 10) ? GNUTLS_X509_FMT_PEM
+												 : GNUTLS_X509_FMT_DER) < 0 ||
+		    gnutls_pubkey_import_x509_crq(a, crq, 0) < 0 || gnutls_pubkey_import_x509(b, crt, 0) < 0 ||
+		    gnutls_pubkey_export2(a, GNUTLS_X509_FMT_DER, &da) < 0 ||
+		    gnutls_pubkey_export2(b, GNUTLS_X509_FMT_DER, &db) < 0)
+			goto out;
+		if (da.size != db.size || memcmp(da.data, db.data, da.size)) {
+			err = WRIT_E_PROFILE;
+			goto out;
+		}
+	}
+	*ret_not_after = (int64_t)t;
+	err = 0;
+out:
+	gnutls_free(da.data);
+	gnutls_free(db.data);
+	if (a)
+		gnutls_pubkey_deinit(a);
+	if (b)
+		gnutls_pubkey_deinit(b);
+	if (crq)
+		gnutls_x509_crq_deinit(crq);
+	gnutls_x509_crt_deinit(crt);
+	return err;
+}
+
 static int add_hosts(gnutls_x509_crt_t crt, const char *hosts)
 {
 	char one[128];
@@ -229,6 +295,10 @@ int tls_cert_issue(const struct tls_issue *p, char **ret_pem, uint8_t ret_fp[32]
 		}
 		if (gnutls_x509_crq_verify(crq, 0) < 0) {
 			err = WRIT_E_BADSIG;
+			goto out;
+		}
+		if (p->p256_only && !crq_is_p256(crq)) {
+			err = WRIT_E_UNSUPPORTED;
 			goto out;
 		}
 		if (gnutls_x509_crt_set_crq(crt, crq) < 0)

@@ -34,6 +34,7 @@ struct httpc {
 	char base[HTTPC_BASE_MAX];
 	char auth[HTTPC_TOKEN_MAX + 32]; /* "Authorization: Bearer ..." ; wiped at free */
 	int have_token;
+	unsigned tls_gen; /* the client pair h's connections were made with (lib/tls) */
 	long connect_timeout_ms, timeout_ms;
 	size_t max;
 	uint8_t *buf; /* answer body, NUL-terminated */
@@ -101,6 +102,7 @@ int httpc_new(const char *base, const char *token, const struct httpc_opts *opts
 	c->h = curl_easy_init();
 	if (!c->h)
 		goto nomem;
+	c->tls_gen = tls_client_check();
 	if (token) {
 		w = snprintf(c->auth, sizeof(c->auth), "Authorization: Bearer %s", token);
 		if (w < 0 || (size_t)w >= sizeof(c->auth)) {
@@ -230,6 +232,16 @@ int httpc_request(struct httpc *c, const char *method, const char *path, const v
 		w = snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
 		if (w < 0 || (size_t)w >= sizeof(ct) || strpbrk(ct, "\r\n"))
 			return seterr(c, WRIT_E_INVAL, "bad content type");
+	}
+	/* a renewed client certificate (lib/tls re-reads it): no connection made with the
+	 * previous one may carry this request, so the handle and its connections go */
+	if (tls_client_check() != c->tls_gen) {
+		CURL *nh = curl_easy_init();
+		if (!nh)
+			return seterr(c, WRIT_E_NOMEM, "out of memory");
+		curl_easy_cleanup(c->h);
+		c->h = nh;
+		c->tls_gen = tls_client_check();
 	}
 	/* reset keeps the live connection (keep-alive), drops the last request's options */
 	curl_easy_reset(c->h);

@@ -241,7 +241,11 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 		struct jentry_genesis *g = &b.u.genesis;
 		unsigned gk = K(1) | K(2) | K(3) | K(4) | K(5) | K(6) | K(7) | K(8);
 		uint64_t nv = 0;
-		if ((!keys_are(e, gk) && !keys_are(e, gk | K(9) | K(10))) ||
+		char kex[8];
+		/* 9+10: the TPM rollback anchor; 11: "tpm" when the key-agreement key is a TPM key */
+		if ((!keys_are(e, gk) && !keys_are(e, gk | K(9) | K(10)) && !keys_are(e, gk | K(11)) &&
+		     !keys_are(e, gk | K(9) | K(10) | K(11))) ||
+		    (e->vals[11].present && (val_text(e, 11, kex, sizeof(kex)) < 0 || strcmp(kex, "tpm"))) ||
 		    (e->vals[9].present && (val_uint(e, 9, 0xffffffffu, &nv) < 0 || nv == 0 ||
 					    val_uint(e, 10, UINT64_MAX, &g->anchor_base) < 0)) ||
 		    val_fixed(e, 1, g->hsm_id, sizeof(g->hsm_id)) < 0 ||
@@ -255,6 +259,7 @@ int jentry_body_decode(const struct jentry *e, struct jentry_body *ret)
 			goto out;
 		g->tolerance = (uint32_t)tol;
 		g->anchor_nv = (uint32_t)nv;
+		g->kex_tpm = e->vals[11].present;
 		break;
 	}
 	case JT_START: {

@@ -102,6 +102,7 @@ struct jentry_genesis {
 	uint32_t tolerance;                  /* seconds, <= 86400 */
 	uint32_t anchor_nv;                  /* TPM NV counter index; 0: no anchor */
 	uint64_t anchor_base;                /* the counter's value at init */
+	int kex_tpm;                         /* the key-agreement key is a TPM key (--kex tpm) */
 };
 struct jentry_start {
 	char version[JENTRY_VERSION_MAX + 1];

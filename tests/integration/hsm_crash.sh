@@ -37,6 +37,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/writ-crash-XXXXXX")
 cleanup() {
 	[[ -n $load_pid ]] && kill -9 "$load_pid" 2>/dev/null
 	[[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null
+	! declare -F stop_swtpm >/dev/null || stop_swtpm
 	wait 2>/dev/null
 	if [[ ${WRIT_CRASH_KEEP:-0} == 1 ]]; then
 		echo "work directory kept: $tmp"
@@ -65,6 +66,12 @@ die() {
 source "${WRIT_SRC:?WRIT_SRC must point at the source tree}/scripts/softhsm-env.sh"
 writ_softhsm_env "$tmp"
 writ_test_pins
+# the edge HSM's PKCS#11 backend (WRIT_TEST_P11=softhsm|tpm2, p11_backend.sh)
+# shellcheck source=tests/integration/p11_backend.sh
+source "$WRIT_SRC/tests/integration/p11_backend.sh"
+WORK=$tmp
+hsm_backend_setup
+mapfile -t backend_args < <(hsm_module_args)
 sock=$tmp/hsm/hsmd.sock
 
 # start_daemon: run writ-hsmd serve in the background and wait for its socket (the
@@ -89,7 +96,7 @@ kill_daemon() {
 
 # ---- an authority, an HSM, a writ for $quantity devices ----
 "$writ" authority init --dir auth --vid FFF1 >setup.log 2>&1 || die "writ authority init"
-"$hsmd" init --state hsm --factory acme-sz1 --oem-key auth/writ-signing.pub.pem >>setup.log 2>&1 ||
+"$hsmd" init --state hsm --factory acme-sz1 --oem-key auth/writ-signing.pub.pem "${backend_args[@]}" >>setup.log 2>&1 ||
 	die "writ-hsmd init"
 "$writ" authority certify --dir auth --enrolment hsm/enrolment.cbor --vid FFF1 --out pai.der >>setup.log 2>&1 ||
 	die "writ authority certify"

@@ -9,3 +9,22 @@ writ_shell_test(hsm_p11_tpm2
   SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/hsm_p11.sh
   LABELS "hardening;hsm"
   TIMEOUT 240)
+# The integration suite again on the second backend: every test that makes its HSM with
+# hsm_lib.sh's make_hsm, on tpm2-pkcs11 over a private swtpm (WRIT_TEST_P11=tpm2), the
+# key-agreement key in the TPM itself (writ-hsmd init --kex tpm: Debian 12's tpm2-pkcs11
+# lacks CKM_ECDH1_DERIVE). The HSM's own tests also run under ASan+UBSan; the line,
+# rework and chip tests exercise the same writ-hsmd code there on SoftHSM, so their tpm2
+# runs are left to the normal build (nosan) to keep `make check` short.
+foreach(t hsm_flow hsm_refusals hsm_journal hsm_socket hsm_checkpoint hsm_debug hsm_reissue hsm_wrap
+          factory_api line_e2e line_faults line_resume line_writs rework_e2e chip_flow chip_cli)
+  if(t MATCHES "^hsm_")
+    set(labels "hardening;hsm;tpm2")
+  else()
+    set(labels "hardening;tpm2;nosan")
+  endif()
+  writ_shell_test(${t}_tpm2
+    SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/${t}.sh
+    LABELS "${labels}"
+    TIMEOUT 300)
+  set_property(TEST ${t}_tpm2 APPEND PROPERTY ENVIRONMENT WRIT_TEST_P11=tpm2)
+endforeach()

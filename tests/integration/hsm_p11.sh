@@ -60,6 +60,76 @@ else
 	check "writ-hsmd init left no key on the token" "$(grep -c 'writ-hsm-' "$OUT" || true)" = 0
 fi
 
+# ---- writ-hsmd on tpm2-pkcs11 with its key-agreement key in the TPM (--kex tpm) ----
+# (the whole HSM, line and rework suites run on this backend as *_tpm2 tests; here: what
+# --kex tpm makes, and the refusals of a key file that is not this HSM's)
+[[ -d auth ]] || make_authority auth
+rm -rf hsm hsm2
+make_hsm hsm writ-hsm-k
+check_grep "init --kex tpm says where the key-agreement key is" '^kex tpm$' hsm/init.out
+make_hsm hsm2 writ-hsm-k2
+run pkcs11-tool --module "$HSM_MODULE" --token-label writ-hsm-k --login --pin "$WRIT_HSM_PIN" --list-objects --type privkey
+check "the token holds identity, PAI and debug delegate keys" "$(grep -cE 'label: +writ-hsm-(identity|pai|debug)$' "$OUT")" = 3
+check "the token holds no key-agreement key" "$(grep -c 'writ-hsm-kex' "$OUT" || true)" = 0
+# kex.tpm read by an independent parser: a TPM2B_PUBLIC (TPM 2.0 Part 2, 12.2.4) whose
+# attributes say born in this TPM and bound to it, decrypt only; and its point is the
+# key-agreement key the enrolment bundle hands the OEM
+run /usr/bin/python3 - hsm/kex.tpm hsm/enrolment.cbor <<'PY'
+import struct, sys, cbor2
+b = open(sys.argv[1], 'rb').read()
+assert b[:4] == b'WKX1', 'magic'
+size, = struct.unpack('>H', b[4:6])
+pub = b[6:6 + size]
+typ, name_alg, attrs = struct.unpack('>HHI', pub[:8])
+FIXEDTPM, FIXEDPARENT, SDO, USERAUTH, NODA, RESTRICTED, DECRYPT, SIGN = 0x2, 0x10, 0x20, 0x40, 0x400, 0x10000, 0x20000, 0x40000
+assert typ == 0x23 and name_alg == 0x0b, 'ECC, SHA-256'
+need = FIXEDTPM | FIXEDPARENT | SDO | USERAUTH | DECRYPT
+assert attrs & need == need, hex(attrs)
+assert not attrs & (RESTRICTED | SIGN), hex(attrs)
+o = 8
+pol, = struct.unpack('>H', pub[o:o + 2]); o += 2 + pol
+sym, = struct.unpack('>H', pub[o:o + 2]); o += 2
+assert sym == 0x10, 'no symmetric'
+scheme, = struct.unpack('>H', pub[o:o + 2]); o += 2
+if scheme != 0x10:
+    o += 2
+curve, kdf = struct.unpack('>HH', pub[o:o + 4]); o += 4
+assert curve == 3 and kdf == 0x10, 'P-256, no KDF'
+xl, = struct.unpack('>H', pub[o:o + 2]); x = pub[o + 2:o + 2 + xl]; o += 2 + xl
+yl, = struct.unpack('>H', pub[o:o + 2]); y = pub[o + 2:o + 2 + yl]
+point = b'\x04' + x.rjust(32, b'\0') + y.rjust(32, b'\0')
+outer = cbor2.loads(open(sys.argv[2], 'rb').read())     # {1: identity key, 2: COSE_Sign1}
+sign1 = cbor2.loads(outer[2])
+assert sign1.tag == 18
+payload = cbor2.loads(sign1.value[2])                   # docs/hsm-api.md, enrolment key 4
+assert payload[4] == point, 'the enrolment names another key-agreement key'
+print('kex.tpm ok', hex(attrs))
+PY
+check "kex.tpm is a P-256 decrypt key born in the TPM, the one the enrolment names ($(cat "$OUT") $(tail -n 1 "$ERR"))" "$RC" = 0
+certify hsm pai.der
+mint w1.cose 3 1 >/dev/null
+start_hsmd hsm
+run "$WRIT" hsm load --socket "$(sock_of hsm)" w1.cose
+check "a writ sealed to the TPM's key opens" "$RC" = 0
+stop_hsmd hsm
+cp hsm/kex.tpm kex.saved
+cp hsm2/kex.tpm hsm/kex.tpm
+start_hsmd hsm || true
+check "another HSM's kex.tpm (same TPM, valid key): serve refuses" "${HSMD_RC:-0}" != 0
+check_grep "... because the genesis names another key" 'genesis names other keys' hsm/hsmd.log
+head -c 40 kex.saved >hsm/kex.tpm
+start_hsmd hsm || true
+check "a truncated kex.tpm: serve refuses" "${HSMD_RC:-0}" != 0
+check_grep "... and says what the file is not" 'is not a writ-hsmd key-agreement key' hsm/hsmd.log
+rm hsm/kex.tpm
+start_hsmd hsm || true
+check "no kex.tpm: serve refuses" "${HSMD_RC:-0}" != 0
+check_grep "... and names the file" 'cannot read the key-agreement key .*kex.tpm' hsm/hsmd.log
+cp kex.saved hsm/kex.tpm
+start_hsmd hsm
+check "the right kex.tpm back: serve starts" -S hsm/hsmd.sock
+stop_hsmd hsm
+
 # ---- keys are non-extractable on both (as the token itself reports them) ----
 for b in soft tpm; do
 	if [[ $b == soft ]]; then m=$WRIT_P11_MODULE; else m=$HSM_MODULE; fi

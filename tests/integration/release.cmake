@@ -12,3 +12,9 @@ foreach(engine sqlite postgresql)
   set_tests_properties(release_update_${engine} PROPERTIES LABELS "${labels}" TIMEOUT 300
     ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin;WRIT_P11_MODULE=${WRIT_SOFTHSM_MODULE}")
 endforeach()
+
+# writ-station and an update of the factory (station_update.sh): the line pauses for an
+# update offered mid-batch and resumes on the new version; nothing lost or made twice.
+add_test(NAME station_update COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/station_update.sh)
+set_tests_properties(station_update PROPERTIES LABELS "bundle" TIMEOUT 300
+  ENVIRONMENT "WRIT_SRC=${CMAKE_SOURCE_DIR};WRIT_BIN=${CMAKE_BINARY_DIR}/bin;WRIT_P11_MODULE=${WRIT_SOFTHSM_MODULE}")

@@ -11,6 +11,10 @@
 # not, a factory token may not read), and garbage refused by POST /v1/telemetry
 # (station) and POST /v1/sync/telemetry (factory): malformed, oversized, negative
 # counts, unknown steps, buckets in the future or far past, replays counted once.
+# Last (E), a station's spool (--state DIR): it makes its devices, the factory goes away
+# before the window closes, the station is killed with SIGKILL, garbage and a torn line
+# are added to its spool; factory back, station restarted: the devices arrive exactly
+# once in the cloud, and the station says what it skipped.
 source "${WRIT_SRC:?}/tests/integration/line_lib.sh"
 source "$WRIT_SRC/tests/pg_lib.sh"
 ENGINE=${1:-sqlite} # the cloud's store: sqlite or postgresql (a private server)
@@ -228,4 +232,64 @@ check "a user may not push telemetry (403)" "$CODE" = 403
 capi GET "/v1/telemetry?factory=$FACTORY&line=line-9&since=$((NOW - 3600))" "$OEM"
 check "line-9 holds that one bucket once" "$(jq -r '"\(.totals.total) \(.totals.top_reasons[0].reason)"' "$RESP")" \
 	= "2 chip refused the lock"
+
+# ---- E. a station's unsent telemetry survives kill -9 (writ-station run --state DIR) ----
+# The station makes its devices; the factory goes away before the window closes, so the
+# bucket cannot be posted; the station is killed with SIGKILL; the factory comes back and
+# the station is started again on the same --state: the devices arrive once, in the
+# factory and in the cloud. Garbage and a torn line in the spool are skipped and said.
+W2=$(drop_writ w2 10)
+[[ ${#W2} == 32 ]] || { echo "FAIL (setup): the second writ: $W2" >&2; exit 1; }
+enrol st-c line-3 c.token
+NC=5
+start_farm farm-c "$NC"
+mkdir -p "$WORK/empty"
+"$STATION" run --factory "$FACTORY_URL" --token-file c.token --job "$W2" --port-dir "$WORK/farm-c" --parallel 2 \
+	--telemetry-window 60 --state "$WORK/st-c" >c1.out 2>c1.err &
+SC=$!
+made() { grep -q "^line: done $NC, failed 0" c1.err; }
+wait_for 60 made || { echo "FAIL: station st-c did not make its devices: $(tail -n 5 c1.err)" >&2; exit 1; }
+kill -TERM "$FPID"
+wait "$FPID" 2>/dev/null || true
+FPID=
+sleep 1 # the station notices nothing: it has no device left and its window is open
+kill -KILL "$SC"
+wait "$SC" 2>/dev/null || true
+stop_farm farm-c
+SPOOL=$WORK/st-c/telemetry.spool
+owed() # devices in the spool: the last line of each (run, start), open or closed
+{
+	sed -nE 's/^[OB] //p' "$SPOOL" | jq -s -r 'group_by(.run, .start) | map(last.total) | add // 0'
+}
+OWED=$(owed)
+NB=$(sed -nE 's/^[OB] //p' "$SPOOL" | jq -s -r 'group_by(.run, .start) | length') # 1, or 2 if a window ended mid-run
+check "after kill -9 the spool holds the devices the factory never got ($OWED of $NC)" "$((OWED >= 1 && OWED <= NC))" = 1
+check "each device of the run was appended to the spool as it finished" "$(grep -c '^O ' "$SPOOL")" -ge "$OWED"
+printf 'B {"run": "00000000000000aa", broken\n' >>"$SPOOL"
+printf 'O {"run":"00000000000000bb","start":60,"window":60,"total":-1}\n' >>"$SPOOL"
+printf 'O {"run":"00000000000000cc","sta' >>"$SPOOL"
+"$FACTORYD" serve --insecure-http --state fac --listen "127.0.0.1:$FACTORY_PORT" --hsm hsm/hsmd.sock --drop drop \
+	--cloud "$PROXY_URL" --cloud-token-file fac.token --sync-interval 1 >>fac/factory.log 2>&1 &
+FPID=$!
+wait_for 10 curl -s -o /dev/null "$FACTORY_URL/v1/health" || { echo "FAIL: writ-factory did not come back" >&2; exit 1; }
+run "$STATION" run --factory "$FACTORY_URL" --token-file c.token --job "$W2" --port-dir "$WORK/empty" --once \
+	--telemetry-window 60 --state "$WORK/st-c"
+check "the restarted station ends cleanly" "$RC" -eq 0
+check "it says what it skipped in the spool and why" \
+	"$(grep -c "telemetry spool .*: skipped 2 damaged lines, first line [0-9]*: not JSON.* and 1 torn last line (a crash while writing); the $NB valid bucket" "$ERR")" -eq 1
+check "it queued the earlier run's bucket with its devices" \
+	"$(grep -Ec "telemetry spool .*: $NB buckets? of earlier runs \($OWED devices\) queued for the factory" "$ERR")" -eq 1
+check "it posted it and owes nothing" "$(grep -Eo 'telemetry_posted=[0-9]+ telemetry_unsent=[0-9]+' "$OUT")" \
+	= "telemetry_posted=$NB telemetry_unsent=0"
+check "the spool is empty once the factory took everything" "$(grep -c . "$SPOOL" || true)" = 0
+run "$STATION" run --factory "$FACTORY_URL" --token-file c.token --job "$W2" --port-dir "$WORK/empty" --once \
+	--telemetry-window 60 --state "$WORK/st-c"
+check "a third start has nothing left to send" "$RC $(grep -c 'earlier runs' "$ERR") $(grep -Eo 'telemetry_posted=[0-9]+' "$OUT")" \
+	= "0 0 telemetry_posted=0"
+wait_for 30 drained || { echo "FAIL: st-c's telemetry did not reach the cloud: $(cat status.json)" >&2; exit 1; }
+capi GET "/v1/telemetry?factory=$FACTORY&line=line-3&since=$((NOW - 3600))" "$OEM"
+check "the cloud shows st-c's $NC devices exactly once" \
+	"$CODE $(jq -r '"\(.totals.total) \(.totals.ok) \(.lines[0].stations[0].station)"' "$RESP")" = "200 $NC $NC st-c"
+check "each of st-c's buckets is stored once in the cloud" \
+	"$(csql "SELECT count(*) = count(DISTINCT run || start) FROM telemetry WHERE station = 'st-c'")" = "$([[ $ENGINE == postgresql ]] && echo t || echo 1)"
 finish

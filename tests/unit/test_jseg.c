@@ -66,7 +66,7 @@ static void jb_checkpoint(struct jb *b)
 
 static cbor_item_t *genesis_body(const uint8_t id_pub[65], const uint8_t hsm_id[32])
 {
-	cbor_item_t *g = cbu_new_map(10);
+	cbor_item_t *g = cbu_new_map(11);
 	uint8_t pub[65], prefix[4] = { 0x41, 0x02, 0x03, 0x04 };
 
 	memcpy(pub, id_pub, 65);
@@ -810,10 +810,58 @@ static void test_genesis_anchor(void **state)
 	}
 }
 
+/* Where the key-agreement key is (issue 8, --kex tpm): key 11 is "tpm" or absent. */
+static void test_genesis_kex(void **state)
+{
+	struct jb *b = *state;
+	struct jentry e;
+	struct jentry_body body;
+	uint8_t *buf = NULL, zero[32] = { 0 };
+	size_t len = 0;
+	cbor_item_t *m;
+	static const struct {
+		const char *kex; /* NULL: absent */
+		int anchor, want, want_tpm;
+	} cases[] = {
+		{ NULL, 0, 0, 0 },            /* the token's key */
+		{ "tpm", 0, 0, 1 },           /* a TPM key */
+		{ "tpm", 1, 0, 1 },           /* a TPM key and the TPM anchor */
+		{ "token", 0, WRIT_E_FORMAT, 0 }, /* the default is never spelt out */
+		{ "TPM", 0, WRIT_E_FORMAT, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m = genesis_body(b->id.pub, zero);
+		if (cases[i].anchor) {
+			assert_int_equal(cbu_put_uint(m, 9, 0x01812345), 0);
+			assert_int_equal(cbu_put_uint(m, 10, 5), 0);
+		}
+		if (cases[i].kex)
+			assert_int_equal(cbu_put_text(m, 11, cases[i].kex), 0);
+		assert_int_equal(jentry_encode(0, zero, 1, JT_GENESIS, m, &buf, &len), 0);
+		cbor_decref(&m);
+		assert_int_equal(jentry_decode(buf, len, 0, &e), 0);
+		assert_int_equal(jentry_body_decode(&e, &body), cases[i].want);
+		if (cases[i].want == 0)
+			assert_int_equal(body.u.genesis.kex_tpm, cases[i].want_tpm);
+		free(buf);
+	}
+	/* a number where the text belongs */
+	m = genesis_body(b->id.pub, zero);
+	assert_int_equal(cbu_put_uint(m, 11, 1), 0);
+	assert_int_equal(jentry_encode(0, zero, 1, JT_GENESIS, m, &buf, &len), 0);
+	cbor_decref(&m);
+	assert_int_equal(jentry_decode(buf, len, 0, &e), 0);
+	assert_int_equal(jentry_body_decode(&e, &body), WRIT_E_FORMAT);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_genesis_kex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_checkpoint_accepts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gap_and_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),

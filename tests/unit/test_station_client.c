@@ -603,6 +603,39 @@ static void test_enrol(void **state)
 	assert_int_equal(factory_client_new("", NULL, NULL, &fc), WRIT_E_INVAL);
 }
 
+/* GET /v1/health, what a station paused for an update polls: no token sent; the flag
+ * and the version read strictly; 503 and garbage are errors. */
+static void test_health(void **state)
+{
+	struct factory_client *fc = client();
+	struct fc_health h;
+	char big[200];
+
+	(void)state;
+	set_answer(200, "{\"status\":\"ok\",\"version\":\"0.2.0\",\"busy\":false,\"update_pending\":true}");
+	assert_int_equal(factory_client_health(fc, &h), 0);
+	assert_int_equal(h.update_pending, 1);
+	assert_string_equal(h.version, "0.2.0");
+	assert_null(strstr(g_request, "Authorization"));
+	assert_non_null(strstr(g_request, "GET /v1/health "));
+	set_answer(200, "{\"status\":\"ok\"}"); /* an older factory: no flag, no version */
+	assert_int_equal(factory_client_health(fc, &h), 0);
+	assert_int_equal(h.update_pending, 0);
+	assert_string_equal(h.version, "");
+	set_answer(200, "{\"update_pending\":\"yes\"}");
+	assert_int_equal(factory_client_health(fc, &h), WRIT_E_PROTO);
+	set_answer(200, "{\"update_pending\":false,\"version\":7}");
+	assert_int_equal(factory_client_health(fc, &h), WRIT_E_PROTO);
+	snprintf(big, sizeof big, "{\"version\":\"%0100d\"}", 1);
+	set_answer(200, big);
+	assert_int_equal(factory_client_health(fc, &h), WRIT_E_PROTO);
+	set_answer(200, "[true]");
+	assert_int_equal(factory_client_health(fc, &h), WRIT_E_PROTO);
+	set_answer(503, "{\"status\":\"degraded\",\"update_pending\":true}");
+	assert_int_equal(factory_client_health(fc, &h), WRIT_E_IO);
+	factory_client_close(fc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_lying_length), cmocka_unit_test(test_closed),    cmocka_unit_test(test_statuses),
 		cmocka_unit_test(test_409_codes),
 		cmocka_unit_test(test_job),        cmocka_unit_test(test_record_and_wrap), cmocka_unit_test(test_enrol),
+		cmocka_unit_test(test_health),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

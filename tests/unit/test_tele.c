@@ -235,12 +235,153 @@ static void test_factory_store(void **state)
 	rmdir(dir);
 }
 
+static size_t spool_lines(const char *path, char kind)
+{
+	FILE *f = fopen(path, "r");
+	char line[STELE_SPOOL_LINE_MAX + 8];
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		n += line[0] == kind;
+	fclose(f);
+	return n;
+}
+
+static void append(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	fclose(f);
+}
+
+/* The station's spool (station/telemetry.c): every device is on disk before it counts,
+ * a restart queues the earlier run's buckets closed, garbage and a torn last line are
+ * skipped and counted, and what the factory took leaves the file. */
+static void test_station_spool(void **state)
+{
+	char tmpl[] = "/tmp/writ-tele-spool-XXXXXX", path[256], line[2048];
+	const char *dir = NULL;
+	struct stele t, t2, t3;
+	struct stele_spool_stats st;
+	struct tele_bucket out[2];
+	char *body, *dirp;
+	size_t n = 0;
+	json_t *o;
+
+	(void)state;
+	{
+		const char *td = getenv("TMPDIR");
+		static char buf[512];
+		if (td && *td && snprintf(buf, sizeof buf, "%s/writ-tele-spool-XXXXXX", td) < (int)sizeof buf)
+			dirp = mkdtemp(buf);
+		else
+			dirp = mkdtemp(tmpl);
+	}
+	assert_non_null(dirp);
+	dir = dirp;
+	snprintf(path, sizeof path, "%s/%s", dir, STELE_SPOOL_NAME);
+	assert_int_equal(stele_init(&t, 60), 0);
+	assert_int_equal(stele_spool_open(&t, dir, NOW, &st), 0);
+	assert_int_equal(st.buckets + st.bad + st.torn, 0);
+	stele_note(&t, NOW + 1, 1, NULL, NULL, 900);
+	stele_note(&t, NOW + 2, 0, "otp", "blown", 0);
+	stele_note(&t, NOW + 3, 1, NULL, NULL, 900);
+	assert_int_equal(t.spool_failed, 0);
+	assert_int_equal(spool_lines(path, 'O'), 3); /* one line per device, each durable */
+	/* a second station on the same directory is refused */
+	assert_int_equal(stele_init(&t2, 60), 0);
+	assert_int_equal(stele_spool_open(&t2, dir, NOW, &st), WRIT_E_STATE);
+	assert_non_null(strstr(t2.spool_err, "another writ-station"));
+	stele_free(&t2);
+	/* the station dies here (no close of its windows); garbage and a torn line follow */
+	stele_free(&t);
+	append(path, "B {\"run\": \"0123\n");                /* line 4: not JSON */
+	append(path, "X hello\n");                          /* line 5: unknown kind */
+	o = tele_json(&t.open[0]);
+	json_object_set_new(o, "ok", json_integer(3));      /* counts that do not add up */
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	snprintf(line, sizeof line, "O %s\n", body);
+	free(body);
+	append(path, line);                                 /* line 6: refused by tele_parse */
+	append(path, "O {\"run\": \"01234567");             /* torn: no newline */
+	/* the restart: the earlier run's window is queued, closed, with its 3 devices */
+	assert_int_equal(stele_init(&t3, 60), 0);
+	assert_string_not_equal(t3.run, t.run);
+	assert_int_equal(stele_spool_open(&t3, dir, NOW + 5, &st), 0);
+	assert_int_equal(st.buckets, 1);
+	assert_int_equal(st.bad, 3);
+	assert_int_equal(st.torn, 1);
+	assert_int_equal(st.lines, 6);
+	assert_non_null(strstr(st.first_bad, "line 4"));
+	assert_int_equal(t3.n_ready, 1);
+	assert_string_equal(t3.ready[0].run, t.run);
+	assert_int_equal(t3.ready[0].total, 3);
+	assert_int_equal(t3.ready[0].ok, 2);
+	assert_int_equal(spool_lines(path, 'B'), 1); /* rewritten: only what is owed */
+	assert_int_equal(spool_lines(path, 'O'), 0);
+	/* a device of the new run, then the factory takes the old bucket */
+	stele_note(&t3, NOW + 6, 1, NULL, NULL, 500);
+	body = stele_body(&t3, 64, &n);
+	assert_int_equal(n, 1);
+	free(body);
+	stele_taken(&t3, 1);
+	assert_int_equal(spool_lines(path, 'B'), 0);
+	assert_int_equal(spool_lines(path, 'O'), 1);
+	stele_close(&t3, NOW + 60, 0); /* its window is over: a B line */
+	assert_int_equal(spool_lines(path, 'B'), 1);
+	assert_int_equal(spool_lines(path, 'O'), 0);
+	stele_free(&t3);
+	/* the parser alone: a later line replaces, cap drops the oldest, cap 0 refused */
+	{
+		struct tele_bucket a, b;
+		char img[4096], *ja, *jb;
+		json_t *oa, *ob;
+		int w;
+
+		tele_init(&a, "00000000000000aa", NOW, 60);
+		tele_init(&b, "00000000000000bb", NOW, 60);
+		oa = tele_json(&a);
+		tele_add(&a, 1, NULL, NULL, 10);
+		ob = tele_json(&b);
+		ja = json_dumps(oa, JSON_COMPACT);
+		jb = json_dumps(ob, JSON_COMPACT);
+		json_decref(oa);
+		oa = tele_json(&a);
+		body = json_dumps(oa, JSON_COMPACT);
+		w = snprintf(img, sizeof img, "O %s\nB %s\nB %s\n", ja, jb, body);
+		assert_true(w > 0 && (size_t)w < sizeof img);
+		assert_int_equal(stele_spool_parse(img, (size_t)w, NOW, out, 2, &n, &st), 0);
+		assert_int_equal(n, 2);
+		assert_string_equal(out[0].run, "00000000000000aa");
+		assert_int_equal(out[0].total, 1); /* the later line won */
+		assert_int_equal(stele_spool_parse(img, (size_t)w, NOW, out, 1, &n, &st), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(st.dropped, 2); /* aa dropped for bb, bb for the later aa */
+		assert_int_equal(stele_spool_parse(img, (size_t)w, NOW, out, 0, &n, &st), WRIT_E_INVAL);
+		assert_int_equal(stele_spool_parse("", 0, NOW, out, 2, &n, &st), 0);
+		assert_int_equal(n, 0);
+		json_decref(oa);
+		json_decref(ob);
+		free(ja);
+		free(jb);
+		free(body);
+	}
+	unlink(path);
+	snprintf(path, sizeof path, "%s/telemetry.lock", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add),           cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refusals),      cmocka_unit_test(test_station_windows),
-		cmocka_unit_test(test_factory_store),
+		cmocka_unit_test(test_factory_store), cmocka_unit_test(test_station_spool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
