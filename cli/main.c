@@ -5,6 +5,7 @@
 
 #include "cli/cmds.h"
 #include "host/log.h"
+#include "host/version.h"
 
 static void usage(FILE *f)
 {
@@ -16,6 +17,7 @@ static void usage(FILE *f)
 		   "  matter      Matter data: check-chain, payload, spake2p, passcode, discriminator, label, factory-data\n");
 	cloud_usage_lines(f);
 	fprintf(f, "Run `writ <command> --help` for the options of each (and `writ <command> <sub> --help`).\n"
+		   "`writ --version` prints the version (VERSION next to the program, else the built one).\n"
 		   "\n"
 		   "writ is the operator's tool: the OEM's and ODM's work against writ-cloud, a local OEM\n"
 		   "authority for a site without the portal, an edge HSM's socket, and chips on a bench.\n"
@@ -52,6 +54,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		host_version_print("writ");
 		return 0;
 	}
 	if (!strcmp(argv[1], "matter"))

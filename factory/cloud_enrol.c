@@ -259,8 +259,17 @@ int cloud_cmd_enrol_info(const struct cloud_cmd *o)
 		goto out;
 	printf("factory %s\noem %s\nwrit-signing-pub %s\n", factory, oem, pub_hex);
 	/* update.c: pin the release key the answer carries (release.pem next to --out) */
-	if (update_pin_release_key(o->out, json_string_value(json_object_get(a, "release_pem"))) < 0)
-		goto out;
+	{
+		const char *slash = strrchr(o->out, '/');
+		char rel[4096];
+		int n = o->release_out ? snprintf(rel, sizeof(rel), "%s", o->release_out)
+			: slash	       ? snprintf(rel, sizeof(rel), "%.*s/release.pem", (int)(slash - o->out), o->out)
+				       : snprintf(rel, sizeof(rel), "release.pem");
+		if (n < 0 || n >= (int)sizeof(rel) ||
+		    update_pin_release_key(rel, json_string_value(json_object_get(a, "release_pem")),
+					   o->site ? "writ-factory enrol" : "writ-factory enrol-info") < 0)
+			goto out;
+	}
 	if (o->ret_factory)
 		(void)!snprintf(o->ret_factory, 65, "%s", factory);
 	if (!o->site)

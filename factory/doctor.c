@@ -441,6 +441,38 @@ static void check_queues(struct doctor *d, json_t *st)
 		    recs, jour, webhook);
 }
 
+/* The updater (docs/releases.md), as the service reports it in GET /v1/status "update". */
+static void check_update(struct doctor *d, json_t *st, const char *release_key)
+{
+	json_t *u = json_object_get(st, "update");
+	const char *state = json_string_value(json_object_get(u, "state"));
+	const char *installed = json_string_value(json_object_get(u, "installed"));
+	const char *running = json_string_value(json_object_get(u, "running"));
+	const char *why = json_string_value(json_object_get(u, "last_error"));
+	int pinned = access(release_key, R_OK) == 0;
+
+	if (!u || !state || !installed || !running)
+		return; /* a service from before the updater */
+	if (!why)
+		why = "";
+	if (!strcmp(state, "rolled-back") || !strcmp(state, "failed"))
+		add(d, "update", DOC_WARN,
+		    "the site runs the version it ran before; see journalctl -u writ-factory-update.service (or update.json "
+		    "in the factory's state) and tell the cloud's operator",
+		    "the last update %s: %s", !strcmp(state, "failed") ? "failed" : "was rolled back", why);
+	else if (!strcmp(state, "refused"))
+		add(d, "update", DOC_WARN,
+		    "a release the cloud offered was refused (signature, channel or version): the site keeps its version; "
+		    "tell the cloud's operator what it says",
+		    "the updater refused a release: %s", why);
+	else if (strcmp(installed, running))
+		add(d, "update", DOC_WARN, "restart the services (systemctl restart writ-hsmd writ-factory)",
+		    "version %s is installed but the service runs %s", installed, running);
+	else
+		add(d, "update", DOC_OK, NULL, "version %s (updater: %s; %s)", running, state,
+		    pinned ? "release key pinned" : "no release key pinned: automatic updates off");
+}
+
 struct st_count {
 	int enrolled, pending, revoked, seen_day;
 	int64_t now, last; /* last: the latest DAC of any station */
@@ -559,8 +591,10 @@ int site_doctor(const struct doctor_opts *o)
 	fst = factory_status(d, url, tokf);
 	check_cloud(d, cloud, have_cloud_ca ? cloud_ca : NULL, fst, tol);
 	check_client_cert(d, s.tls_dir);
-	if (fst)
+	if (fst) {
 		check_queues(d, fst);
+		check_update(d, fst, s.release_key);
+	}
 	check_disk(d, "the factory", fstate, min_mb);
 	check_disk(d, "the edge HSM", hstate, min_mb);
 	check_stations(d, fstate);

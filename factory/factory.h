@@ -188,6 +188,7 @@ struct cloud_cmd {
 	const char *cloud;      /* --cloud URL */
 	const char *code, *code_file; /* the one-time enrolment code, or a file holding it */
 	const char *out;        /* enrol-info: the PEM file */
+	const char *release_out; /* enrol-info: the release key's pin; NULL: release.pem next to out */
 	const char *token_out;  /* enrol: the factory token file (0600) */
 	const char *token_file; /* add-hsm: the factory token file */
 	const char *hsm;        /* the edge HSM's socket */

@@ -34,6 +34,7 @@
 #include "host/file.h"
 #include "host/harden.h"
 #include "host/log.h"
+#include "host/version.h"
 #include "factory/tls.h"
 #include "web/httpc.h"
 #include "wire/writ.h"
@@ -80,7 +81,7 @@ static void usage(FILE *f)
 		   "                     [--tolerance SECONDS]\n"
 		   "  writ-factory update run|check|apply|status --prefix P --state DIR ...  (signed releases:\n"
 		   "                     writ-factory update --help, docs/releases.md)\n"
-		   "  writ-factory --help\n"
+		   "  writ-factory --help | --version   (the version: VERSION next to the program, else the built one)\n"
 		   "\n"
 		   "writ-factory is the factory service: it loads writs and product-version bundles into its\n"
 		   "edge HSMs (from writ-cloud, or a drop directory / USB stick), serves the stations' HTTP\n"
@@ -92,16 +93,21 @@ static void usage(FILE *f)
 		   "  serve       run until SIGTERM/SIGINT; GET /v1/health (open) and GET /metrics (mes token)\n"
 		   "  station     add a station (a one-time code for `writ-station enrol`), list, revoke\n"
 		   "  token       add, list or revoke an mes token (reads records, status and /metrics)\n"
-		   "  enrol-info  fetch the OEM's writ-signing key for an enrolment code (for writ-hsmd init)\n"
+		   "  enrol-info  fetch the OEM's writ-signing key for an enrolment code (for writ-hsmd init),\n"
+		   "              and pin the cloud's release key as release.pem next to --out (never over\n"
+		   "              a different one: refused; docs/releases.md)\n"
 		   "  enrol       register this factory and its first HSM with writ-cloud; writes the\n"
 		   "              factory's cloud token (mode 0600) to --token-out\n"
 		   "              Without --hsm and --token-out, as root on a site the Debian packages\n"
 		   "              installed, enrol is the whole setup: it makes the PINs, initialises\n"
 		   "              the edge HSM's token, starts writ-hsmd, initialises the store, enrols,\n"
-		   "              writes --conf-dir/cloud.conf and starts writ-factory (docs/operations.md)\n"
+		   "              writes --conf-dir/cloud.conf and starts writ-factory (docs/operations.md);\n"
+		   "              it pins the cloud's release key where factory.conf's WRIT_UPDATE_RELEASE_KEY\n"
+		   "              says (default /etc/writ/release.pem; never over a different one) and\n"
+		   "              enables the updater, writ-factory-update.timer (docs/releases.md)\n"
 		   "  add-hsm     register another HSM of an enrolled factory\n"
 		   "  doctor      check a site end to end: HSM socket and journal, clock, cloud, the\n"
-		   "              service's status and queues, disk, stations; says what to do\n"
+		   "              service's status and queues, disk, stations, updates; says what to do\n"
 		   "  tls-init    make DIR's factory CA (once) and a new server key and certificate (each time:\n"
 		   "              this is also the rotation; a running serve switches at its next handshake)\n"
 		   "  tls-renew   renew the client certificate writ-cloud issued at enrolment: a new key in\n"
@@ -647,6 +653,10 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		host_version_print("writ-factory");
 		return 0;
 	}
 	if (!strcmp(cmd, "update")) /* update.c: signed releases, a process of its own */

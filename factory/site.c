@@ -114,6 +114,7 @@ int site_load(const char *conf_dir, struct site *s)
 		K("factory.conf", "WRIT_FACTORY_TLS_SO_PIN_FILE", "/etc/writ/factory-tls.so-pin", tls_so_pin_file),
 		K("factory.conf", "WRIT_FACTORY_SOFTHSM2_CONF", "/etc/writ/softhsm2-factory.conf", tls_softhsm_conf),
 		K("factory.conf", "WRIT_FACTORY_TLS_HOSTS", "", tls_hosts),
+		K("factory.conf", "WRIT_UPDATE_RELEASE_KEY", "/etc/writ/release.pem", release_key),
 		K("cloud.conf", "WRIT_CLOUD_URL", "", cloud_url),
 #undef K
 	};
@@ -339,6 +340,53 @@ static int service_start(const char *name, const struct svc_user *u, const char 
 	return 0;
 }
 
+/*
+ * The updater's timer (docs/releases.md "The packaged layout"), once the release key is
+ * pinned where the updater's configuration expects it: with systemd, `systemctl enable
+ * --now`; without, the link `systemctl enable` would make, so that it runs once systemd
+ * does, and a word on running the rounds meanwhile. No pin: updates stay off, said why.
+ * A failure here is reported but does not fail the enrolment: the site works without.
+ */
+static void update_timer_enable(const struct site *s)
+{
+	char unit[FACTORY_PATH_MAX], wants[FACTORY_PATH_MAX];
+	struct stat st;
+
+	if (access(s->release_key, R_OK) != 0) {
+		fprintf(stderr, "writ-factory enrol: no release key at %s (the cloud has none yet: writ-cloud release "
+				"key makes it): automatic updates are off; once its operator gives you the PEM, put it "
+				"there and run writ-factory enrol again\n", s->release_key);
+		return;
+	}
+	(void)!snprintf(unit, sizeof(unit), "%s/%s", SITE_UNIT_DIR, SITE_UPDATE_TIMER);
+	if (access(unit, R_OK) != 0) {
+		fprintf(stderr, "writ-factory enrol: %s is missing: reinstall the writ-factory package for automatic "
+				"updates\n", unit);
+		return;
+	}
+	if (systemd_booted()) {
+		char *argv[] = { "/bin/systemctl", "enable", "--now", SITE_UPDATE_TIMER, NULL };
+		if (run_root(argv) != 0)
+			fprintf(stderr, "writ-factory enrol: systemctl enable --now %s failed: automatic updates are off; "
+					"see journalctl -u %s\n", SITE_UPDATE_TIMER, SITE_UPDATE_TIMER);
+		else
+			fprintf(stderr, "writ-factory enrol: automatic updates on (%s, release key %s)\n",
+				SITE_UPDATE_TIMER, s->release_key);
+		return;
+	}
+	(void)!snprintf(wants, sizeof(wants), "/etc/systemd/system/timers.target.wants/%s", SITE_UPDATE_TIMER);
+	if (lstat(wants, &st) != 0 &&
+	    ((mkdir("/etc/systemd", 0755) < 0 && errno != EEXIST) ||
+	     (mkdir("/etc/systemd/system", 0755) < 0 && errno != EEXIST) ||
+	     (mkdir("/etc/systemd/system/timers.target.wants", 0755) < 0 && errno != EEXIST) || symlink(unit, wants) < 0)) {
+		fprintf(stderr, "writ-factory enrol: cannot enable %s (%s): %s\n", SITE_UPDATE_TIMER, wants, strerror(errno));
+		return;
+	}
+	fprintf(stderr, "writ-factory enrol: %s enabled (release key %s); no systemd here: it runs once systemd does, "
+			"until then run %s/writ-factory-update-run as root for a round\n",
+		SITE_UPDATE_TIMER, s->release_key, SITE_LIBEXEC);
+}
+
 /* Wait up to seconds for a Unix socket at path. */
 static int wait_socket(const char *path, int seconds)
 {
@@ -557,6 +605,7 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 				"its services\n", s.cloud_url, conf_dir);
 		if (service_start("writ-hsmd", &hu, run_dir) < 0 || service_start("writ-factory", &fu, NULL) < 0)
 			return 1;
+		update_timer_enable(&s);
 		return 0;
 	}
 
@@ -582,6 +631,7 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 		struct cloud_cmd info = *o;
 		info.cmd = "enrol";
 		info.out = pem;
+		info.release_out = s.release_key; /* where the updater's configuration expects it */
 		info.force = 1;
 		info.site = 1;
 		info.ret_factory = factory;
@@ -693,6 +743,7 @@ int site_enrol(struct cloud_cmd *o, const char *conf_dir)
 		return 1;
 	if (mtls)
 		renew_timer();
+	update_timer_enable(&s);
 	printf("site ready: factory %s, edge HSM at %s, enrolled with %s%s\n", factory, s.hsmd_socket, o->cloud,
 	       mtls ? " (mutual TLS)" : "");
 	fprintf(stderr, "stations: https://THIS-HOST:%s with writ-station --factory-ca (a copy of %s/ca.pem)\n",

@@ -16,6 +16,8 @@
 
 #define SITE_CONF_DIR "/etc/writ"
 #define SITE_LIBEXEC "/usr/libexec/writ"
+#define SITE_UNIT_DIR "/lib/systemd/system"
+#define SITE_UPDATE_TIMER "writ-factory-update.timer" /* the updater's rounds (docs/releases.md) */
 
 /* Where everything of a site is, from CONF/hsmd.conf, CONF/factory.conf and
  * CONF/cloud.conf; a key a file lacks keeps the packages' default. */
@@ -32,6 +34,7 @@ struct site {
 	char tls_softhsm_conf[FACTORY_PATH_MAX];
 	char tls_hosts[512]; /* names added to the server certificate's (this host's name, localhost, 127.0.0.1) */
 	char cloud_url[1024]; /* "" before the site is enrolled */
+	char release_key[FACTORY_PATH_MAX]; /* the updater's pin of the release key (WRIT_UPDATE_RELEASE_KEY) */
 };
 
 /* Read VALUE of KEY from a KEY=VALUE file (shell syntax without expansion: one pair a

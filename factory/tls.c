@@ -91,15 +91,39 @@ int factory_tls_serve(const char *host, int insecure_http)
 
 int factory_tls_client(void)
 {
+	static int token_ready; /* the token is opened once; the updater comes back here */
 	char key[4096];
 
 	if (!opt.dir)
 		return 0;
 	if (in_dir(key, sizeof(key), "client.key") < 0)
 		return -1;
-	if (exists(key) && token_setup("writ-factory", 0) < 0)
-		return -1;
+	if (exists(key) && !token_ready) {
+		if (token_setup("writ-factory", 0) < 0)
+			return -1;
+		token_ready = 1;
+	}
 	return client_setup("writ-factory", 1);
+}
+
+int factory_tls_self(void)
+{
+	char ca[4096];
+	struct tls_client_conf cc = { NULL, NULL, NULL };
+
+	if (!opt.dir)
+		return 0;
+	if (in_dir(ca, sizeof(ca), "ca.pem") < 0 || !exists(ca)) {
+		fprintf(stderr, "writ-factory: %s/ca.pem (the factory's CA) is missing: run writ-factory enrol or "
+				"writ-factory tls-init\n", opt.dir);
+		return -1;
+	}
+	cc.ca_file = ca;
+	if (tls_client_setup(&cc) < 0) {
+		fprintf(stderr, "writ-factory: the TLS client set-up for %s/ca.pem failed\n", opt.dir);
+		return -1;
+	}
+	return 0;
 }
 
 int factory_tls_enrol_begin(json_t *req)

@@ -40,6 +40,11 @@ int factory_tls_client(void);
 int factory_tls_enrol_begin(json_t *req);
 int factory_tls_enrol_end(json_t *answer);
 
+/* update: trust this factory's own CA (DIR/ca.pem), no client certificate, for its
+ * GET /v1/health; factory_tls_client() goes back to the cloud's. 0 (also without
+ * --tls), or -1 after saying why on stderr. */
+int factory_tls_self(void);
+
 /* writ-factory tls-init (exit status). */
 int factory_tls_cmd_init(void);
 

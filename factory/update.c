@@ -28,9 +28,11 @@
 #include "crypto/cose.h"
 #include "crypto/ec.h"
 #include "factory/api_json.h"
+#include "factory/tls.h"
 #include "factory/update.h"
 #include "host/file.h"
 #include "host/log.h"
+#include "host/version.h"
 #include "web/httpc.h"
 #include "wire/release.h"
 
@@ -46,25 +48,11 @@ static atomic_llong last_busy;
 
 void update_serve_init(const char *state_dir)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 16], *slash;
-	uint8_t *v = NULL;
-	size_t n = 0;
-	ssize_t len;
+	const char *v = host_version(); /* VERSION next to the executable, else the built one */
 
 	(void)!snprintf(serve_state, sizeof(serve_state), "%s", state_dir ? state_dir : "");
-	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-		return;
-	exe[len] = 0;
-	if (!(slash = strrchr(exe, '/')))
-		return;
-	*slash = 0;
-	if (snprintf(path, sizeof(path), "%s/VERSION", exe) >= (int)sizeof(path) || file_read(path, 64, &v, &n) < 0)
-		return;
-	while (n && (v[n - 1] == '\n' || v[n - 1] == ' '))
-		v[--n] = 0;
-	if (release_version_ok((char *)v))
-		(void)!snprintf(running_version, sizeof(running_version), "%s", (char *)v);
-	free(v);
+	if (release_version_ok(v))
+		(void)!snprintf(running_version, sizeof(running_version), "%s", v);
 }
 
 const char *update_version(void) { return running_version; }
@@ -120,35 +108,31 @@ json_t *update_status_json(void)
 	return out;
 }
 
-int update_pin_release_key(const char *oem_pem_path, const char *pem)
+int update_pin_release_key(const char *path, const char *pem, const char *who)
 {
-	char path[PATH_MAX];
-	const char *slash = strrchr(oem_pem_path, '/');
 	uint8_t pub[WRIT_P256_PUB_LEN], *old = NULL;
 	size_t old_len = 0;
-	int n;
 
 	if (!pem)
 		return 0; /* a cloud without releases yet */
 	if (ec_pub_from_pem((const uint8_t *)pem, strlen(pem), pub) < 0) {
-		fprintf(stderr, "writ-factory enrol-info: the cloud's release_pem is not a P-256 public key\n");
+		fprintf(stderr, "%s: the cloud's release_pem is not a P-256 public key: ask the cloud's operator "
+				"(writ-cloud release key)\n", who);
 		return -1;
 	}
-	n = slash ? snprintf(path, sizeof(path), "%.*s/release.pem", (int)(slash - oem_pem_path), oem_pem_path)
-		  : snprintf(path, sizeof(path), "release.pem");
-	if (n < 0 || n >= (int)sizeof(path))
-		return -1;
 	if (file_read(path, 4096, &old, &old_len) == 0) {
 		int same = old_len == strlen(pem) && !memcmp(old, pem, old_len);
 
 		free(old);
 		if (!same)
-			fprintf(stderr, "writ-factory enrol-info: %s pins another release key: kept (replace it by hand "
-					"if the operator changed keys)\n", path);
+			fprintf(stderr, "%s: %s pins another release key than the one this cloud signs with: refused, the "
+					"pin is kept (the first key pinned wins). If the operator changed keys, check the new "
+					"one with them (writ-cloud release key), replace %s by hand and run this again\n",
+				who, path, path);
 		return same ? 0 : -1;
 	}
 	if (file_write_atomic(path, pem, strlen(pem), 0644) < 0) {
-		fprintf(stderr, "writ-factory enrol-info: cannot write %s\n", path);
+		fprintf(stderr, "%s: cannot write %s: %s\n", who, path, strerror(errno));
 		return -1;
 	}
 	printf("release-key %s\n", path);
@@ -159,6 +143,8 @@ int update_pin_release_key(const char *oem_pem_path, const char *pem)
 
 struct upd {
 	const char *prefix, *state, *cloud, *token_file, *channel, *key_file, *health, *restart;
+	struct factory_tls tls; /* --tls DIR: the site's TLS folder (cloud-ca.pem, client.*, ca.pem) */
+	int tls_now;            /* the TLS client trusts: 0 nothing set, 1 the cloud, 2 this factory */
 	unsigned health_seconds, wait_seconds;
 	char token[HTTPC_TOKEN_MAX];
 	uint8_t pub[WRIT_P256_PUB_LEN];
@@ -303,8 +289,25 @@ static void sleep_ms(long ms)
 
 /* GET the health URL: 1 healthy (200 and, when it says, running version want), 0 not;
  * *busy = the factory's "busy". */
-static int health_once(const char *url, const char *want, int *busy, char *why, size_t why_cap)
+/*
+ * With --tls, the TLS client trusts the portal CA (cloud-ca.pem, with the factory's
+ * client certificate: mutual TLS) for the cloud, or the factory's own CA (ca.pem) for
+ * the health URL: lib/tls keeps one client configuration per process, and the
+ * updater's requests to each are never in flight at once.
+ */
+static int tls_use(struct upd *u, int self)
 {
+	if (!u->tls.dir || u->tls_now == (self ? 2 : 1))
+		return 0;
+	if ((self ? factory_tls_self() : factory_tls_client()) < 0)
+		return -1;
+	u->tls_now = self ? 2 : 1;
+	return 0;
+}
+
+static int health_once(struct upd *u, const char *want, int *busy, char *why, size_t why_cap)
+{
+	const char *url = u->health;
 	struct httpc_opts ho = { 1000, 3000, 64 * 1024 };
 	struct httpc *h = NULL;
 	const char *path = strstr(url, "://") ? strchr(strstr(url, "://") + 3, '/') : NULL;
@@ -320,6 +323,10 @@ static int health_once(const char *url, const char *want, int *busy, char *why, 
 	}
 	memcpy(base, url, (size_t)(path - url));
 	base[path - url] = 0;
+	if (tls_use(u, 1) < 0) {
+		(void)!snprintf(why, why_cap, "no TLS for %s (--tls %s)", url, u->tls.dir);
+		return 0;
+	}
 	if (httpc_new(base, NULL, &ho, &h) < 0)
 		return 0;
 	if (httpc_json(h, "GET", path, NULL, &o) < 0) {
@@ -348,7 +355,7 @@ static int health_check(struct upd *u, const char *want, char *why, size_t cap)
 	if (!u->health)
 		return 1;
 	do {
-		if (health_once(u->health, want, &busy, why, cap))
+		if (health_once(u, want, &busy, why, cap))
 			return 1;
 		sleep_ms(200);
 	} while (time(NULL) < end);
@@ -504,6 +511,11 @@ static int fetch(struct upd *u)
 
 	struct httpc_opts ho = { 3000, 300000, RELEASE_FILE_MAX + 1 }; /* a whole file in one answer */
 
+	if (tls_use(u, 0) < 0) {
+		set_state(u, u->st[0] ? u->st : "idle", "no TLS to the cloud (--tls %s): see the message above", u->tls.dir);
+		return 1;
+	}
+
 	if (httpc_new(u->cloud, u->token, &ho, &h) < 0)
 		return 1;
 	(void)!snprintf(path, sizeof(path), "/v1/releases/latest?channel=%s", u->channel);
@@ -588,7 +600,7 @@ static int apply(struct upd *u)
 	pending_file(u, 1);
 	while (u->health) {
 		why[0] = 0;
-		(void)health_once(u->health, NULL, &busy, why, sizeof(why));
+		(void)health_once(u, NULL, &busy, why, sizeof(why));
 		if (!busy)
 			break;
 		if (!logged++) {
@@ -638,10 +650,15 @@ static void usage(FILE *f)
 	fprintf(f, "usage: writ-factory update run|check|apply|status --prefix P --state DIR\n"
 		   "           [--cloud URL --cloud-token-file F --release-key PEM] [--channel stable]\n"
 		   "           [--health URL] [--health-seconds 30] [--wait-seconds 3600] [--restart CMD]\n"
+		   "           [--tls DIR [--tls-pin-file F]]\n"
 		   "  check  fetch, verify and stage the release writ-cloud offers (latest of the channel, or the OEM's pin)\n"
 		   "  apply  switch to the staged release between jobs, restart, health-check, roll back on failure\n"
 		   "  run    check, then apply\n"
 		   "  status print STATE/update.json\n"
+		   "  --tls DIR  the site's TLS folder (writ-factory enrol made it): the cloud is trusted with\n"
+		   "             DIR/cloud-ca.pem and the client certificate DIR/client.* (its key in the factory's\n"
+		   "             TLS token: --tls-pin-file, SOFTHSM2_CONF), an https --health URL with DIR/ca.pem\n"
+		   "Packaged sites run it from writ-factory-update.timer with /etc/writ/factory.conf's WRIT_UPDATE_*.\n"
 		   "See docs/releases.md.\n");
 }
 
@@ -653,6 +670,7 @@ int update_main(int argc, char **argv)
 		{ "channel", required_argument, 0, 'c' },	 { "release-key", required_argument, 0, 'k' },
 		{ "health", required_argument, 0, 'H' },	 { "health-seconds", required_argument, 0, 'T' },
 		{ "wait-seconds", required_argument, 0, 'W' }, { "restart", required_argument, 0, 'r' },
+		{ "tls", required_argument, 0, 'L' },		 { "tls-pin-file", required_argument, 0, 'P' },
 		{ "help", no_argument, 0, 'h' },		 { 0, 0, 0, 0 },
 	};
 	struct upd *u = calloc(1, sizeof(*u));
@@ -685,6 +703,8 @@ int update_main(int argc, char **argv)
 		case 'T': u->health_seconds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'W': u->wait_seconds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'r': u->restart = optarg; break;
+		case 'L': u->tls.dir = optarg; break;
+		case 'P': u->tls.pin_file = optarg; break;
 		case 'h': usage(stdout); rc = 0; goto out;
 		default: usage(stderr); goto out;
 		}
@@ -694,6 +714,7 @@ int update_main(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	factory_tls_options(&u->tls);
 	load(u);
 	current_version(u, u->installed);
 	if (!strcmp(cmd, "status")) {

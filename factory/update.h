@@ -39,9 +39,10 @@ int update_pending(void);
  * unless out of memory. */
 json_t *update_status_json(void);
 
-/* enrol-info: pin the release key of the enrolment answer (PEM text, may be NULL) as
- * release.pem in the directory of oem_pem_path. An existing, different pin is kept and
- * reported (the first key pinned wins; change it by hand). 0, or -1 (said on stderr). */
-int update_pin_release_key(const char *oem_pem_path, const char *pem);
+/* enrol-info and the site's enrol (who: the command, for messages): pin the release key
+ * of the enrolment answer (PEM text, may be NULL: a cloud without one) in path. An
+ * existing, different pin is kept and the call fails (the first key pinned wins; change
+ * it by hand). 0, or -1 (said on stderr, with what to do). */
+int update_pin_release_key(const char *path, const char *pem, const char *who);
 
 #endif

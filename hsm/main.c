@@ -27,6 +27,7 @@
 #include "host/file.h"
 #include "host/harden.h"
 #include "host/log.h"
+#include "host/version.h"
 #include "wire/cbu.h"
 #include "wire/enrol.h"
 
@@ -54,7 +55,7 @@ static void usage(FILE *f)
 		   "                 [--no-seccomp] [--tpm-tcti CONF]\n"
 		   "  writ-hsmd enrolment --state DIR --out FILE\n"
 		   "  writ-hsmd verify-journal --state DIR\n"
-		   "  writ-hsmd --help\n"
+		   "  writ-hsmd --help | --version   (the version: VERSION next to the program, else the built one)\n"
 		   "\n"
 		   "writ-hsmd is the edge HSM: the only process that opens the factory's PKCS#11 token. It\n"
 		   "verifies writs, signs DACs within their quantity and window, wraps product secrets to\n"
@@ -633,6 +634,10 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		host_version_print("writ-hsmd");
 		return 0;
 	}
 	if (parse_opts(argc - 1, argv + 1, &o) < 0) {

@@ -10,7 +10,7 @@ pkgs=(
   libcmocka-dev libsqlite3-dev sqlite3
   libmbedtls-dev libqrencode-dev libpng-dev zlib1g-dev
   python3-cbor2 python3-cryptography python3-yaml zbar-tools
-  libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
+  libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl jq
   libgnutls28-dev gnutls-bin libengine-pkcs11-openssl tshark
   postgresql libpq-dev wrk
   chromium

@@ -31,6 +31,7 @@
 #include "host/harden.h"
 #include "host/log.h"
 #include "host/file.h"
+#include "host/version.h"
 #include "matter/label.h"
 #include "station/driver.h"
 #include "station/factory_client.h"
@@ -82,7 +83,7 @@ static void usage(FILE *f)
 		"        [--timeout-ms MS] [--factory-retry-s S] [--factory-ca F] [--telemetry-window S]\n"
 		"        [--state DIR] [--update-wait-s S]\n"
 		"%s"
-		"  writ-station --help\n"
+		"  writ-station --help | --version   (the version: VERSION next to the program, else the built one)\n"
 		"\n"
 		"writ-station is the line operator's tool: it takes a job (a writ) from writ-factory and\n"
 		"provisions chips one by one or in parallel through a chip driver: keys and CSR on the chip,\n"
@@ -1730,6 +1731,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) { /* host/version.h */
+		host_version_print("writ-station");
+		return 0;
 	}
 	if (!strcmp(argv[1], "enrol"))
 		return cmd_enrol(argc - 1, argv + 1);

@@ -33,6 +33,7 @@
 #include "hostsim.h"
 #include "mempal.h"
 #include "wdev.h"
+#include "host/version.h"
 
 #define STATE_MAGIC "WDSIMST1"
 #define STATE_VERSION 1u
@@ -71,7 +72,7 @@ static void usage(FILE *o)
 	fprintf(o, "usage: writ-devsim --state FILE [--uid HEX] --listen unix:PATH|tcp:127.0.0.1:PORT|pty[:LINK]\n"
 		   "       writ-devsim --count N --dir DIR [--listen unix]\n"
 		   "       writ-devsim --state FILE --show\n"
-		   "       writ-devsim --help\n"
+		   "       writ-devsim --help | --version   (the version: VERSION next to the program, else the built one)\n"
 		   "\n"
 		   "writ-devsim simulates chips running libwrit-device, the reference of the device side: each\n"
 		   "chip's OTP, state and firmware slots live in files, written crash-safely, and it speaks the\n"
@@ -841,6 +842,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0) {
+			host_version_print("writ-devsim");
 			return 0;
 		}
 		if (!v) {

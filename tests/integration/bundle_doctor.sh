@@ -112,9 +112,17 @@ expect()
 wait_for 10 sh -c "curl -sf -H 'Authorization: Bearer $(cat mes.token)' $FURL/v1/status | grep -q '\"last_ok\": *[0-9]'" || true
 expect "healthy site: all good" 0 hsm ok '^all good'
 check "--json says ok" "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"])' "$OUT")" = ok
-for c in journal clock-journal factory cloud clock-cloud queue disk stations; do
+for c in journal clock-journal factory cloud clock-cloud queue disk stations update; do
 	check "healthy: $c ok" "$(level "$c")" = ok
 done
+
+# ---- an update that was rolled back (update.json as the updater leaves it) ----
+printf '{"installed": "0.1.0", "previous": "", "staged": "", "failed": "9.9.9", "state": "rolled-back", "last_error": "9.9.9 failed its health check", "at": 0}\n' \
+	>fac/update.json
+expect "an update rolled back: a warning with why" 1 update warning 'WARN +update .*was rolled back: 9\.9\.9 failed its health check'
+rm fac/update.json
+doctor --json
+check "no update.json: the update check is ok again" "$(level update)" = ok
 
 # ---- the cloud down: a warning, and since when ----
 stop_cloud

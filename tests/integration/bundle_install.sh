@@ -6,7 +6,11 @@
 # the one setup command, `writ-factory enrol --cloud URL --code CODE`, which sets up the
 # factory's TLS too; then provision one writ-devsim chip through writ-station there over
 # TLS with the factory CA pinned, check that its record reaches the cloud, and that
-# `writ-factory doctor` (over TLS) finds the site healthy. The cloud serves its database
+# `writ-factory doctor` (over TLS) finds the site healthy. The packages install in the
+# release layout (/opt/writ/versions/V, /opt/writ/current, /usr/bin links), enrol pins
+# the cloud's release key and enables the updater's timer, and one round of the
+# packaged updater (its wrapper, as root, no systemd here: the restart is a script)
+# takes a release published in the cloud over mutual TLS and switches to it. The cloud serves its database
 # twice on the host's loopback: over TLS (writ-cloud tls-init) for the factory, whose
 # root gets the portal CA as /etc/writ/tls/cloud-ca.pem before enrolling (so the site
 # enrols and syncs over mutual TLS), and in plain HTTP (--insecure-http) for the writ CLI
@@ -125,6 +129,15 @@ check "writ-station may reach writ-devsim's chips (group writ-devsim)" \
 	-n "$(inroot id -nG writ-station | tr ' ' '\n' | grep -x writ-devsim)"
 check "conffiles are registered" "$(inroot dpkg-query -W -f='${Conffiles}' writ-factory | grep -c /etc/writ/factory.conf)" = 1
 check "units installed" -f "$ROOT/lib/systemd/system/writ-hsmd.service"
+version=$(tr -d ' \n' <"$WRIT_SRC/VERSION")
+check "the release layout: /opt/writ/current -> versions/$version" "$(readlink "$ROOT/opt/writ/current")" = "versions/$version"
+check "the release layout: VERSION next to the programs" "$(cat "$ROOT/opt/writ/versions/$version/VERSION")" = "$version"
+for p in writ-hsmd writ-factory writ-station writ-devsim writ; do
+	check "/usr/bin/$p links through /opt/writ/current" "$(readlink "$ROOT/usr/bin/$p")" = "/opt/writ/current/$p"
+	check "$p --version says $version" "$(inroot "$p" --version)" = "$p $version"
+done
+check "the updater's timer and service are installed" \
+	"$(ls "$ROOT"/lib/systemd/system/writ-factory-update.{timer,service} | wc -l)" = 2
 check "the factory's TLS folder and token store exist for writ-factory" \
 	"$(inroot stat -c '%U %a' /etc/writ/tls /var/lib/writ-factory/tokens | tr '\n' ' ')" = "writ-factory 755 writ-factory 700 "
 # the maintainer scripts are idempotent: configure again changes nothing and fails nothing
@@ -149,6 +162,8 @@ mkdir -p tokens && chmod 700 tokens
 (umask 077
 	"$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind oem --name acme --user alice >tokens/oem 2>>cloud.log
 	"$WRIT_BIN/writ-cloud" org add --db "sqlite:$WORK/cloud.db" --kind odm --name foxy --user bob >tokens/odm 2>>cloud.log)
+# the operator's release key: the enrolment answer carries it for the factory to pin
+"$WRIT_BIN/writ-cloud" release key >operator-release.pem 2>>cloud.log
 "$WRIT_BIN/writ-cloud" serve --insecure-http --db "sqlite:$WORK/cloud.db" --listen "127.0.0.1:$CPORT" >>cloud.log 2>&1 &
 CLOUD_PID=$!
 TPORT=$(free_port)
@@ -171,6 +186,17 @@ code=$(as oem factory create --factory foxy-sz1 --odm foxy --json | json 'd["cod
 sed -i "s/^WRIT_FACTORY_LISTEN=.*/WRIT_FACTORY_LISTEN=127.0.0.1:$FPORT/" "$ROOT/etc/writ/factory.conf"
 # the OEM's portal CA, dropped by the admin before enrolling: mutual TLS to the cloud
 install -m 0644 "$WORK/ctls/ca.pem" "$ROOT/etc/writ/tls/cloud-ca.pem"
+# a different release key pinned already (say, by hand): refused before anything is
+# sent, the pin kept; the code is not spent
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -pubout >other-release.pem 2>/dev/null
+install -m 0644 other-release.pem "$ROOT/etc/writ/release.pem"
+rc=0
+inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol0.out 2>enrol0.err || rc=$?
+check "enrol refuses to pin over a different release key (exit $rc), saying what to do" \
+	"$rc:$(grep -c 'pins another release key than the one this cloud signs with: refused, the pin is kept.*replace /etc/writ/release.pem by hand and run this again' enrol0.err)" = 1:1
+check "... the other pin is kept" "$(cmp "$ROOT/etc/writ/release.pem" other-release.pem && echo same)" = same
+check "... and the factory was not enrolled" ! -e "$ROOT/etc/writ/factory.token"
+rm "$ROOT/etc/writ/release.pem"
 t=$(date +%s.%N)
 if inroot writ-factory enrol --cloud "$CLOUD_TLS_URL" --code "$code" >enrol.out 2>enrol.err; then
 	PASSED=$((PASSED + 1))
@@ -201,6 +227,13 @@ check "the server key is a URL into the factory's own token, not a key" \
 check "the factory's token is in its own store, all writ-factory's" \
 	"$(find "$ROOT/var/lib/writ-factory/tokens" -mindepth 1 ! -user "$(inroot id -u writ-factory)" | wc -l) \
 $(find "$ROOT/var/lib/writ-factory/tokens" -mindepth 1 -maxdepth 1 -type d | wc -l)" = "0 1"
+check "enrol pinned the cloud's release key where the updater's config says (/etc/writ/release.pem)" \
+	"$(cmp "$ROOT/etc/writ/release.pem" operator-release.pem && echo same)" = same
+check "enrol enabled the updater's timer (the link systemctl enable makes; no systemd here)" \
+	"$(readlink "$ROOT/etc/systemd/system/timers.target.wants/writ-factory-update.timer")" = \
+	/lib/systemd/system/writ-factory-update.timer
+check "enrol said so, and how to run a round without systemd" \
+	-n "$(grep 'writ-factory-update.timer enabled (release key /etc/writ/release.pem); no systemd here' enrol.err)"
 check "writ-hsmd runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-hsmd.pid")")" = "$(inroot id -u writ-hsmd)"
 check "writ-factory runs as its user" "$(stat -c %u "/proc/$(cat "$ROOT/run/writ/writ-factory.pid")")" = \
 	"$(inroot id -u writ-factory)"
@@ -290,7 +323,50 @@ done
 check "doctor green again (exit $rc)" "$rc" = 0
 [[ $rc == 0 ]] || cat doctor3.out >&2
 
-# ---- 9. purge and install again: services stopped, the HSM's state and PINs kept ----
+# ---- 9. one round of the packaged updater: a release published in the cloud ----
+# the next patch version (semver: a release's version is MAJOR.MINOR.PATCH[-PRE])
+IFS=. read -r vmaj vmin vpat <<<"${version%%-*}"
+new=$vmaj.$vmin.$((vpat + 1))
+mkdir -p rel
+for p in writ-hsmd writ-factory writ-station writ-devsim writ; do cp "$WRIT_BIN/$p" rel/; done
+"$WRIT_BIN/writ-cloud" release add --db "sqlite:$WORK/cloud.db" --channel stable --version "$new" rel/* >>cloud.log 2>&1 ||
+	{ tail -n 5 cloud.log >&2; echo "FAIL: writ-cloud release add $new" >&2; exit 1; }
+# no systemd in this root: the restart is a script (writ-factory again from /opt/writ/current)
+cat >"$ROOT/usr/local/sbin/writ-test-restart" <<'EOS'
+#!/bin/sh
+pid=$(cat /run/writ/writ-factory.pid 2>/dev/null || true)
+if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+setsid setpriv --reuid writ-factory --regid writ-factory --init-groups /usr/libexec/writ/writ-factory-run \
+	>>/var/log/writ/writ-factory.log 2>&1 </dev/null &
+echo $! >/run/writ/writ-factory.pid
+EOS
+chmod 755 "$ROOT/usr/local/sbin/writ-test-restart"
+sed -i -e 's|^WRIT_UPDATE_RESTART=.*|WRIT_UPDATE_RESTART=/usr/local/sbin/writ-test-restart|' \
+	-e 's|^WRIT_UPDATE_HEALTH_SECONDS=.*|WRIT_UPDATE_HEALTH_SECONDS=30|' "$ROOT/etc/writ/factory.conf"
+t=$(date +%s.%N)
+rc=0
+inroot /usr/libexec/writ/writ-factory-update-run >update.out 2>update.err || rc=$?
+echo "measure: one update round (fetch, verify, stage, switch, restart, health) in $(since "$t") s"
+check "the updater's round (exit $rc) installs $new" "$rc $(readlink "$ROOT/opt/writ/current")" = "0 versions/$new"
+[[ $rc == 0 ]] || tail -n 20 update.err >&2
+check "... its state says installed" "$(jq -r '.state + " " + .installed' "$ROOT/var/lib/writ-factory/update.json")" = "installed $new"
+check "... the restarted service reports $new over TLS" \
+	"$(curl -sf --cacert "$FCA" "$FURL/v1/health" | jq -r .version)" = "$new"
+check "... /usr/bin/writ-hsmd is $new now" "$(inroot writ-hsmd --version)" = "writ-hsmd $new"
+check "... the release's files are the published ones" "$(cmp "$ROOT/opt/writ/versions/$new/writ-factory" rel/writ-factory && echo same)" = same
+rc=0
+inroot /usr/libexec/writ/writ-factory-update-run >update2.out 2>update2.err || rc=$?
+check "a second round finds nothing to do (exit $rc)" "$rc $(readlink "$ROOT/opt/writ/current")" = "0 versions/$new"
+rc=0
+inroot writ-factory doctor >doctor4.out 2>&1 || rc=$?
+check "doctor after the update (exit $rc): the service runs $new, the release key is pinned" \
+	"$rc:$(grep -cE "^ok +update +version $new \(updater: installed; release key pinned\)" doctor4.out)" = 0:1
+[[ $rc == 0 ]] || cat doctor4.out >&2
+
+# ---- 10. purge and install again: services stopped, the HSM's state and PINs kept ----
 hsmd_pid=$(cat "$ROOT/run/writ/writ-hsmd.pid")
 factory_pid=$(cat "$ROOT/run/writ/writ-factory.pid")
 rc=0
@@ -308,9 +384,15 @@ check "purge keeps the HSM's token store" -n "$(ls "$ROOT/var/lib/writ-hsmd/toke
 check "purge removes the site's cloud settings and tokens" \
 	"$(ls "$ROOT/etc/writ/cloud.conf" "$ROOT/etc/writ/factory.token" "$ROOT/etc/writ/doctor.token" 2>/dev/null | wc -l)" = 0
 check "purge removes the conffiles" ! -e "$ROOT/etc/writ/factory.conf"
+check "purge removes the release key's pin and the timer's link" \
+	"$(ls "$ROOT/etc/writ/release.pem" "$ROOT/etc/systemd/system/timers.target.wants/writ-factory-update.timer" 2>/dev/null | wc -l)" = 0
+check "purge removes the packages' version and leaves the updater's release, still current" \
+	"$(ls "$ROOT/opt/writ/versions" | tr '\n' ' ')$(readlink "$ROOT/opt/writ/current")" = "$new versions/$new"
 rc=0
 inroot sh -c 'dpkg -i /tmp/debs/*.deb' >>apt.log 2>&1 || rc=$?
 check "the packages install again over the kept users and state (exit $rc)" "$rc" = 0
+check "... and keep the updater's newer release current" "$(readlink "$ROOT/opt/writ/current")" = "versions/$new"
+check "... saying so" -n "$(grep "current -> versions/$new (version $new, newer than this package's $version" apt.log)"
 
 # the wrapper without the TLS folder's server certificate: refused on 0.0.0.0 (the
 # package's default listen address), plain HTTP with a warning only on loopback

@@ -62,6 +62,50 @@ for u in "${UNITS[@]}"; do
 	fi
 done
 
+# the updater (docs/releases.md "The packaged layout"): one round per timer tick, as
+# root on purpose (it writes /opt/writ and restarts writ-hsmd and writ-factory), so the
+# checks differ: root stated, no capability but DAC on writ-factory's files, nothing
+# writable but /opt/writ and writ-factory's state, the common hardening otherwise
+u=writ-factory-update.service
+src=$WRIT_SRC/dist/systemd/$u
+tsrc=$WRIT_SRC/dist/systemd/writ-factory-update.timer
+if [[ -f $src && -f $tsrc ]]; then
+	sed -e "s|/usr/libexec/writ/|$WRIT_SRC/dist/libexec/|" "$src" >"$T/$u"
+	cp "$tsrc" "$T/"
+	if out=$(systemd-analyze verify --man=no "$T/$u" "$T/writ-factory-update.timer" 2>&1) && [[ -z $out ]]; then
+		pass "$u and its timer: systemd-analyze verify is silent"
+	else
+		fail "$u, writ-factory-update.timer: systemd-analyze verify: $out"
+	fi
+	missing=
+	for opt in "${COMMON[@]}"; do
+		case $opt in CapabilityBoundingSet= | UMask=0077) continue ;; esac
+		grep -qx -- "$opt" "$src" || missing="$missing $opt"
+	done
+	[[ -z $missing ]] && pass "$u carries the common hardening options" || fail "$u lacks$missing"
+	[[ $(sed -n 's/^User=//p' "$src") == root && $(sed -n 's/^Type=//p' "$src") == oneshot ]] &&
+		pass "$u: a oneshot run as root, said so" || fail "$u: not User=root Type=oneshot"
+	[[ $(sed -n 's/^CapabilityBoundingSet=//p' "$src") == "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH" ]] &&
+		pass "$u: no capability but DAC" || fail "$u: capabilities: $(sed -n 's/^CapabilityBoundingSet=//p' "$src")"
+	[[ $(sed -n 's/^ReadWritePaths=//p' "$src") == "/opt/writ /var/lib/writ-factory" ]] &&
+		pass "$u: writes only /opt/writ and writ-factory's state" || fail "$u: ReadWritePaths=$(sed -n 's/^ReadWritePaths=//p' "$src")"
+	grep -qx 'SystemCallFilter=~@privileged @mount @debug @cpu-emulation @obsolete @raw-io @reboot @swap @module @clock' "$src" &&
+		pass "$u: @privileged denied" || fail "$u: @privileged allowed"
+	score=$(systemd-analyze security --offline=true "$T/$u" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+	if [[ -n $score ]] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
+		pass "$u: systemd-analyze security exposure $score (at most 2.0, as root)"
+	else
+		fail "$u: exposure ${score:-unknown}, want at most 2.0"
+	fi
+	every=$(sed -n 's/^OnUnitInactiveSec=\([0-9]*\)min$/\1/p' "$tsrc")
+	[[ -n $every && $every -le 15 && -n $(sed -n 's/^RandomizedDelaySec=//p' "$tsrc") &&
+		$(sed -n 's/^WantedBy=//p' "$tsrc") == timers.target ]] &&
+		pass "writ-factory-update.timer: every $every min with jitter, wanted by timers.target" ||
+		fail "writ-factory-update.timer: no rounds every few minutes with jitter"
+else
+	fail "$u or writ-factory-update.timer is missing"
+fi
+
 # writ-hsmd takes no network input: AF_UNIX only, and no network namespace at all
 h=$WRIT_SRC/dist/systemd/writ-hsmd.service
 grep -qx 'RestrictAddressFamilies=AF_UNIX' "$h" && pass "writ-hsmd: RestrictAddressFamilies=AF_UNIX only" ||

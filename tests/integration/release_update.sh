@@ -13,7 +13,11 @@
 # version, between switch and health check is rolled back by the next run; a version
 # failing its health check is rolled back by itself and not taken again; an update
 # offered while a station works waits; the OEM's pin holds the factory on a version.
+# release_update.sh [sqlite|postgresql]: the cloud's store (postgresql: a private server,
+# tests/pg_lib.sh); the tampering SQL is written for each.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
+source "$WRIT_SRC/tests/pg_lib.sh"
+ENGINE=${1:-sqlite}
 
 PY=/usr/bin/python3
 CLOUDD=$WRIT_BIN/writ-cloud
@@ -31,6 +35,7 @@ _rel_cleanup()
 	p=$(cat "${WORK:-/nonexistent}/fac.pid" 2>/dev/null) || p=
 	if [[ -n $p ]] && grep -qa writ-factory "/proc/$p/cmdline" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
 	if [[ ${KEEP_WORKDIR:-0} == 1 ]]; then echo "workdir kept: $WORK" >&2; fi
+	[[ $ENGINE != postgresql ]] || pg_stop
 	_cleanup
 }
 
@@ -49,8 +54,19 @@ wait_for()
 }
 
 # ---- the cloud, its OEM and ODM, the factory enrolled ----
-CDB=sqlite:$WORK/cloud.db
-csql() { sqlite3 "$WORK/cloud.db" "$1"; }
+if [[ $ENGINE == postgresql ]]; then
+	pg_start
+	CDB=$WRIT_PG_URL
+	csql() { psql "$CDB" -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
+	# chop_last COLUMN BYTE_HEX: the SQL expression of COLUMN with its last byte replaced
+	chop_last() { echo "overlay($1 placing '\\x$2'::bytea from length($1))"; }
+	blob() { echo "'\\x$1'::bytea"; }
+else
+	CDB=sqlite:$WORK/cloud.db
+	csql() { sqlite3 "$WORK/cloud.db" "$1"; }
+	chop_last() { echo "CAST(substr($1, 1, length($1) - 1) || X'$2' AS BLOB)"; }
+	blob() { echo "X'$1'"; }
+fi
 must "$CLOUDD" init --db "$CDB"
 OEM=$("$CLOUDD" org add --db "$CDB" --kind oem --name acme --user alice 2>/dev/null)
 ODM=$("$CLOUDD" org add --db "$CDB" --kind odm --name foxy --user bob 2>/dev/null)
@@ -133,6 +149,8 @@ WANT="0.2.0 stable $(for p in $(printf '%s\n' "${PROGS[@]}" | LC_ALL=C sort); do
 	printf '%s:%s:%s ' "$p" "$(stat -c %s "rel/$p")" "$(sha256sum "rel/$p" | cut -c1-64)"; done)"
 check "an independent COSE implementation verifies the manifest (python3-cbor2, python3-cryptography)" \
 	"$($PY "$WRIT_SRC/tests/integration/release_interop.py" m020.cose release.pem 2>&1)" = "${WANT% }"
+expect_refused "a version is published once per channel (a second add of 0.2.0 is refused)" \
+	"0\.2\.0 is already published on stable" "$CLOUDD" release add --db "$CDB" --channel stable --version 0.2.0 rel/*
 check "0.2.0: modes kept" "$(stat -c %a "$PREFIX/versions/0.2.0/writ-factory")" = "$(stat -c %a rel/writ-factory)"
 must "$FACTORYD" token add --state fac --role mes
 MES=$(cat "$OUT")
@@ -173,7 +191,7 @@ refused "wrong channel" "a release signed for channel beta offered on stable is 
 drop_release 0.3.0
 
 publish stable 0.3.1 rel/*
-csql "UPDATE releases SET manifest = CAST(substr(manifest, 1, length(manifest) - 1) || X'00' AS BLOB) WHERE version = '0.3.1'"
+csql "UPDATE releases SET manifest = $(chop_last manifest 00) WHERE version = '0.3.1'"
 run "${UPD[@]}"
 refused "bad signature" "a manifest with a tampered signature is refused" versions/0.2.0
 drop_release 0.3.1
@@ -181,13 +199,13 @@ openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -pubo
 publish stable 0.3.2 rel/*
 run "${UPD[@]/release.pem/other.pem}"
 refused "bad signature" "a release signed by another key than the pinned one is refused" versions/0.2.0
-csql "UPDATE releases SET manifest = X'd28443a10126a0f640' WHERE version = '0.3.2'"
+csql "UPDATE releases SET manifest = $(blob d28443a10126a0f640) WHERE version = '0.3.2'"
 run "${UPD[@]}"
 refused "malformed|bad signature" "a garbage manifest is refused" versions/0.2.0
 drop_release 0.3.2
 
 publish stable 0.3.3 rel/*
-csql "UPDATE release_files SET content = CAST(substr(content, 1, length(content) - 1) || X'ff' AS BLOB)
+csql "UPDATE release_files SET content = $(chop_last content ff)
 	WHERE name = 'writ-station' AND release_id = (SELECT id FROM releases WHERE version = '0.3.3')"
 run "${UPD[@]}"
 refused "SHA-256" "a release with a tampered file is refused" versions/0.2.0
@@ -270,6 +288,10 @@ capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "v5"}'
 check "a pin that is no version is refused (400)" "$CODE" = 400
 capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "0.5.0"}'
 check "the OEM pins 0.5.0" "$CODE" = 200
+capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "0.4.0"}'
+capi GET "/v1/releases/latest?channel=stable" "$(cat fac.token)"
+check "a second pin replaces the first: latest offers 0.4.0, pinned" "$(jq -r '.version + " " + (.pinned | tostring)' "$RESP")" = "0.4.0 true"
+capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$OEM" '{"version": "0.5.0"}'
 publish stable 0.8.0 rel/*
 run "${UPD[@]}"
 check "pinned: the factory goes to 0.5.0, not the latest 0.8.0" "$RC $(linked) $(running)" = "0 versions/0.5.0 0.5.0"
