@@ -116,7 +116,7 @@ extra_postinst()
 extra_prerm()
 {
 	case $1 in
-	writ-factory) echo 'if [ -d /run/systemd/system ]; then systemctl stop writ-factory-update.timer writ-factory-update.service \|\| true; fi' ;;
+	writ-factory) echo 'if [ -d /run/systemd/system ]; then systemctl stop writ-factory-update.timer writ-factory-update.service writ-factory-tls-renew.timer writ-factory-tls-renew.service \|\| true; fi' ;;
 	*) echo ':' ;;
 	esac
 }
@@ -125,7 +125,7 @@ extra_preinst() { echo ':'; }
 purge_of()
 {
 	case $1 in
-	writ-factory) echo 'rm -f /etc/writ/cloud.conf /etc/writ/factory.token /etc/writ/doctor.token /etc/writ/oem-writ-signing.pem /etc/writ/release.pem /etc/systemd/system/timers.target.wants/writ-factory-update.timer' ;;
+	writ-factory) echo 'rm -f /etc/writ/cloud.conf /etc/writ/factory.token /etc/writ/doctor.token /etc/writ/oem-writ-signing.pem /etc/writ/release.pem /etc/systemd/system/timers.target.wants/writ-factory-update.timer /etc/systemd/system/timers.target.wants/writ-factory-tls-renew.timer' ;;
 	writ-station) echo 'rm -f /etc/writ/station.token' ;;
 	*) echo ':' ;;
 	esac

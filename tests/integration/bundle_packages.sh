@@ -110,6 +110,14 @@ for name in writ-hsmd writ-factory writ-station writ-devsim writ; do
 		check "writ-factory: the wrapper parses" -z "$(sh -n "x$wrapper" 2>&1)"
 		check "writ-factory: purge removes the pinned release key and the timer's enablement" \
 			-n "$(grep 'rm -f .*/etc/writ/release.pem .*timers.target.wants/writ-factory-update.timer' x/DEBIAN/postrm)"
+		# the client-certificate renewal timer (tls_renew.sh checks its units)
+		for u in writ-factory-tls-renew.service writ-factory-tls-renew.timer; do
+			check "writ-factory: carries $u" -f "x/lib/systemd/system/$u"
+		done
+		check "writ-factory: removal stops both timers" \
+			-n "$(grep 'systemctl stop .*writ-factory-update.timer.*writ-factory-tls-renew.timer' x/DEBIAN/prerm)"
+		check "writ-factory: purge removes the renewal timer's enablement" \
+			-n "$(grep 'rm -f .*timers.target.wants/writ-factory-tls-renew.timer' x/DEBIAN/postrm)"
 	fi
 done
 check "writ-hsmd depends on SoftHSM2 (its embedded token, loaded at run time)" \
