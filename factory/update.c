@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "base/ct.h"
@@ -363,6 +364,7 @@ static int health_check(struct upd *u, const char *want, char *why, size_t cap)
 }
 
 static void pending_file(struct upd *u, int on);
+static void prune(struct upd *u);
 
 /* Every way out of here ends the update: the stations' pause (update.pending) with it. */
 static int rollback(struct upd *u, const char *why)
@@ -642,7 +644,38 @@ static int apply(struct upd *u)
 	set_state(u, "installed", "%s", "");
 	pending_file(u, 0);
 	log_info("update: %s installed and healthy", u->installed);
+	prune(u);
 	return 0;
+}
+
+/* After an install: remove the version folders this updater staged (they hold
+ * release.cose) other than the installed and the previous one, so PREFIX/versions does
+ * not grow by one per release. Folders it did not stage (a package's, one made by hand)
+ * and staging leftovers are never touched; a pin to a removed version stages it again. */
+static void prune(struct upd *u)
+{
+	char dir[PATH_MAX], p[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (path_of(dir, sizeof(dir), u->prefix, "versions") < 0 || !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, u->installed) || !strcmp(e->d_name, u->previous))
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s/release.cose", dir, e->d_name) >= (int)sizeof(p) ||
+		    lstat(p, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
+			continue;
+		if (rm_tree(p) < 0)
+			log_warn("update: cannot remove the old version %s (remove it by hand)", p);
+		else
+			log_info("update: removed old version %s (keeping %s and %s)", e->d_name, u->installed,
+				 u->previous);
+	}
+	closedir(d);
 }
 
 static void usage(FILE *f)

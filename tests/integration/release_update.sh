@@ -278,6 +278,10 @@ DONE=$(date +%s)
 check "after the station stopped, 0.7.0 was applied" "$URC $(linked) $(running)" = "0 versions/0.7.0 0.7.0"
 check "not before the station had been idle for the busy window (10 s)" $((DONE - STOPPED)) -ge 9
 check "the updater logged why it waited" "$(grep -c 'station has a job in progress' upd7.err)" -ge 1
+# after an install the updater keeps the installed and the previous version it staged;
+# 0.1.0 (put there by hand, no release.cose) is not its own and stays
+check "old versions pruned: 0.1.0 (not staged by the updater), 0.5.0 (previous), 0.7.0 (installed) left" \
+	"$(ls "$PREFIX/versions" | tr '\n' ' ')" = "0.1.0 0.5.0 0.7.0 "
 
 # ---- the OEM's pin ----
 capi PUT "/v1/factories/$FACTORY_ID/release-pin" "$ODM" '{"version": "0.5.0"}'
