@@ -30,7 +30,6 @@ trap _factory_cleanup EXIT
 [[ -x $FACTORYD ]] || { echo "FAIL: $FACTORYD not built" >&2; exit 1; }
 command -v curl >/dev/null || { echo "FAIL: curl (Debian package curl) is needed" >&2; exit 1; }
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # api METHOD PATH [BODY|@FILE] [TOKEN]: CODE is the HTTP status, $RESP the body file.
 RESP=$WORK/.resp

@@ -44,19 +44,8 @@ for tool in "$CLOUDD" "$FACTORYD"; do
 	[[ -x $tool ]] || { echo "FAIL: $tool not built" >&2; exit 1; }
 done
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # wait_for SECONDS CMD...: until CMD succeeds (polled every 0.1 s); 1 on timeout.
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- the cloud (SQLite), and the proxy the factory goes through ----
 if [[ $ENGINE == postgresql ]]; then

@@ -26,6 +26,7 @@
 #   run CMD...                  # sets RC, and $OUT / $ERR hold stdout / stderr
 #   check "what" test-args...   # one counted check ([[ ]]-style arguments via test)
 #   check_grep "what" ERE FILE  # one counted check that FILE matches ERE
+#   free_port, wait_for S CMD   # a free loopback port; poll CMD for up to S seconds
 #   finish                      # prints "N passed, M failed", exit status
 
 set -euo pipefail
@@ -100,6 +101,21 @@ check()
 check_grep()
 {
 	if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: /$2/ not in $3: $(tail -n 5 "$3")"; fi
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (0) or SECONDS pass (1).
+wait_for()
+{
+	local n=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # run CMD...: run a command that may fail; RC is its exit code, $OUT / $ERR its output.

@@ -37,11 +37,6 @@ _line_cleanup()
 	_cleanup
 }
 
-free_port()
-{
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # line_setup QUANTITY [extra mint args]: sets WRIT_ID, FW_VERSION; the writ and the bundle
 # wait in $WORK/drop for the factory to pick them up.
 line_setup()

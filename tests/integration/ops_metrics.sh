@@ -37,17 +37,6 @@ _ops_cleanup()
 
 hsm_setup
 trap _ops_cleanup EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 check "the parser refuses malformed expositions" "$($PROM selftest >/dev/null 2>&1; echo $?)" = 0
 

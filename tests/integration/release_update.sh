@@ -41,30 +41,20 @@ _rel_cleanup()
 
 hsm_setup
 trap _rel_cleanup EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- the cloud, its OEM and ODM, the factory enrolled ----
 if [[ $ENGINE == postgresql ]]; then
 	pg_start
 	CDB=$WRIT_PG_URL
 	csql() { psql "$CDB" -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
-	# chop_last COLUMN BYTE_HEX: the SQL expression of COLUMN with its last byte replaced
-	chop_last() { echo "overlay($1 placing '\\x$2'::bytea from length($1))"; }
+	# flip_last COLUMN: the SQL expression of COLUMN with the lowest bit of its last byte
+	# flipped (always a change: replacing the byte by a constant is none 1 time in 256)
+	flip_last() { echo "set_byte($1, length($1) - 1, get_byte($1, length($1) - 1) # 1)"; }
 	blob() { echo "'\\x$1'::bytea"; }
 else
 	CDB=sqlite:$WORK/cloud.db
 	csql() { sqlite3 "$WORK/cloud.db" "$1"; }
-	chop_last() { echo "CAST(substr($1, 1, length($1) - 1) || X'$2' AS BLOB)"; }
+	flip_last() { echo "CAST(substr($1, 1, length($1) - 1) || CASE WHEN substr($1, -1) = X'00' THEN X'01' ELSE X'00' END AS BLOB)"; }
 	blob() { echo "X'$1'"; }
 fi
 must "$CLOUDD" init --db "$CDB"
@@ -191,7 +181,7 @@ refused "wrong channel" "a release signed for channel beta offered on stable is 
 drop_release 0.3.0
 
 publish stable 0.3.1 rel/*
-csql "UPDATE releases SET manifest = $(chop_last manifest 00) WHERE version = '0.3.1'"
+csql "UPDATE releases SET manifest = $(flip_last manifest) WHERE version = '0.3.1'"
 run "${UPD[@]}"
 refused "bad signature" "a manifest with a tampered signature is refused" versions/0.2.0
 drop_release 0.3.1
@@ -205,7 +195,7 @@ refused "malformed|bad signature" "a garbage manifest is refused" versions/0.2.0
 drop_release 0.3.2
 
 publish stable 0.3.3 rel/*
-csql "UPDATE release_files SET content = $(chop_last content ff)
+csql "UPDATE release_files SET content = $(flip_last content)
 	WHERE name = 'writ-station' AND release_id = (SELECT id FROM releases WHERE version = '0.3.3')"
 run "${UPD[@]}"
 refused "SHA-256" "a release with a tampered file is refused" versions/0.2.0

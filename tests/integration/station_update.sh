@@ -34,16 +34,6 @@ _su_cleanup()
 	_line_cleanup
 }
 trap _su_cleanup EXIT
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- 0.1.0 installed under PREFIX; writ-factory runs from PREFIX/current ----
 PREFIX=$WORK/prefix

@@ -43,16 +43,6 @@ _tele_cleanup()
 trap _tele_cleanup EXIT
 [[ -x $CLOUDD ]] || { echo "FAIL: $CLOUDD not built" >&2; exit 1; }
 
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- the cloud, two OEMs and two ODMs, the factory known to the first pair ----
 if [[ $ENGINE == postgresql ]]; then

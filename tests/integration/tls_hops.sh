@@ -39,17 +39,6 @@ _tls_cleanup()
 
 hsm_setup
 trap _tls_cleanup EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- plain HTTP only on loopback, only when asked ----
 CDB=sqlite:$WORK/cloud.db

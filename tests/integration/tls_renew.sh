@@ -51,17 +51,6 @@ _renew_cleanup()
 
 hsm_setup
 trap _renew_cleanup EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for()
-{
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # q SQL: one query on the portal's store, rows as a|b|c (both engines)
 q()
 {
