@@ -66,6 +66,45 @@ static void step(int n, const char *name, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+#define REWORK_UPDATE_WAIT_S 600
+
+/* Wait (with a progress line) while the factory says "update_pending"; an older factory
+ * that does not say, or none answering, is left to the steps to report. 0 to go on, -1
+ * when the update did not finish within REWORK_UPDATE_WAIT_S. */
+static int wait_no_update(struct factory_client *fc)
+{
+	struct fc_health h;
+	time_t t0 = time(NULL), last = 0;
+	int rc, waited = 0;
+
+	for (;;) {
+		memset(&h, 0, sizeof(h));
+		rc = factory_client_health(fc, &h);
+		if (rc == 0 && !h.update_pending) {
+			if (waited)
+				fprintf(stderr, "writ-station rework: the factory's update is done (version %s): going on\n",
+					h.version[0] ? h.version : "unknown");
+			return 0;
+		}
+		if (rc != 0 && !waited)
+			return 0; /* no answer before any pause: the steps say why */
+		/* pending, or no answer while waiting (the factory restarting) */
+		if (time(NULL) - t0 >= REWORK_UPDATE_WAIT_S) {
+			fprintf(stderr, "writ-station rework: the factory has had an update pending for %d s: check "
+					"`writ-factory update status` on the factory, then run again\n",
+				REWORK_UPDATE_WAIT_S);
+			return -1;
+		}
+		if (time(NULL) - last >= 5) {
+			fprintf(stderr, "writ-station rework: waiting for the factory's update to finish before touching "
+					"the device (%lld s)\n", (long long)(time(NULL) - t0));
+			last = time(NULL);
+		}
+		waited = 1;
+		sleep(1);
+	}
+}
+
 static int parse_num(const char *s, unsigned long min, unsigned long max, unsigned long *ret, const char *what)
 {
 	char *end;
@@ -369,6 +408,11 @@ int station_cmd_rework(int argc, char **argv)
 			o.fw_version);
 		goto out;
 	}
+
+	/* a factory about to switch versions (docs/releases.md): rework, like a job, starts
+	 * only between updates, so the factory does not restart under a token or a record */
+	if (wait_no_update(r.fc) < 0)
+		goto out;
 
 	/* 1: the chip */
 	co.timeout_ms = (int)o.timeout_ms;

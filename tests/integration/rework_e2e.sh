@@ -62,6 +62,25 @@ check "its fields: step, operation rework, ok, uid, writ, the token's seq, hsm_i
 	"$(sed -n 's/^fields //p' rec.out)" = "rework-reflash rework ok True True True 64 4   station-r"
 check "still one production record" "$(sed -n 's/^production //p' rec.out)" = 1
 
+# an update pending on the factory (docs/releases.md): the rework waits before touching
+# the device, then goes on once the factory says it is done
+touch fac/update.pending
+ports0=$(grep -c 'debug port' "$WORK/farm.log" || true)
+"$STATION" rework --factory "$FACTORY_URL" --token-file r.token --port "$(chip_addr 0)" --device "$UID0" \
+	--debug-root-pub root.hex --op debug --session 60 >upd.out 2>upd.err &
+RW_PID=$!
+j0=$(jnext)
+wait_for 10 grep -q "waiting for the factory's update to finish" upd.err || true
+check_grep "update pending: rework waits and says so" "waiting for the factory's update to finish before touching" upd.err
+sleep 1
+check "... asks the HSM for nothing meanwhile" "$(jnext)" = "$j0"
+check "... and has not opened the debug port" "$(grep -c 'debug port' "$WORK/farm.log" || true)" = "$ports0"
+rm fac/update.pending
+RW_RC=0
+wait "$RW_PID" || RW_RC=$?
+check "the update done: the rework goes on and exits 0 ($(tail -n 1 upd.err))" "$RW_RC" = 0
+check_grep "... saying the update is done" "the factory's update is done" upd.err
+
 # a debug rework: DEBUG opens the port, then locks it again
 run "$STATION" rework --factory "$FACTORY_URL" --token-file r.token --port "$(chip_addr 0)" --device "$UID0" \
 	--debug-root-pub root.hex --op debug --session 60
@@ -70,7 +89,7 @@ check_grep "writ-devsim logged the debug port open" 'debug port open' "$WORK/far
 check "and closed again" "$(grep -c 'debug port' "$WORK/farm.log" | tr -d ' ')" -ge 2
 check "the last port event is closed" "$(grep 'debug port' "$WORK/farm.log" | tail -n 1 | grep -c closed)" = 1
 status hsm
-check_grep "the HSM counted two unlocks" "^writ $WRIT_ID .* rework 2/10 " "$OUT"
+check_grep "the HSM counted three unlocks (the reflash, the one after the update, this one)" "^writ $WRIT_ID .* rework 3/10 " "$OUT"
 
 # a rework that fails at the chip (the image is older: ROLLBACK) is recorded as failed
 sign_fw 2 fw-2.sig
