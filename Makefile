@@ -2,7 +2,7 @@
 # Thin wrapper: dependencies, build, the demo, the tests. CMake does the real work.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 
 .PHONY: all deps browser-deps build packages check check-unit check-asan check-fuzz demo demo-clean bench-hsm bench-chip bench-line bench-cloud clean
 

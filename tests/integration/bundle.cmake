@@ -13,6 +13,7 @@ set_tests_properties(bundle_install PROPERTIES LABELS "bundle;nosan" TIMEOUT 600
 writ_shell_test(bundle_doctor SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/bundle_doctor.sh LABELS bundle TIMEOUT 300)
 # bundle_packages: the .debs' control files, Depends (checked against objdump + dpkg -S),
 # conffiles, units and maintainer scripts, without installing them (fast, no root).
-writ_shell_test(bundle_packages SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/bundle_packages.sh LABELS bundle TIMEOUT 300)
+# (normal build only: it packs and inspects programs, sanitizers add nothing to that)
+writ_shell_test(bundle_packages SCRIPT ${CMAKE_SOURCE_DIR}/tests/integration/bundle_packages.sh LABELS "bundle;nosan" TIMEOUT 300)
 # Both build the packages into the same folder: never at once.
 set_tests_properties(bundle_install bundle_packages PROPERTIES RESOURCE_LOCK writ_packages)

@@ -18,7 +18,9 @@ check "the record shows reconnects" "$(tail -n 1 records.jsonl | grep -Ec '"reco
 
 # ---- a flaky chip that corrupts frames: resends with the same seq ----
 start_devsim flaky --fault corrupt=10 --seed 7
-provision "unix:$WORK/flaky.sock"
+# a corrupted answer is dropped and the station resends when its timeout runs out: 500 ms
+# (a chip on a local socket answers in a few) instead of the line's 5 s default
+provision "unix:$WORK/flaky.sock" -- --timeout-ms 500
 check "a chip corrupting 10% of its frames is provisioned anyway ($(head -c 200 "$ERR"))" "$RC" = 0
 
 # ---- an RNG that fails its health test: no key, no DAC ----

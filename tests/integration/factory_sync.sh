@@ -44,9 +44,6 @@ for tool in "$CLOUDD" "$FACTORYD"; do
 	[[ -x $tool ]] || { echo "FAIL: $tool not built" >&2; exit 1; }
 done
 
-
-# wait_for SECONDS CMD...: until CMD succeeds (polled every 0.1 s); 1 on timeout.
-
 # ---- the cloud (SQLite), and the proxy the factory goes through ----
 if [[ $ENGINE == postgresql ]]; then
 	pg_start
