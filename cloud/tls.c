@@ -215,6 +215,33 @@ static int renew_store(struct call *k, void *arg)
 					    DB_I(t->now), DB_T(t->fph) }, 6, NULL);
 }
 
+/* Certify csr (PEM or DER) as the client certificate of a factory ("factory:NAME"),
+ * P-256 only, CLIENT_CERT_DAYS from now; the CA key signs in the token under the
+ * portal's token lock. is keeps the validity for the answer. tls_cert_issue's errors. */
+static int issue_client(struct call *k, const char *csr, const char *factory, int64_t now, struct tls_issue *is,
+			char **ret_pem, uint8_t ret_fp[32])
+{
+	char cn[96];
+	int err;
+
+	memset(is, 0, sizeof(*is));
+	is->ca_cert_pem = ca.ca_pem;
+	is->ca_key_url = ca.ca_url;
+	is->csr = (const uint8_t *)csr;
+	is->csr_len = strlen(csr);
+	(void)!snprintf(cn, sizeof(cn), "factory:%s", factory);
+	is->cn = cn;
+	is->client = 1;
+	is->p256_only = 1;
+	is->not_before = now - 300;
+	is->not_after = now + CLIENT_CERT_DAYS * 86400LL;
+	pthread_mutex_lock(&k->c->p11_lock);
+	err = tls_cert_issue(is, ret_pem, ret_fp);
+	pthread_mutex_unlock(&k->c->p11_lock);
+	is->cn = NULL; /* cn does not outlive this call */
+	return err;
+}
+
 int h_factory_tls(struct call *k)
 {
 	static const struct jfield f[] = { { "csr", JV_STR, 1 } };
@@ -223,7 +250,7 @@ int h_factory_tls(struct call *k)
 	struct renew_tx t;
 	struct db_res *r = NULL;
 	uint8_t fp[32];
-	char fph[65], cn[96], *pem = NULL;
+	char fph[65], *pem = NULL;
 	const char *csr;
 	json_t *o = NULL;
 	int64_t now = now_s();
@@ -254,20 +281,7 @@ int h_factory_tls(struct call *k)
 		fail_db(k, err < 0 ? err : WRIT_E_IO, "factory");
 		goto out;
 	}
-	(void)!snprintf(cn, sizeof(cn), "factory:%s", db_text(r, 0, 0));
-	memset(&is, 0, sizeof(is));
-	is.ca_cert_pem = ca.ca_pem;
-	is.ca_key_url = ca.ca_url;
-	is.csr = (const uint8_t *)csr;
-	is.csr_len = strlen(csr);
-	is.cn = cn;
-	is.client = 1;
-	is.p256_only = 1;
-	is.not_before = now - 300;
-	is.not_after = now + CLIENT_CERT_DAYS * 86400LL;
-	pthread_mutex_lock(&k->c->p11_lock);
-	err = tls_cert_issue(&is, &pem, fp);
-	pthread_mutex_unlock(&k->c->p11_lock);
+	err = issue_client(k, csr, db_text(r, 0, 0), now, &is, &pem, fp);
 	if (err == WRIT_E_TOOBIG) {
 		fail(k, 413, "too_big", "the CSR is over 4 KiB");
 		goto out;
@@ -315,7 +329,7 @@ void cloud_tls_enrol(struct call *k, int64_t factory_id, const char *factory, js
 	const char *csr = jstr(req, "tls_csr");
 	struct tls_issue is;
 	uint8_t fp[32];
-	char fph[65], cn[96], *pem = NULL;
+	char fph[65], *pem = NULL;
 	int64_t now = now_s();
 	int err;
 
@@ -325,20 +339,7 @@ void cloud_tls_enrol(struct call *k, int64_t factory_id, const char *factory, js
 		json_object_set_new(a, "tls_error", json_string("this portal serves no TLS (writ-cloud serve --tls DIR)"));
 		return;
 	}
-	memset(&is, 0, sizeof(is));
-	is.ca_cert_pem = ca.ca_pem;
-	is.ca_key_url = ca.ca_url;
-	is.csr = (const uint8_t *)csr;
-	is.csr_len = strlen(csr);
-	(void)!snprintf(cn, sizeof(cn), "factory:%s", factory);
-	is.cn = cn;
-	is.client = 1;
-	is.p256_only = 1;
-	is.not_before = now - 300;
-	is.not_after = now + CLIENT_CERT_DAYS * 86400LL;
-	pthread_mutex_lock(&k->c->p11_lock);
-	err = tls_cert_issue(&is, &pem, fp);
-	pthread_mutex_unlock(&k->c->p11_lock);
+	err = issue_client(k, csr, factory, now, &is, &pem, fp);
 	if (err < 0) {
 		json_object_set_new(a, "tls_error", json_sprintf("cannot issue the client certificate: %s",
 								 err == WRIT_E_BADSIG ? "the CSR's signature fails"
