@@ -15,6 +15,7 @@
 #     making requests and the factory keeps syncing: no request fails;
 #   - no plaintext on the wire: the factory token is not in a capture of the hop.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
+source "$WRIT_SRC/tests/integration/tls_lib.sh"
 
 PY=/usr/bin/python3
 CLOUDD=$WRIT_BIN/writ-cloud
@@ -139,40 +140,11 @@ fcall() { capi GET "/v1/sync/writs" "$FTOK" "" "$@"; }
 fcall
 check "no client certificate: 401" "$CODE $(jq -r .code "$RESP")" = "401 client_cert"
 check_grep "... saying so" 'no client certificate was presented' "$RESP"
-# another CA: self-signed, key in a file (the attacker's)
-cat >tmpl.other <<EOF
-cn = "evil CA"
-ca
-cert_signing_key
-expiration_days = 30
-EOF
-cat >tmpl.leaf <<EOF
-cn = "factory:$FACTORY_ID"
-tls_www_client
-signing_key
-expiration_days = 30
-EOF
-certtool --generate-privkey --ecc --outfile other.key 2>/dev/null
-certtool --generate-self-signed --load-privkey other.key --template tmpl.other --outfile other-ca.pem 2>/dev/null
-certtool --generate-privkey --ecc --outfile leaf.key 2>/dev/null
-certtool --generate-certificate --load-privkey leaf.key --load-ca-certificate other-ca.pem --load-ca-privkey other.key \
-	--template tmpl.leaf --outfile other-leaf.pem 2>/dev/null
+# certificates to refuse: from another CA, expired, never bound (tls_lib.sh)
+bad_client_certs "$FACTORY_ID" ctls
 fcall --cert other-leaf.pem --key leaf.key
 check "a certificate from another CA: 401" "$CODE" = 401
 check_grep "... not issued by this portal's TLS CA" "not issued by this portal's TLS CA" "$RESP"
-# expired, and unbound: signed by the portal CA (its key in the portal's token, by URL)
-CAURL=$(cat ctls/ca.key)
-cat >tmpl.expired <<EOF
-cn = "factory:$FACTORY_ID"
-tls_www_client
-signing_key
-activation_date = "2020-01-01 00:00:00 UTC"
-expiration_date = "2020-02-01 00:00:00 UTC"
-EOF
-GNUTLS_PIN=$WRIT_CLOUD_PIN certtool --provider "$WRIT_P11_MODULE" --generate-certificate --load-privkey leaf.key \
-	--load-ca-certificate ctls/ca.pem --load-ca-privkey "$CAURL" --template tmpl.expired --outfile expired.pem 2>/dev/null
-GNUTLS_PIN=$WRIT_CLOUD_PIN certtool --provider "$WRIT_P11_MODULE" --generate-certificate --load-privkey leaf.key \
-	--load-ca-certificate ctls/ca.pem --load-ca-privkey "$CAURL" --template tmpl.leaf --outfile unbound.pem 2>/dev/null
 check "(the portal CA signed both test certificates)" "$(openssl verify -CAfile ctls/ca.pem unbound.pem 2>&1 | tail -n 1)" = "unbound.pem: OK"
 fcall --cert expired.pem --key leaf.key
 check "an expired certificate: 401" "$CODE" = 401

@@ -23,6 +23,7 @@
 #   - the systemd timer and service verify; a store made before renewal gets its columns.
 # Usage: tls_renew.sh [sqlite|postgresql] (the portal's store; default sqlite).
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
+source "$WRIT_SRC/tests/integration/tls_lib.sh"
 source "$WRIT_SRC/tests/pg_lib.sh"
 ENGINE=${1:-sqlite}
 
@@ -278,36 +279,10 @@ refused() # WHAT CODE ERRCODE BODY [curl args]
 	check "$what: $want $ecode ($(jq -r .error "$RESP" 2>/dev/null | cut -c1-90))" \
 		"$CODE $(jq -r .code "$RESP" 2>/dev/null)" = "$want $ecode"
 }
-# the key used for the other-CA, expired and other-factory certificates
-cat >tmpl.other <<EOF
-cn = "evil CA"
-ca
-cert_signing_key
-expiration_days = 30
-EOF
-cat >tmpl.leaf <<EOF
-cn = "factory:$FACTORY_ID"
-tls_www_client
-signing_key
-expiration_days = 30
-EOF
-cat >tmpl.expired <<EOF
-cn = "factory:$FACTORY_ID"
-tls_www_client
-signing_key
-activation_date = "2020-01-01 00:00:00 UTC"
-expiration_date = "2020-02-01 00:00:00 UTC"
-EOF
-certtool --generate-privkey --ecc --outfile other.key 2>/dev/null
-certtool --generate-self-signed --load-privkey other.key --template tmpl.other --outfile other-ca.pem 2>/dev/null
-certtool --generate-privkey --ecc --outfile leaf.key 2>/dev/null
-certtool --generate-certificate --load-privkey leaf.key --load-ca-certificate other-ca.pem --load-ca-privkey other.key \
-	--template tmpl.leaf --outfile other-leaf.pem 2>/dev/null
-CAURL=$(cat ctls/ca.key)
-GNUTLS_PIN=$WRIT_CLOUD_PIN certtool --provider "$WRIT_P11_MODULE" --generate-certificate --load-privkey leaf.key \
-	--load-ca-certificate ctls/ca.pem --load-ca-privkey "$CAURL" --template tmpl.expired --outfile expired.pem 2>/dev/null
-GNUTLS_PIN=$WRIT_CLOUD_PIN certtool --provider "$WRIT_P11_MODULE" --generate-certificate --load-privkey leaf.key \
-	--load-ca-certificate ctls/ca.pem --load-ca-privkey "$CAURL" --template tmpl.leaf --outfile elsewhere.pem 2>/dev/null
+# the other-CA, expired and other-factory certificates (tls_lib.sh; unbound.pem is bound
+# to another factory just below)
+bad_client_certs "$FACTORY_ID" ctls
+mv unbound.pem elsewhere.pem
 # elsewhere.pem: a portal-CA certificate bound to another factory
 q "INSERT INTO tls_certs (fp, factory_id, cert, not_after, issued) VALUES ('$(fp_of elsewhere.pem)', 999999, 'x', 4102444800, 0)"
 ROWS0=$((ROWS0 + 1))
