@@ -471,6 +471,24 @@ static char *dump(json_t *j)
 	return s;
 }
 
+/* POST req (consumed; NULL: out of memory) as JSON to path, with the station's token; on
+ * 0 the parsed answer is in *ret (the caller decrefs it). */
+static int post_json(struct factory_client *fc, const char *path, json_t *req, const char *what, json_t **ret)
+{
+	char *body = dump(req);
+	int rc;
+
+	*ret = NULL;
+	if (!body)
+		return seterr(fc, WRIT_E_NOMEM, "out of memory");
+	rc = request(fc, "POST", path, body, FC_JSON_MAX, 1);
+	free(body);
+	if (rc < 0)
+		return rc;
+	*ret = parse_answer(fc, what, &rc);
+	return *ret ? 0 : rc;
+}
+
 int factory_client_telemetry(struct factory_client *fc, const char *body, uint64_t *ret_accepted,
 			     uint64_t *ret_duplicate)
 {
@@ -757,23 +775,13 @@ static int post_csr(struct factory_client *fc, const char *what, const char *pat
 		    const uint8_t *csr, size_t csr_len, json_t **ret_answer)
 {
 	char uidhex[2 * WDP_UID_LEN + 1], csr64[4 * ((WDP_CSR_MAX + 2) / 3) + 1];
-	char *body;
-	int rc;
 
 	if (csr_len == 0 || csr_len > WDP_CSR_MAX)
 		return seterr(fc, WRIT_E_INVAL, "bad DAC request");
 	hex_encode(uid, WDP_UID_LEN, uidhex);
 	if (matter_b64_encode(csr, csr_len, csr64, sizeof csr64) < 0)
 		return seterr(fc, WRIT_E_INVAL, "CSR too large");
-	body = dump(json_pack("{s:s, s:s}", "uid", uidhex, "csr", csr64));
-	if (!body)
-		return seterr(fc, WRIT_E_NOMEM, "out of memory");
-	rc = request(fc, "POST", path, body, FC_JSON_MAX, 1);
-	free(body);
-	if (rc < 0)
-		return rc;
-	*ret_answer = parse_answer(fc, what, &rc);
-	return *ret_answer ? 0 : rc;
+	return post_json(fc, path, json_pack("{s:s, s:s}", "uid", uidhex, "csr", csr64), what, ret_answer);
 }
 
 /* The DAC fields both DAC answers carry. */
@@ -818,7 +826,6 @@ int factory_client_wrap(struct factory_client *fc, const char *writ, const uint8
 	char path[96], uidhex[2 * WDP_UID_LEN + 1], pubhex[2 * WDP_P256_PUB_LEN + 1];
 	char dac64[4 * ((WDP_CERT_MAX + 2) / 3) + 1], bind64[4 * ((WDP_BINDING_MAX + 2) / 3) + 1];
 	json_t *a;
-	char *body;
 	size_t n;
 	int rc;
 
@@ -830,16 +837,12 @@ int factory_client_wrap(struct factory_client *fc, const char *writ, const uint8
 	if (matter_b64_encode(dac, dac_len, dac64, sizeof dac64) < 0 ||
 	    matter_b64_encode(binding, binding_len, bind64, sizeof bind64) < 0)
 		return seterr(fc, WRIT_E_INVAL, "bad wrap request");
-	body = dump(json_pack("{s:s, s:s, s:s, s:s, s:s}", "uid", uidhex, "dac", dac64, "enc_pub", pubhex, "binding",
-			      bind64, "label", label));
-	if (!body)
-		return seterr(fc, WRIT_E_NOMEM, "out of memory");
 	snprintf(path, sizeof path, "/v1/jobs/%s/wrap", writ);
-	rc = request(fc, "POST", path, body, FC_JSON_MAX, 1);
-	free(body);
+	rc = post_json(fc, path,
+		       json_pack("{s:s, s:s, s:s, s:s, s:s}", "uid", uidhex, "dac", dac64, "enc_pub", pubhex, "binding",
+				 bind64, "label", label),
+		       what, &a);
 	if (rc < 0)
-		return rc;
-	if (!(a = parse_answer(fc, what, &rc)))
 		return rc;
 	rc = get_b64(fc, a, "wrapped", out, cap, &n, what);
 	if (rc == 0)
@@ -853,7 +856,6 @@ int factory_client_record(struct factory_client *fc, const struct fc_record *r, 
 	static const char what[] = "POST record";
 	char uidhex[2 * WDP_UID_LEN + 1], dh[65];
 	json_t *req, *a;
-	char *body;
 	uint64_t seq;
 	int rc;
 
@@ -881,14 +883,7 @@ int factory_client_record(struct factory_client *fc, const struct fc_record *r, 
 		json_object_set_new(req, "qr", json_string(r->qr));
 	if (r->manual && r->manual[0])
 		json_object_set_new(req, "manual", json_string(r->manual));
-	body = dump(req);
-	if (!body)
-		return seterr(fc, WRIT_E_NOMEM, "out of memory");
-	rc = request(fc, "POST", "/v1/records", body, FC_JSON_MAX, 1);
-	free(body);
-	if (rc < 0)
-		return rc;
-	if (!(a = parse_answer(fc, what, &rc)))
+	if ((rc = post_json(fc, "/v1/records", req, what, &a)) < 0)
 		return rc;
 	rc = get_u64(fc, a, "seq", &seq, what);
 	if (rc == 0 && json_object_get(a, "duplicate") && !json_is_boolean(json_object_get(a, "duplicate")))
@@ -930,7 +925,6 @@ int factory_client_rework_token(struct factory_client *fc, const uint8_t uid[WDP
 	char uidhex[2 * WDP_UID_LEN + 1], chalhex[2 * WDP_DBG_CHALLENGE_LEN + 1], permhex[2 * WDP_DBG_PERMS_LEN + 1];
 	struct fc_rework r;
 	json_t *req, *a;
-	char *body;
 	size_t n;
 	int rc;
 
@@ -944,14 +938,7 @@ int factory_client_rework_token(struct factory_client *fc, const uint8_t uid[WDP
 			(json_int_t)session, "operation", operation);
 	if (req && writ)
 		json_object_set_new(req, "writ", json_string(writ));
-	body = dump(req);
-	if (!body)
-		return seterr(fc, WRIT_E_NOMEM, "out of memory");
-	rc = request(fc, "POST", "/v1/rework/token", body, FC_JSON_MAX, 1);
-	free(body);
-	if (rc < 0)
-		return rc;
-	if (!(a = parse_answer(fc, what, &rc)))
+	if ((rc = post_json(fc, "/v1/rework/token", req, what, &a)) < 0)
 		return rc;
 	if ((rc = get_hex_long(fc, a, "token", r.token, WDP_DBG_TOKEN_LEN, 0, &n, what)) == 0 &&
 	    (rc = get_hex_long(fc, a, "chain", r.chain, WDP_DBG_CERT_LEN, 2 * WDP_DBG_CERT_LEN, &r.chain_len, what)) == 0 &&
@@ -974,7 +961,6 @@ int factory_client_rework_record(struct factory_client *fc, const struct fc_rewo
 	static const char what[] = "POST record";
 	char uidhex[2 * WDP_UID_LEN + 1], reason[241];
 	json_t *req, *a;
-	char *body;
 	uint64_t seq;
 	int rc;
 
@@ -1000,14 +986,7 @@ int factory_client_rework_record(struct factory_client *fc, const struct fc_rewo
 		hex_encode(r->dac_sha256, 32, sha);
 		json_object_set_new(req, "dac_sha256", json_string(sha));
 	}
-	body = dump(req);
-	if (!body)
-		return seterr(fc, WRIT_E_NOMEM, "out of memory");
-	rc = request(fc, "POST", "/v1/records", body, FC_JSON_MAX, 1);
-	free(body);
-	if (rc < 0)
-		return rc;
-	if (!(a = parse_answer(fc, what, &rc)))
+	if ((rc = post_json(fc, "/v1/records", req, what, &a)) < 0)
 		return rc;
 	rc = get_u64(fc, a, "seq", &seq, what);
 	if (rc == 0 && ret_seq)
