@@ -259,8 +259,6 @@ static int latest(struct call *k)
 static int download(struct call *k, const char *channel, const char *version, const char *name)
 {
 	struct db_res *r = NULL;
-	const uint8_t *b;
-	size_t len;
 	int err;
 
 	if (!release_channel_ok(channel) || !release_version_ok(version) || !release_name_ok(name))
@@ -271,18 +269,7 @@ static int download(struct call *k, const char *channel, const char *version, co
 		       (struct db_param[]){ DB_T(channel), DB_T(version), DB_T(name) }, 3, &r);
 	if (err < 0)
 		return fail_db(k, err, "release file");
-	if (db_rows(r) != 1) {
-		db_res_free(r);
-		return fail(k, 404, "not_found", "no such release file");
-	}
-	b = db_blob(r, 0, 0, &len);
-	if ((k->bytes = malloc(len ? len : 1))) {
-		memcpy(k->bytes, b, len);
-		k->bytes_len = len;
-		k->status = 200;
-	}
-	db_res_free(r);
-	return k->bytes ? 0 : fail(k, 500, "internal", "out of memory");
+	return answer_blob(k, r, "no such release file");
 }
 
 int h_releases(struct call *k)

@@ -83,6 +83,9 @@ int fail(struct call *k, unsigned status, const char *code, const char *fmt, ...
 /* The usual answer to a store failure: 503 for WRIT_E_IO/RETRY, 409 for EXISTS. */
 int fail_db(struct call *k, int err, const char *what);
 int answer(struct call *k, unsigned status, json_t *o); /* takes o */
+/* 200 with the one row's first column (a blob) as the raw body; 404 with not_found when
+ * r has no row (or more than one). Takes r. */
+int answer_blob(struct call *k, struct db_res *r, const char *not_found);
 const char *query_arg(struct call *k, const char *name); /* NULL when absent */
 
 /* ---- request bodies (jreq.c) ---- */

@@ -64,6 +64,25 @@ int fail_db(struct call *k, int err, const char *what)
 	return fail(k, 503, "unavailable", "%s: the store cannot be reached or is busy; try again", what);
 }
 
+int answer_blob(struct call *k, struct db_res *r, const char *not_found)
+{
+	const uint8_t *b;
+	size_t len = 0;
+
+	if (db_rows(r) != 1) {
+		db_res_free(r);
+		return fail(k, 404, "not_found", "%s", not_found);
+	}
+	b = db_blob(r, 0, 0, &len);
+	if ((k->bytes = malloc(len ? len : 1))) {
+		memcpy(k->bytes, b, len);
+		k->bytes_len = len;
+		k->status = 200;
+	}
+	db_res_free(r);
+	return k->bytes ? 0 : fail(k, 500, "internal", "out of memory");
+}
+
 int answer(struct call *k, unsigned status, json_t *o)
 {
 	json_decref(k->json);

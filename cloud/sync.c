@@ -133,8 +133,6 @@ static int sync_bundle(struct call *k, const char *hex)
 {
 	struct db_res *r = NULL;
 	uint8_t d[32];
-	const uint8_t *b;
-	size_t len = 0;
 	int err;
 
 	if (!hex_ok(hex, 32) || hex_decode(hex, d, 32) < 0)
@@ -145,18 +143,7 @@ static int sync_bundle(struct call *k, const char *hex)
 		       (struct db_param[]){ DB_B(d, 32), DB_I(k->who.factory_id) }, 2, &r);
 	if (err < 0)
 		return fail_db(k, err, "bundle");
-	if (db_rows(r) != 1) {
-		db_res_free(r);
-		return fail(k, 404, "not_found", "no bundle with that digest for a batch of this factory");
-	}
-	b = db_blob(r, 0, 0, &len);
-	if ((k->bytes = malloc(len ? len : 1))) {
-		memcpy(k->bytes, b, len);
-		k->bytes_len = len;
-		k->status = 200;
-	}
-	db_res_free(r);
-	return k->bytes ? 0 : fail(k, 500, "internal", "out of memory");
+	return answer_blob(k, r, "no bundle with that digest for a batch of this factory");
 }
 
 /* This factory's HSM by hex id. */
