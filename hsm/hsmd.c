@@ -1032,15 +1032,16 @@ unlock:
 	return err;
 }
 
-int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason)
+int hsm_dac_submit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, uint64_t *ret_last)
 {
 	cbor_item_t *bodies[HSM_COMMIT_MAX] = { 0 };
 	uint32_t types[HSM_COMMIT_MAX];
-	uint64_t seqs[HSM_COMMIT_MAX];
+	uint64_t seqs[HSM_COMMIT_MAX] = { 0 };
 	int64_t now = 0;
 	size_t i;
 	int err;
 
+	*ret_last = JOURNAL_NONE;
 	if (n == 0 || n > HSM_COMMIT_MAX)
 		return WRIT_E_INVAL;
 	for (i = 0; i < n; i++) {
@@ -1049,8 +1050,21 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 		if (pending[i]->now > now)
 			now = pending[i]->now;
 	}
-	/* durable before any certificate leaves */
-	err = journal_append_typed(h->journal, types, now, bodies, n, seqs);
+	err = journal_enqueue_typed(h->journal, types, now, bodies, n, seqs, ret_last);
+	for (i = 0; i < n; i++)
+		pending[i]->result.seq = seqs[i];
+	return err;
+}
+
+int hsm_dac_wait(struct hsm *h, uint64_t last)
+{
+	return last == JOURNAL_NONE ? 0 : journal_wait(h->journal, last);
+}
+
+int hsm_dac_finish(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, int err, char *reason)
+{
+	size_t i;
+
 	pthread_mutex_lock(&h->lock);
 	for (i = 0; i < n; i++) {
 		/* on failure an entry may or may not be on disk: count it, never hand it out
@@ -1066,7 +1080,6 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 			pending[i]->writ->reserved--;
 			pending[i]->writ->issued++;
 		}
-		pending[i]->result.seq = err ? 0 : seqs[i];
 		/* only a durable DAC can later be named in a secret wrap; a re-provisioned
 		 * device's record in its production writ takes the new key and DAC */
 		if (!err && pending[i]->reprovision)
@@ -1075,6 +1088,7 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 			uid_set_dac(pending[i]->writ, pending[i]->uid_fp, pending[i]->dac_fp);
 		cbor_decref(&pending[i]->body);
 		if (err) {
+			pending[i]->result.seq = 0;
 			free(pending[i]->result.dac);
 			pending[i]->result.dac = NULL;
 		}
@@ -1083,6 +1097,21 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 	if (err < 0)
 		return refuse(reason, err, "journal write failed (%s): no DAC was released", writ_strerror(err));
 	return 0;
+}
+
+int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason)
+{
+	uint64_t last;
+	int err = hsm_dac_submit(h, pending, n, &last);
+
+	/* durable before any certificate leaves; what was queued, whatever failed after */
+	if (n > 0 && n <= HSM_COMMIT_MAX) {
+		int werr = hsm_dac_wait(h, last);
+		if (!err)
+			err = werr;
+		return hsm_dac_finish(h, pending, n, err, reason);
+	}
+	return refuse(reason, err, "no DAC to journal");
 }
 
 int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,

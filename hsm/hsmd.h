@@ -157,6 +157,17 @@ int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t 
  * every result may be released; on failure none may (their DACs are freed, and they
  * stay counted). */
 int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, char *reason);
+
+/* hsm_dac_commit in three steps, for a caller that does other work while the disk
+ * syncs (the server's committer): submit queues the entries in the journal without
+ * waiting (*ret_last: the seq to wait for; each result.seq is set); wait waits until
+ * that seq is durable; finish counts the DACs and, only if err is 0 (the submit's and
+ * the wait's results), lets them be released; on failure it frees every DAC and
+ * answers with the reason. finish must follow every submit with the same n that
+ * was not refused with WRIT_E_INVAL. */
+int hsm_dac_submit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, uint64_t *ret_last);
+int hsm_dac_wait(struct hsm *h, uint64_t last);
+int hsm_dac_finish(struct hsm *h, struct hsm_dac_pending *const *pending, size_t n, int err, char *reason);
 /* Wrap the writ's secret `label` to one chip (op 6, docs/hsm-api.md): the writ is
  * loaded, not revoked, in its window and grants WRIT_OP_WRAP_SECRET; it holds label;
  * dac verifies under this HSM's PAI and is a DAC this HSM issued to uid under the

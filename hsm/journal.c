@@ -538,13 +538,14 @@ static int wait_durable(struct journal *j, uint64_t seq)
 	return j->failed ? WRIT_E_IO : 0;
 }
 
-int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now, cbor_item_t *const *bodies,
-			 size_t n, uint64_t *ret_seqs)
+int journal_enqueue_typed(struct journal *j, const uint32_t *types, int64_t now, cbor_item_t *const *bodies,
+			  size_t n, uint64_t *ret_seqs, uint64_t *ret_last)
 {
 	uint64_t seq = 0, cseq;
 	size_t i, queued = 0;
 	int err = 0;
 
+	*ret_last = JOURNAL_NONE;
 	if (!j->signer || n == 0)
 		return WRIT_E_INVAL;
 	for (i = 0; i < n; i++)
@@ -563,13 +564,34 @@ int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now, 
 		if (!err && j->since_checkpoint >= JOURNAL_CHECKPOINT_EVERY)
 			(void)enqueue_checkpoint(j, now, &cseq); /* a missed checkpoint is retried later */
 	}
+	pthread_mutex_unlock(&j->lock);
+	if (queued)
+		*ret_last = seq;
+	return err;
+}
+
+int journal_wait(struct journal *j, uint64_t seq)
+{
+	int err;
+
+	pthread_mutex_lock(&j->lock);
+	err = wait_durable(j, seq);
+	pthread_mutex_unlock(&j->lock);
+	return err;
+}
+
+int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now, cbor_item_t *const *bodies,
+			 size_t n, uint64_t *ret_seqs)
+{
+	uint64_t last;
+	int err = journal_enqueue_typed(j, types, now, bodies, n, ret_seqs, &last);
+
 	/* what was queued becomes durable whatever happened after it */
-	if (queued) {
-		int werr = wait_durable(j, seq); /* seq: the last entry queued */
+	if (last != JOURNAL_NONE) {
+		int werr = journal_wait(j, last);
 		if (!err)
 			err = werr;
 	}
-	pthread_mutex_unlock(&j->lock);
 	return err;
 }
 

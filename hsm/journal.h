@@ -80,6 +80,21 @@ WRIT_MUST_CHECK int journal_append_many(struct journal *j, uint32_t type, int64_
 WRIT_MUST_CHECK int journal_append_typed(struct journal *j, const uint32_t *types, int64_t now,
 					 cbor_item_t *const *bodies, size_t n, uint64_t *ret_seqs);
 
+/* The first half of journal_append_typed: queue the entries (their seqs are assigned,
+ * the chain extends) without waiting for the disk. *ret_last is the seq of the last
+ * entry queued, or JOURNAL_NONE if none was. Entries queued become durable with the
+ * next group commit, whoever leads it; journal_wait(*ret_last) waits for that. On
+ * failure some entries may have been queued: the caller must count them all and
+ * release none. */
+#define JOURNAL_NONE UINT64_MAX
+WRIT_MUST_CHECK int journal_enqueue_typed(struct journal *j, const uint32_t *types, int64_t now,
+					  cbor_item_t *const *bodies, size_t n, uint64_t *ret_seqs,
+					  uint64_t *ret_last);
+
+/* Wait until every entry up to seq is durable, leading a group commit if nobody is.
+ * WRIT_E_IO if the journal failed. */
+WRIT_MUST_CHECK int journal_wait(struct journal *j, uint64_t seq);
+
 /* Append a signed checkpoint and wait until durable. */
 WRIT_MUST_CHECK int journal_checkpoint(struct journal *j, int64_t now);
 

@@ -85,7 +85,7 @@ static void usage(FILE *f)
 		   "  --allow-uid UID     serve: also let this user talk to the socket (repeatable; the\n"
 		   "                      daemon's own user always may)\n"
 		   "  --allow-gid GID     serve: also let this group (repeatable)\n"
-		   "  --workers N         serve: requests worked on at once, 1..16 (default 2 x CPUs)\n"
+		   "  --workers N         serve: worker threads, 1..16 (default: one per CPU)\n"
 		   "  --out FILE          enrolment: where to write the bundle\n"
 		   "  --counter none|tpm  init: anchor the journal's head in a TPM 2.0 NV counter (tpm: a\n"
 		   "                      restored older state directory is refused at start; rollback-proof\n"

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * writ-hsmd's Unix-socket server. Peer credentials are checked at accept; each
- * accepted connection is handed to one of a few worker threads (two per CPU),
+ * accepted connection is handed to one of a few worker threads (one per CPU),
  * each running an epoll loop over its connections with non-blocking sockets, so a
  * client that stalls mid-frame holds up nobody.
  *
  * A worker takes at most one request per connection per round. DAC requests of a
- * round are prepared (checked, counted, signed) one after the other and then
- * journalled together with one wait for durability (hsm_dac_commit): the certificates
- * leave only after that. Other requests are answered at once. A request that does not
- * decode is answered with WRIT_E_PROTO and ends its connection; a frame longer than
- * HSMP_MAX_FRAME with WRIT_E_TOOBIG, likewise.
+ * round are prepared (checked, counted, signed) one after the other and queued in the
+ * journal together as one batch, which goes to the committer thread: it waits for the
+ * disk (one fdatasync for every batch queued meanwhile), counts the DACs and hands the
+ * batch back to its worker through an eventfd; the certificates leave only then. The
+ * worker goes on with other connections while the disk syncs, so one worker per CPU
+ * keeps every CPU on cryptography. A connection with a DAC in flight gives no further
+ * request until it is answered: answers keep their order. Other requests are answered
+ * at once. A request that does not decode is answered with WRIT_E_PROTO and ends its
+ * connection; a frame longer than HSMP_MAX_FRAME with WRIT_E_TOOBIG, likewise.
  *
  * Why not a thread per connection: on a small machine, sixteen threads waking each
  * other for every request cost more CPU than the cryptography.
@@ -25,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -57,13 +62,21 @@ struct conn {
 	int want_out;   /* registered for EPOLLOUT */
 	struct conn *next_dead, *next_ready;
 	int in_ready;   /* on the worker's ready list */
+	int pending;    /* a DAC of this connection is with the committer: freed only after */
 	unsigned long round; /* the worker round that last took a request from it */
 };
 
+struct batch;
+
 struct worker {
 	struct server *srv;
+	struct committer *cm;
 	pthread_t thread;
 	int ep;
+	int efd;            /* eventfd: the committer handed batches back (done) */
+	struct batch *done; /* guarded by lock */
+	struct batch *spare; /* a free batch, worker-owned */
+	size_t outstanding; /* batches with the committer, worker-owned */
 	struct conn *ready; /* connections with a complete frame still buffered */
 	unsigned long round;
 	struct conn *dead;
@@ -196,7 +209,7 @@ static void flush(struct conn *c)
 		return;
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		if (c->closing) {
+		if (c->closing && !c->pending) {
 			conn_close(c);
 			return;
 		}
@@ -383,12 +396,175 @@ nomem:
 }
 
 struct batch {
+	struct batch *next;
+	struct worker *w;
+	uint64_t last; /* the journal seq to wait for */
+	int err;
+	char reason[HSM_REASON_MAX];
 	struct hsm_dac_pending pd[HSM_COMMIT_MAX];
 	struct hsm_dac_pending *ptr[HSM_COMMIT_MAX];
 	struct conn *conn[HSM_COMMIT_MAX];
 	uint8_t writ_id[HSM_COMMIT_MAX][WRIT_ID_LEN];
 	size_t n;
 };
+
+/* The committer: one thread that waits for the disk on behalf of every worker. */
+struct committer {
+	struct hsm *hsm;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct batch *head, **tail;
+	int stop;
+};
+
+static void *committer_main(void *arg)
+{
+	struct committer *cm = arg;
+
+	for (;;) {
+		struct batch *list, *b, *next;
+		uint64_t last = 0;
+		int err, any = 0;
+
+		pthread_mutex_lock(&cm->lock);
+		while (!cm->head && !cm->stop)
+			pthread_cond_wait(&cm->cv, &cm->lock);
+		list = cm->head;
+		cm->head = NULL;
+		cm->tail = &cm->head;
+		pthread_mutex_unlock(&cm->lock);
+		if (!list)
+			break; /* stopped, and every worker's batches came back */
+		/* one wait covers every batch taken: the journal syncs in seq order */
+		for (b = list; b; b = b->next)
+			if (b->last != JOURNAL_NONE && (!any || b->last > last)) {
+				last = b->last;
+				any = 1;
+			}
+		err = any ? hsm_dac_wait(cm->hsm, last) : 0;
+		for (b = list; b; b = next) {
+			struct worker *w = b->w;
+			uint64_t one = 1;
+			next = b->next;
+			b->err = hsm_dac_finish(cm->hsm, b->ptr, b->n, err, b->reason);
+			pthread_mutex_lock(&w->lock);
+			b->next = w->done;
+			w->done = b;
+			pthread_mutex_unlock(&w->lock);
+			(void)!write(w->efd, &one, sizeof(one));
+		}
+	}
+	return NULL;
+}
+
+/* Answer each DAC of a batch the committer handed back, and free it. */
+static void answer_batch(struct worker *w, struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		struct conn *c = b->conn[i];
+		cbor_item_t *m = NULL;
+		c->pending = 0;
+		if (b->err) {
+			if (!c->dead)
+				queue_error(c, b->err, b->reason);
+		} else if (!c->dead) {
+			m = cbu_new_map(7);
+			if (!m || put_dac(m, w->srv->hsm, b->writ_id[i], &b->pd[i].result) < 0 || queue_map(c, m) < 0)
+				queue_error(c, WRIT_E_NOMEM, "out of memory");
+		}
+		if (m)
+			cbor_decref(&m);
+		free(b->pd[i].result.dac);
+		b->pd[i].result.dac = NULL;
+	}
+}
+
+static void mark_ready(struct worker *w, struct conn *c);
+
+/* The batches the committer handed back: answer them, flush, and let their
+ * connections give their next request. */
+static void take_done(struct worker *w)
+{
+	struct batch *list, *b, *next;
+	uint64_t v;
+	size_t i;
+
+	(void)!read(w->efd, &v, sizeof(v));
+	pthread_mutex_lock(&w->lock);
+	list = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->lock);
+	for (b = list; b; b = next) {
+		next = b->next;
+		answer_batch(w, b);
+		for (i = 0; i < b->n; i++) {
+			struct conn *c = b->conn[i];
+			if (c->dead)
+				continue;
+			if (c->eof && frame_ready(c) == 0)
+				c->closing = 1;
+			flush(c);
+			if (!c->dead)
+				mark_ready(w, c);
+		}
+		w->outstanding--;
+		if (!w->spare) {
+			w->spare = b;
+		} else {
+			free(b);
+		}
+	}
+}
+
+/* The round's DACs: queued in the journal and handed to the committer, or, if they
+ * could not be queued, answered at once with the reason. */
+static void submit(struct worker *w, struct batch **pb)
+{
+	struct batch *b = *pb, *nb;
+	struct committer *cm = w->cm;
+	size_t i;
+	int err;
+
+	if (b->n == 0)
+		return;
+	nb = w->spare ? w->spare : malloc(sizeof(*nb));
+	if (!nb) {
+		/* no batch for the next round: this one waits here instead of with the committer */
+		err = hsm_dac_commit(w->srv->hsm, b->ptr, b->n, b->reason);
+		b->err = err;
+		for (i = 0; i < b->n; i++)
+			b->conn[i]->pending = 1;
+		answer_batch(w, b);
+		b->n = 0;
+		return;
+	}
+	w->spare = NULL;
+	for (i = 0; i < b->n; i++)
+		b->conn[i]->pending = 1;
+	err = hsm_dac_submit(w->srv->hsm, b->ptr, b->n, &b->last);
+	if (err < 0) {
+		/* what was queued becomes durable whatever happened after it; none is released */
+		(void)hsm_dac_wait(w->srv->hsm, b->last);
+		b->err = hsm_dac_finish(w->srv->hsm, b->ptr, b->n, err, b->reason);
+		answer_batch(w, b);
+		b->n = 0;
+		w->spare = nb;
+		return;
+	}
+	b->w = w;
+	b->next = NULL;
+	pthread_mutex_lock(&cm->lock);
+	*cm->tail = b;
+	cm->tail = &b->next;
+	pthread_cond_signal(&cm->cv);
+	pthread_mutex_unlock(&cm->lock);
+	w->outstanding++;
+	nb->n = 0;
+	*pb = nb;
+}
 
 /* Take at most one request from c. DAC requests go into the batch. */
 static void serve_one(struct worker *w, struct conn *c, struct batch *b)
@@ -399,7 +575,7 @@ static void serve_one(struct worker *w, struct conn *c, struct batch *b)
 	cbor_item_t *m;
 	int err;
 
-	if (c->dead || c->closing || len == 0)
+	if (c->dead || c->closing || c->pending || len == 0)
 		return;
 	if (len < 0) {
 		log_warn("client pid %d uid %d: %s; closing the connection", (int)c->pid, (int)c->uid,
@@ -446,44 +622,35 @@ static void serve_one(struct worker *w, struct conn *c, struct batch *b)
 	cbor_decref(&m);
 }
 
-/* Journal the round's DACs with one wait, then answer each. */
-static void commit(struct worker *w, struct batch *b)
-{
-	char reason[HSM_REASON_MAX] = "";
-	size_t i;
-	int err;
-
-	if (b->n == 0)
-		return;
-	err = hsm_dac_commit(w->srv->hsm, b->ptr, b->n, reason);
-	for (i = 0; i < b->n; i++) {
-		struct conn *c = b->conn[i];
-		cbor_item_t *m;
-		if (err) {
-			if (!c->dead)
-				queue_error(c, err, reason);
-			continue;
-		}
-		m = cbu_new_map(7);
-		if (!c->dead && m && put_dac(m, w->srv->hsm, b->writ_id[i], &b->pd[i].result) == 0 && queue_map(c, m) == 0)
-			;
-		else if (!c->dead)
-			queue_error(c, WRIT_E_NOMEM, "out of memory");
-		if (m)
-			cbor_decref(&m);
-		free(b->pd[i].result.dac);
-	}
-	b->n = 0;
-}
-
 static void mark_ready(struct worker *w, struct conn *c)
 {
-	if (!c->in_ready && !c->dead && !c->closing && c->out_len == 0 && frame_ready(c) != 0) {
+	if (!c->in_ready && !c->dead && !c->closing && !c->pending && c->out_len == 0 && frame_ready(c) != 0) {
 		c->in_ready = 1;
 		c->next_ready = w->ready;
 		w->ready = c;
 	}
 }
+
+/* Free the connections closed so far, except those with a DAC still in flight (the
+ * committer's batch points at them): they go when it comes back. */
+static void free_dead(struct worker *w)
+{
+	struct conn **pp = &w->dead;
+
+	while (*pp) {
+		struct conn *c = *pp;
+		if (c->pending) {
+			pp = &c->next_dead;
+			continue;
+		}
+		*pp = c->next_dead;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+static char done_tag; /* epoll data of the worker's eventfd */
 
 static void *worker_main(void *arg)
 {
@@ -499,7 +666,7 @@ static void *worker_main(void *arg)
 	}
 	while (!stop_flag) {
 		struct conn *ready = w->ready;
-		int n = epoll_wait(w->ep, ev, EVENTS_MAX, ready ? 0 : 500);
+		int n = epoll_wait(w->ep, ev, EVENTS_MAX, ready ? 0 : 500), done = 0;
 
 		nt = 0;
 		w->ready = NULL;
@@ -513,6 +680,10 @@ static void *worker_main(void *arg)
 		}
 		for (i = 0; n > 0 && i < (size_t)n; i++) {
 			struct conn *c = ev[i].data.ptr;
+			if (ev[i].data.ptr == &done_tag) {
+				done = 1;
+				continue;
+			}
 			if (c->dead)
 				continue;
 			if (ev[i].events & EPOLLOUT)
@@ -521,7 +692,7 @@ static void *worker_main(void *arg)
 				conn_close(c);
 				continue;
 			}
-			if (c->eof && frame_ready(c) == 0 && c->out_len == 0) {
+			if (c->eof && frame_ready(c) == 0 && c->out_len == 0 && !c->pending) {
 				conn_close(c); /* gone, with nothing or half a frame left */
 				continue;
 			}
@@ -530,10 +701,12 @@ static void *worker_main(void *arg)
 				touched[nt++] = c;
 			}
 		}
+		if (done)
+			take_done(w);
 		for (i = 0; i < nt; i++)
 			if (!touched[i]->dead && touched[i]->out_len == 0) /* answered first */
 				serve_one(w, touched[i], b);
-		commit(w, b);
+		submit(w, &b);
 		for (i = 0; i < nt; i++) {
 			if (touched[i]->dead)
 				continue;
@@ -543,13 +716,13 @@ static void *worker_main(void *arg)
 			if (!touched[i]->dead)
 				mark_ready(w, touched[i]);
 		}
-		while (w->dead) {
-			struct conn *c = w->dead;
-			w->dead = c->next_dead;
-			free(c->in);
-			free(c->out);
-			free(c);
-		}
+		free_dead(w);
+	}
+	/* stopping: the DACs with the committer are answered before anything closes */
+	while (w->outstanding) {
+		struct pollfd pfd = { .fd = w->efd, .events = POLLIN };
+		if (poll(&pfd, 1, 500) > 0)
+			take_done(w);
 	}
 	for (;;) {
 		struct conn *c = NULL;
@@ -561,13 +734,8 @@ static void *worker_main(void *arg)
 			break;
 		conn_close(c);
 	}
-	while (w->dead) {
-		struct conn *c = w->dead;
-		w->dead = c->next_dead;
-		free(c->in);
-		free(c->out);
-		free(c);
-	}
+	free_dead(w);
+	free(w->spare);
 	free(b);
 	return NULL;
 }
@@ -591,6 +759,7 @@ static void refuse_conn(int fd, int status, const char *reason)
 int server_run(struct server *srv, const char *socket_path)
 {
 	struct worker *workers = NULL;
+	struct committer cm;
 	struct sockaddr_un addr;
 	struct sigaction sa;
 	size_t nw, i, next = 0, started = 0;
@@ -609,24 +778,39 @@ int server_run(struct server *srv, const char *socket_path)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* one worker per CPU keeps them all busy; one more covers the time one spends
-	 * waiting for the disk */
-	/* two per CPU: a worker leading a group commit waits in fdatasync with its epoll loop
-	 * stopped; the others keep every CPU busy meanwhile (bench-hsm: 0.49 -> 0.52-0.53 of
-	 * the SoftHSM-backed limit at 16 clients on 2 CPUs, against ncpu + 1) */
-	nw = srv->workers ? srv->workers : 2 * (size_t)(ncpu > 0 ? ncpu : 1);
-	if (nw > MAX_WORKERS)
-		nw = MAX_WORKERS;
+	/* one per CPU: the committer waits for the disk, so a worker never stops for it
+	 * (with the wait in the workers it took two per CPU, and their switching cost
+	 * ~15 % of the CPU per DAC) */
+	nw = srv->workers ? srv->workers : (size_t)(ncpu > 0 ? ncpu : 1);
 	if (nw > MAX_WORKERS)
 		nw = MAX_WORKERS;
 	workers = calloc(nw, sizeof(*workers));
 	if (!workers)
 		return WRIT_E_NOMEM;
+	memset(&cm, 0, sizeof(cm));
+	cm.hsm = srv->hsm;
+	cm.tail = &cm.head;
+	pthread_mutex_init(&cm.lock, NULL);
+	pthread_cond_init(&cm.cv, NULL);
+	if (pthread_create(&cm.thread, NULL, committer_main, &cm) != 0) {
+		log_error("cannot start the committer");
+		pthread_cond_destroy(&cm.cv);
+		pthread_mutex_destroy(&cm.lock);
+		free(workers);
+		return WRIT_E_NOMEM;
+	}
 	for (i = 0; i < nw; i++) {
+		struct epoll_event eev = { .events = EPOLLIN, .data.ptr = &done_tag };
 		workers[i].srv = srv;
+		workers[i].cm = &cm;
+		workers[i].efd = -1;
 		pthread_mutex_init(&workers[i].lock, NULL);
 		workers[i].ep = epoll_create1(EPOLL_CLOEXEC);
-		if (workers[i].ep < 0 || pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+		if (workers[i].ep >= 0)
+			workers[i].efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (workers[i].ep < 0 || workers[i].efd < 0 ||
+		    epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, workers[i].efd, &eev) < 0 ||
+		    pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
 			log_error("cannot start worker %zu", i);
 			stop_flag = 1;
 			goto out;
@@ -706,9 +890,19 @@ out:
 	stop_flag = 1;
 	for (i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
+	/* every worker took its batches back before it returned: the committer is idle */
+	pthread_mutex_lock(&cm.lock);
+	cm.stop = 1;
+	pthread_cond_signal(&cm.cv);
+	pthread_mutex_unlock(&cm.lock);
+	pthread_join(cm.thread, NULL);
+	pthread_cond_destroy(&cm.cv);
+	pthread_mutex_destroy(&cm.lock);
 	for (i = 0; i < nw; i++) {
 		if (workers[i].ep > 0)
 			close(workers[i].ep);
+		if (workers[i].efd > 0)
+			close(workers[i].efd);
 		pthread_mutex_destroy(&workers[i].lock);
 	}
 	free(workers);

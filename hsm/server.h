@@ -13,7 +13,7 @@ struct server {
 	size_t n_allow_uids;
 	gid_t allow_gids[16];
 	size_t n_allow_gids;
-	size_t workers;           /* worker threads; 0 = one per CPU plus one */
+	size_t workers;           /* worker threads; 0 = one per CPU */
 	const uint8_t *enrolment; /* bundle served by HSMP_OP_ENROLMENT, may be NULL */
 	size_t enrolment_len;
 };
