@@ -618,6 +618,8 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     st, grant = req("POST", "/v1/rework", sec, {"product": "lamp", "factory": "foxy-sz1", "hsm": hsm,
                                                 "perms": ["debug"], "limit": 1, "days": 1, "session": 60})
     expect("a rework grant (for the authorization matrix)", st, 201, grant)
+    st, a = req("GET", "/v1/rework", ftok2)
+    check("factory B's rework list holds none of A's rights", st == 200 and a.get("rework") == [], str(a)[:200])
     st, code = req("POST", "/v1/factories/foxy-sz1/codes", oem, {})
     expect("a fresh enrolment code (for the authorization matrix)", st, 201, code)
 
@@ -837,7 +839,8 @@ def authz_check(name, t, cases, complete):
     404, indistinguishable from nothing), "any" (a collection, or nobody's object: every
     caller with an allowed role gets past authorization), "absent" (like "any", for an
     object that does not exist, so an allowed caller's answer is 404) or "mine-absent"
-    (one that does not exist under the first tenant's: both). Allowed callers
+    (one that does not exist under the first tenant's: both); "public" marks each
+    operation the spec makes public (security: []), and only those. Allowed callers
     must get neither 401 nor 403 (nor 404 unless "absent"); the others get 401
     unauthenticated without a token, 403 forbidden (or 404) for a role that may never,
     404 not_found for another tenant. A public operation answers every caller, with a
@@ -859,8 +862,11 @@ def authz_check(name, t, cases, complete):
         pat = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/?]+", re.escape(tmpl)) + r"(\?.*)?$")
         roles = ops[key]
         for path, body, scope in rows:
-            if not pat.match(path) or scope not in ("mine", "any", "absent", "mine-absent"):
+            if not pat.match(path) or scope not in ("mine", "any", "absent", "mine-absent", "public"):
                 bad.append(f"{key}: case {path} {scope} is not that operation")
+                continue
+            if (scope == "public") != (roles is None):
+                bad.append(f"{key}: public in the spec (security: []) and in this table, or in neither")
                 continue
             public = set()
             for caller, tok in t.items():
@@ -892,7 +898,7 @@ def authz_check(name, t, cases, complete):
 # right after it.
 def authz_matrix(t, hsm, b1, b2, digest, grant, code):
     c = {
-        "GET /v1/health": [("/v1/health", None, "any")],
+        "GET /v1/health": [("/v1/health", None, "public")],
         "GET /v1/me": [("/v1/me", None, "any")],
         "GET /v1/users": [("/v1/users", None, "any")],
         "POST /v1/users": [("/v1/users", {"name": "", "role": "x"}, "any")],
@@ -927,8 +933,8 @@ def authz_matrix(t, hsm, b1, b2, digest, grant, code):
         "GET /v1/releases/latest": [("/v1/releases/latest?channel=NOT-A-CHANNEL", None, "any")],
         "GET /v1/releases/{channel}/{version}/files/{name}": [("/v1/releases/stable/9.9.9/files/writ-factory", None,
                                                                "absent")],
-        "POST /v1/enrol": [("/v1/enrol", {"code": "A" * 20}, "any")],
-        "GET /v1/enrol/{code}": [("/v1/enrol/" + code, None, "any")],
+        "POST /v1/enrol": [("/v1/enrol", {"code": "A" * 20}, "public")],
+        "GET /v1/enrol/{code}": [("/v1/enrol/" + code, None, "public")],
         "GET /v1/batches": [("/v1/batches", None, "any")],
         "POST /v1/batches": [("/v1/batches", {"x": 1}, "any")],
         "GET /v1/batches/{id}": [(f"/v1/batches/{b1}", None, "mine")],
