@@ -1007,6 +1007,13 @@ static int sync_records(struct call *k)
 		}
 		if (x->seq != expect) {
 			if (i == dups && x->seq > expect) {
+				/* writ-factory always pushes from the cursor it has just read (a retry
+				 * starts at or below it: duplicates); records past it are missing or out
+				 * of order. A concurrent push that got there first is the other 409 gap,
+				 * from tx_records, and is no alert. */
+				alert_raise(k, factory_oem(k), k->who.factory_id, 0, "reordered",
+					    "factory %s: records pushed from %lld while the cloud's position is %lld (missing or "
+					    "out of order)", fname, (long long)x->seq, (long long)expect);
 				answer(k, 409, json_pack("{s:s, s:s, s:I, s:s}", "error", "the records start after the cloud's "
 											  "position: resume there",
 							 "code", "gap", "next", (json_int_t)t.next0, "hash", t.head0));
@@ -1020,7 +1027,12 @@ static int sync_records(struct call *k)
 			goto out;
 		}
 		if (!jstr(rec, "factory") || strcmp(jstr(rec, "factory"), fname)) {
-			fail(k, 422, "bad_record", "record %lld names another factory", (long long)x->seq);
+			const char *other = jstr(rec, "factory");
+			alert_raise(k, factory_oem(k), k->who.factory_id, 0, "bad_record", "factory %s: record %lld names %s%s",
+				    fname, (long long)x->seq, name_ok(other) ? "factory " : "another factory",
+				    name_ok(other) ? other : "");
+			fail(k, 422, "bad_record", "record %lld names another factory: refused and raised as an alert",
+			     (long long)x->seq);
 			goto out;
 		}
 		x->ok = jstr(rec, "result") && !strcmp(jstr(rec, "result"), "ok");
