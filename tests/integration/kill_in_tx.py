@@ -12,16 +12,18 @@ not answered yet (nor its connection closed), watches the store:
   sqlite      the WAL write lock (byte 120 of DB_FILE-shm, fcntl F_GETLK: looked at,
               never taken), which writ-cloud holds from BEGIN IMMEDIATE to COMMIT;
   postgresql  pg_stat_activity (one psql session): a backend with a transaction id (it
-              wrote) whose current statement is one of WRITES.
+              wrote) whose current statement is one of WRITES (those of the records
+              ingest: PATH is /v1/sync/records for now).
 
 When seen, the cloud is stopped (SIGSTOP, every thread) and the sign is checked again
 while nothing moves: the request still unanswered, the transaction still open and not
-committing (SQLite: no commit frame past the last committed one in DB_FILE-wal; the
-write statements are not COMMIT). Only then SIGKILL: the transaction is rolled back on
-the next start. Otherwise the cloud runs on (SIGCONT) and the watch goes on (also over
+committing (SQLite: no commit frame past the last committed one in DB_FILE-wal;
+PostgreSQL: the statement is still one of WRITES, not COMMIT). Only then SIGKILL: the
+transaction is rolled back (SQLite: on the next open; PostgreSQL: when its backend
+finds the connection gone). Otherwise the cloud runs on (SIGCONT) and the watch goes on (also over
 a request sent again on another connection) until one is answered 2xx (exit 1: missed)
 or TIMEOUT_S (default 60) passes (exit 2).
-Prints what it saw on the way; exit 0 after the kill.
+Prints one line: what it saw; exit 0 after the kill.
 """
 import fcntl
 import os
@@ -65,8 +67,9 @@ def pushes():
 
 
 def in_flight():
-    """The connection of a request to PATH sent and not answered yet, or None."""
-    for conn, st in pushes():
+    """The connection of the latest request to PATH sent and not answered yet (an earlier
+    one may be from a client that died, its connection not seen closed yet), or None."""
+    for conn, st in reversed(pushes()):
         if st == "open":
             return conn
     return None
