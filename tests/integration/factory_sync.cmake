@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # writ-factory <-> writ-cloud: enrolment, the sync loop through a cut/refused/slow link
-# (cut_proxy.py), the cloud and the factory killed mid-push (curl, jq, sqlite3, python3).
+# (cut_proxy.py), the cloud and the factory killed mid-push, the cloud killed inside its
+# ingest transaction (kill_in_tx.py) (curl, jq, sqlite3, python3; psql for postgresql).
 # Under ASan+UBSan only the SQLite run: the factory's code is the same for both, and the
 # cloud's PostgreSQL path runs under the sanitizers in cloud_flow_postgresql.
 foreach(engine sqlite postgresql)

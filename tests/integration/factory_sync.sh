@@ -5,12 +5,18 @@
 # test controls (cut_proxy.py). Enrolment (enrol-info, enrol, add-hsm), then:
 #   A. the cloud down for the whole production run (the writ comes by the file drop),
 #      then up: everything arrives; the outage is logged once, not every round;
-#   B. the link cut in the middle of a bundle download (twice), then whole;
-#   C. the cloud killed (SIGKILL) and restarted in the middle of a records push and of
-#      a journal push, and the factory killed in the middle of a push and restarted.
+#   B. the link cut in the middle of a bundle download (twice), then whole; a records
+#      push and a journal push cut in the middle of their bodies; the answers to a
+#      records push and to a journal push lost after the cloud committed them (each then
+#      sent again byte for byte: a duplicate, accepted as one);
+#   C. the cloud killed (SIGKILL) and restarted in the middle of the upload of a journal
+#      push and of a records push, the factory killed in the middle of a push and
+#      restarted, and the cloud killed inside the transaction that ingests a large
+#      records push (kill_in_tx.py: seen in the store, with no help from the cloud).
 # After each: every factory record is in the cloud exactly once (seq and hash, from
 # both stores), each batch's "produced" equals the factory's ok records and the HSM's
-# DACs, GET /v1/records lists each device once, and the factory's status shows nothing
+# DACs, GET /v1/records lists each device once, the cloud's cursors are the factory's
+# and the HSMs' next seq, no alert was raised, and the factory's status shows nothing
 # queued.
 source "${WRIT_SRC:?}/tests/integration/hsm_lib.sh"
 source "$WRIT_SRC/tests/pg_lib.sh"
@@ -204,11 +210,34 @@ issued()
 	echo "$n"
 }
 
+# hsm_next HSM_ID: the cloud's journal cursor of an HSM (its next seq)
+hsm_next()
+{
+	if [[ $ENGINE == postgresql ]]; then
+		csql "select next_seq from hsms where encode(hsm_id, 'hex') = '$1'"
+	else
+		csql "select next_seq from hsms where lower(hex(hsm_id)) = '$1'"
+	fi
+}
+
 # exactly_once WHAT WRIT...: the end state the cloud and the factory must agree on.
 exactly_once()
 {
-	local what=$1 w fdb=fac/factory.db ok produced listed
+	local what=$1 w fdb=fac/factory.db ok produced listed st id last
 	shift
+	last=$(sqlite3 "$fdb" 'select coalesce(max(seq), 0) from records')
+	check "$what: the cloud's record cursor is the factory's next record ($((last + 1)))" \
+		"$(csql "select rec_next from factories where name = '$FACTORY_ID'")" = $((last + 1))
+	for st in hsm hsm2; do
+		id=$HSM1
+		[[ $st == hsm ]] || id=$HSM2
+		status "$st"
+		check "$what: the cloud's journal cursor of $st is the HSM's next entry" \
+			"$(hsm_next "$id")" = "$(sed -n 's/.*journal entries \([0-9]*\).*/\1/p' "$OUT")"
+	done
+	capi GET /v1/alerts "$OEM"
+	check "$what: no alert was raised (every retry was an honest one) ($(jq -c '[.alerts[] | .kind]' "$RESP"))" \
+		"$CODE $(jq '.alerts | length' "$RESP")" = "200 0"
 	sqlite3 "$fdb" 'select seq, hash from records order by seq' >f.rec
 	csql "select r.seq, r.hash from frecords r join factories f on f.id = r.factory_id
 		where f.name = '$FACTORY_ID' order by r.seq" >c.rec
@@ -276,12 +305,14 @@ fstatus
 check "an idle factory's rounds do not grow the HSM journals (checkpoints only after new entries)" \
 	"$(jq -c '[.hsms[].journal_next]' status.json)" = "$JN"
 
-# ---- B. the link cut in the middle of a bundle (twice), then whole ----
+# ---- B. the link cut: a bundle download (twice), pushes mid-body, answers after the commit ----
 version 2.0.0 4 1500000
-proxy cut-down 262144 2 # before the batch: the factory pulls its writ within a second
-B2=$(batch 2.0.0 "$HSM2" 10)
-wait_for 60 grep -q "\"$B2\"" <(curl -s -H "Authorization: Bearer $STOK" "$FURL/v1/jobs") || true
-check "B: the proxy cut two downloads" "$(grep -c '^cut-down' proxy.log)" = 2
+# before the batch: the factory pulls its writ within a second
+proxy cut-down 262144 2 /v1/sync/bundles/
+B2=$(batch 2.0.0 "$HSM2" 20)
+jobs_has() { curl -s -H "Authorization: Bearer $STOK" "$FURL/v1/jobs" | jq -e --arg w "$1" 'any(.jobs[]; .writ == $w)' >/dev/null; }
+wait_for 30 jobs_has "$B2" || fail "B: the writ for HSM 2 did not become a job within 30 s"
+check "B: the proxy cut two downloads" "$(grep -c '^cut-down .* GET /v1/sync/bundles/' proxy.log)" = 2
 check "B: the writ for HSM 2 became a job once its bundle arrived" \
 	"$(curl -s -H "Authorization: Bearer $STOK" "$FURL/v1/jobs" | jq --arg w "$B2" '[.jobs[] | select(.writ == $w)] | length')" = 1
 check "B: the bundle was stored once" "$(grep -c 'cloud: bundle .* loaded' factory.log)" = 1
@@ -296,35 +327,144 @@ for i in $(seq 5); do device "$B2" 4; done
 wait_for 30 synced || true
 exactly_once B "$B1" "$B2"
 
-# ---- C. the cloud killed in the middle of ingesting, the factory killed mid-push ----
+# proxy_mark: what the proxy logs from now on is proxy_new; proxy_new_has ERE: a line of it
+proxy_mark() { PLINE=$(wc -l <proxy.log); }
+proxy_new() { tail -n +$((PLINE + 1)) proxy.log; }
+proxy_new_has() { proxy_new | grep -q "$1"; }
+# cut_push WHAT MODE...: the proxy set to cut as MODE says, then a device (HSM 2) and two
+# failed ones for the factory to push; waits for the cut (its log line in $CUT), then for
+# the sync after it.
+cut_push()
+{
+	local what=$1
+	shift
+	proxy_mark
+	proxy "$@"
+	device "$B2" 4
+	failed "$B2"
+	failed "$B2"
+	wait_for 20 proxy_new_has '^cut-' || true
+	CUT=$(proxy_new | grep '^cut-' | head -n 1)
+	check "B: $what ($CUT)" -n "$CUT"
+	proxy pass
+	wait_for 30 synced || fail "B: $what: the factory did not sync after the cut ($(jq -c .cloud status.json))"
+}
+# the part of the body that went up: "SENT LENGTH" from a cut's log line
+cut_body() { sed -n 's|.* body \([0-9]*\)/\([0-9]*\).*|\1 \2|p' <<<"$CUT"; }
+mid_body() { read -r sent len <<<"$(cut_body)" && [[ $sent -gt 0 && $sent -lt $len ]]; }
+cut_push "a records push cut in the middle of its body" cut-up 100 1 /v1/sync/records
+check "B: ... (cut after $(cut_body | tr ' ' /) bytes)" -n "$(mid_body && echo y)"
+cut_push "a journal push cut in the middle of its body" cut-up 100 1 /v1/sync/journal
+check "B: ... (cut after $(cut_body | tr ' ' /) bytes)" -n "$(mid_body && echo y)"
+
+# replay PATH: the request whose answer the last cut lost, sent again byte for byte (as
+# a factory would that did not learn it was taken): HTTP code in CODE, the answer in
+# $RESP, the number of records or entries it holds in N
+replay()
+{
+	local conn body resent
+	conn=$(cut -d' ' -f2 <<<"$CUT")
+	body=$(sed -n 's/.* saved \(.*\)$/\1/p' <<<"$CUT")
+	check "B: ... after the cloud had answered it 200 (committed)" \
+		"$(grep "^answer $conn " proxy.log | tail -n 1)" = "answer $conn HTTP/1.1 200 OK"
+	# the factory's HTTP client (libcurl) sent it again at once, on a new connection
+	# (a request on a reused connection that got no answer is retried)
+	resent=$(proxy_new | sed -n "s|^request \([0-9]*\) POST $1\$|\1|p" | grep -vx "$conn" | head -n 1)
+	check "B: ... the factory sent it again itself, and the cloud answered 200" \
+		"$(grep "^answer ${resent:-none} " proxy.log | head -n 1)" = "answer ${resent:-none} HTTP/1.1 200 OK"
+	N=$(jq '.records // .entries | length' "$body")
+	CODE=$(curl -s -o "$RESP" -w '%{http_code}' -H "Authorization: Bearer $(cat fac.token)" \
+		-H 'Content-Type: application/json' --data-binary "@$body" "$CURL_CLOUD$1") || CODE=000
+}
+cut_push "the answer to a records push lost after the cloud committed it" cut-down 0 1 /v1/sync/records
+replay /v1/sync/records
+check "B: the same records push again: $N duplicates, nothing new ($(cat "$RESP"))" \
+	"$CODE $(jq -c '[.accepted, .duplicate, .next]' "$RESP")" = \
+	"200 [0,$N,$(csql "select rec_next from factories where name = '$FACTORY_ID'")]"
+cut_push "the answer to a journal push lost after the cloud committed it" cut-down 0 1 /v1/sync/journal
+replay /v1/sync/journal
+check "B: the same journal push again: $N duplicates, nothing new ($(cat "$RESP"))" \
+	"$CODE $(jq -c '[.accepted, .duplicate, .next]' "$RESP")" = "200 [0,$N,$(hsm_next "$HSM2")]"
+exactly_once "B (cut pushes)" "$B1" "$B2"
+
+# ---- C. the cloud killed mid-upload and inside its ingest transaction, the factory killed mid-push ----
+# failed_many WRIT N: N failed devices, as `failed` makes one, over one connection
+failed_many()
+{
+	$PY - "$FPORT" "$STOK" "$1" "$2" "${REASON:0:250}" <<'EOF'
+import http.client, json, os, sys
+port, token, writ, n, reason = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+for i in range(n):
+    c.request("POST", "/v1/records", json.dumps({"writ": writ, "uid": os.urandom(16).hex(), "result": "failed",
+              "step": "firmware", "reason": reason}), {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    if r.status // 100 != 2:
+        sys.exit(f"FAIL: failed record {i}: HTTP {r.status}")
+EOF
+}
+# mid_push PATH: waits (30 s at most) for a push to PATH going up the slow link since
+# proxy_mark, and for part of its body to go; its connection number in CONN (empty if
+# none came)
+mid_push()
+{
+	CONN=
+	MPATH=$1
+	wait_for 30 proxy_new_has "^request [0-9]* POST $1\$" || return 0
+	CONN=$(proxy_new | grep "^request [0-9]* POST $1\$" | tail -n 1 | cut -d' ' -f2)
+	sleep 0.5
+}
+# unanswered: the push mid_push saw had no answer (the proxy logs an answer's status line)
+unanswered()
+{
+	sleep 0.2
+	[[ -n $CONN ]] && ! proxy_new | sed -n "\|^request $CONN POST $MPATH\$|,\$p" | grep -q "^answer $CONN "
+}
 stop_cloud
 for i in $(seq 6); do device "$B1" 3; done
-for i in $(seq 150); do failed "$B1"; done
+failed_many "$B1" 1500
 for i in $(seq 3); do device "$B2" 4; done
-proxy slow 40000
-: >proxy.log
+# a journal push is a few KB: at 2000 B/s it takes more than a second
+proxy slow 2000
+proxy_mark
 start_cloud
-if wait_for 30 grep -q 'POST /v1/sync/journal' proxy.log; then
-	stop_cloud KILL
-	pass "C: the cloud was killed during a journal push"
-	start_cloud
-fi
-if wait_for 30 grep -q 'POST /v1/sync/records' proxy.log; then
-	sleep 1
-	stop_cloud KILL
-	pass "C: the cloud was killed during a records push ($(tail -n 1 proxy.log))"
-	start_cloud
-else
-	fail "C: no records push seen"
-fi
-: >proxy.log
-if wait_for 30 grep -q 'POST /v1/sync/records' proxy.log; then
-	sleep 1
-	stop_factory KILL
-	pass "C: the factory was killed during a records push"
-	start_factory
-fi
+mid_push /v1/sync/journal
+stop_cloud KILL
+check "C: the cloud was killed during the upload of a journal push (connection ${CONN:-none}, not answered)" \
+	-n "$(unanswered && echo y)"
+proxy slow 40000
+proxy_mark
+start_cloud
+mid_push /v1/sync/records
+stop_cloud KILL
+check "C: the cloud was killed during the upload of a records push (connection ${CONN:-none}, not answered)" \
+	-n "$(unanswered && echo y)"
+proxy_mark
+start_cloud
+mid_push /v1/sync/records
+stop_factory KILL
+check "C: the factory was killed during the upload of a records push (connection ${CONN:-none}, not answered)" \
+	-n "$(unanswered && echo y)"
+# the restarted factory pushes the 1500 records again, slowly; then at full speed, and
+# the cloud is killed inside the transaction that stores them
+proxy_mark
+start_factory
+mid_push /v1/sync/records
+REC0=$(csql "select rec_next from factories where name = '$FACTORY_ID'")
+$PY "$WRIT_SRC/tests/integration/kill_in_tx.py" "$CLOUD_PID" "$ENGINE" "${CDB#sqlite:}" proxy.log /v1/sync/records 60 \
+	>kill_in_tx.out 2>&1 &
+KPID=$!
+sleep 0.2
 proxy pass
+KRC=0
+wait "$KPID" || KRC=$?
+check "C: the cloud was killed inside its ingest transaction ($(cat kill_in_tx.out))" "$KRC" = 0
+stop_cloud # reaps it
+check "C: ... and that transaction left nothing (the record cursor did not move: $REC0)" \
+	"$(csql "select rec_next from factories where name = '$FACTORY_ID'") $(csql "select count(*) from frecords")" = \
+	"$REC0 $((REC0 - 1))"
+start_cloud
 wait_for 60 synced || true
 check "C: after the restarts nothing is queued" "$(jq -r '"\(.cloud.queued_records) \(.cloud.queued_journal) \(.cloud.last_error)"' status.json)" = "0 0 null"
 exactly_once C "$B1" "$B2"
