@@ -9,7 +9,9 @@
 #  3. API latency: wrk (a second process) on GET /v1/products/lamp and GET /v1/batches/ID,
 #     16 connections for BENCH_SECONDS (default 5) against the SQLite instance: p50/p99.
 # The last line is sync_100k_seconds=<seconds> (step 1; scaled to 100 000 when
-# BENCH_DEVICES is smaller, and then said so).
+# BENCH_DEVICES is smaller, and then said so). A drain that does not finish within
+# BENCH_DRAIN_POLLS polls (default 6000: 10 min and more) is a failure: exit 1, what was
+# missing on stderr, no figures.
 # Usage: bash bench/bench_cloud.sh BUILD_DIR
 set -euo pipefail
 
@@ -18,6 +20,7 @@ build=$(cd "${1:?usage: bench_cloud.sh BUILD_DIR}" && pwd)
 N=${BENCH_DEVICES:-100000}
 NPG=${BENCH_PG_DEVICES:-20000}
 SECS=${BENCH_SECONDS:-5}
+POLLS=${BENCH_DRAIN_POLLS:-6000} # 0.1 s apart, plus the polls' own time
 B=$build/bin
 PY=/usr/bin/python3
 for f in writ writ-cloud writ-hsmd writ-factory; do
@@ -49,7 +52,7 @@ say() { echo "bench_cloud: $*" >&2; }
 # then the cloud up and the drain timed. Prints "seconds".
 run_round()
 {
-	local name=$1 db=$2 n=$3 dir=$WORK/$1 cport fport oem odm code hsm wid t0 t1 status
+	local name=$1 db=$2 n=$3 dir=$WORK/$1 cport fport oem odm code hsm wid t0 t1 status cursor drained=0
 	mkdir -p "$dir"
 	cd "$dir"
 	"$B/writ-cloud" init --db "$db" --token "cloud-$name" >/dev/null
@@ -120,17 +123,26 @@ run_round()
 	cpid=$!
 	PIDS+=($cpid)
 	t0=$(date +%s.%N)
-	for _ in $(seq 6000); do
+	for _ in $(seq "$POLLS"); do
 		status=$(curl -sf -H "Authorization: Bearer $oem" "$WRIT_CLOUD_URL/v1/batches/$wid" 2>/dev/null || true)
-		if [[ -n $status ]] && $PY -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["produced"] == int(sys.argv[2]) else 1)' "$status" "$n" &&
-			curl -sf -H "Authorization: Bearer $(cat factory.tok)" "$WRIT_CLOUD_URL/v1/sync/records/cursor" |
-			$PY -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["next"] == int(sys.argv[1]) + 1 else 1)' "$n"; then
+		cursor=$(curl -sf -H "Authorization: Bearer $(cat factory.tok)" "$WRIT_CLOUD_URL/v1/sync/records/cursor" 2>/dev/null || true)
+		if [[ -n $status && -n $cursor ]] && $PY -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["produced"] == int(sys.argv[2]) else 1)' "$status" "$n" &&
+			$PY -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["next"] == int(sys.argv[2]) + 1 else 1)' "$cursor" "$n"; then
+			drained=1
 			break
 		fi
 		sleep 0.1
 	done
 	t1=$(date +%s.%N)
 	[[ -n $status ]] || { say "$name: the cloud never answered"; exit 1; }
+	# a drain that never finished has no figure: say what was missing and fail (no
+	# sync_100k_seconds line follows)
+	if [[ $drained != 1 ]]; then
+		say "FAIL: $name: the drain did not finish within $POLLS polls ($(echo "$t0 $t1" | awk '{ printf "%.0f", $2 - $1 }') s):" \
+			"batch ${status:0:300}; records cursor ${cursor:-no answer} (want produced=$n, next=$((n + 1)));" \
+			"the factory's log: $(tail -n 5 factory.log | tr '\n' ' ')"
+		exit 1
+	fi
 	echo "$t0 $t1" | awk '{ printf "%.2f\n", $2 - $1 }' >seconds
 	LAST_OEM=$oem LAST_WID=$wid
 	export LAST_OEM LAST_WID

@@ -35,8 +35,11 @@ enum copt {
 	O_FACTORY, O_CODE, O_BATCH, O_QUANTITY, O_NOT_BEFORE, O_NOT_AFTER, O_DAYS, O_DAC_DAYS,
 	O_FORMAT, O_SINCE, O_SERIAL, O_UID, O_DAC_SERIAL, O_ROLE, O_LABEL, O_ID, O_TOKEN_OUT,
 	O_PERMS, O_LIMIT, O_SESSION, O_DEVICES, O_REWORK, O_REWORK_PERMS, O_REWORK_DAYS,
+	O_DEVICE, O_BUCKET, O_UNTIL, O_LINE, O_UNPIN, O_USER,
 	O_COUNT
 };
+/* each option is one bit of struct copts.given */
+_Static_assert(O_COUNT <= 64, "struct copts.given has 64 bits");
 #define OB(o) (UINT64_C(1) << (o))
 
 struct copts {
@@ -129,6 +132,10 @@ int cloud_token_list(struct cloud *x);
 int cloud_token_revoke(struct cloud *x);
 int cloud_alert_list(struct cloud *x);
 int cloud_device_find(struct cloud *x);
+int cloud_device_show(struct cloud *x);
+int cloud_device_label(struct cloud *x);
+int cloud_production(struct cloud *x);
+int cloud_telemetry(struct cloud *x);
 int cloud_records_export(struct cloud *x);
 
 /* The commands (cmd_cloud_prod.c). */
@@ -157,6 +164,7 @@ int cloud_factory_create(struct cloud *x);
 int cloud_factory_list(struct cloud *x);
 int cloud_factory_code(struct cloud *x);
 int cloud_factory_enrol_info(struct cloud *x);
+int cloud_factory_release_pin(struct cloud *x);
 int cloud_batch_create(struct cloud *x);
 int cloud_batch_list(struct cloud *x);
 int cloud_batch_show(struct cloud *x);

@@ -84,6 +84,12 @@ static const struct optdef optdefs[O_COUNT] = {
 	[O_REWORK] = { "rework", "ID", 's', 0, 0 },
 	[O_REWORK_PERMS] = { "rework-perms", "LIST", 's', 0, 0 },
 	[O_REWORK_DAYS] = { "rework-days", "N", 'd', 1, 3650 },
+	[O_DEVICE] = { "device", "ID", 'd', 1, 999999999999999999LL },
+	[O_BUCKET] = { "bucket", "S", 'd', 60, 2678400 },
+	[O_UNTIL] = { "until", "T", 'd', 1, 1LL << 40 },
+	[O_LINE] = { "line", "NAME", 's', 0, 0 },
+	[O_UNPIN] = { "unpin", NULL, 'f', 0, 0 },
+	[O_USER] = { "user", "NAME", 's', 0, 0 },
 };
 
 #define OPT_TOKEN_ARGV 1000
@@ -173,6 +179,12 @@ static const struct cloud_cmd cmds[] = {
 	{ "factory", "code", "--factory ID",
 	  "A new one-time enrolment code for a factory (oem-admin): POST /v1/factories/{f}/codes.", OB(O_FACTORY), 0,
 	  0, 0, cloud_factory_code },
+	{ "factory", "release-pin", "--factory ID (--version V | --unpin)",
+	  "Pin the release of the factory-side programs a factory runs (oem-admin, oem-security of the\n"
+	  "factory's OEM): PUT /v1/factories/{f}/release-pin. --version V (MAJOR.MINOR.PATCH[-PRE]): the\n"
+	  "factory takes V instead of its channel's latest, also an older one (a way back); --unpin: it\n"
+	  "follows its channel's latest again. See docs/releases.md.",
+	  OB(O_FACTORY), V | OB(O_UNPIN), 0, 0, cloud_factory_release_pin },
 	{ "factory", "enrol-info", "--code CODE [--out OEM-KEY.pem]",
 	  "What an enrolment code is for, without using it (no token needed): GET /v1/enrol/{code}. --out writes\n"
 	  "the OEM's writ-signing public key as PEM for `writ-hsmd init --oem-key`.", OB(O_CODE), OB(O_OUT), 1, 0,
@@ -228,6 +240,29 @@ static const struct cloud_cmd cmds[] = {
 	{ "device", "find", "--serial S | --uid HEX | --dac-serial HEX",
 	  "Find devices by serial number, chip UID or DAC certificate serial: GET /v1/devices.", 0,
 	  OB(O_SERIAL) | OB(O_UID) | OB(O_DAC_SERIAL), 0, 0, cloud_device_find },
+	{ "device", "show", "--device ID",
+	  "One device (product readers): GET /v1/devices/{id}, ID being the \"id\" that device find or records\n"
+	  "export gave. Prints its fields, then its certificate chain (the DAC from the HSM's signed journal,\n"
+	  "the PAI, the portal's PAA), every operation on the same chip (DAC, re-issue) and its rework history,\n"
+	  "one line each.", OB(O_DEVICE), 0, 0, 0, cloud_device_show },
+	{ "device", "label", "--device ID --out F.svg",
+	  "Download a device's onboarding label (product readers): GET /v1/devices/{id}/label.svg, an SVG with\n"
+	  "the Matter QR code, the manual pairing code and the serial text, drawn from the factory record once\n"
+	  "it has synced. F is written whole or not at all, mode 600: the codes are the device's setup secret.",
+	  OB(O_DEVICE) | OB(O_OUT), 0, 0, 1, cloud_device_label },
+	{ "production", NULL, "[--since T] [--bucket S]",
+	  "Devices made per factory over time (product readers): GET /v1/production. Counts verified DACs (not\n"
+	  "re-issues) per factory in buckets of --bucket seconds (60..2678400, default 3600) from --since (Unix\n"
+	  "seconds, default a day ago; at most 2000 buckets back). One line per factory with its totals\n"
+	  "(devices, awaiting_record: DACs whose factory record has not arrived yet, last_device), then one\n"
+	  "indented line per bucket: its start and count.", 0, OB(O_SINCE) | OB(O_BUCKET), 0, 0, cloud_production },
+	{ "telemetry", NULL, "--factory ID [--line NAME] [--since T] [--until T]",
+	  "Line telemetry of a factory (users of its OEM and of the ODM that runs it): GET /v1/telemetry. Sums\n"
+	  "the stations' buckets that start in [--since, --until) (Unix seconds; default the day before\n"
+	  "--until, which defaults to now; at most 31 days), for every line or only --line. Prints the\n"
+	  "totals, then one line per line and an indented line per station: total, ok, failed, yield, devices\n"
+	  "per hour, cycle time p50/p95/mean in ms. --json has the histogram, the failures by step and the top\n"
+	  "reasons too.", OB(O_FACTORY), OB(O_LINE) | OB(O_SINCE) | OB(O_UNTIL), 0, 0, cloud_telemetry },
 	{ "user", "add", "--name NAME --role oem-admin|oem-security|odm-engineer [--token-out F]",
 	  "Add a user to your organisation (oem-admin: oem-admin, oem-security; odm-engineer: odm-engineer):\n"
 	  "POST /v1/users. The new user's token is shown once: on stdout, or written to --token-out F (mode 600).",
@@ -236,7 +271,10 @@ static const struct cloud_cmd cmds[] = {
 	{ "token", "add", "--label TEXT [--token-out F]",
 	  "Another token for yourself: POST /v1/tokens. Shown once: on stdout, or written to --token-out F\n"
 	  "(mode 600).", OB(O_LABEL), OB(O_TOKEN_OUT), 0, 0, cloud_token_add },
-	{ "token", "list", "", "Your tokens: GET /v1/tokens.", 0, 0, 0, 0, cloud_token_list },
+	{ "token", "list", "[--user NAME]",
+	  "Your tokens: GET /v1/tokens. --user NAME (oem-admin): the tokens of that user of your organisation,\n"
+	  "to revoke one of them (writ token revoke --id ID); a name no user has lists none.", 0, OB(O_USER), 0, 0,
+	  cloud_token_list },
 	{ "token", "revoke", "--id ID",
 	  "Revoke a token (yours; an oem-admin: any of its organisation): DELETE /v1/tokens/{id}.", OB(O_ID), 0, 0, 0,
 	  cloud_token_revoke },
@@ -252,11 +290,13 @@ static const char *const groups[][2] = {
 	{ "product", "products, their invited ODMs, offline PAIs, debug key generation and rework policy" },
 	{ "firmware", "firmware images (upload, list; sign and verify work locally)" },
 	{ "version", "product versions: create, approve or reject, download bundles" },
-	{ "factory", "factories and their enrolment codes" },
+	{ "factory", "factories, their enrolment codes and release pins" },
 	{ "batch", "production batches: create, inspect, download writs, revoke" },
 	{ "rework", "rework rights (debug unlock, re-flash): grant, inspect, revoke" },
 	{ "records", "export device records" },
-	{ "device", "find a device" },
+	{ "device", "find a device, show it, download its label" },
+	{ "production", "devices made per factory over time" },
+	{ "telemetry", "line telemetry of a factory: yield, throughput, cycle time, failures" },
 	{ "user", "users of your organisation" },
 	{ "token", "your API tokens" },
 	{ "alert", "alerts" },
@@ -681,7 +721,8 @@ toolong:
 static int is_time_key(const char *k)
 {
 	static const char *const keys[] = { "created", "code_expires", "not_before", "not_after", "last_contact",
-					    "time", "revoked_at", "decided", "enrolled", "expires" };
+					    "time", "revoked_at", "decided", "enrolled", "expires", "since", "until",
+					    "now", "last_device", "first", "end" };
 	size_t i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The writ-cloud client's account and read-back commands: whoami, users, tokens (a
- * new token is shown once, or written to a mode-600 file), alerts, device search, and
+ * new token is shown once, or written to a mode-600 file), alerts, devices (search, one
+ * device's page, its label), production per factory, line telemetry, and
  * the record export that pages through all of a product's records with since/limit and
  * writes --out whole or not at all. Options, outcomes and output are cmd_cloud.c's.
  */
@@ -134,10 +135,14 @@ int cloud_token_add(struct cloud *x)
 
 int cloud_token_list(struct cloud *x)
 {
+	char path[256] = "/v1/tokens";
 	json_t *a;
 	int rc;
 
-	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", "/v1/tokens", NULL, &a)) != CLOUD_OK)
+	if (has(x, O_USER) && ((rc = cloud_check_name(x, O_USER)) != CLOUD_OK ||
+			       (rc = cloud_path(x, path, sizeof(path), "/v1/tokens?user=%s", x->o.s[O_USER])) != CLOUD_OK))
+		return rc;
+	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, &a)) != CLOUD_OK)
 		return rc;
 	rc = cloud_print(x, a, "tokens", "id");
 	json_decref(a);
@@ -221,6 +226,224 @@ int cloud_device_find(struct cloud *x)
 	rc = list ? cloud_print(x, a, list, "serial") : cloud_show(x, a);
 	json_decref(a);
 	return rc;
+}
+
+/* Entries of a list in an answer, one indented line each under a "key:" line. */
+static void show_list(json_t *a, const char *key, const char *lead)
+{
+	json_t *arr = json_object_get(a, key), *e;
+	size_t i;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return;
+	printf("%s:\n", key);
+	json_array_foreach(arr, i, e) {
+		fputs("  ", stdout);
+		cloud_line(stdout, e, lead);
+	}
+}
+
+int cloud_device_show(struct cloud *x)
+{
+	static const char *const lists[][2] = { { "chain", "role" }, { "operations", "id" }, { "rework", NULL } };
+	char path[64];
+	const char *k;
+	json_t *a, *v;
+	size_t i;
+	int rc;
+
+	(void)!snprintf(path, sizeof(path), "/v1/devices/%lld", x->o.n[O_DEVICE]);
+	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, &a)) != CLOUD_OK)
+		return rc;
+	if (has(x, O_JSON)) {
+		rc = cloud_print_as_is(x);
+		json_decref(a);
+		return rc;
+	}
+	/* the device's own fields as "key: value", then its lists one entry a line */
+	json_object_foreach(a, k, v) {
+		if (json_is_array(v) && json_array_size(v) && json_is_object(json_array_get(v, 0)))
+			continue;
+		cloud_put_clean(stdout, k, strlen(k));
+		fputs(": ", stdout);
+		cloud_value(stdout, k, v, 200);
+		fputc('\n', stdout);
+	}
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		show_list(a, lists[i][0], lists[i][1]);
+	json_object_foreach(a, k, v) {
+		for (i = 0; i < sizeof(lists) / sizeof(lists[0]) && strcmp(k, lists[i][0]); i++)
+			;
+		if (i == sizeof(lists) / sizeof(lists[0]) && json_is_array(v) && json_array_size(v) &&
+		    json_is_object(json_array_get(v, 0)))
+			show_list(a, k, NULL);
+	}
+	json_decref(a);
+	return CLOUD_OK;
+}
+
+int cloud_device_label(struct cloud *x)
+{
+	char path[64];
+	const uint8_t *b;
+	size_t len = 0;
+	int rc;
+
+	(void)!snprintf(path, sizeof(path), "/v1/devices/%lld/label.svg", x->o.n[O_DEVICE]);
+	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_raw(x, "GET", path, NULL, 0, NULL)) != CLOUD_OK)
+		return rc;
+	b = httpc_body(x->c, &len);
+	/* an SVG document, nothing else, goes into a file a viewer will open */
+	if (len < 5 || (memcmp(b, "<svg", 4) && memcmp(b, "<?xml", 5))) {
+		cloud_fail(x, "the answer is not an SVG image; is %s a writ-cloud?", httpc_base(x->c));
+		return CLOUD_REFUSED;
+	}
+	if ((rc = cloud_save(x, x->o.s[O_OUT], b, len, 0600)) != CLOUD_OK)
+		return rc;
+	printf("label of device %lld written to %s (%zu bytes)\n", x->o.n[O_DEVICE], x->o.s[O_OUT], len);
+	return CLOUD_OK;
+}
+
+/* ---- production and line telemetry ---- */
+
+int cloud_production(struct cloud *x)
+{
+	char path[128], q[64];
+	json_t *a, *arr, *f, *pt;
+	size_t i, j;
+	int rc, n = 0;
+
+	q[0] = '\0';
+	if (has(x, O_SINCE))
+		n = snprintf(q, sizeof(q), "?since=%lld", x->o.n[O_SINCE]);
+	if (has(x, O_BUCKET))
+		(void)!snprintf(q + n, sizeof(q) - (size_t)n, "%cbucket=%lld", n ? '&' : '?', x->o.n[O_BUCKET]);
+	(void)!snprintf(path, sizeof(path), "/v1/production%s", q);
+	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, &a)) != CLOUD_OK)
+		return rc;
+	arr = json_object_get(a, "factories");
+	if (has(x, O_JSON) || !json_is_array(arr)) {
+		rc = cloud_print(x, a, "factories", "factory");
+		json_decref(a);
+		return rc;
+	}
+	fputs("since=", stdout);
+	cloud_value(stdout, "since", json_object_get(a, "since"), 0);
+	printf(" bucket=%llds now=", (long long)json_integer_value(json_object_get(a, "bucket")));
+	cloud_value(stdout, "now", json_object_get(a, "now"), 0);
+	fputc('\n', stdout);
+	if (json_array_size(arr) == 0)
+		fprintf(stderr, "%s: no devices made in the window\n", x->name);
+	/* a factory per line with its totals, each bucket (start, devices) indented under it */
+	json_array_foreach(arr, i, f) {
+		json_t *pts = json_incref(json_object_get(f, "points"));
+		json_object_del(f, "points");
+		cloud_line(stdout, f, "factory");
+		json_array_foreach(pts, j, pt) {
+			fputs("  ", stdout);
+			cloud_value(stdout, "time", json_array_get(pt, 0), 0);
+			fputc(' ', stdout);
+			cloud_value(stdout, NULL, json_array_get(pt, 1), 0);
+			fputc('\n', stdout);
+		}
+		json_decref(pts);
+	}
+	json_decref(a);
+	return CLOUD_OK;
+}
+
+/* One telemetry summary on one line: lead's value, then the figures a person reads. */
+static void tele_line(json_t *o, const char *lead)
+{
+	static const char *const keys[] = { "total", "ok", "failed", "yield", "devices_per_hour" };
+	json_t *c = json_object_get(o, "cycle_ms"), *v;
+	size_t i;
+
+	if (lead)
+		cloud_value(stdout, lead, json_object_get(o, lead), 100);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!(v = json_object_get(o, keys[i])))
+			continue;
+		printf("%s%s=", lead || i ? " " : "", keys[i]);
+		if (json_is_real(v))
+			printf("%.3f", json_real_value(v));
+		else
+			cloud_value(stdout, keys[i], v, 100);
+	}
+	if (json_is_object(c)) {
+		fputs(" cycle_ms=", stdout);
+		cloud_value(stdout, NULL, json_object_get(c, "p50"), 0);
+		fputc('/', stdout);
+		cloud_value(stdout, NULL, json_object_get(c, "p95"), 0);
+		fputc('/', stdout);
+		cloud_value(stdout, NULL, json_object_get(c, "mean"), 0);
+	}
+	fputc('\n', stdout);
+}
+
+int cloud_telemetry(struct cloud *x)
+{
+	char path[512], num[24];
+	json_t *a, *lines, *l, *st;
+	size_t i, j, k = 0;
+	int rc;
+
+	if ((rc = cloud_check_name(x, O_FACTORY)) != CLOUD_OK || (has(x, O_LINE) && (rc = cloud_check_name(x, O_LINE)) != CLOUD_OK))
+		return rc;
+	if (has(x, O_SINCE) && has(x, O_UNTIL) && x->o.n[O_SINCE] >= x->o.n[O_UNTIL]) {
+		cloud_fail(x, "--since (%lld) must be before --until (%lld)", x->o.n[O_SINCE], x->o.n[O_UNTIL]);
+		return CLOUD_USAGE;
+	}
+	if ((rc = cloud_path(x, path, sizeof(path), "/v1/telemetry?factory=%s", x->o.s[O_FACTORY])) != CLOUD_OK)
+		return rc;
+	k = strlen(path);
+	if (has(x, O_LINE) &&
+	    (rc = cloud_path(x, path + k, sizeof(path) - k, "&line=%s", x->o.s[O_LINE])) != CLOUD_OK)
+		return rc;
+	k = strlen(path);
+	if (has(x, O_SINCE)) {
+		(void)!snprintf(num, sizeof(num), "%lld", x->o.n[O_SINCE]);
+		if ((rc = cloud_path(x, path + k, sizeof(path) - k, "&since=%s", num)) != CLOUD_OK)
+			return rc;
+		k = strlen(path);
+	}
+	if (has(x, O_UNTIL)) {
+		(void)!snprintf(num, sizeof(num), "%lld", x->o.n[O_UNTIL]);
+		if ((rc = cloud_path(x, path + k, sizeof(path) - k, "&until=%s", num)) != CLOUD_OK)
+			return rc;
+	}
+	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, &a)) != CLOUD_OK)
+		return rc;
+	if (has(x, O_JSON)) {
+		rc = cloud_print_as_is(x);
+		json_decref(a);
+		return rc;
+	}
+	lines = json_object_get(a, "lines");
+	fputs("factory ", stdout);
+	cloud_value(stdout, NULL, json_object_get(a, "factory"), 100);
+	fputs(" since=", stdout);
+	cloud_value(stdout, "since", json_object_get(a, "since"), 0);
+	fputs(" until=", stdout);
+	cloud_value(stdout, "until", json_object_get(a, "until"), 0);
+	fputc('\n', stdout);
+	if (json_is_object(json_object_get(a, "totals"))) {
+		fputs("totals ", stdout);
+		tele_line(json_object_get(a, "totals"), NULL);
+	}
+	if (json_array_size(lines) == 0)
+		fprintf(stderr, "%s: no telemetry in the window\n", x->name);
+	/* a line per production line, its stations indented under it */
+	json_array_foreach(lines, i, l) {
+		fputs("line ", stdout);
+		tele_line(l, "line");
+		json_array_foreach(json_object_get(l, "stations"), j, st) {
+			fputs("  station ", stdout);
+			tele_line(st, "station");
+		}
+	}
+	json_decref(a);
+	return CLOUD_OK;
 }
 
 /* ---- records ---- */

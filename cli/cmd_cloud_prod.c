@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The production commands of the writ-cloud client: products (and offline PAIs),
- * firmware, product versions, factories, batches (docs/cloud-api.md). Each checks its
+ * firmware, product versions, factories (and their release pins), batches
+ * (docs/cloud-api.md). Each checks its
  * arguments before it reads the token or opens a connection, so a usage error never
  * costs a request; options, outcomes and output are cmd_cloud.c's.
  */
@@ -17,6 +18,7 @@
 #include "host/file.h"
 #include "matter/spake2p.h"
 #include "wire/bundle.h"
+#include "wire/release.h"
 
 #define PAI_FILE_MAX 4096 /* a PAI certificate (DER) given to pai-upload */
 #define BATCH_ID_MAX 64
@@ -573,6 +575,39 @@ int cloud_factory_code(struct cloud *x)
 		return rc;
 	(void)!snprintf(prefix, sizeof(prefix), "factory %s:", x->o.s[O_FACTORY]);
 	return post_line(x, "POST", path, json_object(), prefix, "code");
+}
+
+int cloud_factory_release_pin(struct cloud *x)
+{
+	const char *v = has(x, O_VERSION) ? x->o.s[O_VERSION] : "";
+	char path[256], prefix[100];
+	int rc;
+
+	if (has(x, O_VERSION) == has(x, O_UNPIN)) {
+		cloud_fail(x, "give --version V to pin a release, or --unpin to follow the channel's latest: one of them");
+		return CLOUD_USAGE;
+	}
+	if (has(x, O_VERSION) && !release_version_ok(v)) {
+		cloud_fail(x, "--version is a release version: MAJOR.MINOR.PATCH[-PRE], e.g. 1.4.0 or 1.5.0-rc.1");
+		return CLOUD_USAGE;
+	}
+	if ((rc = cloud_check_name(x, O_FACTORY)) != CLOUD_OK ||
+	    (rc = cloud_path(x, path, sizeof(path), "/v1/factories/%s/release-pin", x->o.s[O_FACTORY])) != CLOUD_OK)
+		return rc;
+	(void)!snprintf(prefix, sizeof(prefix), "factory %s: release pinned to", x->o.s[O_FACTORY]);
+	if (!*v) {
+		json_t *a;
+		if ((rc = cloud_open(x)) != CLOUD_OK ||
+		    (rc = cloud_post(x, "PUT", path, json_pack("{s:s}", "version", ""), &a)) != CLOUD_OK)
+			return rc;
+		if (has(x, O_JSON))
+			rc = cloud_print_as_is(x);
+		else
+			printf("factory %s: release unpinned (it follows its channel's latest)\n", x->o.s[O_FACTORY]);
+		json_decref(a);
+		return rc;
+	}
+	return post_line(x, "PUT", path, json_pack("{s:s}", "version", v), prefix, "version");
 }
 
 int cloud_factory_enrol_info(struct cloud *x)

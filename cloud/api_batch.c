@@ -308,55 +308,42 @@ static int rework_allowed(struct call *k, const struct product *p, const struct 
 	return ok ? 0 : WRIT_E_AUTH;
 }
 
-static int batch_create(struct call *k)
+int batch_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = {
 		{ "product", JV_STR, 1 }, { "version", JV_STR, 1 }, { "factory", JV_STR, 1 }, { "hsm", JV_STR, 1 },
 		{ "quantity", JV_INT, 1 }, { "not_before", JV_INT, 1 }, { "not_after", JV_INT, 1 }, { "dac_days", JV_INT, 0 },
 		{ "rework", JV_OBJ, 0 },
 	};
+
+	*ret = NULL;
+	return jreq(k, f, sizeof(f) / sizeof(f[0]), ret) < 0 ? WRIT_E_FORMAT : 0;
+}
+
+int batch_values(struct call *k, json_t *o, struct batch_req *ret)
+{
 	static const struct jfield rf[] = {
 		{ "perms", JV_ARR, 1 }, { "limit", JV_INT, 0 }, { "days", JV_INT, 0 }, { "session", JV_INT, 0 },
 	};
-	struct batch_tx t;
-	struct db_res *r = NULL;
-	struct rework_req *rq = NULL;
-	struct writ_scope *rs = NULL;
-	uint8_t *pai = NULL;
-	const uint8_t *b;
-	size_t len = 0;
-	json_t *o = NULL, *rw;
-	int err;
+	json_t *rw;
 
-	memset(&t, 0, sizeof(t));
-	if (k->who.role != ROLE_ODM_ENGINEER)
-		return forbid(k, "an odm-engineer (the ODM creates batches; the OEM approves versions)");
-	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
-		return 0;
-	if (product_visible(k, jstr(o, "product"), &t.p) < 0)
-		goto out;
-	t.quantity = jint(o, "quantity", 0);
-	t.not_before = jint(o, "not_before", 0);
-	t.not_after = jint(o, "not_after", 0);
-	t.dac_days = jint(o, "dac_days", 0);
-	if (t.quantity < 1 || t.quantity > WRIT_QUANTITY_MAX) {
-		fail(k, 400, "bad_request", "quantity: 1..%u per batch (an edge HSM runs at most that many under one writ: "
-					    "split larger runs into several batches)", WRIT_QUANTITY_MAX);
-		goto out;
-	}
-	if (t.not_before < 0 || t.not_after <= t.not_before || t.not_after <= now_s() ||
-	    t.not_after - t.not_before > 5LL * 366 * 86400) {
-		fail(k, 400, "bad_request", "window: not_before < not_after, not_after in the future, at most 5 years");
-		goto out;
-	}
-	if (t.dac_days < 0 || t.dac_days > 36500) {
-		fail(k, 400, "bad_request", "dac_days: 0 (no expiry) .. 36500");
-		goto out;
-	}
-	if (!hex_ok(jstr(o, "hsm"), 32) || hex_decode(jstr(o, "hsm"), t.hsm_id, 32) < 0) {
-		fail(k, 400, "bad_request", "hsm: the edge HSM's id (64 hex digits)");
-		goto out;
-	}
+	memset(ret, 0, sizeof(*ret));
+	ret->quantity = jint(o, "quantity", 0);
+	ret->not_before = jint(o, "not_before", 0);
+	ret->not_after = jint(o, "not_after", 0);
+	ret->dac_days = jint(o, "dac_days", 0);
+	if (ret->quantity < 1 || ret->quantity > WRIT_QUANTITY_MAX)
+		return fail(k, 400, "bad_request", "quantity: 1..%u per batch (an edge HSM runs at most that many under one "
+						   "writ: split larger runs into several batches)", WRIT_QUANTITY_MAX),
+		       WRIT_E_FORMAT;
+	if (ret->not_before < 0 || ret->not_after <= ret->not_before || ret->not_after <= now_s() ||
+	    ret->not_after - ret->not_before > 5LL * 366 * 86400)
+		return fail(k, 400, "bad_request", "window: not_before < not_after, not_after in the future, at most 5 years"),
+		       WRIT_E_FORMAT;
+	if (ret->dac_days < 0 || ret->dac_days > 36500)
+		return fail(k, 400, "bad_request", "dac_days: 0 (no expiry) .. 36500"), WRIT_E_FORMAT;
+	if (!hex_ok(jstr(o, "hsm"), 32) || hex_decode(jstr(o, "hsm"), ret->hsm_id, 32) < 0)
+		return fail(k, 400, "bad_request", "hsm: the edge HSM's id (64 hex digits)"), WRIT_E_FORMAT;
 	if ((rw = json_object_get(o, "rework")) != NULL) {
 		const char *key;
 		json_t *v;
@@ -364,16 +351,55 @@ static int batch_create(struct call *k)
 		json_object_foreach(rw, key, v) {
 			for (i = 0; i < sizeof(rf) / sizeof(rf[0]) && strcmp(rf[i].name, key); i++)
 				;
-			if (i == sizeof(rf) / sizeof(rf[0])) {
-				fail(k, 400, "bad_request", "rework: unknown field \"%.64s\" (perms, limit, days, session)", key);
-				goto out;
-			}
+			if (i == sizeof(rf) / sizeof(rf[0]))
+				return fail(k, 400, "bad_request", "rework: unknown field \"%.64s\" (perms, limit, days, session)",
+					    key), WRIT_E_FORMAT;
 		}
-		if (!(rq = calloc(1, sizeof(*rq))) || !(rs = calloc(1, sizeof(*rs)))) {
+		if (!(ret->rework = calloc(1, sizeof(*ret->rework))))
+			return fail(k, 500, "internal", "out of memory"), WRIT_E_FORMAT;
+		if (rework_req_parse(k, rw, 0, "rework", ret->rework) < 0) {
+			free(ret->rework);
+			ret->rework = NULL;
+			return WRIT_E_FORMAT;
+		}
+	}
+	return 0;
+}
+
+static int batch_create(struct call *k)
+{
+	struct batch_tx t;
+	struct batch_req q;
+	struct db_res *r = NULL;
+	struct rework_req *rq = NULL;
+	struct writ_scope *rs = NULL;
+	uint8_t *pai = NULL;
+	const uint8_t *b;
+	size_t len = 0;
+	json_t *o = NULL;
+	int err;
+
+	memset(&t, 0, sizeof(t));
+	if (k->who.role != ROLE_ODM_ENGINEER)
+		return forbid(k, "an odm-engineer (the ODM creates batches; the OEM approves versions)");
+	if (batch_req(k, &o) < 0)
+		return 0;
+	if (product_visible(k, jstr(o, "product"), &t.p) < 0)
+		goto out;
+	if (batch_values(k, o, &q) < 0)
+		goto out;
+	t.quantity = q.quantity;
+	t.not_before = q.not_before;
+	t.not_after = q.not_after;
+	t.dac_days = q.dac_days;
+	memcpy(t.hsm_id, q.hsm_id, sizeof(t.hsm_id));
+	rq = q.rework;
+	if (rq) {
+		if (!(rs = calloc(1, sizeof(*rs)))) {
 			fail(k, 500, "internal", "out of memory");
 			goto out;
 		}
-		if (rework_req_parse(k, rw, 0, "rework", rq) < 0 || rework_allowed(k, &t.p, rq) < 0)
+		if (rework_allowed(k, &t.p, rq) < 0)
 			goto out;
 	}
 	/* the version: of this product, approved */

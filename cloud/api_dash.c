@@ -32,6 +32,23 @@ static int arg_int(const char *s, long long dflt, long long *ret)
 	return 0;
 }
 
+int production_args(struct call *k, long long now, long long *ret_since, long long *ret_bucket)
+{
+	long long since, bucket;
+
+	if (arg_int(query_arg(k, "bucket"), 3600, &bucket) < 0 || bucket < PROD_BUCKET_MIN || bucket > PROD_BUCKET_MAX)
+		return fail(k, 400, "bad_request", "bucket: seconds per point, %d..%d", PROD_BUCKET_MIN, PROD_BUCKET_MAX),
+		       WRIT_E_FORMAT;
+	if (arg_int(query_arg(k, "since"), now - 86400, &since) < 0 || since < 0 || since > now ||
+	    (now - since) / bucket >= PROD_POINTS_MAX)
+		return fail(k, 400, "bad_request",
+			    "since: Unix seconds in the past, at most %d buckets ago (widen bucket= for a longer span)",
+			    PROD_POINTS_MAX), WRIT_E_FORMAT;
+	*ret_since = since - since % bucket;
+	*ret_bucket = bucket;
+	return 0;
+}
+
 int h_production(struct call *k)
 {
 	static const char from[] =
@@ -52,14 +69,8 @@ int h_production(struct call *k)
 		return fail(k, 405, "method", "GET /v1/production?since=T&bucket=S");
 	if (k->who.role == ROLE_FACTORY)
 		return forbid(k, "users");
-	if (arg_int(query_arg(k, "bucket"), 3600, &bucket) < 0 || bucket < PROD_BUCKET_MIN || bucket > PROD_BUCKET_MAX)
-		return fail(k, 400, "bad_request", "bucket: seconds per point, %d..%d", PROD_BUCKET_MIN, PROD_BUCKET_MAX);
-	if (arg_int(query_arg(k, "since"), now - 86400, &since) < 0 || since < 0 || since > now ||
-	    (now - since) / bucket >= PROD_POINTS_MAX)
-		return fail(k, 400, "bad_request",
-			    "since: Unix seconds in the past, at most %d buckets ago (widen bucket= for a longer span)",
-			    PROD_POINTS_MAX);
-	since -= since % bucket;
+	if (production_args(k, now, &since, &bucket) < 0)
+		return 0;
 	p[0] = DB_I(bucket);
 	p[1] = DB_I(bucket);
 	p[2] = DB_I(since);

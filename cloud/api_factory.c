@@ -89,9 +89,25 @@ static int factory_visible(struct call *k, const char *name, int64_t *ret_id, in
 	return 0;
 }
 
-static int factory_create(struct call *k)
+int factory_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "id", JV_STR, 1 }, { "odm", JV_STR, 1 } };
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 2, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (!name_ok(jstr(o, "id"))) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "id: 1..64 of A-Z a-z 0-9 . _ - (it becomes the writ's factory id)"),
+		       WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+static int factory_create(struct call *k)
+{
 	struct db_res *r = NULL;
 	json_t *o = NULL;
 	int64_t odm = 0, fid = 0, expires = 0;
@@ -100,12 +116,8 @@ static int factory_create(struct call *k)
 
 	if (k->who.role != ROLE_OEM_ADMIN)
 		return forbid(k, "an oem-admin");
-	if (jreq(k, f, 2, &o) < 0)
+	if (factory_req(k, &o) < 0)
 		return 0;
-	if (!name_ok(jstr(o, "id"))) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "id: 1..64 of A-Z a-z 0-9 . _ - (it becomes the writ's factory id)");
-	}
 	err = db_query(k->db, "SELECT id FROM orgs WHERE name = ? AND kind = 'odm'",
 		       (struct db_param[]){ DB_T(jstr(o, "odm")) }, 1, &r);
 	if (!err && db_rows(r) == 1)
@@ -295,27 +307,53 @@ static int tx_enrol(struct call *k, void *arg)
 	return enrol_insert_hsm(k, e);
 }
 
-static int enrol_common(struct call *k, struct enrol_tx *e, json_t *o)
+int enrol_req(struct call *k, int by_code, uint8_t ret_code_hash[32], struct enrol_info **ret_info, json_t **ret)
 {
-	struct enrol_info *info = calloc(1, sizeof(*info));
+	static const struct jfield fc[] = { { "code", JV_STR, 1 }, { "enrolment", JV_STR, 1 }, { "tls_csr", JV_STR, 0 } };
+	static const struct jfield fh[] = { { "enrolment", JV_STR, 1 } };
+	struct enrol_info *info = NULL;
 	uint8_t *bundle = NULL;
+	json_t *o = NULL;
 	size_t len = 0;
 	int err;
 
-	if (!info)
-		return fail(k, 500, "internal", "out of memory");
+	*ret = NULL;
+	if (jreq(k, by_code ? fc : fh, by_code ? 3 : 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (by_code && code_hash(jstr(o, "code"), ret_code_hash) < 0) {
+		fail(k, 401, "unauthenticated", "unknown, used or expired enrolment code: ask the OEM for a new one");
+		goto refused;
+	}
+	if (!(info = calloc(1, sizeof(*info)))) {
+		fail(k, 500, "internal", "out of memory");
+		goto refused;
+	}
 	if (b64_decode_alloc(jstr(o, "enrolment"), ENROL_MAX, &bundle, &len) < 0) {
-		free(info);
-		return fail(k, 400, "bad_request", "enrolment: the HSM's enrolment bundle in standard base64 (<= 16 KiB)");
+		fail(k, 400, "bad_request", "enrolment: the HSM's enrolment bundle in standard base64 (<= 16 KiB)");
+		goto refused;
 	}
 	err = enrol_verify(bundle, len, info);
 	free(bundle);
 	if (err < 0) {
-		free(info);
-		return fail(k, 422, "bad_enrolment", "the enrolment bundle does not verify (%s): export it again with "
-						      "`writ hsm enrolment`", writ_strerror(err));
+		fail(k, 422, "bad_enrolment", "the enrolment bundle does not verify (%s): export it again with "
+					      "`writ hsm enrolment`", writ_strerror(err));
+		goto refused;
 	}
-	e->info = info;
+	*ret_info = info;
+	*ret = o;
+	return 0;
+refused:
+	free(info);
+	json_decref(o);
+	return WRIT_E_FORMAT;
+}
+
+/* Bind the verified HSM (e->info, freed here) and answer; o is the request body. */
+static int enrol_common(struct call *k, struct enrol_tx *e, json_t *o)
+{
+	struct enrol_info *info = (struct enrol_info *)e->info;
+	int err;
+
 	err = in_tx(k, tx_enrol, e);
 	if (err < 0) {
 		if (e->status)
@@ -339,7 +377,7 @@ static int enrol_common(struct call *k, struct enrol_tx *e, json_t *o)
 
 int h_enrol(struct call *k)
 {
-	static const struct jfield f[] = { { "code", JV_STR, 1 }, { "enrolment", JV_STR, 1 }, { "tls_csr", JV_STR, 0 } };
+	struct enrol_info *info = NULL;
 	struct enrol_tx e;
 	struct db_res *r = NULL;
 	uint8_t hash[32], pub[WRIT_P256_PUB_LEN];
@@ -373,13 +411,10 @@ int h_enrol(struct call *k)
 	}
 	if (k->n_segs != 1 || strcmp(k->method, "POST"))
 		return fail(k, 405, "method", "POST /v1/enrol, GET /v1/enrol/{code}");
-	if (jreq(k, f, 3, &o) < 0)
+	if (enrol_req(k, 1, e.code_hash, &info, &o) < 0)
 		return 0;
 	e.by_code = 1;
-	if (code_hash(jstr(o, "code"), e.code_hash) < 0) {
-		json_decref(o);
-		return fail(k, 401, "unauthenticated", "unknown, used or expired enrolment code: ask the OEM for a new one");
-	}
+	e.info = info;
 	enrol_common(k, &e, o);
 	json_decref(o);
 	return 0;
@@ -389,13 +424,14 @@ int h_enrol(struct call *k)
 int cloud_add_hsm(struct call *k);
 int cloud_add_hsm(struct call *k)
 {
-	static const struct jfield f[] = { { "enrolment", JV_STR, 1 } };
+	struct enrol_info *info = NULL;
 	struct enrol_tx e;
 	json_t *o = NULL;
 
 	memset(&e, 0, sizeof(e));
-	if (jreq(k, f, 1, &o) < 0)
+	if (enrol_req(k, 0, e.code_hash, &info, &o) < 0)
 		return 0;
+	e.info = info;
 	e.factory_id = k->who.factory_id;
 	enrol_common(k, &e, o);
 	json_decref(o);
@@ -438,9 +474,25 @@ static int hsm_of_oem(struct call *k, const char *hex, int64_t oem_id, int64_t *
 	return 0;
 }
 
-int h_pai(struct call *k)
+int pai_req(struct call *k, uint8_t **ret_der, size_t *ret_len, json_t **ret)
 {
 	static const struct jfield f[] = { { "pai", JV_STR, 1 } };
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (b64_decode_alloc(jstr(o, "pai"), 600, ret_der, ret_len) < 0) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "pai: the PAI certificate (DER, <= 600 bytes) in standard base64"),
+		       WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+int h_pai(struct call *k)
+{
 	uint8_t *csr = NULL, *der = NULL, pai_pub[WRIT_P256_PUB_LEN], pub[WRIT_P256_PUB_LEN], paa_pub[WRIT_P256_PUB_LEN];
 	uint8_t sha[32];
 	size_t csr_len = 0, der_len = 0;
@@ -466,12 +518,8 @@ int h_pai(struct call *k)
 	free(csr);
 	if (k->n_segs != 4 || strcmp(k->method, "PUT"))
 		return fail(k, 405, "method", "GET .../pai/{hsm}/csr, PUT .../pai/{hsm}");
-	if (jreq(k, f, 1, &o) < 0)
+	if (pai_req(k, &der, &der_len, &o) < 0)
 		return 0;
-	if (b64_decode_alloc(jstr(o, "pai"), 600, &der, &der_len) < 0) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "pai: the PAI certificate (DER, <= 600 bytes) in standard base64");
-	}
 	json_decref(o);
 	err = matter_cert_check_profile(der, der_len, X509_PROFILE_PAI, why, sizeof(why));
 	if (!err && (err = x509_cert_pub(der, der_len, pub)) == 0 && memcmp(pub, pai_pub, sizeof(pub))) {

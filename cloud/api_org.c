@@ -72,9 +72,31 @@ static int tx_user_add(struct call *k, void *arg)
 	return token_insert(k, uid, 0, "first", u->token, NULL);
 }
 
-int h_users(struct call *k)
+int user_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "name", JV_STR, 1 }, { "role", JV_STR, 1 } };
+	enum role role;
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 2, &o) < 0)
+		return WRIT_E_FORMAT;
+	role = role_parse(jstr(o, "role"));
+	if (!name_ok(jstr(o, "name"))) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "name: 1..64 of A-Z a-z 0-9 . _ -"), WRIT_E_FORMAT;
+	}
+	if (k->who.oem ? (role != ROLE_OEM_ADMIN && role != ROLE_OEM_SECURITY) : role != ROLE_ODM_ENGINEER) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "role: an OEM admin adds oem-admin or oem-security users; an ODM "
+						   "engineer adds odm-engineer users"), WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+int h_users(struct call *k)
+{
 	struct user_add u;
 	struct db_res *r = NULL;
 	json_t *o = NULL, *list;
@@ -97,20 +119,11 @@ int h_users(struct call *k)
 	}
 	if (strcmp(k->method, "POST"))
 		return fail(k, 405, "method", "GET or POST /v1/users");
-	if (jreq(k, f, 2, &o) < 0)
+	if (user_req(k, &o) < 0)
 		return 0;
 	memset(&u, 0, sizeof(u));
 	u.name = jstr(o, "name");
 	u.role = role_parse(jstr(o, "role"));
-	if (!name_ok(u.name)) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "name: 1..64 of A-Z a-z 0-9 . _ -");
-	}
-	if (k->who.oem ? (u.role != ROLE_OEM_ADMIN && u.role != ROLE_OEM_SECURITY) : u.role != ROLE_ODM_ENGINEER) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "role: an OEM admin adds oem-admin or oem-security users; an ODM "
-						   "engineer adds odm-engineer users");
-	}
 	err = in_tx(k, tx_user_add, &u);
 	if (err < 0) {
 		fail_db(k, err, "user");
@@ -122,9 +135,24 @@ int h_users(struct call *k)
 	return 0;
 }
 
-int h_tokens(struct call *k)
+int token_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "label", JV_STR, 1 } };
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (!name_ok(jstr(o, "label"))) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "label: 1..64 of A-Z a-z 0-9 . _ -"), WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+int h_tokens(struct call *k)
+{
 	struct db_res *r = NULL;
 	json_t *o = NULL, *list;
 	char text[64];
@@ -158,12 +186,8 @@ int h_tokens(struct call *k)
 		return answer(k, 200, json_pack("{s:o}", "tokens", list));
 	}
 	if (k->n_segs == 1 && !strcmp(k->method, "POST")) {
-		if (jreq(k, f, 1, &o) < 0)
+		if (token_req(k, &o) < 0)
 			return 0;
-		if (!name_ok(jstr(o, "label"))) {
-			json_decref(o);
-			return fail(k, 400, "bad_request", "label: 1..64 of A-Z a-z 0-9 . _ -");
-		}
 		err = token_insert(k, k->who.user_id, 0, jstr(o, "label"), text, &id);
 		json_decref(o);
 		if (err < 0)

@@ -57,23 +57,20 @@ static json_t *product_json(struct call *k, const struct product *p, int detail)
 	return o;
 }
 
-static int product_create(struct call *k)
+int product_req(struct call *k, uint8_t sb[WRIT_P256_PUB_LEN], int *ret_has_sb, json_t **ret)
 {
 	static const struct jfield f[] = {
 		{ "id", JV_STR, 1 }, { "name", JV_STR, 1 }, { "vid", JV_INT, 1 }, { "pid", JV_INT, 1 },
 		{ "quota", JV_INT, 1 }, { "pai_mode", JV_STR, 0 }, { "secure_boot_pub", JV_STR, 0 },
 	};
-	uint8_t sb[WRIT_P256_PUB_LEN];
 	const char *id, *title, *mode, *sbh;
 	int64_t vid, pid, quota;
-	struct product p;
 	json_t *o = NULL;
 	int err;
 
-	if (!k->who.oem || k->who.role != ROLE_OEM_ADMIN)
-		return forbid(k, "an oem-admin");
+	*ret = NULL;
 	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
-		return 0;
+		return WRIT_E_FORMAT;
 	id = jstr(o, "id");
 	title = jstr(o, "name");
 	mode = jstr(o, "pai_mode") ? jstr(o, "pai_mode") : "portal";
@@ -95,13 +92,37 @@ static int product_create(struct call *k)
 		err = 1;
 	if (err != 1) {
 		json_decref(o);
-		return 0;
+		return WRIT_E_FORMAT;
 	}
+	*ret_has_sb = sbh != NULL;
+	*ret = o;
+	return 0;
+}
+
+static int product_create(struct call *k)
+{
+	uint8_t sb[WRIT_P256_PUB_LEN];
+	const char *id, *title, *mode;
+	int64_t vid, pid, quota;
+	struct product p;
+	json_t *o = NULL;
+	int err, has_sb = 0;
+
+	if (!k->who.oem || k->who.role != ROLE_OEM_ADMIN)
+		return forbid(k, "an oem-admin");
+	if (product_req(k, sb, &has_sb, &o) < 0)
+		return 0;
+	id = jstr(o, "id");
+	title = jstr(o, "name");
+	mode = jstr(o, "pai_mode") ? jstr(o, "pai_mode") : "portal";
+	vid = jint(o, "vid", -1);
+	pid = jint(o, "pid", -1);
+	quota = jint(o, "quota", -1);
 	err = db_exec(k->db,
 		      "INSERT INTO products (name, title, oem_id, vid, pid, quota, pai_mode, sb_pub, created)"
 		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		      (struct db_param[]){ DB_T(id), DB_T(title), DB_I(k->who.org_id), DB_I(vid), DB_I(pid), DB_I(quota),
-					   DB_T(mode), sbh ? DB_B(sb, 65) : DB_N, DB_I(now_s()) },
+					   DB_T(mode), has_sb ? DB_B(sb, 65) : DB_N, DB_I(now_s()) },
 		      9, NULL);
 	if (err < 0) {
 		if (err == WRIT_E_EXISTS)
@@ -146,9 +167,16 @@ static int product_list(struct call *k)
 	return answer(k, 200, json_pack("{s:o}", "products", list));
 }
 
-static int invites(struct call *k, struct product *p)
+int invite_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "odm", JV_STR, 1 } };
+
+	*ret = NULL;
+	return jreq(k, f, 1, ret) < 0 ? WRIT_E_FORMAT : 0;
+}
+
+static int invites(struct call *k, struct product *p)
+{
 	struct db_res *r = NULL;
 	int64_t odm = 0, changes = 0;
 	const char *name;
@@ -158,7 +186,7 @@ static int invites(struct call *k, struct product *p)
 	if (k->who.role != ROLE_OEM_ADMIN || !product_is_own_oem(k, p))
 		return forbid(k, "the product's oem-admin");
 	if (!strcmp(k->method, "POST") && k->n_segs == 3) {
-		if (jreq(k, f, 1, &o) < 0)
+		if (invite_req(k, &o) < 0)
 			return 0;
 		name = jstr(o, "odm");
 	} else if (!strcmp(k->method, "DELETE") && k->n_segs == 4) {
@@ -220,27 +248,38 @@ static int fw_sign_cb(const struct writ_signer *s, void *arg)
 	return fwsig_sign(s, a->version, a->image, a->size, a->sig);
 }
 
+int firmware_args(struct call *k, uint32_t *ret_version)
+{
+	const char *ver = query_arg(k, "fw_version");
+	char *end;
+	long long v;
+
+	v = ver ? strtoll(ver, &end, 10) : -1;
+	if (!ver || *end || v < 0 || v > 0xFFFFFFFFLL)
+		return fail(k, 400, "bad_request", "fw_version=N (0..4294967295) is required"), WRIT_E_FORMAT;
+	if (!k->body_len || k->body_len > BUNDLE_FW_MAX)
+		return fail(k, k->body_len ? 413 : 400, k->body_len ? "too_big" : "bad_request",
+			    "the image is 1 byte .. 4 MiB (the request body, application/octet-stream)"), WRIT_E_FORMAT;
+	*ret_version = (uint32_t)v;
+	return 0;
+}
+
 static int firmware_upload(struct call *k, struct product *p)
 {
-	const char *ver = query_arg(k, "fw_version"), *sig = query_arg(k, "signature"), *sign = query_arg(k, "sign");
+	const char *sig = query_arg(k, "signature"), *sign = query_arg(k, "sign");
 	struct fw_sign_arg a;
 	uint8_t pub[WRIT_P256_PUB_LEN], sha[32];
 	int64_t changes = 0;
-	char *end;
-	long long v;
+	uint32_t version = 0;
 	int err;
 
 	if (!(role_in(k, ROLE_ODM_ENGINEER, ROLE_NONE) || (role_in(k, ROLE_OEM_ADMIN, ROLE_OEM_SECURITY, ROLE_NONE) &&
 							   product_is_own_oem(k, p))))
 		return forbid(k, "an invited odm-engineer or the product's OEM");
-	v = ver ? strtoll(ver, &end, 10) : -1;
-	if (!ver || *end || v < 0 || v > 0xFFFFFFFFLL)
-		return fail(k, 400, "bad_request", "fw_version=N (0..4294967295) is required");
-	if (!k->body_len || k->body_len > BUNDLE_FW_MAX)
-		return fail(k, k->body_len ? 413 : 400, k->body_len ? "too_big" : "bad_request",
-			    "the image is 1 byte .. 4 MiB (the request body, application/octet-stream)");
+	if (firmware_args(k, &version) < 0)
+		return 0;
 	memset(&a, 0, sizeof(a));
-	a.version = (uint32_t)v;
+	a.version = version;
 	a.image = (const uint8_t *)k->body;
 	a.size = k->body_len;
 	if ((err = sb_pub_of(k, p, pub)) < 0)
@@ -355,23 +394,84 @@ static int recipe_from(json_t *arr, struct bundle *b)
 	return bundle_recipe_parse(list, b);
 }
 
-static int version_create(struct call *k, struct product *p)
+int version_req(struct call *k, const struct product *p, struct bundle *b, struct matter_settings *ms,
+		uint8_t fw_sha[32], json_t **ret)
 {
 	static const struct jfield f[] = {
 		{ "name", JV_STR, 1 }, { "firmware", JV_STR, 1 }, { "settings", JV_STR, 1 }, { "recipe", JV_ARR, 0 },
 		{ "iterations", JV_INT, 0 }, { "serial_prefix", JV_STR, 0 },
 	};
+	const char *name, *fw, *settings, *prefix;
+	char why[200];
+	json_t *o = NULL;
+	int64_t iters;
+
+	*ret = NULL;
+	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
+		return WRIT_E_FORMAT;
+	name = jstr(o, "name");
+	fw = jstr(o, "firmware");
+	settings = jstr(o, "settings");
+	prefix = jstr(o, "serial_prefix");
+	iters = jint(o, "iterations", BUNDLE_ITER_DEFAULT);
+	if (!name_ok(name) || strlen(name) > BUNDLE_NAME_MAX) {
+		fail(k, 400, "bad_request", "name: 1..64 of A-Z a-z 0-9 . _ -");
+		goto fail;
+	}
+	if (!hex_ok(fw, 32) || hex_decode(fw, fw_sha, 32) < 0) {
+		fail(k, 400, "bad_request", "firmware: the image's SHA-256 (64 hex digits) as the upload answered");
+		goto fail;
+	}
+	if (!settings[0] || strlen(settings) > BUNDLE_SETTINGS_MAX ||
+	    matter_settings_parse(settings, strlen(settings), ms, why, sizeof(why)) < 0) {
+		fail(k, 400, "bad_request", "settings: %s", settings[0] ? why : "empty");
+		goto fail;
+	}
+	if (!ms->have_vid || !ms->have_pid || !ms->have_date || !ms->have_hw_ver) {
+		fail(k, 400, "bad_request", "settings: vendor_id, product_id, mfg_date and hw_ver are required (the line "
+					    "makes serial_num, discriminator and passcode per device)");
+		goto fail;
+	}
+	if ((ms->have_vid && ms->fd.vid != p->vid) || (ms->have_pid && ms->fd.pid != p->pid)) {
+		fail(k, 400, "bad_request", "settings: vendor_id/product_id differ from the product's VID/PID");
+		goto fail;
+	}
+	(void)!snprintf(b->product, sizeof(b->product), "%s", p->name);
+	(void)!snprintf(b->version, sizeof(b->version), "%s", name);
+	(void)!snprintf(b->settings, sizeof(b->settings), "%s", settings);
+	if (prefix && snprintf(b->serial_prefix, sizeof(b->serial_prefix), "%s", prefix) >= (int)sizeof(b->serial_prefix)) {
+		fail(k, 400, "bad_request", "serial_prefix: at most %d characters", BUNDLE_PREFIX_MAX);
+		goto fail;
+	}
+	if (iters < BUNDLE_ITER_MIN || iters > BUNDLE_ITER_MAX) {
+		fail(k, 400, "bad_request", "iterations: %u..%u", BUNDLE_ITER_MIN, BUNDLE_ITER_MAX);
+		goto fail;
+	}
+	b->iterations = (uint32_t)iters;
+	b->has_iterations = json_object_get(o, "iterations") != NULL;
+	if (recipe_from(json_object_get(o, "recipe"), b) < 0) {
+		fail(k, 400, "bad_request", "recipe: step names in the fixed order discover, keys, dac, chain, "
+					    "factory-data, secret, otp, firmware, lock, verify, record, label (secret and label optional)");
+		goto fail;
+	}
+	*ret = o;
+	return 0;
+fail:
+	json_decref(o);
+	return WRIT_E_FORMAT;
+}
+
+static int version_create(struct call *k, struct product *p)
+{
 	struct bundle_sign_arg a;
 	struct bundle *b = calloc(1, sizeof(*b));
 	struct matter_settings *ms = calloc(1, sizeof(*ms));
 	struct db_res *r = NULL;
 	uint8_t fw_sha[32], dbg[WRIT_P256_PUB_LEN];
-	const char *name, *fw, *settings, *prefix;
+	const char *name, *fw;
 	const uint8_t *blob;
-	char why[200];
 	json_t *o = NULL;
 	size_t len = 0;
-	int64_t iters;
 	int err;
 
 	memset(&a, 0, sizeof(a));
@@ -383,53 +483,10 @@ static int version_create(struct call *k, struct product *p)
 		forbid(k, "an invited odm-engineer or the product's oem-admin");
 		goto out;
 	}
-	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
+	if (version_req(k, p, b, ms, fw_sha, &o) < 0)
 		goto out;
 	name = jstr(o, "name");
 	fw = jstr(o, "firmware");
-	settings = jstr(o, "settings");
-	prefix = jstr(o, "serial_prefix");
-	iters = jint(o, "iterations", BUNDLE_ITER_DEFAULT);
-	if (!name_ok(name) || strlen(name) > BUNDLE_NAME_MAX) {
-		fail(k, 400, "bad_request", "name: 1..64 of A-Z a-z 0-9 . _ -");
-		goto out;
-	}
-	if (!hex_ok(fw, 32) || hex_decode(fw, fw_sha, 32) < 0) {
-		fail(k, 400, "bad_request", "firmware: the image's SHA-256 (64 hex digits) as the upload answered");
-		goto out;
-	}
-	if (!settings[0] || strlen(settings) > BUNDLE_SETTINGS_MAX ||
-	    matter_settings_parse(settings, strlen(settings), ms, why, sizeof(why)) < 0) {
-		fail(k, 400, "bad_request", "settings: %s", settings[0] ? why : "empty");
-		goto out;
-	}
-	if (!ms->have_vid || !ms->have_pid || !ms->have_date || !ms->have_hw_ver) {
-		fail(k, 400, "bad_request", "settings: vendor_id, product_id, mfg_date and hw_ver are required (the line "
-					    "makes serial_num, discriminator and passcode per device)");
-		goto out;
-	}
-	if ((ms->have_vid && ms->fd.vid != p->vid) || (ms->have_pid && ms->fd.pid != p->pid)) {
-		fail(k, 400, "bad_request", "settings: vendor_id/product_id differ from the product's VID/PID");
-		goto out;
-	}
-	snprintf(b->product, sizeof(b->product), "%s", p->name);
-	snprintf(b->version, sizeof(b->version), "%s", name);
-	snprintf(b->settings, sizeof(b->settings), "%s", settings);
-	if (prefix && snprintf(b->serial_prefix, sizeof(b->serial_prefix), "%s", prefix) >= (int)sizeof(b->serial_prefix)) {
-		fail(k, 400, "bad_request", "serial_prefix: at most %d characters", BUNDLE_PREFIX_MAX);
-		goto out;
-	}
-	if (iters < BUNDLE_ITER_MIN || iters > BUNDLE_ITER_MAX) {
-		fail(k, 400, "bad_request", "iterations: %u..%u", BUNDLE_ITER_MIN, BUNDLE_ITER_MAX);
-		goto out;
-	}
-	b->iterations = (uint32_t)iters;
-	b->has_iterations = json_object_get(o, "iterations") != NULL;
-	if (recipe_from(json_object_get(o, "recipe"), b) < 0) {
-		fail(k, 400, "bad_request", "recipe: step names in the fixed order discover, keys, dac, chain, "
-					    "factory-data, secret, otp, firmware, lock, verify, record, label (secret and label optional)");
-		goto out;
-	}
 	if ((err = db_query(k->db, "SELECT image, signature, fw_version FROM firmware WHERE product_id = ? AND sha256 = ?",
 			    (struct db_param[]){ DB_I(p->id), DB_B(fw_sha, 32) }, 2, &r)) < 0) {
 		fail_db(k, err, "firmware");
@@ -489,10 +546,25 @@ out:
 	return 0;
 }
 
-static int version_decide(struct call *k, struct product *p, const char *name, int approve)
+int decide_req(struct call *k, int approve, json_t **ret)
 {
 	static const struct jfield fa[] = { { "reason", JV_STR, 0 } };
 	static const struct jfield fr[] = { { "reason", JV_STR, 1 } };
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, approve ? fa : fr, 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (jstr(o, "reason") && strlen(jstr(o, "reason")) > 256) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "reason: at most 256 characters"), WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+static int version_decide(struct call *k, struct product *p, const char *name, int approve)
+{
 	const char *reason = "";
 	json_t *o = NULL;
 	int64_t changes = 0;
@@ -500,14 +572,10 @@ static int version_decide(struct call *k, struct product *p, const char *name, i
 
 	if (!role_in(k, ROLE_OEM_ADMIN, ROLE_OEM_SECURITY, ROLE_NONE) || !product_is_own_oem(k, p))
 		return forbid(k, "the product's oem-admin or oem-security");
-	if (jreq(k, approve ? fa : fr, 1, &o) < 0)
+	if (decide_req(k, approve, &o) < 0)
 		return 0;
 	if (jstr(o, "reason"))
 		reason = jstr(o, "reason");
-	if (strlen(reason) > 256) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "reason: at most 256 characters");
-	}
 	err = db_exec(k->db,
 		      "UPDATE versions SET state = ?, reason = ?, decided_by = ?, decided = ? WHERE product_id = ? AND name = ?"
 		      " AND state = 'pending'",

@@ -117,14 +117,35 @@ static int csv_line(json_t *o, char **out, size_t *len, size_t *cap)
 	return 0;
 }
 
+int records_args(struct call *k, struct records_args *ret)
+{
+	const char *since = query_arg(k, "since"), *limit = query_arg(k, "limit");
+
+	memset(ret, 0, sizeof(*ret));
+	ret->product = query_arg(k, "product");
+	ret->batch = query_arg(k, "batch");
+	ret->format = query_arg(k, "format");
+	ret->since = since ? strtoll(since, NULL, 10) : 0;
+	ret->limit = limit ? strtoll(limit, NULL, 10) : 1000;
+	if (!ret->format)
+		ret->format = "json";
+	if (strcmp(ret->format, "json") && strcmp(ret->format, "jsonl") && strcmp(ret->format, "csv"))
+		return fail(k, 400, "bad_request", "format: json, jsonl or csv"), WRIT_E_FORMAT;
+	if (ret->since < 0 || ret->limit < 1 || ret->limit > RECORDS_PAGE_MAX)
+		return fail(k, 400, "bad_request", "since >= 0; limit 1..%d", RECORDS_PAGE_MAX), WRIT_E_FORMAT;
+	if (ret->batch && (!hex_ok(ret->batch, 16) || hex_decode(ret->batch, ret->batch_id, 16) < 0))
+		return fail(k, 400, "bad_request", "batch: the batch id (32 hex digits)"), WRIT_E_FORMAT;
+	return 0;
+}
+
 int h_records(struct call *k)
 {
-	const char *prod = query_arg(k, "product"), *batch = query_arg(k, "batch"), *since = query_arg(k, "since");
-	const char *limit = query_arg(k, "limit"), *format = query_arg(k, "format");
+	struct records_args a;
+	const char *prod, *batch, *format;
 	struct db_param p[8];
 	struct db_res *r = NULL;
-	uint8_t bid[16] = { 0 };
-	long long s = since ? strtoll(since, NULL, 10) : 0, l = limit ? strtoll(limit, NULL, 10) : 1000;
+	const uint8_t *bid = a.batch_id;
+	long long s, l;
 	char sql[1024];
 	size_t i, np = 0, len = 0, cap = 0;
 	char *out = NULL;
@@ -135,14 +156,13 @@ int h_records(struct call *k)
 		return fail(k, 405, "method", "GET /v1/records");
 	if (k->who.role == ROLE_FACTORY)
 		return forbid(k, "users");
-	if (!format)
-		format = "json";
-	if (strcmp(format, "json") && strcmp(format, "jsonl") && strcmp(format, "csv"))
-		return fail(k, 400, "bad_request", "format: json, jsonl or csv");
-	if (s < 0 || l < 1 || l > RECORDS_PAGE_MAX)
-		return fail(k, 400, "bad_request", "since >= 0; limit 1..%d", RECORDS_PAGE_MAX);
-	if (batch && (!hex_ok(batch, 16) || hex_decode(batch, bid, 16) < 0))
-		return fail(k, 400, "bad_request", "batch: the batch id (32 hex digits)");
+	if (records_args(k, &a) < 0)
+		return 0;
+	prod = a.product;
+	batch = a.batch;
+	format = a.format;
+	s = a.since;
+	l = a.limit;
 	(void)!snprintf(sql, sizeof(sql), "SELECT " DEVICE_COLS DEVICE_FROM " WHERE d.id > ?%s%s%s ORDER BY d.id LIMIT ?",
 			prod ? " AND p.name = ?" : "", batch ? " AND b.writ_id = ?" : "", reader_clause);
 	p[np++] = DB_I(s);

@@ -285,9 +285,26 @@ int h_releases(struct call *k)
 	return fail(k, 404, "not_found", "no such release endpoint (docs/releases.md)");
 }
 
-int release_pin(struct call *k, int64_t factory_id, int64_t oem_id)
+int release_pin_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "version", JV_STR, 1 } };
+	const char *v;
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	v = jstr(o, "version");
+	if (*v && !release_version_ok(v)) {
+		json_decref(o);
+		return fail(k, 400, "bad_request", "version: MAJOR.MINOR.PATCH[-PRE], or \"\" to unpin"), WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+int release_pin(struct call *k, int64_t factory_id, int64_t oem_id)
+{
 	const char *v;
 	json_t *o = NULL;
 	int err;
@@ -296,13 +313,9 @@ int release_pin(struct call *k, int64_t factory_id, int64_t oem_id)
 		return forbid(k, "the factory's OEM (oem-admin, oem-security)");
 	if (strcmp(k->method, "PUT"))
 		return fail(k, 405, "method", "PUT only");
-	if (jreq(k, f, 1, &o) < 0)
+	if (release_pin_req(k, &o) < 0)
 		return 0;
 	v = jstr(o, "version");
-	if (*v && !release_version_ok(v)) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "version: MAJOR.MINOR.PATCH[-PRE], or \"\" to unpin");
-	}
 	if (*v)
 		err = db_exec(k->db,
 			      "INSERT INTO release_pins (factory_id, version) VALUES (?, ?)"

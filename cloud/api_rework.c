@@ -224,15 +224,31 @@ int product_debug_rotate(struct call *k, struct product *p)
 	return 0;
 }
 
-int product_rework_policy(struct call *k, struct product *p)
+int rework_policy_req(struct call *k, struct rework_req *q, int *ret_none, json_t **ret)
 {
 	static const struct jfield f[] = {
 		{ "perms", JV_ARR, 1 }, { "limit", JV_INT, 0 }, { "days", JV_INT, 0 }, { "session", JV_INT, 0 },
 	};
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
+		return WRIT_E_FORMAT;
+	*ret_none = json_array_size(json_object_get(o, "perms")) == 0;
+	if (!*ret_none && rework_req_parse(k, o, 0, "rework-policy", q) < 0) {
+		json_decref(o);
+		return WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+int product_rework_policy(struct call *k, struct product *p)
+{
 	struct rework_req q;
 	json_t *o = NULL, *pol;
 	char *text = NULL;
-	int err;
+	int err, none = 0;
 
 	if (strcmp(k->method, "PUT"))
 		return fail(k, 405, "method", "PUT /v1/products/{p}/rework-policy");
@@ -240,14 +256,12 @@ int product_rework_policy(struct call *k, struct product *p)
 		return forbid(k, "the product's oem-admin or oem-security");
 	if (!product_is_own_oem(k, p))
 		return fail(k, 404, "not_found", "no such product");
-	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
+	if (rework_policy_req(k, &q, &none, &o) < 0)
 		return 0;
-	if (json_array_size(json_object_get(o, "perms")) == 0) {
+	if (none) {
 		pol = json_null();
 		text = strdup("");
 	} else {
-		if (rework_req_parse(k, o, 0, "rework-policy", &q) < 0)
-			goto out;
 		pol = json_pack("{s:o, s:I, s:I, s:I}", "perms", perms_json(q.perms), "limit", (json_int_t)q.limit, "days",
 				(json_int_t)q.days, "session", (json_int_t)q.session);
 		text = pol ? json_dumps(pol, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -383,12 +397,28 @@ static int rework_answer(struct call *k, unsigned status, int64_t id)
 	return 0;
 }
 
-static int grant_create(struct call *k)
+int grant_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = {
 		{ "product", JV_STR, 1 }, { "factory", JV_STR, 1 }, { "hsm", JV_STR, 1 }, { "perms", JV_ARR, 1 },
 		{ "limit", JV_INT, 0 },   { "days", JV_INT, 0 },    { "session", JV_INT, 0 }, { "devices", JV_ARR, 0 },
 	};
+
+	*ret = NULL;
+	return jreq(k, f, sizeof(f) / sizeof(f[0]), ret) < 0 ? WRIT_E_FORMAT : 0;
+}
+
+int grant_values(struct call *k, json_t *o, struct rework_req *q, uint8_t hsm_id[32])
+{
+	if (rework_req_parse(k, o, 1, "rework", q) < 0)
+		return WRIT_E_FORMAT;
+	if (!hex_ok(jstr(o, "hsm"), 32) || hex_decode(jstr(o, "hsm"), hsm_id, 32) < 0)
+		return fail(k, 400, "bad_request", "hsm: the edge HSM's id (64 hex digits)"), WRIT_E_FORMAT;
+	return 0;
+}
+
+static int grant_create(struct call *k)
+{
 	struct grant_tx *t = calloc(1, sizeof(*t));
 	struct db_res *r = NULL;
 	uint8_t hsm_id[32], *pai = NULL;
@@ -406,16 +436,12 @@ static int grant_create(struct call *k)
 		forbid(k, "the product's oem-admin or oem-security (the OEM decides rework)");
 		goto out;
 	}
-	if (jreq(k, f, sizeof(f) / sizeof(f[0]), &o) < 0)
+	if (grant_req(k, &o) < 0)
 		goto out;
 	if (product_visible(k, jstr(o, "product"), &t->p) < 0)
 		goto out;
-	if (rework_req_parse(k, o, 1, "rework", &t->q) < 0)
+	if (grant_values(k, o, &t->q, hsm_id) < 0)
 		goto out;
-	if (!hex_ok(jstr(o, "hsm"), 32) || hex_decode(jstr(o, "hsm"), hsm_id, 32) < 0) {
-		fail(k, 400, "bad_request", "hsm: the edge HSM's id (64 hex digits)");
-		goto out;
-	}
 	if ((err = db_query(k->db,
 			    "SELECT f.id, f.name, h.id, h.kex_pub FROM factories f JOIN hsms h ON h.factory_id = f.id"
 			    " WHERE f.name = ? AND f.oem_id = ? AND h.hsm_id = ?",

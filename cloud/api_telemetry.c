@@ -87,28 +87,34 @@ static int tx_telemetry(struct call *k, void *arg)
 	return 0;
 }
 
-/* POST /v1/sync/telemetry {"buckets": [{"station", "line", "bucket"}]} */
-int telemetry_sync(struct call *k)
+void tele_push_free(struct tele_push *t)
 {
-	struct tele_push t;
+	if (t)
+		free(t->it);
+	free(t);
+}
+
+int telemetry_req(struct call *k, struct tele_push **ret)
+{
+	struct tele_push *t = calloc(1, sizeof(*t));
 	json_t *o, *arr, *v;
 	char why[200];
 	size_t i;
-	int err;
 
-	memset(&t, 0, sizeof(t));
+	*ret = NULL;
+	if (!t)
+		return fail(k, 503, "unavailable", "out of memory; try again"), WRIT_E_FORMAT;
 	o = json_loadb(k->body ? k->body : "", k->body_len, JSON_REJECT_DUPLICATES, NULL);
 	arr = json_object_get(o, "buckets");
 	if (!json_is_object(o) || json_object_size(o) != 1 || !json_is_array(arr) || !json_array_size(arr) ||
 	    json_array_size(arr) > SYNC_BUCKETS_MAX) {
-		json_decref(o);
-		return fail(k, 400, "bad_request", "the body is {\"buckets\": [1..%d {station, line, bucket}]}",
-			    SYNC_BUCKETS_MAX);
+		fail(k, 400, "bad_request", "the body is {\"buckets\": [1..%d {station, line, bucket}]}", SYNC_BUCKETS_MAX);
+		goto refused;
 	}
-	t.n = json_array_size(arr);
-	if (!(t.it = calloc(t.n, sizeof(*t.it)))) {
-		json_decref(o);
-		return fail(k, 503, "unavailable", "out of memory; try again");
+	t->n = json_array_size(arr);
+	if (!(t->it = calloc(t->n, sizeof(*t->it)))) {
+		fail(k, 503, "unavailable", "out of memory; try again");
+		goto refused;
 	}
 	json_array_foreach(arr, i, v) {
 		const char *st = json_string_value(json_object_get(v, "station"));
@@ -116,25 +122,40 @@ int telemetry_sync(struct call *k)
 		if (!json_is_object(v) || json_object_size(v) != 3 || !st || !ln || !name_ok(st) || !name_ok(ln)) {
 			fail(k, 400, "bad_request", "buckets[%zu]: {station, line, bucket} with names of 1..64 [A-Za-z0-9._-]",
 			     i);
-			goto out;
+			goto refused;
 		}
 		/* no age limit here: a long outage may hold a bucket back for weeks */
-		if (tele_parse(json_object_get(v, "bucket"), now_s(), 0, &t.it[i].b, why, sizeof(why)) < 0) {
+		if (tele_parse(json_object_get(v, "bucket"), now_s(), 0, &t->it[i].b, why, sizeof(why)) < 0) {
 			fail(k, 400, "bad_request", "buckets[%zu].bucket: %s", i, why);
-			goto out;
+			goto refused;
 		}
-		memcpy(t.it[i].station, st, strlen(st) + 1);
-		memcpy(t.it[i].line, ln, strlen(ln) + 1);
+		memcpy(t->it[i].station, st, strlen(st) + 1);
+		memcpy(t->it[i].line, ln, strlen(ln) + 1);
 	}
-	err = in_tx(k, tx_telemetry, &t);
+	json_decref(o);
+	*ret = t;
+	return 0;
+refused:
+	json_decref(o);
+	tele_push_free(t);
+	return WRIT_E_FORMAT;
+}
+
+/* POST /v1/sync/telemetry {"buckets": [{"station", "line", "bucket"}]} */
+int telemetry_sync(struct call *k)
+{
+	struct tele_push *t = NULL;
+	int err;
+
+	if (telemetry_req(k, &t) < 0)
+		return 0;
+	err = in_tx(k, tx_telemetry, t);
 	if (err < 0)
 		fail_db(k, err, "telemetry");
 	else
-		answer(k, 200, json_pack("{s:I, s:I}", "accepted", (json_int_t)t.accepted, "duplicate",
-					 (json_int_t)t.duplicate));
-out:
-	free(t.it);
-	json_decref(o);
+		answer(k, 200, json_pack("{s:I, s:I}", "accepted", (json_int_t)t->accepted, "duplicate",
+					 (json_int_t)t->duplicate));
+	tele_push_free(t);
 	return 0;
 }
 
@@ -204,10 +225,30 @@ static json_t *reasons_of(struct call *k, int64_t fid, const char *line, int64_t
 	return a;
 }
 
+int telemetry_args(struct call *k, int64_t now, const char **ret_factory, const char **ret_line, int64_t *ret_since,
+		   int64_t *ret_until)
+{
+	const char *fname = query_arg(k, "factory"), *line = query_arg(k, "line");
+	int64_t since, until;
+
+	if (!fname || !name_ok(fname) || (line && !name_ok(line)))
+		return fail(k, 400, "bad_request", "factory=NAME is required; line=NAME optional (1..64 [A-Za-z0-9._-])"),
+		       WRIT_E_FORMAT;
+	if (arg_i64(query_arg(k, "until"), now, &until) < 0 || arg_i64(query_arg(k, "since"), until - 86400, &since) < 0 ||
+	    since >= until || until - since > SPAN_MAX)
+		return fail(k, 400, "bad_request", "since < until, Unix seconds, at most %d days apart", SPAN_MAX / 86400),
+		       WRIT_E_FORMAT;
+	*ret_factory = fname;
+	*ret_line = line;
+	*ret_since = since;
+	*ret_until = until;
+	return 0;
+}
+
 /* GET /v1/telemetry?factory=NAME[&line=L][&since=T][&until=T] */
 int h_telemetry(struct call *k)
 {
-	const char *fname = query_arg(k, "factory"), *line = query_arg(k, "line");
+	const char *fname = NULL, *line = NULL;
 	struct db_res *r = NULL, *g = NULL, *s = NULL, *pts = NULL, *st = NULL;
 	int64_t now = now_s(), since, until, fid;
 	json_t *lines = NULL, *tot = NULL, *reasons = NULL;
@@ -218,11 +259,8 @@ int h_telemetry(struct call *k)
 		return fail(k, 405, "method", "GET /v1/telemetry?factory=NAME[&line=L][&since=T][&until=T]");
 	if (k->who.role == ROLE_FACTORY)
 		return forbid(k, "users of the factory's OEM or ODM");
-	if (!fname || !name_ok(fname) || (line && !name_ok(line)))
-		return fail(k, 400, "bad_request", "factory=NAME is required; line=NAME optional (1..64 [A-Za-z0-9._-])");
-	if (arg_i64(query_arg(k, "until"), now, &until) < 0 || arg_i64(query_arg(k, "since"), until - 86400, &since) < 0 ||
-	    since >= until || until - since > SPAN_MAX)
-		return fail(k, 400, "bad_request", "since < until, Unix seconds, at most %d days apart", SPAN_MAX / 86400);
+	if (telemetry_args(k, now, &fname, &line, &since, &until) < 0)
+		return 0;
 	/* tenancy: the factory's OEM and the ODM that runs it; anyone else sees no factory */
 	err = db_query(k->db, "SELECT id FROM factories WHERE name = ? AND (oem_id = ? OR odm_id = ?)",
 		       (struct db_param[]){ DB_T(fname), DB_I(k->who.org_id), DB_I(k->who.org_id) }, 3, &r);

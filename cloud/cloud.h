@@ -64,6 +64,10 @@ struct call {
 	size_t body_len;
 	struct MHD_Connection *conn;
 	struct caller who;
+	/* without a connection (tests/fuzz/fuzz_cloud_req.c): the query's arguments as
+	 * n_query name/value pairs, already split and decoded, for query_arg */
+	const char *const (*query)[2];
+	size_t n_query;
 	char tls_fp[65];           /* a factory caller over TLS: its client certificate's SHA-256 (hex) */
 	/* the answer */
 	unsigned status;
@@ -198,6 +202,84 @@ int h_releases(struct call *k);
 WRIT_MUST_CHECK int release_pub_pem(struct cloud *c, char **ret_pem);
 /* PUT /v1/factories/{f}/release-pin for factory factory_id of OEM oem_id. */
 int release_pin(struct call *k, int64_t factory_id, int64_t oem_id);
+
+/*
+ * ---- request parsing ----
+ * Each endpoint that takes a body (or query arguments) parses it in one function: its
+ * field table through jreq, then the checks of the values that need no store. The
+ * handler calls it where it did before (so the order of refusals is unchanged) and
+ * tests/fuzz/fuzz_cloud_req.c calls every one of them. Each returns 0 with *ret (the
+ * body, the caller decrefs) and its outputs filled, or WRIT_E_FORMAT having answered
+ * the refusal (400, or the status the endpoint gives), *ret then NULL.
+ */
+struct bundle;
+struct matter_settings;
+struct enrol_info;
+struct tele_push;
+/* api_org.c: POST /v1/users {name, role} (the role one the caller may add); POST
+ * /v1/tokens {label}. */
+WRIT_MUST_CHECK int user_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int token_req(struct call *k, json_t **ret);
+/* api_product.c: POST /v1/products (*ret_has_sb: secure_boot_pub given, into sb);
+ * POST .../invites {odm}; POST .../versions into b (product, version, settings, prefix,
+ * iterations, recipe), ms and fw_sha, checked against p's VID/PID; POST
+ * .../approve|reject {reason}; the firmware upload's fw_version= and body size. */
+WRIT_MUST_CHECK int product_req(struct call *k, uint8_t sb[WRIT_P256_PUB_LEN], int *ret_has_sb, json_t **ret);
+WRIT_MUST_CHECK int invite_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int version_req(struct call *k, const struct product *p, struct bundle *b, struct matter_settings *ms,
+				uint8_t fw_sha[32], json_t **ret);
+WRIT_MUST_CHECK int decide_req(struct call *k, int approve, json_t **ret);
+WRIT_MUST_CHECK int firmware_args(struct call *k, uint32_t *ret_version);
+/* api_factory.c: POST /v1/factories {id, odm}; POST /v1/enrol (by_code: {code,
+ * enrolment, tls_csr?}, the code's hash into code_hash; refused 401 for a code of the
+ * wrong shape) and POST /v1/sync/hsms ({enrolment}): the bundle verified into *ret_info
+ * (malloc'd, the caller frees; 422 when it does not verify); PUT .../pai/{hsm} {pai}:
+ * the DER into *ret_der (malloc'd). */
+WRIT_MUST_CHECK int factory_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int enrol_req(struct call *k, int by_code, uint8_t ret_code_hash[32], struct enrol_info **ret_info,
+			      json_t **ret);
+WRIT_MUST_CHECK int pai_req(struct call *k, uint8_t **ret_der, size_t *ret_len, json_t **ret);
+/* api_release.c: PUT /v1/factories/{f}/release-pin {version: V | ""}. */
+WRIT_MUST_CHECK int release_pin_req(struct call *k, json_t **ret);
+/* api_rework.c: PUT .../rework-policy ({perms: []} is none: *ret_none); POST
+ * /v1/rework: the body, then (after the product is found) its rights and HSM id. */
+WRIT_MUST_CHECK int rework_policy_req(struct call *k, struct rework_req *q, int *ret_none, json_t **ret);
+WRIT_MUST_CHECK int grant_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int grant_values(struct call *k, json_t *o, struct rework_req *q, uint8_t hsm_id[32]);
+/* api_batch.c: POST /v1/batches: the body, then (after the product is found) its values. */
+struct batch_req {
+	int64_t quantity, not_before, not_after, dac_days;
+	uint8_t hsm_id[32];
+	struct rework_req *rework; /* malloc'd when the body asks rework rights, else NULL */
+};
+WRIT_MUST_CHECK int batch_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int batch_values(struct call *k, json_t *o, struct batch_req *ret);
+/* sync.c: POST /v1/sync/journal {hsm, entries}: the body, then its entries decoded
+ * (run[i] points into bufs[i], both malloc'd: the caller frees bufs[0..n) and both);
+ * POST /v1/sync/records {records} (at most SYNC_RECORDS_MAX); the writ feed's
+ * queued_*= counts (*ret_given 0, or 3 with v filled). */
+struct jseg_entry;
+WRIT_MUST_CHECK int journal_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int journal_entries(struct call *k, json_t *arr, struct jseg_entry **ret_run, uint8_t ***ret_bufs);
+WRIT_MUST_CHECK int records_req(struct call *k, json_t **ret);
+WRIT_MUST_CHECK int queue_args(struct call *k, long long v[3], int *ret_given);
+/* tls.c: POST /v1/factory/tls/renew {csr} (PEM). */
+WRIT_MUST_CHECK int renew_req(struct call *k, json_t **ret);
+/* api_telemetry.c: POST /v1/sync/telemetry {buckets}, each bucket checked (tele_parse)
+ * into *ret (tele_push_free); GET /v1/telemetry's arguments. */
+WRIT_MUST_CHECK int telemetry_req(struct call *k, struct tele_push **ret);
+void tele_push_free(struct tele_push *t);
+WRIT_MUST_CHECK int telemetry_args(struct call *k, int64_t now, const char **ret_factory, const char **ret_line,
+				   int64_t *ret_since, int64_t *ret_until);
+/* api_dash.c: GET /v1/production's since= and bucket=. */
+WRIT_MUST_CHECK int production_args(struct call *k, long long now, long long *ret_since, long long *ret_bucket);
+/* api_read.c: GET /v1/records' arguments. */
+struct records_args {
+	const char *product, *batch, *format;
+	long long since, limit;
+	uint8_t batch_id[16];
+};
+WRIT_MUST_CHECK int records_args(struct call *k, struct records_args *ret);
 
 /* ---- handlers ---- */
 int h_health(struct call *k);

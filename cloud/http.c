@@ -111,7 +111,14 @@ static enum MHD_Result qfind_cb(void *cls, enum MHD_ValueKind kind, const char *
 const char *query_arg(struct call *k, const char *name)
 {
 	struct qfind q = { name, NULL };
+	size_t i;
 
+	if (!k->conn) {
+		for (i = 0; i < k->n_query; i++)
+			if (!strcmp(k->query[i][0], name))
+				return k->query[i][1];
+		return NULL;
+	}
 	MHD_get_connection_values(k->conn, MHD_GET_ARGUMENT_KIND, qfind_cb, &q);
 	return q.value;
 }

@@ -59,12 +59,12 @@ static int64_t factory_oem(struct call *k)
 /* The factory's own queues, as it reports them with the writ feed: all three counts or
  * none (an older factory); each a decimal 0..2^53. Kept per factory for GET /v1/factories.
  * 1 when the request was answered (refused), else 0. */
-static int note_queues(struct call *k)
+int queue_args(struct call *k, long long v[3], int *ret_given)
 {
 	static const char *const names[3] = { "queued_records", "queued_journal", "queued_telemetry" };
-	long long v[3];
 	int i, given = 0;
 
+	*ret_given = 0;
 	for (i = 0; i < 3; i++) {
 		const char *a = query_arg(k, names[i]);
 		char *end;
@@ -73,17 +73,25 @@ static int note_queues(struct call *k)
 		given++;
 		errno = 0;
 		v[i] = strtoll(a, &end, 10);
-		if (!a[0] || *end || errno || v[i] < 0 || v[i] > (1LL << 53) || strspn(a, "0123456789") != strlen(a)) {
-			(void)fail(k, 400, "bad_request", "%s: a count (0..2^53)", names[i]);
-			return 1;
-		}
+		if (!a[0] || *end || errno || v[i] < 0 || v[i] > (1LL << 53) || strspn(a, "0123456789") != strlen(a))
+			return fail(k, 400, "bad_request", "%s: a count (0..2^53)", names[i]), WRIT_E_FORMAT;
 	}
+	if (given && given != 3)
+		return fail(k, 400, "bad_request", "queued_records, queued_journal and queued_telemetry go together"),
+		       WRIT_E_FORMAT;
+	*ret_given = given;
+	return 0;
+}
+
+static int note_queues(struct call *k)
+{
+	long long v[3];
+	int given = 0;
+
+	if (queue_args(k, v, &given) < 0)
+		return 1;
 	if (!given)
 		return 0;
-	if (given != 3) {
-		(void)fail(k, 400, "bad_request", "queued_records, queued_journal and queued_telemetry go together");
-		return 1;
-	}
 	(void)!db_exec(k->db,
 		       "INSERT INTO factory_queues (factory_id, records, journal, telemetry, at) VALUES (?, ?, ?, ?, ?)"
 		       " ON CONFLICT (factory_id) DO UPDATE SET records = excluded.records, journal = excluded.journal,"
@@ -581,44 +589,71 @@ static const char *fault_code(enum jseg_fault f)
 	}
 }
 
-static int sync_journal(struct call *k)
+int journal_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "hsm", JV_STR, 1 }, { "entries", JV_ARR, 1 } };
+
+	*ret = NULL;
+	return jreq(k, f, 2, ret) < 0 ? WRIT_E_FORMAT : 0;
+}
+
+int journal_entries(struct call *k, json_t *arr, struct jseg_entry **ret_run, uint8_t ***ret_bufs)
+{
+	struct jseg_entry *run = NULL;
+	uint8_t **bufs = NULL;
+	size_t n = json_array_size(arr), i, len;
+	json_t *it;
+
+	*ret_run = NULL;
+	*ret_bufs = NULL;
+	if (n > JSEG_MAX_ENTRIES)
+		return fail(k, 413, "too_big", "at most %d entries per push", JSEG_MAX_ENTRIES), WRIT_E_FORMAT;
+	run = calloc(n ? n : 1, sizeof(*run));
+	bufs = calloc(n ? n : 1, sizeof(*bufs));
+	if (!run || !bufs) {
+		fail(k, 500, "internal", "out of memory");
+		goto refused;
+	}
+	json_array_foreach(arr, i, it) {
+		if (!json_is_string(it) || b64_decode_alloc(json_string_value(it), JOURNAL_MAX_ENTRY, &bufs[i], &len) < 0) {
+			fail(k, 400, "bad_request", "entries[%zu]: a journal entry in standard base64", i);
+			goto refused;
+		}
+		run[i].bytes = bufs[i];
+		run[i].len = len;
+	}
+	*ret_run = run;
+	*ret_bufs = bufs;
+	return 0;
+refused:
+	for (i = 0; bufs && i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(run);
+	return WRIT_E_FORMAT;
+}
+
+static int sync_journal(struct call *k)
+{
 	struct jseg_verifier v;
 	struct jseg_result res;
 	struct jseg_why why;
 	struct jseg_entry *run = NULL;
 	uint8_t **bufs = NULL;
 	struct ingest g;
-	json_t *o = NULL, *arr, *it;
-	size_t n, i, len;
+	json_t *o = NULL, *arr;
+	size_t n = 0, i;
 	int err;
 
 	memset(&g, 0, sizeof(g));
-	if (jreq(k, f, 2, &o) < 0)
+	if (journal_req(k, &o) < 0)
 		return 0;
 	if (hsm_of_factory(k, jstr(o, "hsm"), &g.h) < 0)
 		goto out;
 	arr = json_object_get(o, "entries");
 	n = json_array_size(arr);
-	if (n > JSEG_MAX_ENTRIES) {
-		fail(k, 413, "too_big", "at most %d entries per push", JSEG_MAX_ENTRIES);
+	if (journal_entries(k, arr, &run, &bufs) < 0)
 		goto out;
-	}
-	run = calloc(n ? n : 1, sizeof(*run));
-	bufs = calloc(n ? n : 1, sizeof(*bufs));
-	if (!run || !bufs) {
-		fail(k, 500, "internal", "out of memory");
-		goto out;
-	}
-	json_array_foreach(arr, i, it) {
-		if (!json_is_string(it) || b64_decode_alloc(json_string_value(it), JOURNAL_MAX_ENTRY, &bufs[i], &len) < 0) {
-			fail(k, 400, "bad_request", "entries[%zu]: a journal entry in standard base64", i);
-			goto out;
-		}
-		run[i].bytes = bufs[i];
-		run[i].len = len;
-	}
 	g.k = k;
 	g.oem_id = factory_oem(k);
 	memset(&v, 0, sizeof(v));
@@ -923,9 +958,24 @@ static int64_t rework_step(const char *step)
 	return 0;
 }
 
-static int sync_records(struct call *k)
+int records_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "records", JV_ARR, 1 } };
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (json_array_size(json_object_get(o, "records")) > SYNC_RECORDS_MAX) {
+		json_decref(o);
+		return fail(k, 413, "too_big", "at most %d records per push", SYNC_RECORDS_MAX), WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+static int sync_records(struct call *k)
+{
 	struct rec_tx t;
 	struct db_res *r = NULL;
 	json_t *o = NULL, *arr, *it, *rec = NULL;
@@ -935,14 +985,10 @@ static int sync_records(struct call *k)
 	int err;
 
 	memset(&t, 0, sizeof(t));
-	if (jreq(k, f, 1, &o) < 0)
+	if (records_req(k, &o) < 0)
 		return 0;
 	arr = json_object_get(o, "records");
 	n = json_array_size(arr);
-	if (n > SYNC_RECORDS_MAX) {
-		fail(k, 413, "too_big", "at most %d records per push", SYNC_RECORDS_MAX);
-		goto out;
-	}
 	if ((err = db_query(k->db, "SELECT rec_next, rec_hash, name FROM factories WHERE id = ?",
 			    (struct db_param[]){ DB_I(k->who.factory_id) }, 1, &r)) < 0 || db_rows(r) != 1) {
 		fail_db(k, err < 0 ? err : WRIT_E_IO, "records");

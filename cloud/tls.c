@@ -242,10 +242,26 @@ static int issue_client(struct call *k, const char *csr, const char *factory, in
 	return err;
 }
 
-int h_factory_tls(struct call *k)
+int renew_req(struct call *k, json_t **ret)
 {
 	static const struct jfield f[] = { { "csr", JV_STR, 1 } };
 	static const char begin[] = "-----BEGIN CERTIFICATE REQUEST-----";
+	json_t *o = NULL;
+
+	*ret = NULL;
+	if (jreq(k, f, 1, &o) < 0)
+		return WRIT_E_FORMAT;
+	if (strncmp(jstr(o, "csr"), begin, sizeof(begin) - 1)) {
+		json_decref(o);
+		return fail(k, 400, "bad_csr", "\"csr\" is a PKCS#10 request in PEM (-----BEGIN CERTIFICATE REQUEST-----)"),
+		       WRIT_E_FORMAT;
+	}
+	*ret = o;
+	return 0;
+}
+
+int h_factory_tls(struct call *k)
+{
 	struct tls_issue is;
 	struct renew_tx t;
 	struct db_res *r = NULL;
@@ -266,13 +282,9 @@ int h_factory_tls(struct call *k)
 		return fail(k, 409, "no_tls", "this portal serves no TLS (writ-cloud serve --tls DIR): no client certificates");
 	if (!k->tls_fp[0])
 		return fail(k, 401, "client_cert", "no client certificate on this connection");
-	if (jreq(k, f, 1, &o) < 0)
+	if (renew_req(k, &o) < 0)
 		return 0;
 	csr = jstr(o, "csr");
-	if (strncmp(csr, begin, sizeof(begin) - 1)) {
-		fail(k, 400, "bad_csr", "\"csr\" is a PKCS#10 request in PEM (-----BEGIN CERTIFICATE REQUEST-----)");
-		goto out;
-	}
 	if (renew_bounds(k, k->tls_fp, now) < 0)
 		goto out;
 	err = db_query(k->db, "SELECT name FROM factories WHERE id = ?", (struct db_param[]){ DB_I(k->who.factory_id) }, 1,

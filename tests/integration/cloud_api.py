@@ -393,17 +393,22 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
     def make(i):
         s, ans = req("POST", "/v1/batches", odm, dict(batch, quantity=10), url=URLS[i % len(URLS)])
         with lock:
-            results.append((s, ans))
+            results.append((s, ans, i % len(URLS)))
 
     threads = [threading.Thread(target=make, args=(i,)) for i in range(16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    made = [a for s, a in results if s == 201]
-    over = [a for s, a in results if s == 409 and a.get("code") == "quota"]
+    made = [a for s, a, _ in results if s == 201]
+    over = [a for s, a, _ in results if s == 409 and a.get("code") == "quota"]
     check(f"16 parallel batches of 10 with 95 left: 9 made, 7 over quota (got {len(made)}, {len(over)})",
-          len(made) == 9 and len(over) == 7, str([s for s, _ in results]))
+          len(made) == 9 and len(over) == 7, str([s for s, _, _ in results]))
+    if len(URLS) == 2:
+        # the requests alternate, 8 through each instance: 9 made means both made some
+        per = [sum(1 for s, _, u in results if u == n and s == 201) for n in range(2)]
+        check(f"both instances made batches in the race (made per instance: {per})", min(per) >= 1,
+              str([(s, u) for s, _, u in results]))
     st, p = req("GET", "/v1/products/lamp", oem)
     check("allocated exactly 95 of 100 after the race", p.get("allocated") == 95, str(p))
     ranges = sorted((a["serial_first"], a["serial_last"]) for a in made + [b1])

@@ -6,7 +6,11 @@
 # ODM uploads firmware the portal signed and creates a version; OEM security approves
 # it; the ODM makes a batch (and one over quota is refused: exit 1 with the service's
 # code); the writ and bundle download; a batch is revoked; an offline-PAI product gets
-# its PAI from `writ authority certify`; records, devices and alerts read back.
+# its PAI from `writ authority certify`; records, devices and alerts read back. Devices
+# made under the batch (the HSM's journal and the factory's records pushed as
+# writ-factory would, cloud_cli_factory.py) are read back with device show and label,
+# production and telemetry, each checked against the API's own answer; the release pin
+# is set and cleared; and unknown ids, other tenants and wrong roles are refused (exit 1).
 source "${WRIT_SRC:?}/tests/integration/cloud_cli_lib.sh"
 
 CLOUDD=$WRIT_BIN/writ-cloud
@@ -41,6 +45,8 @@ done
 export WRIT_CLOUD_URL=http://127.0.0.1:$PORT
 A=(--token-file alice.token)
 B=(--token-file bob.token)
+# the API's own answer, to check the CLI's against
+api() { curl -s -H "Authorization: Bearer $(cat "$1")" "$WRIT_CLOUD_URL$2"; } # api TOKEN_FILE PATH
 
 # ---- accounts ----
 expect_rc "whoami" 0 "$WRIT" whoami "${A[@]}"
@@ -61,6 +67,15 @@ chmod 600 laptop.token
 expect_rc "the second token works" 0 "$WRIT" whoami --token-file laptop.token
 expect_rc "token list" 0 "$WRIT" token list "${A[@]}"
 check_grep "token list: the laptop token" "label=laptop" "$OUT"
+expect_rc "token list --user (oem-admin)" 0 "$WRIT" token list --user sally --json "${A[@]}"
+check "token list --user: the API's own answer" "$(jq -cS . "$OUT")" = "$(api alice.token /v1/tokens?user=sally | jq -cS .)"
+check "token list --user: sally's first token" "$(jq -r '.tokens | length' "$OUT")" = 1
+expect_rc "token list --user, for a person" 0 "$WRIT" token list --user sally "${A[@]}"
+check_grep "token list --user: a line per token" "^[0-9]+ .*label=first" "$OUT"
+expect_rc "token list --user: a name no user has" 0 "$WRIT" token list --user nobody "${A[@]}"
+check_grep "token list --user nobody: says none" "no tokens" "$ERR"
+expect_rc "token list --user: only an oem-admin" 1 "$WRIT" token list --user alice "${S[@]}"
+check_grep "token list --user as oem-security: 403" "refused \(403 forbidden\)" "$ERR"
 expect_rc "token revoke" 0 "$WRIT" token revoke --id "$TOKID" "${A[@]}"
 expect_rc "a revoked token is refused" 1 "$WRIT" whoami --token-file laptop.token
 check_grep "a revoked token: 401 and what to do" "401 unauthenticated.*" "$ERR"
@@ -96,9 +111,12 @@ check_grep "factory enrol-info: the factory" "^foxy-sz1 oem=acme" "$OUT"
 check_grep "factory enrol-info: a PEM" "BEGIN PUBLIC KEY" oem.pem
 expect_rc "enrol-info of an unknown code" 1 "$WRIT" factory enrol-info --code AAAAAAAAAAAAAAAAAAAA
 "$HSMD" init --state hsm --factory foxy-sz1 --oem-key oem.pem >/dev/null 2>&1
-HSM=$(curl -s -X POST -H 'Content-Type: application/json' \
+curl -s -X POST -H 'Content-Type: application/json' \
 	--data "{\"code\": \"$CODE\", \"enrolment\": \"$(base64 -w0 hsm/enrolment.cbor)\"}" \
-	"$WRIT_CLOUD_URL/v1/enrol" | jq -r .hsm)
+	"$WRIT_CLOUD_URL/v1/enrol" >enrol.json
+HSM=$(jq -r .hsm enrol.json)
+jq -r .token enrol.json >factory.token
+chmod 600 factory.token
 check "the HSM enrolled with the code from the CLI" "${#HSM}" = 64
 expect_rc "factory list (ODM)" 0 "$WRIT" factory list "${B[@]}"
 check_grep "factory list: the HSM under its factory" "^  hsm $HSM " "$OUT"
@@ -154,6 +172,102 @@ expect_rc "batch show" 0 "$WRIT" batch show --batch "$BATCH" "${B[@]}"
 check_grep "batch show: quantity" "^quantity: 5$" "$OUT"
 expect_rc "batch writ" 0 "$WRIT" batch writ --batch "$BATCH" --out lamp.writ "${B[@]}"
 check "batch writ: a file" -s lamp.writ
+# ---- devices made under the batch: one device's page and label, production, telemetry ----
+"$HSMD" serve --state hsm >hsmd.log 2>&1 &
+BG_PIDS+=($!)
+for _ in $(seq 100); do [[ -S hsm/hsmd.sock ]] && break; sleep 0.1; done
+run "$WRIT" hsm load --socket hsm/hsmd.sock lamp.writ
+check "the HSM loads the writ the CLI downloaded" "$RC" = 0
+for i in 1 2; do
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=d \
+		-outform DER -out "csr$i.der" 2>/dev/null
+	run "$WRIT" hsm issue --socket hsm/hsmd.sock --writ "$BATCH" --csr "csr$i.der" --uid "$(openssl rand -hex 16)" --out "dac$i.der"
+	check "DAC $i under the batch" "$RC" = 0
+done
+run "$WRIT" hsm checkpoint --socket hsm/hsmd.sock
+check "the HSM signs its journal" "$RC" = 0
+DIGEST=$("$WRIT" version show --product lamp --version 1.0.0 --json "${A[@]}" | jq -r .digest)
+QR=MT:-24J0AFN00KA0648G00
+MANUAL=34970112332
+"$PY" "$WRIT_SRC/tests/integration/cloud_cli_factory.py" "$WRIT_CLOUD_URL" factory.token hsm/hsmd.sock "$HSM" \
+	"$BATCH" "$DIGEST" "$QR" "$MANUAL" >pushed.json
+check "the journal is accepted" "$(jq -r '.journal[0]' pushed.json)" = 200
+check "2 records are accepted" "$(jq -r '.records[0]' pushed.json) $(jq -r '.records[1].accepted' pushed.json)" = "200 2"
+check "a telemetry bucket is accepted" "$(jq -r '.telemetry[0]' pushed.json)" = 200
+TSTART=$(jq -r .telemetry_start pushed.json)
+expect_rc "device find --serial 1 --json" 0 "$WRIT" device find --serial 1 --json "${A[@]}"
+DEV=$(jq -r '.devices[0].id' "$OUT")
+check "device find: a device id" -n "$DEV"
+expect_rc "device show --json (ODM)" 0 "$WRIT" device show --device "$DEV" --json "${B[@]}"
+check "device show --json: the API's own answer" "$(jq -cS . "$OUT")" = "$(api bob.token "/v1/devices/$DEV" | jq -cS .)"
+check "device show --json: its chain dac, pai, paa" "$(jq -r '[.chain[].role] | join(",")' "$OUT")" = dac,pai,paa
+expect_rc "device show" 0 "$WRIT" device show --device "$DEV" "${A[@]}"
+check_grep "device show: its id" "^id: $DEV$" "$OUT"
+check_grep "device show: its serial" "^serial: 1$" "$OUT"
+check_grep "device show: its version" "^version: 1.0.0$" "$OUT"
+check_grep "device show: the chain's DAC on its own line" "^  dac serial=[0-9a-f]+ sha256=$(jq -r '.chain[0].sha256' <(api alice.token "/v1/devices/$DEV"))$" "$OUT"
+check_grep "device show: the chain's PAI" "^  pai .*subject=.*PAI" "$OUT"
+check_grep "device show: its operations" "^operations:$" "$OUT"
+expect_rc "device show: an unknown id" 1 "$WRIT" device show --device 999999 "${A[@]}"
+check_grep "an unknown device: 404 and what to do" "refused \(404 not_found\).*" "$ERR"
+check_grep "an unknown device: next step" "next: check the names and ids" "$ERR"
+expect_rc "device show: another ODM" 1 "$WRIT" device show --device "$DEV" --token-file sam.token
+check_grep "another ODM: 404" "refused \(404 not_found\)" "$ERR"
+expect_rc "device show: a factory credential" 1 "$WRIT" device show --device "$DEV" --token-file factory.token
+check_grep "a factory credential: 403 and what to do" "refused \(403 forbidden\)" "$ERR"
+expect_rc "device label" 0 "$WRIT" device label --device "$DEV" --out label.svg "${B[@]}"
+check "device label: the API's own SVG" "$(sha256sum <label.svg)" = "$(api bob.token "/v1/devices/$DEV/label.svg" | sha256sum)"
+check "device label: mode 600" "$(stat -c %a label.svg)" = 600
+check_grep "device label: an SVG" "<svg" label.svg
+check_grep "device label: said" "^label of device $DEV written to label.svg" "$OUT"
+expect_rc "device label: an unknown id" 1 "$WRIT" device label --device 999999 --out nolabel.svg "${A[@]}"
+check "device label: nothing written for an unknown id" ! -e nolabel.svg
+expect_rc "device label: another ODM" 1 "$WRIT" device label --device "$DEV" --out nolabel.svg --token-file sam.token
+check "device label: nothing written for another ODM" ! -e nolabel.svg
+NOW=$(date +%s)
+SINCE=$((NOW - 3600))
+expect_rc "production --json" 0 "$WRIT" production --since "$SINCE" --bucket 60 --json "${A[@]}"
+check "production --json: 2 devices at foxy-sz1" "$(jq -c '[.factories[] | {factory, devices}]' "$OUT")" = '[{"factory":"foxy-sz1","devices":2}]'
+check "production --json: the API's own answer (but for now)" "$(jq -cS 'del(.now)' "$OUT")" = "$(api alice.token "/v1/production?since=$SINCE&bucket=60" | jq -cS 'del(.now)')"
+expect_rc "production (ODM)" 0 "$WRIT" production "${B[@]}"
+check_grep "production: a line per factory" "^foxy-sz1 awaiting_record=0 devices=2 last_device=[0-9-]+T" "$OUT"
+check "production: its buckets add up to 2" "$(awk '/^  /{n += $2} END {print n}' "$OUT")" = 2
+expect_rc "production: another ODM sees none" 0 "$WRIT" production --token-file sam.token
+check_grep "production: another ODM, said" "no devices made in the window" "$ERR"
+expect_rc "production: a factory credential" 1 "$WRIT" production --token-file factory.token
+check_grep "production: a factory credential, 403" "refused \(403 forbidden\)" "$ERR"
+expect_rc "production: --since in the future" 1 "$WRIT" production --since $((NOW + 3600)) "${A[@]}"
+check_grep "production: --since in the future, 400" "refused \(400 bad_request\)" "$ERR"
+expect_rc "telemetry --json" 0 "$WRIT" telemetry --factory foxy-sz1 --since "$SINCE" --until "$((NOW + 60))" --json "${A[@]}"
+check "telemetry --json: the API's own answer" "$(jq -cS . "$OUT")" = "$(api alice.token "/v1/telemetry?factory=foxy-sz1&since=$SINCE&until=$((NOW + 60))" | jq -cS .)"
+check "telemetry --json: the bucket's counts" "$(jq -c '.totals | [.total, .ok, .failed]' "$OUT")" = "[3,2,1]"
+expect_rc "telemetry --line (ODM)" 0 "$WRIT" telemetry --factory foxy-sz1 --line L1 --since "$TSTART" "${B[@]}"
+check_grep "telemetry: the totals" "^totals total=3 ok=2 failed=1 yield=0.667 " "$OUT"
+check_grep "telemetry: the line" "^line L1 total=3 ok=2 failed=1 " "$OUT"
+check_grep "telemetry: the station" "^  station st1 total=3 ok=2 failed=1 " "$OUT"
+expect_rc "telemetry: an unknown factory" 1 "$WRIT" telemetry --factory nowhere "${A[@]}"
+check_grep "telemetry: an unknown factory, 404" "refused \(404 not_found\)" "$ERR"
+expect_rc "telemetry: another ODM" 1 "$WRIT" telemetry --factory foxy-sz1 --token-file sam.token
+expect_rc "telemetry: a factory credential" 1 "$WRIT" telemetry --factory foxy-sz1 --token-file factory.token
+check_grep "telemetry: a factory credential, 403" "refused \(403 forbidden\)" "$ERR"
+expect_rc "telemetry: a window over 31 days" 1 "$WRIT" telemetry --factory foxy-sz1 --since 1000 --until 9000000 "${A[@]}"
+check_grep "telemetry: a window over 31 days, 400" "refused \(400 bad_request\)" "$ERR"
+
+# ---- release pin ----
+expect_rc "factory release-pin --version (oem-security)" 0 "$WRIT" factory release-pin --factory foxy-sz1 --version 1.2.3 "${S[@]}"
+check_grep "release-pin: said" "^factory foxy-sz1: release pinned to 1.2.3$" "$OUT"
+curl -s -H "Authorization: Bearer $(cat factory.token)" "$WRIT_CLOUD_URL/v1/releases/latest?channel=stable" >latest.json
+check_grep "the factory is held on the pin (not published: said so)" "pinned a version not published" latest.json
+expect_rc "factory release-pin --unpin --json" 0 "$WRIT" factory release-pin --factory foxy-sz1 --unpin --json "${A[@]}"
+check "release-pin --unpin --json: the API's answer" "$(jq -c . "$OUT")" = '{"version":""}'
+curl -s -H "Authorization: Bearer $(cat factory.token)" "$WRIT_CLOUD_URL/v1/releases/latest?channel=stable" >latest.json
+check "unpinned: no pin in the factory's answer" "$(grep -c 'pinned a version' latest.json || true)" = 0
+expect_rc "release-pin: an ODM may not" 1 "$WRIT" factory release-pin --factory foxy-sz1 --version 1.2.3 "${B[@]}"
+check_grep "release-pin: an ODM, 403 and what to do" "refused \(403 forbidden\)" "$ERR"
+check_grep "release-pin: an ODM, next step" "next: your role may not do this" "$ERR"
+expect_rc "release-pin: an unknown factory" 1 "$WRIT" factory release-pin --factory nowhere --unpin "${A[@]}"
+check_grep "release-pin: an unknown factory, 404" "refused \(404 not_found\)" "$ERR"
+
 expect_rc "batch revoke" 0 "$WRIT" batch revoke --batch "$BATCH" "${S[@]}"
 check_grep "batch revoke: revoking" "^batch $BATCH: revoking revocation=[0-9a-f]{32}" "$OUT"
 expect_rc "batch show after revoke" 0 "$WRIT" batch show --batch "$BATCH" --json "${A[@]}"
@@ -180,7 +294,7 @@ for f in jsonl csv json; do
 	expect_rc "records export --format $f" 0 "$WRIT" records export --product lamp --format $f --out "rec.$f" "${A[@]}"
 	check "records export --format $f: a file, mode 600" "$(stat -c %a "rec.$f")" = 600
 done
-check "records export json: one object" "$(jq '.records | length' rec.json)" = 0
+check "records export json: one object, the 2 records" "$(jq '.records | length' rec.json)" = 2
 check_grep "records export csv: the header" "^id,product,batch" rec.csv
 expect_rc "records export of a batch" 0 "$WRIT" records export --product lamp --batch "$BATCH" "${A[@]}"
 

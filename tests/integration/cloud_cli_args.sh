@@ -20,7 +20,8 @@ for c in "product create" "product list" "product show" "product invite" "produc
 	"product pai-upload" "firmware upload" "firmware list" "version create" "version list" "version show" \
 	"version approve" "version reject" "version bundle" "factory create" "factory list" "factory code" \
 	"factory enrol-info" "batch create" "batch list" "batch show" "batch writ" "batch revoke" "records export" \
-	"device find" "user add" "user list" "token add" "token list" "token revoke" "alert list" "whoami"; do
+	"device find" "device show" "device label" "factory release-pin" "user add" "user list" "token add" \
+	"token list" "token revoke" "alert list" "whoami" production telemetry; do
 	# shellcheck disable=SC2086
 	expect_rc "writ $c --help" 0 "$WRIT" $c --help
 	check_grep "writ $c --help: usage and endpoint" "^usage: writ $c.*" "$OUT"
@@ -30,8 +31,14 @@ for g in product version factory batch records device user token alert; do
 	expect_rc "writ $g without a subcommand" 2 "$WRIT" "$g"
 	expect_rc "writ $g bogus" 2 "$WRIT" "$g" bogus
 done
+for g in production telemetry; do
+	expect_rc "writ $g --help (a command without subcommands)" 0 "$WRIT" "$g" --help
+	expect_rc "writ $g bogus" 2 "$WRIT" "$g" bogus
+done
 expect_rc "writ --help lists the cloud commands" 0 "$WRIT" --help
 check_grep "writ --help: batch" "^  batch " "$OUT"
+check_grep "writ --help: production" "^  production " "$OUT"
+check_grep "writ --help: telemetry" "^  telemetry " "$OUT"
 expect_rc "writ firmware --help lists upload" 0 "$WRIT" firmware --help
 check_grep "writ firmware --help: upload" "writ firmware upload" "$OUT"
 expect_rc "writ firmware sign still parses its own options" 2 "$WRIT" firmware sign
@@ -95,6 +102,38 @@ expect_rc "records export: --since x" 2 "$WRIT" records export --product lamp --
 expect_rc "device find: nothing to find by" 2 "$WRIT" device find "${U[@]}"
 expect_rc "device find: two keys" 2 "$WRIT" device find --serial 1 --uid abcd "${U[@]}"
 expect_rc "device find: odd hex" 2 "$WRIT" device find --uid abc "${U[@]}"
+for bad in 0 -1 abc 1x 1e3 " 1" +1 0x1 "" 1000000000000000000; do
+	expect_rc "device show --device '$bad'" 2 "$WRIT" device show --device "$bad" "${U[@]}"
+	check_grep "device show --device '$bad': says what an id is" "--device takes a number in 1\.\." "$ERR"
+done
+expect_rc "device show: no --device" 2 "$WRIT" device show "${U[@]}"
+expect_rc "device show: --serial is find's" 2 "$WRIT" device show --device 1 --serial 1 "${U[@]}"
+expect_rc "device label: no --out" 2 "$WRIT" device label --device 1 "${U[@]}"
+check_grep "device label: missing --out named" "missing --out F" "$ERR"
+expect_rc "device label: --json on a download" 2 "$WRIT" device label --device 1 --out l.svg --json "${U[@]}"
+expect_rc "production: --bucket 59" 2 "$WRIT" production --bucket 59 "${U[@]}"
+expect_rc "production: --bucket 2678401" 2 "$WRIT" production --bucket 2678401 "${U[@]}"
+expect_rc "production: --since -1" 2 "$WRIT" production --since -1 "${U[@]}"
+expect_rc "production: --since soon" 2 "$WRIT" production --since soon "${U[@]}"
+expect_rc "production: --factory is telemetry's" 2 "$WRIT" production --factory sz1 "${U[@]}"
+expect_rc "telemetry: no --factory" 2 "$WRIT" telemetry "${U[@]}"
+check_grep "telemetry: missing --factory named" "missing --factory ID" "$ERR"
+expect_rc "telemetry: --factory not a name" 2 "$WRIT" telemetry --factory "a b" "${U[@]}"
+expect_rc "telemetry: --line not a name" 2 "$WRIT" telemetry --factory sz1 --line "l/1" "${U[@]}"
+expect_rc "telemetry: --since after --until" 2 "$WRIT" telemetry --factory sz1 --since 2000 --until 1000 "${U[@]}"
+check_grep "telemetry: --since after --until, said" "--since \(2000\) must be before --until \(1000\)" "$ERR"
+expect_rc "telemetry: --until 0" 2 "$WRIT" telemetry --factory sz1 --until 0 "${U[@]}"
+RP=(factory release-pin --factory sz1 "${U[@]}")
+expect_rc "release-pin: neither --version nor --unpin" 2 "$WRIT" "${RP[@]}"
+check_grep "release-pin: says what to give" "--version V to pin a release, or --unpin" "$ERR"
+expect_rc "release-pin: both" 2 "$WRIT" "${RP[@]}" --version 1.2.3 --unpin
+for bad in 1.2 v1.2.3 1.2.3+build 01.2.3 "" "1.2.3 "; do
+	expect_rc "release-pin --version '$bad'" 2 "$WRIT" "${RP[@]}" --version "$bad"
+done
+check_grep "release-pin: says what a version is" "MAJOR.MINOR.PATCH" "$ERR"
+expect_rc "release-pin: --factory not a name" 2 "$WRIT" factory release-pin --factory "../x" --unpin "${U[@]}"
+expect_rc "token list --user not a name" 2 "$WRIT" token list --user "a&b=c" "${U[@]}"
+expect_rc "token list --user empty" 2 "$WRIT" token list --user "" "${U[@]}"
 expect_rc "user add: unknown role" 2 "$WRIT" user add --name bob --role root "${U[@]}"
 expect_rc "user add: --json with --token-out" 2 "$WRIT" user add --name bob --role oem-admin --json --token-out t "${U[@]}"
 expect_rc "token add: empty label" 2 "$WRIT" token add --label "" "${U[@]}"
@@ -135,5 +174,12 @@ check "unreachable: no records file nor temp file" "$(ls rec.jsonl* 2>/dev/null 
 expect_rc "unreachable: factory enrol-info (anonymous)" 3 "$WRIT" factory enrol-info --code ABCDEFGHIJKLMNOPQRST
 expect_rc "unreachable: --cloud beats the environment" 3 "$WRIT" whoami "${T[@]}" --cloud "http://127.0.0.1:$(free_port)/"
 WRIT_CLOUD_TOKEN=wc_env-token expect_rc "unreachable: token from the environment" 3 "$WRIT" token list
+expect_rc "unreachable: device show" 3 "$WRIT" device show --device 1 "${T[@]}"
+expect_rc "unreachable: device label" 3 "$WRIT" device label --device 1 --out l.svg "${T[@]}"
+check "unreachable: no label written" ! -e l.svg
+expect_rc "unreachable: production" 3 "$WRIT" production "${T[@]}"
+expect_rc "unreachable: telemetry" 3 "$WRIT" telemetry --factory sz1 "${T[@]}"
+expect_rc "unreachable: factory release-pin" 3 "$WRIT" factory release-pin --factory sz1 --unpin "${T[@]}"
+expect_rc "unreachable: token list --user" 3 "$WRIT" token list --user sally "${T[@]}"
 
 finish
