@@ -147,7 +147,7 @@ fi
 # ---- a tampered journal (a copy of the state, one byte flipped in the middle) ----
 cp -a hsm hsm-bad
 rm -f hsm-bad/hsmd.sock
-printf '\xff' | dd of=hsm-bad/journal bs=1 seek=60 conv=notrunc status=none # inside the first entry
+flip_byte hsm-bad/journal 60 # inside the first entry; XOR, so the byte always changes
 D_HSTATE=hsm-bad expect "tampered journal: a failure" 2 journal failure 'FAIL +journal .*does not verify'
 
 # ---- the clock behind the HSM journal: an HSM whose clock runs 2 h ahead ----

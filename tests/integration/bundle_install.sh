@@ -153,7 +153,7 @@ fi
 source "$WRIT_SRC/scripts/softhsm-env.sh"
 writ_softhsm_env "$WORK/cloudhsm"
 export WRIT_CLOUD_PIN=2468 WRIT_CLOUD_SO_PIN=1357
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { $PY "$WRIT_SRC/tests/integration/free_port.py" "$WORK/.ports"; } # see free_port.py
 CPORT=$(free_port)
 FPORT=$(free_port)
 export WRIT_CLOUD_URL=http://127.0.0.1:$CPORT

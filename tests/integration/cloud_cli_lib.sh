@@ -90,7 +90,7 @@ check_grep()
 	fi
 }
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { $PY "$WRIT_SRC/tests/integration/free_port.py" "${WORK:+$WORK/.ports}"; } # see free_port.py
 
 finish()
 {

@@ -244,6 +244,7 @@ check "no refusal left a DAC note" "$(sqlite3 "$FST/factory.db" "select count(*)
 
 # ---- records ----
 rec_ok() { echo "{\"writ\":\"$1\",\"uid\":\"$2\",\"result\":\"ok\",\"dac_sha256\":\"$3\",\"serial\":$4,\"hsm_seq\":$5,\"firmware_version\":3,\"qr\":\"MT:Y.K9042C00KA0648G00\",\"manual\":\"34970112332\"}"; }
+HOOK_DOWN_SINCE=$(date +%s) # the first record: the webhook starts failing and backing off
 expect_api "an ok record" 200 POST /v1/records "$(rec_ok "$W1" "$UID1" "$DSHA" "$DSER" "$DSEQ")" "$TOK"
 check "it is record 1" "$(jget '["seq"]')" = 1
 expect_api "the same record again is not a second one" 200 POST /v1/records "$(rec_ok "$W1" "$UID1" "$DSHA" "$DSER" "$DSEQ")" "$TOK"
@@ -321,11 +322,18 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PY
 $PY hook.py "$WPORT" hook.out &
 EXTRA_PIDS+=($!)
-for ((i = 0; i < 400; i++)); do
-	[[ -f hook.out && $(wc -l <hook.out) -ge 4 ]] && break
-	sleep 0.1
-done
+# The factory retries a record 1, 2, 4 ... s after each failure (factory/webhook.c), so
+# its next try after the MES comes back is at most as far away as its first failure is
+# in the past (+1 s of polling). A fixed 40 s was too short when this test ran slowly
+# (under ASan, on a loaded machine): wait twice the outage, and 20 s more.
+HOOK_WAIT=$((2 * ($(date +%s) - HOOK_DOWN_SINCE) + 20))
+echo "the MES was down $(($(date +%s) - HOOK_DOWN_SINCE)) s: waiting up to $HOOK_WAIT s for the webhook"
+hook_got_all() { [[ -f hook.out && $(sort -u hook.out | wc -l) -ge 4 ]]; }
+wait_for "$HOOK_WAIT" hook_got_all || true
 check "the webhook received every record after being down" "$(sort -u hook.out 2>/dev/null | wc -l)" -ge 4
+# the row leaves the queue only after the 200 and a store write: wait for that too
+queue_empty() { [[ $(sqlite3 "$FST/factory.db" 'select count(*) from webhook_queue') == 0 ]]; }
+wait_for 15 queue_empty || true
 check "the queue drained" "$(sqlite3 "$FST/factory.db" 'select count(*) from webhook_queue')" = 0
 
 # ---- a full disk ----

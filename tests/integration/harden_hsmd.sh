@@ -93,7 +93,10 @@ check "non-dumpable: /proc/PID/environ belongs to root, not to the daemon's user
 	"$(stat -c %U "/proc/$PID/environ")" = root
 setpriv --reuid=nobody --regid=nogroup --clear-groups -- sleep 30 &
 CTL=$!
-sleep 0.2
+# read it once setpriv has changed user and exec'd sleep (until the exec, a process
+# whose uid just changed is not dumpable either, and the control would fail)
+ctl_ready() { [[ $(cat "/proc/$CTL/comm" 2>/dev/null) == sleep && $(awk '/^Uid:/ {print $2}' "/proc/$CTL/status" 2>/dev/null) == "$NOBODY" ]]; }
+wait_for 10 ctl_ready || fail "the control (sleep as nobody) did not start within 10 s"
 run setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat "/proc/$CTL/environ"
 check "control: the same user reads a dumpable process's environ" "$RC" = 0
 run setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat "/proc/$PID/environ"

@@ -103,8 +103,10 @@ check_grep()
 	if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: /$2/ not in $3: $(tail -n 5 "$3")"; fi
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# free_port: a TCP port on 127.0.0.1 that nothing holds right now, below the ephemeral
+# range (so no outgoing connection gets it before the daemon binds it) and not handed
+# out before in this test (free_port.py).
+free_port() { /usr/bin/python3 "$WRIT_SRC/tests/integration/free_port.py" "${WORK:+$WORK/.ports}"; }
 
 # wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (0) or SECONDS pass (1).
 wait_for()

@@ -95,9 +95,10 @@ check "64 concurrent random-byte clients: each refused and closed" \
 	"$(cat par*.out | grep -Ecv '^(response -[0-9]+ [^;]*; )?closed$')" = 0
 
 # a client that hangs on a half-sent frame does not block the others
-$PY "$CLIENT" "$S" truncated-hold >hold.out 2>&1 &
+rm -f hold.ready
+READY=hold.ready $PY "$CLIENT" "$S" truncated-hold >hold.out 2>&1 &
 hold=$!
-sleep 0.3
+wait_for 30 test -e hold.ready || fail "the hanging client did not send its half frame within 30 s"
 run "$WRIT" hsm status --socket "$S"
 check "status is served while another client hangs mid-frame" "$RC" = 0
 wait "$hold" || true
@@ -114,9 +115,10 @@ check "pipelined DAC + status are answered in order ($got)" "$got" = "response 0
 check_grep "the daemon logs the malformed requests" "sent a malformed request; closing the connection" hsm/hsmd.log
 
 # SIGTERM while a client holds a half-sent frame: a bounded stop, a journal that verifies
-$PY "$CLIENT" "$S" truncated-hold-long >hold.out 2>&1 &
+rm -f hold.ready
+READY=hold.ready $PY "$CLIENT" "$S" truncated-hold-long >hold.out 2>&1 &
 hold=$!
-sleep 0.3
+wait_for 30 test -e hold.ready || fail "the hanging client did not send its half frame within 30 s"
 stop_hsmd hsm TERM
 check "SIGTERM with a hanging client: exit 0" "$HSMD_RC" = 0
 check_grep "… and stops cleanly without waiting for it" "stopped" hsm/hsmd.log

@@ -7,11 +7,14 @@ usage: hsm_socket_client.py SOCKET CASE [SEED]
 
 Sends what CASE says on one connection and prints, on one line, what the daemon did:
 each response frame as "response STATUS REASON", then "closed" if the daemon closed
-the connection or "open" if it still held it after the wait; "; " between them. The
+the connection or "open" if it still held it after the wait; "; " between them. With
+READY=PATH in the environment it creates PATH once its bytes are sent, so a test can
+act on a client that is known to be connected and mid-frame (no guessed sleep). The
 framing is the API's (u32be length || CBOR map); cbor2 (Debian's python3-cbor2, hence
 /usr/bin/python3) decodes the responses, requests are written by hand so they can be
 wrong in exactly one way.
 """
+import os
 import random
 import socket
 import struct
@@ -93,6 +96,8 @@ def main():
             s.shutdown(socket.SHUT_WR)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the daemon may close before reading everything; what it answered counts
+    if os.environ.get("READY"):
+        open(os.environ["READY"], "w").close()
     out, buf = [], b""
     try:
         while True:

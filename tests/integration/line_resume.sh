@@ -26,7 +26,9 @@ exec 3<>code.fifo
 "$STATION" enrol --factory "$FACTORY_URL" --code - --name station-s --line L1 --out s.token \
 	<code.fifo >enrol.out 2>enrol.err &
 pe=$!
-sleep 0.3
+# once it is writ-station (exec'd): before that, /proc/PID/cmdline is this script's
+exec_done() { [[ $(cat "/proc/$pe/comm" 2>/dev/null) == writ-station ]]; }
+wait_for 10 exec_done || fail "writ-station enrol did not start within 10 s"
 cmdline=$(tr '\0' ' ' <"/proc/$pe/cmdline" 2>/dev/null || true)
 check "while enrolling, the code is not on the process's command line" -n "$cmdline" -a "${cmdline/$code/}" = "$cmdline"
 printf '%s\n' "$code" >&3

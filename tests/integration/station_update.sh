@@ -90,7 +90,10 @@ check "the station paused for the update (its log says so)" "$(grep -c 'writ-sta
 check "the update came mid-batch: some devices made before it, not all (made $AT_PAUSE of $N)" \
 	"$((AT_PAUSE > 0 && AT_PAUSE < N))" = 1
 check "while the station finishes and pauses, 0.1.0 runs" "$(readlink "$PREFIX/current")" = versions/0.1.0
-sleep 3
+sleep 3 # a while paused: no device may be made meanwhile (checked below)
+# the progress line comes every 2 s while paused: wait for it rather than count on the 3 s
+pause_line() { grep -Eq '^line: paused for an update of the factory for [0-9]+ s \(update pending[^)]*\).* 0 busy finishing' st.err; }
+wait_for 15 pause_line || true
 check "the progress line shows the pause, for how long and that nothing is busy" \
 	"$(grep -Ec '^line: paused for an update of the factory for [0-9]+ s \(update pending[^)]*\).* 0 busy finishing' st.err)" -ge 1
 check "paused: no device is made while the update waits" "$(nrec)" = "$AT_PAUSE"

@@ -157,9 +157,11 @@ check "the factory's own certificate (key in its token, via curl's pkcs11 engine
 
 # ---- no plaintext on the wire: the factory token is not in a capture of the hop ----
 if command -v tshark >/dev/null && tshark -D 2>/dev/null | grep -q '\blo\b'; then
-	tshark -i lo -f "tcp port $CPORT" -w wire.pcap -a duration:4 >/dev/null 2>&1 &
+	# the call once tshark says it captures (its start alone can take seconds), then
+	# tshark's own stop: a SIGINT right after the call loses the packets not yet written
+	tshark -i lo -f "tcp port $CPORT" -w wire.pcap -a duration:10 >/dev/null 2>tshark.err &
 	TSHARK=$!
-	sleep 1.5
+	wait_for 30 grep -q 'Capturing on' tshark.err || fail "tshark did not start capturing: $(cat tshark.err)"
 	fcall --cert ftls/client.pem --engine pkcs11 --key-type ENG --key "$(cat ftls/client.key)" --pass "$WRIT_FACTORY_TLS_PIN"
 	wait "$TSHARK" || true
 	check "the capture has TLS records and no bearer token in clear" \
@@ -179,7 +181,8 @@ OLD_FP=$(openssl x509 -in ctls/server.pem -noout -fingerprint -sha256)
 	done
 ) &
 LOOP_PID=$!
-sleep 1
+requests() { (($(wc -l <loop.log) >= $1)); }
+wait_for 30 requests 3 || fail "the client loop made no requests in 30 s"
 sleep 1 # the new key's label carries the second
 must "$CLOUDD" tls-init --tls ctls --host 127.0.0.1,localhost
 NEW_FP=$(openssl x509 -in ctls/server.pem -noout -fingerprint -sha256)
@@ -191,13 +194,17 @@ seen()
 }
 if wait_for 10 seen; then pass "the running writ-cloud presents the new certificate (no restart)"; else
 	fail "writ-cloud still presents the old certificate"; fi
-sleep 2
+SEEN_AT=$(date +%s)
+# more requests on the new pair (a count, not a fixed 2 s a slow machine fills with few)
+wait_for 30 requests $(($(wc -l <loop.log) + 10)) || fail "the client loop stalled after the rotation"
 kill "$LOOP_PID" 2>/dev/null; wait "$LOOP_PID" 2>/dev/null || true
 LOOP_PID=
 check "the client kept working through the rotation ($(wc -l <loop.log) requests, none failed)" \
 	"$(grep -vc '^200$' loop.log)" = 0
-sleep 1.5
-if wait_for 10 synced; then pass "the factory still syncs after the rotation"; else fail "the factory lost the cloud: $(cat status.json)"; fi
+# a sync round that ended a second or more after the new certificate was seen
+synced_after() { synced && (($(jq -r .cloud.last_ok status.json) > $1)); }
+if wait_for 15 synced_after "$SEEN_AT"; then pass "the factory still syncs after the rotation"; else
+	fail "the factory lost the cloud: $(cat status.json)"; fi
 
 # ---- revocation ----
 run "$CLOUDD" tls-revoke --db "$CDB" --name "$FACTORY_ID"

@@ -152,7 +152,9 @@ LOOP_PID=$!
 	done
 ) &
 WATCH_PID=$!
-sleep 1.5
+# both under way before the renewal (a few looks each, however slow the machine)
+looks() { [[ $(wc -l <loop.log) -ge 3 && $(wc -l <watch.log) -ge 3 ]]; }
+wait_for 30 looks || fail "the client and the watcher did not start within 30 s"
 N401=$(grep -c 'client_cert\|401' cloud.log || true)
 run "$FACTORYD" tls-renew --tls ftls --cloud "$CURL_CLOUD" --cloud-token-file fac.token --if-expiring-within 400
 check "tls-renew --if-expiring-within 400 renews (exit 0) and says when the new one expires" \
@@ -177,10 +179,21 @@ check "the cloud bound it to the factory, renewing the old one" \
 in_use() { [[ $(q "SELECT count(*) FROM tls_certs WHERE fp = '$NEW_FP' AND first_used IS NOT NULL") == 1 ]]; }
 if wait_for 15 in_use; then pass "the running writ-factory uses the new certificate (no restart)"; else
 	fail "the factory never used the new certificate: $(tail -n 3 factory.log)"; fi
+IN_USE_AT=$(date +%s)
+WATCHED=$(wc -l <watch.log)
 check "... and the portal retired the old one" \
 	"$(q "SELECT count(*) FROM tls_certs WHERE fp = '$OLD_FP' AND superseded IS NOT NULL AND revoked IS NULL")" = 1
 check_grep "... saying so in its log" "renewed client certificate ${NEW_FP:0:16}.* in use; ${OLD_FP:0:16}.* superseded" cloud.log
-sleep 3 # more sync rounds, with the new pair only
+# more sync rounds, with the new pair only: one that ended a second or more after the
+# new certificate was seen in use, and a few more looks by the watcher (more than 10 in
+# all), rather than a fixed 3 s that a slow machine fills with fewer of them
+after_renewal()
+{
+	local n
+	n=$(wc -l <watch.log)
+	[[ $n -gt 10 && $n -ge $((WATCHED + 5)) ]] && synced && (($(jq -r .cloud.last_ok status.json) > IN_USE_AT + 1))
+}
+wait_for 30 after_renewal || fail "no sync round with the new pair alone within 30 s: $(cat status.json)"
 kill "$LOOP_PID" "$WATCH_PID" 2>/dev/null
 wait "$LOOP_PID" "$WATCH_PID" 2>/dev/null || true
 LOOP_PID= WATCH_PID=
@@ -205,13 +218,20 @@ check "the new certificate is accepted (200)" "$CODE" = 200
 cp ftls/client.key good.key
 printf '%s\ncert-sha256 %s\n' "$NEW_KEY" "$OLD_FP" >ftls/client.key.new && chmod 600 ftls/client.key.new
 mv ftls/client.key.new ftls/client.key
-N_MISMATCH=$(grep -c 'keeping the current client certificate' factory.log || true)
-sleep 2.5
-check_grep "the running factory keeps its pair and says why" 'keeping the current client certificate.*does not go with the key' factory.log
-if synced; then pass "... and still syncs with it"; else fail "a mismatched key file broke the sync: $(cat status.json)"; fi
+N_MISMATCH=$(grep -c 'keeping the current client certificate.*does not go with the key' factory.log || true)
+MISMATCH_AT=$(date +%s)
+# the factory looks at the pair before each sync round (every second here)
+mismatch_said() { (($(grep -c 'keeping the current client certificate.*does not go with the key' factory.log) > N_MISMATCH)); }
+if wait_for 15 mismatch_said; then pass "the running factory keeps its pair and says why"; else
+	fail "the running factory did not say it keeps its pair within 15 s: $(tail -n 3 factory.log)"; fi
+# synced_after T: the factory's last round ended without error a second or more after T
+synced_after() { synced && (($(jq -r .cloud.last_ok status.json) > $1)); }
+if wait_for 15 synced_after "$MISMATCH_AT"; then pass "... and still syncs with it"; else
+	fail "a mismatched key file broke the sync: $(cat status.json)"; fi
 cp good.key ftls/client.key.new && mv ftls/client.key.new ftls/client.key
-sleep 1.5
-if synced; then pass "the factory syncs once the key file matches again"; else fail "no sync after the fix: $(cat status.json)"; fi
+FIXED_AT=$(date +%s)
+if wait_for 15 synced_after "$FIXED_AT"; then pass "the factory syncs once the key file matches again"; else
+	fail "no sync after the fix: $(cat status.json)"; fi
 
 # ---- a renewal interrupted between its renames, then a restart ----
 # the state tls-renew leaves after writing client.next.pem and client.key, before the
