@@ -4,7 +4,8 @@
  * the engine numbers), @BLOB@ and @BIG@ are replaced by each engine's spelling. The
  * invariants the API promises are also constraints here, so no code path can break
  * them: allocated <= quota, serial ranges taken from a per-product counter, one HSM per
- * identity key, one journal entry per (HSM, seq), one device per (HSM, seq).
+ * identity key, one journal entry per (HSM, seq), one device per (HSM, seq), one open
+ * alert per (org, factory, HSM, kind).
  */
 #include <stdlib.h>
 #include <string.h>
