@@ -271,9 +271,10 @@ int h_alerts(struct call *k)
 		return forbid(k, "OEM users");
 	err = db_query(k->db,
 		       "SELECT a.id, a.time, a.kind, coalesce(f.name, ''), a.hsm_pk, a.detail, a.occurrences, a.last_seen,"
-		       " a.last_detail, a.closed FROM alerts a LEFT JOIN factories f ON f.id = a.factory_id"
+		       " a.last_detail, CASE WHEN a.closed = 0 AND a.time > ? THEN 1 ELSE 0 END"
+		       " FROM alerts a LEFT JOIN factories f ON f.id = a.factory_id"
 		       " WHERE a.org_id = ? ORDER BY a.last_seen DESC, a.id DESC LIMIT 1000",
-		       (struct db_param[]){ DB_I(k->who.org_id) }, 1, &r);
+		       (struct db_param[]){ DB_I(now_s() - ALERT_WINDOW_S), DB_I(k->who.org_id) }, 2, &r);
 	if (err < 0)
 		return fail_db(k, err, "alerts");
 	list = json_array();
@@ -283,7 +284,7 @@ int h_alerts(struct call *k)
 						      "kind", db_text(r, i, 2), "factory", db_text(r, i, 3), "detail",
 						      db_text(r, i, 5), "count", (json_int_t)db_int(r, i, 6), "first_seen",
 						      (json_int_t)db_int(r, i, 1), "last_seen", (json_int_t)db_int(r, i, 7),
-						      "last_detail", db_text(r, i, 8), "open", db_int(r, i, 9) == 0));
+						      "last_detail", db_text(r, i, 8), "open", db_int(r, i, 9) == 1));
 	db_res_free(r);
 	return answer(k, 200, json_pack("{s:o}", "alerts", list));
 }

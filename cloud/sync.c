@@ -28,10 +28,6 @@
 
 int cloud_add_hsm(struct call *k);
 
-/* A repeat folds into the open alert of its key for this long after the first
- * occurrence (docs/cloud-api.md "Records, devices, alerts"). */
-#define ALERT_WINDOW_S (24 * 3600)
-
 struct alert {
 	int64_t now, org_id, factory_id, hsm_pk;
 	const char *kind, *detail;

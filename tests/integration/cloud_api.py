@@ -787,6 +787,9 @@ def alert_folding(oem, ftok2, hsm2, entries, al):
 
     # the window: 24 h after its first occurrence the alert is closed and a repeat opens a new one
     sql(f"UPDATE alerts SET time = time - 86400 WHERE id = {int(base.get('id', 0))}")
+    old = [x for x in rows() if x["id"] == base.get("id")]
+    check("24 h after its first occurrence an alert is shown closed, before any repeat",
+          len(old) == 1 and old[0]["open"] is False and old[0]["count"] == 70, str(old))
     st, a = req("POST", "/v1/sync/journal", ftok2, bad)
     expect("the bad push a day after the first", st, 422, a, "bad_journal")
     new = row("foxy-sz2", "bad_journal")
