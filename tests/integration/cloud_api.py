@@ -784,6 +784,25 @@ def alert_folding(oem, ftok2, hsm2, entries, al):
           fold.get("id") == base.get("id") and fold.get("count") == 70 and
           int(sql("SELECT count(*) FROM alerts")) == n0, str(fold))
     al.expect("20 concurrent bad pushes", ["bad_journal"] * 20)
+    # ... and when the key has no alert yet: the concurrent first raises make one row
+    res.clear()
+    ahead = {"records": [json.dumps({"seq": 5})]}  # past B's position (1): reordered
+
+    def push_ahead(i):
+        res.append(req("POST", "/v1/sync/records", ftok2, ahead, url=URLS[i % len(URLS)])[0])
+
+    threads = [threading.Thread(target=push_ahead, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("20 concurrent records pushes past B's position: 409 each", res == [409] * 20, str(res))
+    first = [x for x in rows() if x["factory"] == "foxy-sz2" and x["kind"] == "reordered"]
+    check("... a new key raised 20 times at once: one alert, count 20, one row added",
+          len(first) == 1 and first[0]["count"] == 20 and first[0]["open"] and
+          int(sql("SELECT count(*) FROM alerts")) == n0 + 1, str(first))
+    al.expect("20 concurrent first raises", ["reordered"] * 20)
+    n0 += 1
 
     # the window: 24 h after its first occurrence the alert is closed and a repeat opens a new one
     sql(f"UPDATE alerts SET time = time - 86400 WHERE id = {int(base.get('id', 0))}")
