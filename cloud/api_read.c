@@ -290,16 +290,21 @@ int h_alerts(struct call *k)
 	if (!k->who.oem)
 		return forbid(k, "OEM users");
 	err = db_query(k->db,
-		       "SELECT a.id, a.time, a.kind, coalesce(f.name, ''), a.hsm_pk, a.detail FROM alerts a"
-		       " LEFT JOIN factories f ON f.id = a.factory_id WHERE a.org_id = ? ORDER BY a.id DESC LIMIT 1000",
-		       (struct db_param[]){ DB_I(k->who.org_id) }, 1, &r);
+		       "SELECT a.id, a.time, a.kind, coalesce(f.name, ''), a.hsm_pk, a.detail, a.occurrences, a.last_seen,"
+		       " a.last_detail, CASE WHEN a.closed = 0 AND a.time > ? THEN 1 ELSE 0 END"
+		       " FROM alerts a LEFT JOIN factories f ON f.id = a.factory_id"
+		       " WHERE a.org_id = ? ORDER BY a.last_seen DESC, a.id DESC LIMIT 1000",
+		       (struct db_param[]){ DB_I(now_s() - ALERT_WINDOW_S), DB_I(k->who.org_id) }, 2, &r);
 	if (err < 0)
 		return fail_db(k, err, "alerts");
 	list = json_array();
 	for (i = 0; i < db_rows(r); i++)
-		json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:s, s:s}", "id", (json_int_t)db_int(r, i, 0), "time",
-						      (json_int_t)db_int(r, i, 1), "kind", db_text(r, i, 2), "factory",
-						      db_text(r, i, 3), "detail", db_text(r, i, 5)));
+		json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "id",
+						      (json_int_t)db_int(r, i, 0), "time", (json_int_t)db_int(r, i, 1),
+						      "kind", db_text(r, i, 2), "factory", db_text(r, i, 3), "detail",
+						      db_text(r, i, 5), "count", (json_int_t)db_int(r, i, 6), "first_seen",
+						      (json_int_t)db_int(r, i, 1), "last_seen", (json_int_t)db_int(r, i, 7),
+						      "last_detail", db_text(r, i, 8), "open", db_int(r, i, 9) == 1));
 	db_res_free(r);
 	return answer(k, 200, json_pack("{s:o}", "alerts", list));
 }

@@ -182,7 +182,13 @@ int product_debug_rotate(struct call *k, struct product *p);
 int product_rework_policy(struct call *k, struct product *p);
 
 /* ---- alerts (sync.c) ---- */
-/* Record an alert for the OEM org (outside any transaction: it must outlive a refusal). */
+/* A repeat folds into the open alert of its key for this long after the alert's first
+ * occurrence (docs/cloud-api.md "Records, devices, alerts"). */
+#define ALERT_WINDOW_S (24 * 3600)
+/* Record an alert for the OEM org, in a transaction of its own (call it outside any:
+ * it must outlive a refusal). A repeat of the key (org, factory, HSM, kind) within 24 h
+ * of the key's open alert's first occurrence folds into that row (occurrences + 1,
+ * last_seen, last_detail); a store failure is logged, not returned. */
 void alert_raise(struct call *k, int64_t org_id, int64_t factory_id, int64_t hsm_pk, const char *kind,
 		 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 

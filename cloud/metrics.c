@@ -192,13 +192,13 @@ static int store_metrics(struct db *db, struct prom_buf *b)
 	r = NULL;
 
 	err = db_query(db,
-		       "SELECT o.name, a.kind, COUNT(*) FROM alerts a JOIN orgs o ON o.id = a.org_id"
+		       "SELECT o.name, a.kind, SUM(a.occurrences) FROM alerts a JOIN orgs o ON o.id = a.org_id"
 		       " GROUP BY o.name, a.kind ORDER BY o.name, a.kind",
 		       NULL, 0, &r);
 	if (err < 0)
 		return err;
 	prom_family(b, "writ_cloud_alerts_total", "counter",
-		    "Alerts raised for an OEM, by kind (fork, bad_journal, bad_record, wrong_pin, unknown_writ).");
+		    "Alerts raised for an OEM, by kind: every occurrence, those folded into one alert included.");
 	for (i = 0; i < db_rows(r); i++)
 		prom_i64(b, "writ_cloud_alerts_total", (const char *const[]){ "oem", db_text(r, i, 0), "kind", db_text(r, i, 1), NULL },
 			 db_int(r, i, 2));

@@ -4,7 +4,8 @@
  * the engine numbers), @BLOB@ and @BIG@ are replaced by each engine's spelling. The
  * invariants the API promises are also constraints here, so no code path can break
  * them: allocated <= quota, serial ranges taken from a per-product counter, one HSM per
- * identity key, one journal entry per (HSM, seq), one device per (HSM, seq).
+ * identity key, one journal entry per (HSM, seq), one device per (HSM, seq), one open
+ * alert per (org, factory, HSM, kind).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +102,14 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS rework_events_rework ON rework_events (rework_id);"
 	"CREATE TABLE IF NOT EXISTS frecords (factory_id @BIG@ NOT NULL REFERENCES factories(id),"
 	" seq @BIG@ NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (factory_id, seq));"
+	/* one row per (org, factory, HSM, kind) and window: time and detail are the first
+	 * occurrence's, last_seen and last_detail the latest's, occurrences how many were
+	 * folded in; closed is 0 while repeats still fold into the row (sync.c alert_raise,
+	 * the unique index ALERTS_OPEN below) */
 	"CREATE TABLE IF NOT EXISTS alerts (id @PK@, time @BIG@ NOT NULL, org_id @BIG@ NOT NULL,"
 	" factory_id @BIG@ NOT NULL DEFAULT 0, hsm_pk @BIG@ NOT NULL DEFAULT 0, kind TEXT NOT NULL,"
-	" detail TEXT NOT NULL);"
+	" detail TEXT NOT NULL, occurrences @BIG@ NOT NULL DEFAULT 1, last_seen @BIG@ NOT NULL DEFAULT 0,"
+	" last_detail TEXT NOT NULL DEFAULT '', closed @BIG@ NOT NULL DEFAULT 0);"
 	/* line telemetry (api_telemetry.c): one row per station bucket, named by (factory,
 	 * station, run, start) so a repeated push counts once; failures per step and the
 	 * cycle-time histogram as columns, so a window is summed in SQL */
@@ -122,7 +128,11 @@ static const char schema[] =
 	" n @BIG@ NOT NULL, line TEXT NOT NULL, PRIMARY KEY (factory_id, station, run, start, step, reason));"
 	"CREATE INDEX IF NOT EXISTS telemetry_reasons_time ON telemetry_reasons (factory_id, start);";
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
+
+/* At most one open alert per key: the conflict target of alert_raise's upsert. Made
+ * after the migration, which gives an older store the column it names. */
+#define ALERTS_OPEN "CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (org_id, factory_id, hsm_pk, kind) WHERE closed = 0"
 
 /*
  * Version 1 -> 2 (secure debug and rework): the HSM's debug delegate key, the product's
@@ -154,6 +164,21 @@ static const char migrate_lite[] =
  * the schema text creates (IF NOT EXISTS) in every store it opens; nothing else
  * changes, so the step is the version alone. A version-1 store takes 1 -> 2 first.
  */
+
+/*
+ * Version 3 -> 4 (repeated alerts fold into one row): the alerts table gains
+ * occurrences, last_seen, last_detail and closed. The rows already there were raised
+ * one per occurrence, several may share a key, so they are closed (closed = their
+ * time): each stays one occurrence of its own, and the next raise of its key opens a
+ * new row. ALERTS_OPEN is created in the same transaction.
+ */
+static const char migrate_alerts[] =
+	"ALTER TABLE alerts ADD COLUMN occurrences @BIG@ NOT NULL DEFAULT 1;"
+	"ALTER TABLE alerts ADD COLUMN last_seen @BIG@ NOT NULL DEFAULT 0;"
+	"ALTER TABLE alerts ADD COLUMN last_detail TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE alerts ADD COLUMN closed @BIG@ NOT NULL DEFAULT 0;"
+	"UPDATE alerts SET last_seen = time, last_detail = detail, closed = time;"
+	ALERTS_OPEN ";";
 
 static char *subst(const char *in, const char *const pairs[][2], size_t n)
 {
@@ -205,7 +230,9 @@ int schema_create(struct db *db)
 		return err;
 	if ((err = release_schema(db)) < 0) /* api_release.c: new tables only */
 		return err;
-	return migrate(db);
+	if ((err = migrate(db)) < 0)
+		return err;
+	return db_exec(db, ALERTS_OPEN, NULL, 0, NULL);
 }
 
 static int migrate(struct db *db)
@@ -214,14 +241,15 @@ static int migrate(struct db *db)
 	static const char *const pg[][2] = { { "@BLOB@", "BYTEA" }, { "@BIG@", "BIGINT" } };
 	struct db_res *r = NULL;
 	char *sql = NULL;
-	int err, v1, v2;
+	int err, v1, v2, v3;
 
 	if ((err = db_query(db, "SELECT v FROM meta WHERE k = 'schema'", NULL, 0, &r)) < 0)
 		return err;
 	v1 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "1");
 	v2 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "2");
+	v3 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "3");
 	db_res_free(r);
-	if (!v1 && !v2)
+	if (!v1 && !v2 && !v3)
 		return 0;
 	if ((err = db_begin(db)) < 0)
 		return err;
@@ -231,9 +259,15 @@ static int migrate(struct db *db)
 		if (err == 0)
 			err = db_exec_script(db, db_kind(db) == DB_POSTGRES ? migrate_pg : migrate_lite);
 	}
+	free(sql);
+	sql = NULL;
+	if (err == 0) {
+		sql = db_kind(db) == DB_POSTGRES ? subst(migrate_alerts, pg, 2) : subst(migrate_alerts, lite, 2);
+		err = sql ? db_exec_script(db, sql) : WRIT_E_NOMEM;
+	}
 	if (err == 0)
-		err = db_exec(db, "UPDATE meta SET v = '" SCHEMA_VERSION "' WHERE k = 'schema' AND v IN ('1', '2')", NULL, 0,
-			      NULL);
+		err = db_exec(db, "UPDATE meta SET v = '" SCHEMA_VERSION "' WHERE k = 'schema' AND v IN ('1', '2', '3')",
+			      NULL, 0, NULL);
 	free(sql);
 	if (err == 0)
 		err = db_commit(db);

@@ -28,19 +28,55 @@
 
 int cloud_add_hsm(struct call *k);
 
+struct alert {
+	int64_t now, org_id, factory_id, hsm_pk;
+	const char *kind, *detail;
+};
+
+/* Close the key's open alert once its window is over, then insert a new open row or
+ * fold into the open one. The unique index alerts_open (schema.c) makes the upsert
+ * atomic on both engines: two instances raising the same key at once make one row and
+ * count both, and the close is under the same row lock on PostgreSQL (its UPDATE waits
+ * for, and re-reads, a concurrent close) and the same write lock on SQLite. */
+static int tx_alert(struct call *k, void *arg)
+{
+	const struct alert *a = arg;
+	int err;
+
+	err = db_exec(k->db,
+		      "UPDATE alerts SET closed = ? WHERE org_id = ? AND factory_id = ? AND hsm_pk = ? AND kind = ?"
+		      " AND closed = 0 AND time <= ?",
+		      (struct db_param[]){ DB_I(a->now), DB_I(a->org_id), DB_I(a->factory_id), DB_I(a->hsm_pk),
+					   DB_T(a->kind), DB_I(a->now - ALERT_WINDOW_S) },
+		      6, NULL);
+	if (err < 0)
+		return err;
+	return db_exec(k->db,
+		       "INSERT INTO alerts (time, org_id, factory_id, hsm_pk, kind, detail, occurrences, last_seen,"
+		       " last_detail, closed) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 0)"
+		       " ON CONFLICT (org_id, factory_id, hsm_pk, kind) WHERE closed = 0 DO UPDATE SET"
+		       " occurrences = alerts.occurrences + 1, last_detail = excluded.last_detail,"
+		       " last_seen = CASE WHEN excluded.last_seen > alerts.last_seen THEN excluded.last_seen"
+		       " ELSE alerts.last_seen END",
+		       (struct db_param[]){ DB_I(a->now), DB_I(a->org_id), DB_I(a->factory_id), DB_I(a->hsm_pk),
+					    DB_T(a->kind), DB_T(a->detail), DB_I(a->now), DB_T(a->detail) },
+		       8, NULL);
+}
+
 void alert_raise(struct call *k, int64_t org_id, int64_t factory_id, int64_t hsm_pk, const char *kind,
 		 const char *fmt, ...)
 {
 	char detail[512];
+	struct alert a;
 	va_list ap;
 
 	va_start(ap, fmt);
 	(void)!vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	log_msg(LOG_LVL_WARN, "alert %s: %s", kind, detail);
-	if (db_exec(k->db, "INSERT INTO alerts (time, org_id, factory_id, hsm_pk, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
-		    (struct db_param[]){ DB_I(now_s()), DB_I(org_id), DB_I(factory_id), DB_I(hsm_pk), DB_T(kind), DB_T(detail) },
-		    6, NULL) < 0)
+	a = (struct alert){ .now = now_s(), .org_id = org_id, .factory_id = factory_id, .hsm_pk = hsm_pk,
+			    .kind = kind, .detail = detail };
+	if (in_tx(k, tx_alert, &a) < 0)
 		log_msg(LOG_LVL_ERROR, "alert %s could not be stored: %s", kind, db_errmsg(k->db));
 }
 

@@ -217,13 +217,20 @@ async function pageOverview(main) {
       { title: 'records received', get: (f) => f.records, num: true },
     ], facs.factories, 'No factory registered yet.')));
   if (alerts) {
-    const kinds = { fork: 'journal fork', bad_journal: 'refused journal', bad_record: 'refused records', unknown_writ: 'DAC under an unknown writ', wrong_pin: 'HSM pinned another key' };
+    const kinds = {
+      fork: 'journal fork', bad_journal: 'refused journal', bad_record: 'refused records', reordered: 'records out of order',
+      unknown_writ: 'DAC under an unknown writ', wrong_pin: 'HSM pinned another key', bad_debug: 'debug under unknown rights',
+      bad_reprovision: 'reprovision under unknown rights',
+    };
+    // repeats of an alert fold into it (docs/cloud-api.md): its count, first and latest occurrence
     main.append(h('section', { class: 'card' }, h('h2', {}, 'Alerts: refused bundles, forks, HSM refusals'),
       table([
-        { title: 'time', get: (a) => when(a.time) },
+        { title: 'first seen', get: (a) => when(a.first_seen || a.time) },
+        { title: 'last seen', get: (a) => ago(a.last_seen || a.time, prod.now), cls: (a) => (a.open ? '' : 'closed') },
         { title: 'kind', get: (a) => kinds[a.kind] || a.kind, cls: () => 'bad' },
+        { title: 'times', get: (a) => `×${a.count || 1}`, num: true, cls: (a) => (a.count > 1 ? 'warn' : '') },
         { title: 'factory', get: (a) => a.factory },
-        { title: 'detail', get: (a) => a.detail },
+        { title: 'detail', get: (a) => (a.last_detail && a.last_detail !== a.detail ? [a.detail, h('br'), h('span', { class: 'latest' }, `latest: ${a.last_detail}`)] : a.detail) },
       ], alerts.alerts, 'No alert: every journal and record pushed so far verified.')));
   }
   // the quota bars' widths are classes (the CSP admits no inline style)

@@ -158,11 +158,18 @@ try {
   await go(odmPage, `#/devices?by=dac_serial&v=${devs[1].dac_serial}`, 'devices');
   check('search by DAC serial finds it', (await odmPage.locator('#device-results tbody tr').count()) === 1);
 
-  // ---- OEM overview: the chart, the batch's quota, sync lag; another OEM sees none ----
+  // ---- a bad push repeated: a stored record resent changed, three times (409 fork each) ----
+  const forks = [];
+  for (let i = 0; i < 3; i++) forks.push((await api('/v1/sync/records', T.factory, 'POST', { records: [JSON.stringify({ seq: 1, hash: '00' })] })).status);
+  check('a stored record resent changed three times: 409 each', forks.join() === '409,409,409', forks.join());
+
+  // ---- OEM overview: the chart, the batch's quota, sync lag, alerts; another OEM sees none ----
   await signIn(oemPage, T.oem, 'OEM again');
   check('the overview charts production of factory sz1', (await oemPage.locator('#production-chart g[data-factory="sz1"] circle').count()) >= 1);
   const ov = await oemPage.textContent('#page-overview');
   check('the overview lists the batch, sync lag and alerts', ov.includes(batch.slice(0, 8)) && /Sync lag/.test(ov) && /Alerts/.test(ov), ov.slice(0, 400));
+  const forkRows = await oemPage.locator('#page-overview tr', { hasText: 'journal fork' }).allTextContents();
+  check('the three refusals are one alert, shown ×3 with its last seen', forkRows.length === 1 && forkRows[0].includes('×3') && /s ago|min ago/.test(forkRows[0]), forkRows.join(' | '));
   await go(oemPage, '#/factories', 'factories');
   check('factories: no record awaited once synced', /0 device\(s\) verified from the journal/.test(await oemPage.textContent('#page-factories')));
   check('factories and their HSMs with last contact', /sz1/.test(await oemPage.textContent('#page-factories')) && /s ago|min ago/.test(await oemPage.textContent('#page-factories')));

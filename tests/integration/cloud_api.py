@@ -108,23 +108,26 @@ def stored():
 
 
 class Alerts:
-    """The OEM's alerts raised since the last look, oldest first."""
+    """The OEM's alerts raised since the last look: one kind per occurrence, a new alert's
+    or one folded into an open alert (its count grew), by alert id."""
 
     def __init__(self, tok):
         self.tok = tok
-        self.seen = 0
+        self.counts = {}
         self.new()
 
     def new(self):
         st, a = req("GET", "/v1/alerts", self.tok)
-        got = sorted((x["id"], x["kind"]) for x in (a.get("alerts", []) if st == 200 else []) if x["id"] > self.seen)
-        if got:
-            self.seen = got[-1][0]
-        return [k for _, k in got]
+        got = []
+        for x in sorted(a.get("alerts", []) if st == 200 else [], key=lambda x: x["id"]):
+            got += [x["kind"]] * (x["count"] - self.counts.get(x["id"], 0))
+            self.counts[x["id"]] = x["count"]
+        return got
 
     def expect(self, what, want):
         kinds = self.new()
-        check(f"{what}: alerts {want}", kinds == want, f"got {kinds}")
+        shown = f"{len(want)} x {want[0]!r}" if len(want) > 3 and len(set(want)) == 1 else str(want)
+        check(f"{what}: alerts {shown}", kinds == want, f"got {kinds}")
 
 
 # ---- the HSM socket (op 4 journal) ----
@@ -727,7 +730,101 @@ def other_factory(oem, ftok, hsm, enrol_bundle, entries, recs, ver, b1, al):
     n1["alerts"] -= 2  # the two raised above
     check("nothing of B's pushes was stored: A's cursors and every row as they were",
           jc0 == jc1 and rc0 == rc1 and n0 == n1, f"{jc0} {jc1} {rc0} {rc1} {n0} {n1}")
+    alert_folding(oem, ftok2, hsm2, entries, al)
     return ftok2
+
+
+# Repeats of an alert fold into one row (docs/cloud-api.md "Records, devices, alerts"):
+# a factory that repeats a refused push, one request after the other or many at once
+# through every instance, grows a count, not the table. Its key is (org, factory, HSM,
+# kind); a row stays open for 24 h after its first occurrence, then the next repeat
+# opens a new one. /metrics counts occurrences.
+def alert_folding(oem, ftok2, hsm2, entries, al):
+    def rows():
+        st, a = req("GET", "/v1/alerts", oem)
+        return a.get("alerts", []) if st == 200 else []
+
+    def row(factory, kind):
+        mine = [x for x in rows() if x["factory"] == factory and x["kind"] == kind and x["open"]]
+        return mine[0] if len(mine) == 1 else {"rows": mine}
+
+    bad = {"hsm": hsm2, "entries": [b64(e) for e in entries]}  # A's journal as B's HSM's: bad_journal
+    n0 = int(sql("SELECT count(*) FROM alerts"))
+    base = row("foxy-sz2", "bad_journal")
+    check("B's first bad_journal opened an alert of its own: count 1, first and last seen alike",
+          base.get("count") == 1 and base.get("first_seen") == base.get("last_seen") == base.get("time") and
+          base.get("detail") == base.get("last_detail") != "", str(base))
+    t0 = time.time()
+    for i in range(49):
+        st, a = req("POST", "/v1/sync/journal", ftok2, bad)
+        if st != 422:
+            break
+    check("the same bad push 49 times more: 422 each", st == 422, f"{st} {str(a)[:200]}")
+    fold = row("foxy-sz2", "bad_journal")
+    check("50 bad pushes: one alert, count 50, the first one's message and time kept",
+          fold.get("id") == base.get("id") and fold.get("count") == 50 and fold.get("detail") == base["detail"] and
+          fold.get("first_seen") == base["first_seen"] and fold.get("last_seen", 0) >= int(t0) and
+          fold.get("last_detail") == base["detail"], str(fold))
+    check("... and no row added", int(sql("SELECT count(*) FROM alerts")) == n0, sql("SELECT count(*) FROM alerts"))
+    al.expect("49 bad pushes more", ["bad_journal"] * 49)
+    a_row, rec_row = row("foxy-sz1", "bad_journal"), row("foxy-sz2", "bad_record")
+    check("another factory and HSM, or another kind, keep alerts of their own",
+          a_row.get("id") not in (None, fold["id"]) and rec_row.get("id") not in (None, fold["id"], a_row["id"]) and
+          rec_row.get("count") == 1, f"{a_row} {rec_row}")
+
+    # concurrent raises, through every instance: one row, the exact count
+    res = []
+
+    def push(i):
+        res.append(req("POST", "/v1/sync/journal", ftok2, bad, url=URLS[i % len(URLS)])[0])
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(f"20 concurrent bad pushes through {len(URLS)} instance(s): 422 each", res == [422] * 20, str(res))
+    fold = row("foxy-sz2", "bad_journal")
+    check("... fold into the same alert: count 70, no row added",
+          fold.get("id") == base.get("id") and fold.get("count") == 70 and
+          int(sql("SELECT count(*) FROM alerts")) == n0, str(fold))
+    al.expect("20 concurrent bad pushes", ["bad_journal"] * 20)
+    # ... and when the key has no alert yet: the concurrent first raises make one row
+    res.clear()
+    ahead = {"records": [json.dumps({"seq": 5})]}  # past B's position (1): reordered
+
+    def push_ahead(i):
+        res.append(req("POST", "/v1/sync/records", ftok2, ahead, url=URLS[i % len(URLS)])[0])
+
+    threads = [threading.Thread(target=push_ahead, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("20 concurrent records pushes past B's position: 409 each", res == [409] * 20, str(res))
+    first = [x for x in rows() if x["factory"] == "foxy-sz2" and x["kind"] == "reordered"]
+    check("... a new key raised 20 times at once: one alert, count 20, one row added",
+          len(first) == 1 and first[0]["count"] == 20 and first[0]["open"] and
+          int(sql("SELECT count(*) FROM alerts")) == n0 + 1, str(first))
+    al.expect("20 concurrent first raises", ["reordered"] * 20)
+    n0 += 1
+
+    # the window: 24 h after its first occurrence the alert is closed and a repeat opens a new one
+    sql(f"UPDATE alerts SET time = time - 86400 WHERE id = {int(base.get('id', 0))}")
+    old = [x for x in rows() if x["id"] == base.get("id")]
+    check("24 h after its first occurrence an alert is shown closed, before any repeat",
+          len(old) == 1 and old[0]["open"] is False and old[0]["count"] == 70, str(old))
+    st, a = req("POST", "/v1/sync/journal", ftok2, bad)
+    expect("the bad push a day after the first", st, 422, a, "bad_journal")
+    new = row("foxy-sz2", "bad_journal")
+    old = [x for x in rows() if x["id"] == base.get("id")]
+    check("a repeat 24 h after the first occurrence opens a new alert; the old one is closed with its count",
+          new.get("id", 0) > base.get("id", 0) and new.get("count") == 1 and len(old) == 1 and
+          not old[0]["open"] and old[0]["count"] == 70, f"{new} {old}")
+    al.expect("a repeat after the window", ["bad_journal"])
+    occurrences = int(sql("SELECT sum(occurrences) FROM alerts WHERE kind = 'bad_journal'"))
+    check("the stored occurrences of bad_journal are every refusal", occurrences == sum(
+        x["count"] for x in rows() if x["kind"] == "bad_journal"), str(occurrences))
 
 
 # Sync pushes over their limits (docs/cloud-api.md "Factory sync"): a body over 4 MiB +

@@ -226,6 +226,12 @@ check "records 0 -> 3" "$(v f0.prom writ_factory_records)->$(v f1.prom writ_fact
 check "sync: nothing queued once synced, last success set, lag small" \
 	"$(v f1.prom writ_factory_sync_queued_records) $(v f1.prom writ_factory_sync_queued_journal_entries) $(($(v f1.prom writ_factory_sync_last_success_seconds) > 0)) $(($(v f1.prom writ_factory_sync_lag_seconds) < 30))" = "0 0 1 1"
 
+# an alert repeated: record 1 resent changed, three times (409 fork each), folds into one
+for i in 1 2 3; do
+	capi POST /v1/sync/records "$FTOK" '{"records": ["{\"seq\": 1, \"hash\": \"00\"}"]}'
+done
+check "a stored record resent changed, three times: 409 fork" "$CODE $(jr .code)" = "409 fork"
+
 scrape "$CURL_CLOUD/metrics" "$MTOK" c2.prom
 run $PROM check c2.prom
 check "cloud /metrics after production parses strictly ($(cat "$OUT" "$ERR"))" "$RC" = 0
@@ -244,6 +250,9 @@ check "cloud: sync requests counted" \
 check "cloud: the latency histogram of /v1/batches moved" \
 	"$(v c2.prom writ_cloud_http_request_duration_seconds_count route=batches)" -gt "$(v c1.prom writ_cloud_http_request_duration_seconds_count route=batches)"
 check "cloud: the store answered" "$(v c2.prom writ_cloud_store_up)" = 1
+capi GET /v1/alerts "$OEM"
+check "cloud: alerts_total counts occurrences (fork 0 -> 3), the OEM sees one alert of count 3" \
+	"$(v c1.prom writ_cloud_alerts_total oem=acme kind=fork)->$(v c2.prom writ_cloud_alerts_total oem=acme kind=fork) $(jr '[.alerts[] | select(.kind == "fork") | .count] | tostring')" = "0->3 [3]"
 check "cloud: the other OEM's tenant has no batch of acme's (labels carry the OEM)" \
 	"$(v c2.prom writ_cloud_batch_devices oem=globex)" = 0
 
