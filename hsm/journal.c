@@ -45,6 +45,8 @@ struct journal {
 	/* group commit */
 	uint8_t *pending;
 	size_t pending_len, pending_cap;
+	uint8_t *spare;         /* the last batch's buffer, reused for the next (no malloc per sync) */
+	size_t spare_cap;
 	uint64_t pending_last;  /* highest seq in pending */
 	uint64_t durable_next;  /* every seq below this is on disk */
 	int committing;
@@ -427,6 +429,12 @@ static int enqueue(struct journal *j, uint32_t type, int64_t now, const cbor_ite
 	err = build_frame(j->next_seq, j->head, now, type, body, &frame, &len, hash);
 	if (err < 0)
 		return err;
+	if (!j->pending && j->spare) {
+		j->pending = j->spare;
+		j->pending_cap = j->spare_cap;
+		j->spare = NULL;
+		j->spare_cap = 0;
+	}
 	if (j->pending_len + len > j->pending_cap) {
 		size_t cap = j->pending_cap ? j->pending_cap : 65536;
 		uint8_t *n;
@@ -497,7 +505,7 @@ static int wait_durable(struct journal *j, uint64_t seq)
 		}
 		/* become the leader: write everything pending in one go */
 		uint8_t *batch = j->pending;
-		size_t len = j->pending_len;
+		size_t len = j->pending_len, batch_cap = j->pending_cap;
 		uint64_t last = j->pending_last, off = j->file_end;
 		int err;
 
@@ -521,8 +529,13 @@ static int wait_durable(struct journal *j, uint64_t seq)
 		/* only the leader calls it, so calls are serialised; a failure fails the journal */
 		if (!err && j->anchor)
 			err = j->anchor(j->anchor_ctx, last + 1);
-		free(batch);
 		pthread_mutex_lock(&j->lock);
+		if (!j->spare && batch_cap <= 4 * 65536) {
+			j->spare = batch;
+			j->spare_cap = batch_cap;
+		} else {
+			free(batch);
+		}
 		j->committing = 0;
 		j->inflight_len = 0;
 		if (err) {
@@ -745,6 +758,7 @@ void journal_close(struct journal *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	free(j->pending);
+	free(j->spare);
 	free(j->offsets);
 	pthread_cond_destroy(&j->durable_cv);
 	pthread_mutex_destroy(&j->lock);
