@@ -60,6 +60,7 @@ struct conn {
 	int eof;        /* the peer shut its side: serve what is buffered, then close */
 	int dead;       /* closed this round; freed at its end */
 	int want_out;   /* registered for EPOLLOUT */
+	int muted;      /* EPOLLIN dropped while a DAC is in flight (the peer sent more or hung up half) */
 	struct conn *next_dead, *next_ready;
 	int in_ready;   /* on the worker's ready list */
 	int pending;    /* a DAC of this connection is with the committer: freed only after */
@@ -190,6 +191,14 @@ static void conn_close(struct conn *c)
 	atomic_fetch_sub(&n_conns, 1);
 }
 
+/* What epoll reports for c: input unless muted, writability while output waits. */
+static void watch(struct conn *c)
+{
+	struct epoll_event ev = { .events = (c->muted ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0), .data.ptr = c };
+
+	epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
 /* Write what can be written without blocking; watch for writability otherwise. */
 static void flush(struct conn *c)
 {
@@ -215,9 +224,8 @@ static void flush(struct conn *c)
 		}
 	}
 	if ((c->out_len > 0) != c->want_out) {
-		struct epoll_event ev = { .events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.ptr = c };
 		c->want_out = c->out_len > 0;
-		epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		watch(c);
 	}
 }
 
@@ -504,10 +512,16 @@ static void take_done(struct worker *w)
 			struct conn *c = b->conn[i];
 			if (c->dead)
 				continue;
+			if (c->muted) {
+				c->muted = 0;
+				watch(c);
+			}
 			if (c->eof && frame_ready(c) == 0)
 				c->closing = 1;
 			flush(c);
-			if (!c->dead)
+			/* one touched this round is marked after its round's requests, when nothing
+			 * can close it any more: marked now, it could be freed while listed */
+			if (!c->dead && c->round != w->round)
 				mark_ready(w, c);
 		}
 		w->outstanding--;
@@ -545,6 +559,8 @@ static void submit(struct worker *w, struct batch **pb)
 	for (i = 0; i < b->n; i++)
 		b->conn[i]->pending = 1;
 	err = hsm_dac_submit(w->srv->hsm, b->ptr, b->n, &b->last);
+	if (err == 0 && b->last == JOURNAL_NONE)
+		err = WRIT_E_STATE; /* nothing journalled: nothing may be released */
 	if (err < 0) {
 		/* what was queued becomes durable whatever happened after it; none is released */
 		(void)hsm_dac_wait(w->srv->hsm, b->last);
@@ -639,7 +655,7 @@ static void free_dead(struct worker *w)
 
 	while (*pp) {
 		struct conn *c = *pp;
-		if (c->pending) {
+		if (c->pending || c->in_ready) {
 			pp = &c->next_dead;
 			continue;
 		}
@@ -686,6 +702,10 @@ static void *worker_main(void *arg)
 			}
 			if (c->dead)
 				continue;
+			if (c->pending && (ev[i].events & (EPOLLHUP | EPOLLERR))) {
+				conn_close(c); /* gone both ways: its answer has nowhere to go */
+				continue;
+			}
 			if (ev[i].events & EPOLLOUT)
 				flush(c);
 			if (!c->dead && (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && fill(c) < 0) {
@@ -695,6 +715,12 @@ static void *worker_main(void *arg)
 			if (c->eof && frame_ready(c) == 0 && c->out_len == 0 && !c->pending) {
 				conn_close(c); /* gone, with nothing or half a frame left */
 				continue;
+			}
+			if (c->pending && !c->muted) {
+				/* more input, or end of input, before its DAC is answered: stop
+				 * watching input until then, or every round would wake for it */
+				c->muted = 1;
+				watch(c);
 			}
 			if (c->round != w->round) {
 				c->round = w->round;
@@ -724,6 +750,8 @@ static void *worker_main(void *arg)
 		if (poll(&pfd, 1, 500) > 0)
 			take_done(w);
 	}
+	for (; w->ready; w->ready = w->ready->next_ready)
+		w->ready->in_ready = 0;
 	for (;;) {
 		struct conn *c = NULL;
 		pthread_mutex_lock(&w->lock);

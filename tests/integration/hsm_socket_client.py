@@ -3,7 +3,7 @@
 """A deliberately misbehaving client of writ-hsmd's socket API (hsm_socket.sh).
 
 usage: hsm_socket_client.py SOCKET CASE [SEED]
-       hsm_socket_client.py SOCKET pipelined WRIT-ID-HEX CSR.der
+       hsm_socket_client.py SOCKET pipelined|pipelined-shut WRIT-ID-HEX CSR.der [UID-HEX]
 
 Sends what CASE says on one connection and prints, on one line, what the daemon did:
 each response frame as "response STATUS REASON", then "closed" if the daemon closed
@@ -79,12 +79,14 @@ def main():
     path, case = sys.argv[1], sys.argv[2]
     if case == "random":
         data, shut, wait = random_case(int(sys.argv[3]))
-    elif case == "pipelined":
+    elif case in ("pipelined", "pipelined-shut"):
         # a DAC request and a status request in one write: the answers must come back
-        # in that order although the DAC waits for the journal and the status does not
+        # in that order although the DAC waits for the journal and the status does not;
+        # -shut then closes the sending side at once (the answers must still come)
         csr = open(sys.argv[4], "rb").read()
-        issue = cbor2.dumps({1: 2, 3: bytes.fromhex(sys.argv[3]), 4: csr, 5: b"\x0a\x0b\x0c\x0d"})
-        data, shut, wait = frame(issue) + frame(STATUS), False, 2
+        uid = bytes.fromhex(sys.argv[5]) if len(sys.argv) > 5 else b"\x0a\x0b\x0c\x0d"
+        issue = cbor2.dumps({1: 2, 3: bytes.fromhex(sys.argv[3]), 4: csr, 5: uid})
+        data, shut, wait = frame(issue) + frame(STATUS), case == "pipelined-shut", 2
     else:
         data, shut, wait = CASES[case]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
