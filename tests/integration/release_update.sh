@@ -117,6 +117,16 @@ check "0.1.0 runs from the prefix" "$(running)" = 0.1.0
 
 UPD=("$FACTORYD" update run --prefix "$PREFIX" --state fac --cloud "$CLOUD" --cloud-token-file fac.token
 	--release-key release.pem --channel stable --health "$FURL/v1/health" --health-seconds 8 --restart "sh $WORK/restart.sh")
+# "${UPD[@]}" with every element equal to $1 replaced by $2 (not ${UPD[@]/a/b}: that
+# rewrites inside every element, paths included: a clone under /tmp/ci-run1 broke it)
+upd_with() {
+	local a out=()
+	for a in "${UPD[@]}"; do
+		[[ $a == "$1" ]] && a=$2
+		out+=("$a")
+	done
+	printf '%s\0' "${out[@]}"
+}
 publish() { must "$CLOUDD" release add --db "$CDB" --channel "$1" --version "$2" "${@:3}"; }
 ustate() { jq -r "$1" fac/update.json; }
 
@@ -187,7 +197,8 @@ refused "bad signature" "a manifest with a tampered signature is refused" versio
 drop_release 0.3.1
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -pubout >other.pem 2>/dev/null
 publish stable 0.3.2 rel/*
-run "${UPD[@]/release.pem/other.pem}"
+mapfile -d '' -t UPD2 < <(upd_with release.pem other.pem)
+run "${UPD2[@]}"
 refused "bad signature" "a release signed by another key than the pinned one is refused" versions/0.2.0
 csql "UPDATE releases SET manifest = $(blob d28443a10126a0f640) WHERE version = '0.3.2'"
 run "${UPD[@]}"
@@ -215,7 +226,8 @@ publish stable 0.5.0 rel/*
 run env WRIT_UPDATE_CRASH_AT=switched "${UPD[@]}"
 check "crash after the switch: the updater died (SIGKILL)" "$RC" -eq 137
 check "crash after the switch: current already -> 0.5.0, 0.4.0 still runs" "$(linked) $(running)" = "versions/0.5.0 0.4.0"
-run "${UPD[@]/run/apply}"
+mapfile -d '' -t UPD2 < <(upd_with run apply)
+run "${UPD2[@]}"
 check "the next run rolls back (exit 4)" "$RC" -eq 4
 check "rolled back: 0.4.0 linked and running" "$(linked) $(running)" = "versions/0.4.0 0.4.0"
 check "rolled back: update.json says why" "$(ustate .state)" = rolled-back
