@@ -17,7 +17,9 @@ build=${1:?usage: bench_hsm.sh BUILD_DIR}
 build=$(cd "$build" && pwd) || exit 2
 bin=$build/bin
 seconds=${BENCH_SECONDS:-8}
-quantity=200000
+rounds=${BENCH_ROUNDS:-3}
+# enough for every run at ~8,000 DACs/s: the 1- and 4-client runs and each round
+quantity=$(((rounds + 2) * 8000 * seconds))
 daemon_pid=
 
 for f in writ writ-hsmd hsm_load bench_limit; do
@@ -101,7 +103,6 @@ done
 # steal. So the 16-client rate and the limit are measured in alternation, $rounds
 # times, and the median of the per-round ratios is reported. The daemon stays up; the
 # limit's own token is a separate one in bench_limit.
-rounds=${BENCH_ROUNDS:-3}
 ratios=()
 for ((r = 1; r <= rounds; r++)); do
 	steal_of load_run 16
