@@ -32,6 +32,8 @@ WRIT_MUST_CHECK int arg_bytes(const char *arg, size_t min, size_t max, uint8_t *
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decode exactly n bytes of hex (upper or lower case); WRIT_E_FORMAT otherwise. */
+/* The value of one hex digit (either case), or -1. */
+int hex_nibble(char c);
 WRIT_MUST_CHECK int hex_decode(const char *hex, uint8_t *out, size_t n);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "cloud/cloud.h"
 #include "factory/record.h"
+#include "host/file.h"
 #include "matter/factory.h"
 #include "wire/bundle.h"
 #include "wire/enrol.h"
@@ -32,25 +33,14 @@ enum ep {
 
 #define QUERY_MAX 16
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %XX decoded in place (an incomplete escape stays as is), as MHD_http_unescape does. */
 static void unescape(char *s)
 {
 	char *w = s;
 
 	for (; *s; s++) {
-		if (s[0] == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			*w++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+		if (s[0] == '%' && hex_nibble(s[1]) >= 0 && hex_nibble(s[2]) >= 0) {
+			*w++ = (char)(hex_nibble(s[1]) * 16 + hex_nibble(s[2]));
 			s += 2;
 		} else {
 			*w++ = *s;

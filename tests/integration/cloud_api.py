@@ -19,8 +19,6 @@ import hashlib
 import json
 import os
 import re
-import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -29,6 +27,8 @@ import urllib.error
 import urllib.request
 
 import cbor2
+
+from hsm_client import hsm_call
 import yaml
 
 BIN = os.environ["WRIT_BIN"]
@@ -99,6 +99,15 @@ def sql(stmt):
     return p.stdout.strip()
 
 
+def in_parallel(fn, n):
+    """fn(0) .. fn(n-1), each in its own thread, all at once; returns when all are done."""
+    threads = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 STORED = ("journal", "frecords", "devices", "firmware", "hsms", "batches", "writs", "alerts")
 
 
@@ -131,22 +140,6 @@ class Alerts:
 
 
 # ---- the HSM socket (op 4 journal) ----
-def hsm_call(sock_path, m):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    body = cbor2.dumps(m)
-    s.sendall(struct.pack(">I", len(body)) + body)
-    hdr = b""
-    while len(hdr) < 4:
-        hdr += s.recv(4 - len(hdr))
-    n = struct.unpack(">I", hdr)[0]
-    out = b""
-    while len(out) < n:
-        out += s.recv(n - len(out))
-    s.close()
-    return cbor2.loads(out)
-
-
 def journal(sock_path, since):
     entries = []
     while True:
@@ -398,11 +391,7 @@ def flow(oem, sec, odm, oem2, odm2, code, enrol_bundle, sock, now):
         with lock:
             results.append((s, ans, i % len(URLS)))
 
-    threads = [threading.Thread(target=make, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(make, 16)
     made = [a for s, a, _ in results if s == 201]
     over = [a for s, a, _ in results if s == 409 and a.get("code") == "quota"]
     check(f"16 parallel batches of 10 with 95 left: 9 made, 7 over quota (got {len(made)}, {len(over)})",
@@ -778,11 +767,7 @@ def alert_folding(oem, ftok2, hsm2, entries, al):
     def push(i):
         res.append(req("POST", "/v1/sync/journal", ftok2, bad, url=URLS[i % len(URLS)])[0])
 
-    threads = [threading.Thread(target=push, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(push, 20)
     check(f"20 concurrent bad pushes through {len(URLS)} instance(s): 422 each", res == [422] * 20, str(res))
     fold = row("foxy-sz2", "bad_journal")
     check("... fold into the same alert: count 70, no row added",
@@ -796,11 +781,7 @@ def alert_folding(oem, ftok2, hsm2, entries, al):
     def push_ahead(i):
         res.append(req("POST", "/v1/sync/records", ftok2, ahead, url=URLS[i % len(URLS)])[0])
 
-    threads = [threading.Thread(target=push_ahead, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(push_ahead, 20)
     check("20 concurrent records pushes past B's position: 409 each", res == [409] * 20, str(res))
     first = [x for x in rows() if x["factory"] == "foxy-sz2" and x["kind"] == "reordered"]
     check("... a new key raised 20 times at once: one alert, count 20, one row added",

@@ -10,8 +10,6 @@ usage: cloud_cli_factory.py URL FACTORY_TOKEN_FILE HSM_SOCKET HSM_ID BATCH VERSI
 import base64
 import hashlib
 import json
-import socket
-import struct
 import sys
 import time
 import urllib.error
@@ -19,21 +17,7 @@ import urllib.request
 
 import cbor2
 
-
-def hsm_call(sock_path, m):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    body = cbor2.dumps(m)
-    s.sendall(struct.pack(">I", len(body)) + body)
-    hdr = b""
-    while len(hdr) < 4:
-        hdr += s.recv(4 - len(hdr))
-    n = struct.unpack(">I", hdr)[0]
-    out = b""
-    while len(out) < n:
-        out += s.recv(n - len(out))
-    s.close()
-    return cbor2.loads(out)
+from hsm_client import hsm_call
 
 
 def journal(sock_path):
