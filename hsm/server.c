@@ -729,7 +729,10 @@ static void *worker_main(void *arg)
 		}
 		if (done)
 			take_done(w);
-		for (i = 0; i < nt; i++)
+		/* a full batch ends the round's requests: the rest stay buffered, their
+		 * connections are marked ready below and served next round (not one by one
+		 * with a wait for the disk each) */
+		for (i = 0; i < nt && b->n < HSM_COMMIT_MAX; i++)
 			if (!touched[i]->dead && touched[i]->out_len == 0) /* answered first */
 				serve_one(w, touched[i], b);
 		submit(w, &b);
