@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cloud/cloud.h"
+#include "host/log.h"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
@@ -177,7 +178,7 @@ static const char migrate_alerts[] =
 	"ALTER TABLE alerts ADD COLUMN last_seen @BIG@ NOT NULL DEFAULT 0;"
 	"ALTER TABLE alerts ADD COLUMN last_detail TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE alerts ADD COLUMN closed @BIG@ NOT NULL DEFAULT 0;"
-	"UPDATE alerts SET last_seen = time, last_detail = detail, closed = time;"
+	"UPDATE alerts SET last_seen = time, last_detail = detail, closed = CASE WHEN time > 0 THEN time ELSE 1 END;"
 	ALERTS_OPEN ";";
 
 static char *subst(const char *in, const char *const pairs[][2], size_t n)
@@ -248,6 +249,15 @@ static int migrate(struct db *db)
 	v1 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "1");
 	v2 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "2");
 	v3 = db_rows(r) == 1 && !strcmp(db_text(r, 0, 0), "3");
+	if (db_rows(r) == 1 && !v1 && !v2 && !v3 && strcmp(db_text(r, 0, 0), SCHEMA_VERSION) != 0) {
+		/* a newer writ-cloud upgraded this store: writing it with this one's SQL would
+		 * break what that one relies on (e.g. the alerts' fold) */
+		log_error("the store is at schema version %.20s, which this writ-cloud (schema " SCHEMA_VERSION
+			  ") does not know: run the writ-cloud that upgraded it, or a newer one",
+			  db_text(r, 0, 0));
+		db_res_free(r);
+		return WRIT_E_STATE;
+	}
 	db_res_free(r);
 	if (!v1 && !v2 && !v3)
 		return 0;

@@ -55,7 +55,9 @@ static int tx_alert(struct call *k, void *arg)
 		       "INSERT INTO alerts (time, org_id, factory_id, hsm_pk, kind, detail, occurrences, last_seen,"
 		       " last_detail, closed) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 0)"
 		       " ON CONFLICT (org_id, factory_id, hsm_pk, kind) WHERE closed = 0 DO UPDATE SET"
-		       " occurrences = alerts.occurrences + 1, last_detail = excluded.last_detail,"
+		       " occurrences = alerts.occurrences + 1,"
+		       " last_detail = CASE WHEN excluded.last_seen >= alerts.last_seen THEN excluded.last_detail"
+		       " ELSE alerts.last_detail END,"
 		       " last_seen = CASE WHEN excluded.last_seen > alerts.last_seen THEN excluded.last_seen"
 		       " ELSE alerts.last_seen END",
 		       (struct db_param[]){ DB_I(a->now), DB_I(a->org_id), DB_I(a->factory_id), DB_I(a->hsm_pk),

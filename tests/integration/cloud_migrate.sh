@@ -140,6 +140,14 @@ check "an HSM enrolled before secure debug gets no rework rights (409 state)" \
 kill "$CPID"
 wait "$CPID" 2>/dev/null || true
 CPID=
+# a store a newer writ-cloud upgraded is refused, not written with this one's SQL
+sql "UPDATE meta SET v = '5' WHERE k = 'schema'" >/dev/null
+before=$(sql "SELECT count(*) FROM alerts")
+rc=0
+"$WRIT_BIN/writ-cloud" init --db "$DB" >newer.out 2>&1 || rc=$?
+check "a store at a newer schema (5) is refused at start, saying what to do" \
+	"$rc $(grep -c 'schema version 5, which this writ-cloud (schema 4) does not know: run the writ-cloud that upgraded it' newer.out)" "1 1"
+check "... and left as it was" "$(sql "SELECT v FROM meta WHERE k = 'schema'") $(sql "SELECT count(*) FROM alerts")" "5 $before"
 if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error" "$WORK/cloud.log"; then
 	FAILED=$((FAILED + 1))
 	echo "FAIL: sanitizer report in the server's log" >&2
