@@ -1114,21 +1114,6 @@ int hsm_dac_commit(struct hsm *h, struct hsm_dac_pending *const *pending, size_t
 	return refuse(reason, err, "no DAC to journal");
 }
 
-int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
-		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason)
-{
-	struct hsm_dac_pending pd, *one = &pd;
-	int err = hsm_dac_prepare(h, id, csr, csr_len, uid, uid_len, &pd, reason);
-
-	if (err < 0)
-		return err;
-	err = hsm_dac_commit(h, &one, 1, reason);
-	if (err < 0)
-		return err;
-	*ret = pd.result;
-	return 0;
-}
-
 static const char binding_ctx[] = "writ enc-key v1";
 
 int hsm_wrap_secret(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t uid[HSMP_WRAP_UID_LEN],

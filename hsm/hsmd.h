@@ -119,18 +119,6 @@ void hsm_close(struct hsm *h);
 int64_t hsm_now(const struct hsm *h);
 
 int hsm_load_writ(struct hsm *h, const uint8_t *sealed, size_t len, uint8_t ret_id[WRIT_ID_LEN], char *reason);
-/* Issue one DAC: hsm_dac_prepare + hsm_dac_commit of one. Under a rework writ (kind 2
- * granting ISSUE_DAC) it re-provisions instead: a device this HSM certified for the
- * product under a production writ (and named by the rights, if they name devices) gets
- * a DAC for whatever key its CSR carries, with its device serial kept, inside the
- * rights' window and limit (one unit each), journalled as JT_REPROVISION; the device's
- * record in its production writ then names the new key and DAC.
- * Otherwise: A UID that already has a
- * durable DAC under the writ gets a DAC again (a re-issue: the same device serial, a new
- * certificate serial, no quantity used, journalled as JT_REISSUE) if and only if the
- * CSR carries the same public key as its first DAC; another key is WRIT_E_REPLAY. */
-int hsm_issue_dac(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
-		  const uint8_t *uid, size_t uid_len, struct hsm_dac_result *ret, char *reason);
 
 /* A DAC signed and counted in memory but not yet journalled: it must not leave the
  * HSM before hsm_dac_commit made its entry durable. */
@@ -149,7 +137,16 @@ struct hsm_dac_pending {
 };
 
 /* Check the request and the writ, reserve an index, build and sign the DAC. On
- * success *ret must be passed to hsm_dac_commit. */
+ * success *ret must be passed to hsm_dac_commit (or submit, wait, finish). Under a
+ * rework writ (kind 2 granting ISSUE_DAC) it re-provisions instead: a device this HSM
+ * certified for the product under a production writ (and named by the rights, if they
+ * name devices) gets a DAC for whatever key its CSR carries, with its device serial
+ * kept, inside the rights' window and limit (one unit each), journalled as
+ * JT_REPROVISION; the device's record in its production writ then names the new key
+ * and DAC. Otherwise a UID that already has a durable DAC under the writ gets a DAC
+ * again (a re-issue: the same device serial, a new certificate serial, no quantity
+ * used, journalled as JT_REISSUE) if and only if the CSR carries the same public key as
+ * its first DAC; another key is WRIT_E_REPLAY. */
 int hsm_dac_prepare(struct hsm *h, const uint8_t id[WRIT_ID_LEN], const uint8_t *csr, size_t csr_len,
 		    const uint8_t *uid, size_t uid_len, struct hsm_dac_pending *ret, char *reason);
 

@@ -290,7 +290,8 @@ static int put_dac(cbor_item_t *m, struct hsm *h, const uint8_t writ_id[WRIT_ID_
 	return 0;
 }
 
-/* Answer a request other than a DAC: the response map, or NULL (out of memory). */
+/* Answer a request other than a DAC (those go into the round's batch): the response
+ * map, or NULL (out of memory). */
 static cbor_item_t *answer(struct server *srv, const struct hsmp_request *rq)
 {
 	struct hsm *h = srv->hsm;
@@ -307,17 +308,6 @@ static cbor_item_t *answer(struct server *srv, const struct hsmp_request *rq)
 		if (!err && cbu_put_bytes(m, HSMP_RS_WRIT_ID, id, sizeof(id)) < 0)
 			goto nomem;
 		break;
-	}
-	case HSMP_OP_ISSUE_DAC: {
-		struct hsm_dac_result r;
-		err = hsm_issue_dac(h, rq->writ_id, rq->csr, rq->csr_len, rq->uid, rq->uid_len, &r, reason);
-		if (err)
-			break;
-		err = put_dac(m, h, rq->writ_id, &r);
-		free(r.dac);
-		if (err)
-			goto nomem;
-		return m;
 	}
 	case HSMP_OP_STATUS:
 		err = hsm_status(h, &arr);
@@ -612,7 +602,7 @@ static void serve_one(struct worker *w, struct conn *c, struct batch *b)
 		c->closing = 1;
 		return;
 	}
-	if (rq.op == HSMP_OP_ISSUE_DAC && b->n < HSM_COMMIT_MAX) {
+	if (rq.op == HSMP_OP_ISSUE_DAC) { /* the round stops taking requests once b is full */
 		err = hsm_dac_prepare(w->srv->hsm, rq.writ_id, rq.csr, rq.csr_len, rq.uid, rq.uid_len, &b->pd[b->n],
 				      reason);
 		if (err == 0) {
