@@ -31,6 +31,23 @@ int cloud_whoami(struct cloud *x)
 }
 
 /* A token just issued: to --token-out F (mode 600) or stdout, with its id/user on stderr. */
+/* GET path for a command that shows its answer: with --json the answer is printed as
+ * is and *ret is NULL; otherwise *ret is the parsed answer to show. */
+static int get_to_show(struct cloud *x, const char *path, json_t **ret)
+{
+	int rc;
+
+	*ret = NULL;
+	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, ret)) != CLOUD_OK)
+		return rc;
+	if (has(x, O_JSON)) {
+		rc = cloud_print_as_is(x);
+		json_decref(*ret);
+		*ret = NULL;
+	}
+	return rc;
+}
+
 static int new_token(struct cloud *x, json_t *a, const char *what)
 {
 	json_t *t = json_object_get(a, "token");
@@ -253,13 +270,8 @@ int cloud_device_show(struct cloud *x)
 	int rc;
 
 	(void)!snprintf(path, sizeof(path), "/v1/devices/%lld", x->o.n[O_DEVICE]);
-	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, &a)) != CLOUD_OK)
+	if ((rc = get_to_show(x, path, &a)) != CLOUD_OK || !a)
 		return rc;
-	if (has(x, O_JSON)) {
-		rc = cloud_print_as_is(x);
-		json_decref(a);
-		return rc;
-	}
 	/* the device's own fields as "key: value", then its lists one entry a line */
 	json_object_foreach(a, k, v) {
 		if (json_is_array(v) && json_array_size(v) && json_is_object(json_array_get(v, 0)))
@@ -412,13 +424,8 @@ int cloud_telemetry(struct cloud *x)
 		if ((rc = cloud_path(x, path + k, sizeof(path) - k, "&until=%s", num)) != CLOUD_OK)
 			return rc;
 	}
-	if ((rc = cloud_open(x)) != CLOUD_OK || (rc = cloud_call(x, "GET", path, NULL, &a)) != CLOUD_OK)
+	if ((rc = get_to_show(x, path, &a)) != CLOUD_OK || !a)
 		return rc;
-	if (has(x, O_JSON)) {
-		rc = cloud_print_as_is(x);
-		json_decref(a);
-		return rc;
-	}
 	lines = json_object_get(a, "lines");
 	fputs("factory ", stdout);
 	cloud_value(stdout, NULL, json_object_get(a, "factory"), 100);
